@@ -1,0 +1,136 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+]
+let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+/// The six domain services: (library target, executable product).
+let services: [(library: String, executable: String)] = [
+    ("Gateway", "nexa-gateway"),
+    ("EmailCalendar", "nexa-email-calendar"),
+    ("Billing", "nexa-billing"),
+    ("Marketing", "nexa-marketing"),
+    ("Support", "nexa-support"),
+    ("DataTransfer", "nexa-data-transfer"),
+]
+
+var targets: [Target] = [
+    // C libraries named by the design card, one system-library target each.
+    .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+    .systemLibrary(name: "CPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+    .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+    // protoc-c output (generated, committed).
+    .target(name: "CMessages", dependencies: ["CProtobufC"]),
+
+    // RPC core: status codes, errors, deadlines, descriptors. No NIO, no C.
+    .target(name: "RPC", swiftSettings: strictSettings),
+    // Reads protobuf-c descriptors into Swift values (for the generator and tests).
+    .target(name: "ProtoSchema", dependencies: ["CMessages", "CProtobufC"], swiftSettings: strictSettings),
+    // Swift message types and service stubs over CMessages (generated) plus their small runtime.
+    .target(name: "Messages", dependencies: ["CMessages", "CProtobufC", "RPC"], swiftSettings: strictSettings),
+    .executableTarget(name: "nexa-protogen", dependencies: ["ProtoSchema"], swiftSettings: strictSettings),
+    // TCP transport: protobuf-c-rpc framing, server, client pool.
+    .target(
+        name: "RPCNIO",
+        dependencies: ["RPC", "Messages", log, metrics, lifecycle] + nio,
+        swiftSettings: strictSettings
+    ),
+
+    // Safe wrappers over libpq and OpenSSL.
+    .target(name: "Postgres", dependencies: ["CPQ", log] + nio, swiftSettings: strictSettings),
+    .target(name: "Cryptography", dependencies: ["COpenSSL"], swiftSettings: strictSettings),
+
+    // Shared by every service: configuration, migrations, API keys, admin HTTP, the service runner.
+    .target(
+        name: "Platform",
+        dependencies: [
+            "RPC", "RPCNIO", "Messages", "Postgres", "Cryptography", log, metrics, lifecycle,
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ] + nio,
+        resources: [.copy("Migrations")],
+        swiftSettings: strictSettings
+    ),
+
+    .executableTarget(
+        name: "nexactl",
+        dependencies: ["Platform", "RPC", "RPCNIO", "Messages", "Postgres", argumentParser, log] + nio,
+        swiftSettings: strictSettings
+    ),
+    .executableTarget(
+        name: "nexa-bench",
+        dependencies: ["RPC", "RPCNIO", "Messages", argumentParser] + nio,
+        swiftSettings: strictSettings
+    ),
+    .executableTarget(
+        name: "nexa-fuzz",
+        dependencies: ["RPCNIO", "Messages"] + nio,
+        swiftSettings: strictSettings + [.unsafeFlags(["-parse-as-library"])]
+    ),
+
+    .testTarget(name: "RPCTests", dependencies: ["RPC"], swiftSettings: strictSettings),
+    .testTarget(name: "MessagesTests", dependencies: ["Messages", "ProtoSchema", "RPC"], swiftSettings: strictSettings),
+    .testTarget(
+        name: "RPCNIOTests",
+        dependencies: ["RPCNIO", "RPC", "Messages", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
+        swiftSettings: strictSettings
+    ),
+    .testTarget(name: "PostgresTests", dependencies: ["Postgres", log] + nio, swiftSettings: strictSettings),
+    .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"], swiftSettings: strictSettings),
+    .testTarget(
+        name: "PlatformTests",
+        dependencies: ["Platform", "Postgres", "RPC", "RPCNIO", "Messages", "Cryptography", log] + nio,
+        swiftSettings: strictSettings
+    ),
+]
+
+for service in services {
+    targets.append(.target(
+        name: service.library,
+        dependencies: ["Platform", "RPC", "Messages"],
+        swiftSettings: strictSettings
+    ))
+    targets.append(.executableTarget(
+        name: service.executable,
+        dependencies: [.target(name: service.library), "Platform", argumentParser],
+        swiftSettings: strictSettings
+    ))
+}
+targets.append(.testTarget(
+    name: "ServicesTests",
+    dependencies: services.map { .target(name: $0.library) } + ["Platform", "RPC", "RPCNIO", "Messages", log] + nio,
+    swiftSettings: strictSettings
+))
+
+let package = Package(
+    name: "nexa-integrations",
+    platforms: [.macOS(.v15)],
+    products: services.map { .executable(name: $0.executable, targets: [$0.executable]) } + [
+        .executable(name: "nexactl", targets: ["nexactl"]),
+        .executable(name: "nexa-bench", targets: ["nexa-bench"]),
+        .executable(name: "nexa-protogen", targets: ["nexa-protogen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
+    ],
+    targets: targets
+)

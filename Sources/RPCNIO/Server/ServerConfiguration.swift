@@ -1,0 +1,20 @@
+/// Limits and timeouts of an RPC server. Defaults suit a service on a private network.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Largest request body accepted; a larger frame is refused from its header and the connection closed.
+    public var maximumBodySize: Int = 4 * 1024 * 1024
+    /// Calls running at once on one connection; more are answered RESOURCE_EXHAUSTED.
+    public var maximumInFlightPerConnection: Int = 256
+    /// A frame that started arriving must be complete within this time.
+    public var partialFrameTimeout: Duration = .seconds(10)
+    /// A connection with nothing in flight and nothing received for this long is closed.
+    public var idleTimeout: Duration = .seconds(300)
+    /// On shutdown, in-flight calls get this long to finish before their connections are closed.
+    public var shutdownGracePeriod: Duration = .seconds(10)
+
+    public init(host: String = "127.0.0.1", port: Int) {
+        self.host = host
+        self.port = port
+    }
+}
