@@ -58,6 +58,7 @@ var targets: [Target] = [
         name: "Platform",
         dependencies: [
             "RPC", "RPCNIO", "Messages", "Postgres", "Cryptography", log, metrics, lifecycle,
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ] + nio,
@@ -78,7 +79,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "nexa-fuzz",
         dependencies: ["RPCNIO", "Messages"] + nio,
-        swiftSettings: strictSettings + [.unsafeFlags(["-parse-as-library"])]
+        swiftSettings: strictSettings
     ),
 
     .testTarget(name: "RPCTests", dependencies: ["RPC"], swiftSettings: strictSettings),
@@ -100,7 +101,7 @@ var targets: [Target] = [
 for service in services {
     targets.append(.target(
         name: service.library,
-        dependencies: ["Platform", "RPC", "Messages"],
+        dependencies: ["Platform", "RPC", "Messages", "Postgres"],
         swiftSettings: strictSettings
     ))
     targets.append(.executableTarget(

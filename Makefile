@@ -1,0 +1,57 @@
+# Nexa Integrations. `make run` shows the system working; `make test` runs every test.
+SHELL := /bin/bash
+DEBIAN_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libpq-dev libcurl4-openssl-dev libssl-dev \
+	postgresql postgresql-contrib protobuf-compiler python3-protobuf curl
+PG_PORT ?= 55432
+PG_TEST_PORT ?= 55433
+DATA := $(CURDIR)/.data
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BIN = $(shell swift build --show-bin-path)
+
+.PHONY: deps build proto proto-check db db-stop run test bench fuzz clean
+
+deps: ## Install the Debian packages the build and the services need (once).
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	swift build
+
+proto: deps ## Regenerate protoc-c output and Swift bindings from Protos/.
+	./deploy/scripts/proto.sh
+
+proto-check: deps ## Fail if the committed generated code is stale.
+	./deploy/scripts/proto.sh check
+
+db: deps ## Start the project-local PostgreSQL on $(PG_PORT).
+	./deploy/scripts/pg.sh start $(DATA)/pg $(PG_PORT)
+
+db-stop:
+	./deploy/scripts/pg.sh stop $(DATA)/pg
+
+run: build db ## Build, start PostgreSQL and every service, show them working. Ctrl-C stops all.
+	NEXA_DATABASE_URL=postgresql://nexa@127.0.0.1:$(PG_PORT)/nexa ./deploy/scripts/run.sh "$(BIN)"
+
+test: deps proto-check ## Every test, against a throwaway PostgreSQL.
+	swift build --build-tests
+	PG_FSYNC=off ./deploy/scripts/pg.sh fresh $(DATA)/pg-test $(PG_TEST_PORT)
+	set -o pipefail; status=0; \
+	NEXA_TEST_DATABASE_URL=postgresql://nexa@127.0.0.1:$(PG_TEST_PORT)/nexa swift test --skip-build 2>&1 | tee $(DATA)/swift-test.log || status=$$?; \
+	[ $$status = 0 ] && { NEXA_TEST_DATABASE_URL=postgresql://nexa@127.0.0.1:$(PG_TEST_PORT)/nexa ./deploy/scripts/interop-test.sh "$(BIN)" || status=$$?; }; \
+	./deploy/scripts/pg.sh stop $(DATA)/pg-test; exit $$status
+
+bench: deps ## RPC throughput and latency beside a bare SwiftNIO echo baseline (release build).
+	swift build -c release --product nexa-bench
+	$$(swift build -c release --show-bin-path)/nexa-bench
+
+fuzz: deps ## Fuzz the frame and message decoders for a bounded time (FUZZ_SECONDS, default 60).
+	swift build -c release --product nexa-fuzz
+	$$(swift build -c release --show-bin-path)/nexa-fuzz $${FUZZ_SECONDS:-60}
+
+clean:
+	-./deploy/scripts/pg.sh stop $(DATA)/pg
+	-./deploy/scripts/pg.sh stop $(DATA)/pg-test
+	rm -rf .build $(DATA)

@@ -1,0 +1,84 @@
+import Cryptography
+import RPC
+public import Foundation
+public import Postgres
+
+/// API keys: random, shown once, stored only as a SHA-256 hash, scoped to a workspace and to
+/// the services they may call, revocable. A key reads `nexa_<id>_<secret>`.
+public struct APIKeys: Sendable {
+    /// What is stored about a key (never its secret).
+    public struct Key: Sendable, Hashable {
+        public var id: String
+        public var workspaceID: UUID
+        public var name: String
+        /// Short service names (`billing`, `gateway` …) or `*` for all.
+        public var services: [String]
+        public var createdAt: Date
+        public var revokedAt: Date?
+    }
+
+    /// A key as parsed from its text.
+    struct Presented {
+        var id: String
+        var secret: String
+
+        init?(_ text: String) {
+            let parts = text.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0] == "nexa", parts[1].count == 16, !parts[2].isEmpty else { return nil }
+            id = String(parts[1])
+            secret = String(parts[2])
+        }
+    }
+
+    public let db: PostgresClient
+
+    public init(db: PostgresClient) { self.db = db }
+
+    /// Creates a key; the returned text is the only time the secret exists outside the caller.
+    public func create(workspaceID: UUID, name: String, services: [String]) async throws -> (key: Key, text: String) {
+        guard !services.isEmpty else { throw PlatformError(.invalidArgument, "an API key needs at least one service (or *)") }
+        let id = Digest.hex(Digest.randomBytes(8))
+        let secret = Digest.base64URL(Digest.randomBytes(32))
+        let hash = Digest.sha256(Array(secret.utf8))
+        let rows = try await db.query("""
+            INSERT INTO api_keys (id, workspace_id, name, secret_hash, services)
+            SELECT \(id), id, \(name), \(hash), \(PostgresTextArray(services)) FROM workspaces WHERE id = \(workspaceID)
+            RETURNING created_at
+            """)
+        guard let row = rows.first else { throw PlatformError(.notFound, "workspace \(workspaceID) does not exist") }
+        let key = Key(id: id, workspaceID: workspaceID, name: name, services: services,
+                      createdAt: try row.decode(Date.self, at: 0), revokedAt: nil)
+        return (key, "nexa_\(id)_\(secret)")
+    }
+
+    /// Keys of one workspace, or of all.
+    public func list(workspaceID: UUID? = nil) async throws -> [Key] {
+        let rows = try await db.query("""
+            SELECT id, workspace_id, name, services, created_at, revoked_at FROM api_keys
+            WHERE \(workspaceID)::uuid IS NULL OR workspace_id = \(workspaceID) ORDER BY created_at, id
+            """)
+        return try rows.map { row in
+            Key(id: try row.decode(at: 0), workspaceID: try row.decode(at: 1), name: try row.decode(at: 2),
+                services: try row.decode(PostgresTextArray.self, at: 3).values, createdAt: try row.decode(at: 4),
+                revokedAt: try row.decodeIfPresent(Date.self, at: 5))
+        }
+    }
+
+    /// Revokes a key; returns false if there is no such live key.
+    @discardableResult
+    public func revoke(id: String) async throws -> Bool {
+        try await db.execute("UPDATE api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL") == 1
+    }
+
+    /// The stored record and secret hash of a key id, live or not.
+    func lookup(id: String) async throws -> (key: Key, secretHash: [UInt8])? {
+        let rows = try await db.query("""
+            SELECT id, workspace_id, name, services, created_at, revoked_at, secret_hash FROM api_keys WHERE id = \(id)
+            """)
+        guard let row = rows.first else { return nil }
+        let key = Key(id: try row.decode(at: 0), workspaceID: try row.decode(at: 1), name: try row.decode(at: 2),
+                      services: try row.decode(PostgresTextArray.self, at: 3).values, createdAt: try row.decode(at: 4),
+                      revokedAt: try row.decodeIfPresent(Date.self, at: 5))
+        return (key, try row.decode([UInt8].self, at: 6))
+    }
+}

@@ -1,0 +1,118 @@
+public import Foundation
+
+/// A service's configuration, read from environment variables (12-factor) with local defaults.
+public struct ServiceSettings: Sendable {
+    /// Short service name (`billing`), also its environment prefix (`NEXA_BILLING_…`).
+    public var service: String
+    public var bindHost: String
+    public var rpcPort: Int
+    public var adminPort: Int
+    public var databaseURL: String
+    public var databasePoolSize: Int
+    public var logLevel: String
+    public var maximumBodySize: Int
+    public var maximumInFlightPerConnection: Int
+    public var shutdownGracePeriod: Duration
+    public var migrateOnStart: Bool
+
+    /// Default ports: RPC 7001…7006 and admin HTTP 7101…7106, in this order.
+    public static let services = ["gateway", "email_calendar", "billing", "marketing", "support", "data_transfer"]
+
+    public static let defaultDatabaseURL = "postgresql://nexa@127.0.0.1:55432/nexa"
+
+    /// Reads the settings of `service` from `environment`.
+    /// - Throws: `ConfigurationError` naming the first invalid variable.
+    public init(service: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
+        let prefix = "NEXA_\(service.uppercased())_"
+        let index = Self.services.firstIndex(of: service) ?? 0
+        var reader = Reader(environment: environment)
+        self.service = service
+        bindHost = reader.string("NEXA_BIND_HOST", default: "127.0.0.1")
+        rpcPort = try reader.port(prefix + "RPC_PORT", default: 7001 + index)
+        adminPort = try reader.port(prefix + "ADMIN_PORT", default: 7101 + index)
+        databaseURL = reader.string("NEXA_DATABASE_URL", default: Self.defaultDatabaseURL)
+        databasePoolSize = try reader.integer("NEXA_DB_POOL_SIZE", default: 8, range: 1...256)
+        logLevel = try reader.choice("NEXA_LOG_LEVEL", default: "info", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
+        maximumBodySize = try reader.integer("NEXA_RPC_MAX_BODY_BYTES", default: 4 * 1024 * 1024, range: 1024...(256 * 1024 * 1024))
+        maximumInFlightPerConnection = try reader.integer("NEXA_RPC_MAX_IN_FLIGHT", default: 256, range: 1...100_000)
+        shutdownGracePeriod = .seconds(try reader.integer("NEXA_SHUTDOWN_GRACE_SECONDS", default: 10, range: 0...3600))
+        migrateOnStart = try reader.choice("NEXA_MIGRATE_ON_START", default: "true", among: ["true", "false"]) == "true"
+    }
+
+    /// The effective configuration, safe to log: the database password is masked.
+    public var loggable: [String: String] {
+        [
+            "service": service, "bind_host": bindHost, "rpc_port": "\(rpcPort)", "admin_port": "\(adminPort)",
+            "database_url": Self.redacted(databaseURL), "db_pool_size": "\(databasePoolSize)", "log_level": logLevel,
+            "rpc_max_body_bytes": "\(maximumBodySize)", "rpc_max_in_flight": "\(maximumInFlightPerConnection)",
+            "shutdown_grace": "\(shutdownGracePeriod)", "migrate_on_start": "\(migrateOnStart)",
+        ]
+    }
+
+    /// `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`.
+    static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url.range(of: "@", range: scheme.upperBound..<url.endIndex) else {
+            return url.replacingOccurrences(of: #"password=\S+"#, with: "password=***", options: .regularExpression)
+        }
+        let credentials = url[scheme.upperBound..<at.lowerBound]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at.lowerBound...])
+    }
+
+    /// The variables a service reads, for `--help`.
+    public static func documentation(service: String) -> String {
+        let p = "NEXA_\(service.uppercased())_"
+        let index = services.firstIndex(of: service) ?? 0
+        return """
+            Environment:
+              NEXA_DATABASE_URL            libpq URL of PostgreSQL (default \(defaultDatabaseURL))
+              NEXA_BIND_HOST               address to listen on (default 127.0.0.1)
+              \(p)RPC_PORT\(String(repeating: " ", count: max(1, 21 - p.count)))protobuf-c-rpc port (default \(7001 + index))
+              \(p)ADMIN_PORT\(String(repeating: " ", count: max(1, 19 - p.count)))HTTP /healthz /readyz /metrics (default \(7101 + index))
+              NEXA_DB_POOL_SIZE            database connections (default 8)
+              NEXA_LOG_LEVEL               trace|debug|info|notice|warning|error|critical (default info)
+              NEXA_RPC_MAX_BODY_BYTES      largest request body (default 4194304)
+              NEXA_RPC_MAX_IN_FLIGHT       calls in flight per connection (default 256)
+              NEXA_SHUTDOWN_GRACE_SECONDS  time in-flight calls get on SIGTERM (default 10)
+              NEXA_MIGRATE_ON_START        apply migrations at start-up (default true)
+            """
+    }
+}
+
+/// An environment variable with a value the service cannot use.
+public struct ConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var variable: String
+    public var value: String
+    public var expected: String
+
+    public var description: String { "invalid \(variable)=\"\(value)\": expected \(expected)" }
+}
+
+private struct Reader {
+    var environment: [String: String]
+
+    func string(_ name: String, default value: String) -> String {
+        guard let v = environment[name], !v.isEmpty else { return value }
+        return v
+    }
+
+    func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let text = environment[name], !text.isEmpty else { return value }
+        guard let v = Int(text), range.contains(v) else {
+            throw ConfigurationError(variable: name, value: text, expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return v
+    }
+
+    func port(_ name: String, default value: Int) throws(ConfigurationError) -> Int {
+        try integer(name, default: value, range: 0...65535)
+    }
+
+    func choice(_ name: String, default value: String, among choices: [String]) throws(ConfigurationError) -> String {
+        guard let text = environment[name], !text.isEmpty else { return value }
+        guard choices.contains(text.lowercased()) else {
+            throw ConfigurationError(variable: name, value: text, expected: "one of \(choices.joined(separator: ", "))")
+        }
+        return text.lowercased()
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Platform
+
+@main
+struct Nexactl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nexactl",
+        abstract: "Operate Nexa Integrations: health, calls, migrations, workspaces and API keys.",
+        subcommands: [Health.self, Call.self, Migrate.self, Workspaces.self, Keys.self]
+    )
+}
+
+/// Options shared by commands that talk to the database.
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "libpq URL of PostgreSQL (default: $NEXA_DATABASE_URL or the local cluster).")
+    var databaseURL: String = ProcessInfo.processInfo.environment["NEXA_DATABASE_URL"] ?? ServiceSettings.defaultDatabaseURL
+}
+
+/// Options shared by commands that call services.
+struct ServiceOptions: ParsableArguments {
+    @Option(help: "Host the services listen on.")
+    var host: String = ProcessInfo.processInfo.environment["NEXA_BIND_HOST"] ?? "127.0.0.1"
+
+    @Option(help: "API key (default: $NEXA_API_KEY).")
+    var apiKey: String? = ProcessInfo.processInfo.environment["NEXA_API_KEY"]
+
+    @Option(help: "Deadline in seconds.")
+    var timeout: Double = 5
+
+    func port(of service: String) throws -> Int {
+        try ServiceSettings(service: service).rpcPort
+    }
+}
+
+extension Logger {
+    static let cli: Logger = {
+        var logger = Logger(label: "nexactl")
+        logger.logLevel = .warning
+        return logger
+    }()
+}
+
+/// Writes to standard error and exits non-zero, for errors a user should read.
+func fail(_ message: String, code: Int32 = 1) -> Never {
+    FileHandle.standardError.write(Data("nexactl: \(message)\n".utf8))
+    exit(code)
+}
