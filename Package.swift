@@ -82,18 +82,24 @@ var targets: [Target] = [
         swiftSettings: strictSettings
     ),
 
+    .target(
+        name: "TestSupport",
+        dependencies: ["Postgres", "Platform", log],
+        path: "Tests/TestSupport",
+        swiftSettings: strictSettings
+    ),
     .testTarget(name: "RPCTests", dependencies: ["RPC"], swiftSettings: strictSettings),
     .testTarget(name: "MessagesTests", dependencies: ["Messages", "ProtoSchema", "RPC"], swiftSettings: strictSettings),
     .testTarget(
         name: "RPCNIOTests",
-        dependencies: ["RPCNIO", "RPC", "Messages", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
+        dependencies: ["RPCNIO", "RPC", "Messages", log, lifecycle, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
         swiftSettings: strictSettings
     ),
-    .testTarget(name: "PostgresTests", dependencies: ["Postgres", log] + nio, swiftSettings: strictSettings),
+    .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", log] + nio, swiftSettings: strictSettings),
     .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"], swiftSettings: strictSettings),
     .testTarget(
         name: "PlatformTests",
-        dependencies: ["Platform", "Postgres", "RPC", "RPCNIO", "Messages", "Cryptography", log] + nio,
+        dependencies: ["Platform", "Postgres", "RPC", "RPCNIO", "Messages", "Cryptography", "TestSupport", log] + nio,
         swiftSettings: strictSettings
     ),
 ]
@@ -112,7 +118,7 @@ for service in services {
 }
 targets.append(.testTarget(
     name: "ServicesTests",
-    dependencies: services.map { .target(name: $0.library) } + ["Platform", "RPC", "RPCNIO", "Messages", log] + nio,
+    dependencies: services.map { .target(name: $0.library) } + ["Platform", "RPC", "RPCNIO", "Messages", "Postgres", "TestSupport", log] + nio,
     swiftSettings: strictSettings
 ))
 

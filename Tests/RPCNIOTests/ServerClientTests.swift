@@ -1,0 +1,269 @@
+import Messages
+import NIOCore
+import RPC
+import RPCNIO
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@Suite struct ServerClientTests {
+    @Test func unaryRoundTrip() async throws {
+        try await withRunningServer(makeServer()) { port in
+            let client = makeClient(port: port)
+            let response = try await client.echo(1, text: "hello", n: 0)
+            #expect(response.text == "hello")
+            await client.close()
+        }
+    }
+
+    @Test func manyConcurrentCallsEachGetTheirOwnAnswer() async throws {
+        try await withRunningServer(makeServer()) { port in
+            let client = makeClient(port: port) { $0.connectionsPerTarget = 2 }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<300 {
+                    group.addTask {
+                        let r = try await client.echo(1, text: "call-\(i)", n: Int64(i % 3))
+                        #expect(r.text == "call-\(i)")
+                    }
+                }
+                try await group.waitForAll()
+            }
+            await client.close()
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredOutOfOrder() async throws {
+        try await withRunningServer(makeServer()) { port in
+            let peer = try await RawPeer.connect(port: port)
+            let bytes = requestFrame(method: 1, id: 1, body: echoBody(text: "slow", n: 400))
+                + requestFrame(method: 1, id: 2, body: echoBody(text: "fast", n: 0))
+                + requestFrame(method: 1, id: 3, body: echoBody(text: "medium", n: 150))
+            let frames = responseFrames(try await peer.exchange(bytes, frames: 3))
+            #expect(frames.map(\.id) == [2, 3, 1])
+            #expect(frames.allSatisfy { $0.status == 0 })
+            #expect(try RPCV1.EchoResponse(serializedBytes: frames[0].body).text == "fast")
+        }
+    }
+
+    @Test func unknownMethodIsUnimplementedAndTheConnectionLives() async throws {
+        try await withRunningServer(makeServer()) { port in
+            let peer = try await RawPeer.connect(port: port)
+            let bytes = requestFrame(method: 99, id: 5, body: []) + requestFrame(method: 1, id: 6, body: echoBody())
+            let frames = responseFrames(try await peer.exchange(bytes, frames: 2))
+            #expect(frames.count == 2)
+            #expect(frames[0].status == StatusWord.word(for: .unimplemented) && frames[0].method == 99 && frames[0].id == 5)
+            #expect(frames[0].body.isEmpty)
+            #expect(frames[1].status == 0 && frames[1].id == 6)
+        }
+    }
+
+    @Test func undecodableBodyIsInvalidArgumentAndTheConnectionLives() async throws {
+        try await withRunningServer(makeServer()) { port in
+            let peer = try await RawPeer.connect(port: port)
+            let bytes = requestFrame(method: 1, id: 1, body: [0x0a, 0xff]) + requestFrame(method: 1, id: 2, body: echoBody())
+            let frames = responseFrames(try await peer.exchange(bytes, frames: 2))
+            #expect(frames.map(\.status) == [StatusWord.word(for: .invalidArgument), 0])
+        }
+    }
+
+    @Test func stockClientsGetNoBodyWithAFailureAndOurClientsGetTheStatus() async throws {
+        try await withRunningServer(makeServer()) { port in
+            let stock = try await RawPeer.connect(port: port)
+            let plain = responseFrames(try await stock.exchange(requestFrame(method: 2, id: 1, body: echoBody()), frames: 1))
+            #expect(plain.first?.status == StatusWord.word(for: .notFound))
+            #expect(plain.first?.body.isEmpty == true)
+
+            let rich = try await RawPeer.connect(port: port)
+            let frames = responseFrames(try await rich.exchange(requestFrame(method: 2, id: 1, body: echoBody(rich: true)), frames: 1))
+            let status = try RPCV1.Status(serializedBytes: try #require(frames.first).body)
+            #expect(status.code == Int32(StatusCode.notFound.rawValue))
+            #expect(status.message == "nothing here")
+
+            let client = makeClient(port: port)
+            await #expect(throws: RPCError(.notFound, "nothing here")) { try await client.echo(2) }
+            await client.close()
+        }
+    }
+
+    @Test func internalErrorsHideTheirDetails() async throws {
+        try await withRunningServer(makeServer()) { port in
+            let client = makeClient(port: port)
+            await #expect(throws: RPCError(.internalError, "internal error")) { try await client.echo(3) }
+            await client.close()
+        }
+    }
+
+    @Test func oversizedFrameIsRefusedAndTheConnectionClosed() async throws {
+        try await withRunningServer(makeServer { $0.maximumBodySize = 1024 }) { port in
+            let peer = try await RawPeer.connect(port: port)
+            var header: [UInt8] = []
+            for word in [UInt32(1), UInt32(10 * 1024 * 1024), UInt32(4)] { withUnsafeBytes(of: word.littleEndian) { header += $0 } }
+            // Only the header and a little of the body are sent: the server must answer without waiting for the rest.
+            let received = try await peer.exchange(header + [UInt8](repeating: 0, count: 100), frames: 2)
+            let frames = responseFrames(received)
+            #expect(frames.count == 1)
+            #expect(frames.first?.status == StatusWord.word(for: .resourceExhausted) && frames.first?.id == 4)
+        }
+    }
+
+    @Test func inFlightCapAnswersResourceExhausted() async throws {
+        try await withRunningServer(makeServer { $0.maximumInFlightPerConnection = 2 }) { port in
+            let peer = try await RawPeer.connect(port: port)
+            let bytes = (1...3).flatMap { requestFrame(method: 1, id: UInt32($0), body: echoBody(n: 300)) }
+            let frames = responseFrames(try await peer.exchange(bytes, frames: 3))
+            #expect(frames.first?.id == 3)
+            #expect(frames.first?.status == StatusWord.word(for: .resourceExhausted))
+            #expect(frames.dropFirst().map(\.status) == [0, 0])
+        }
+    }
+
+    @Test func clientDeadlineFailsTheCallInTime() async throws {
+        try await withRunningServer(makeServer()) { port in
+            let client = makeClient(port: port)
+            let start = ContinuousClock.now
+            await #expect(throws: RPCError.self) { try await client.echo(1, n: 3_000, timeout: .milliseconds(150)) }
+            do { _ = try await client.echo(1, n: 3_000, timeout: .milliseconds(150)) } catch let e as RPCError {
+                #expect(e.code == .deadlineExceeded)
+            }
+            #expect(start.duration(to: .now) < .seconds(2))
+            await client.close()
+        }
+    }
+
+    @Test func serverStopsTheWorkAtTheDeadline() async throws {
+        let service = TestService()
+        try await withRunningServer(makeServer(service)) { port in
+            let peer = try await RawPeer.connect(port: port)
+            let start = ContinuousClock.now
+            let frames = responseFrames(try await peer.exchange(
+                requestFrame(method: 1, id: 1, body: echoBody(n: 5_000, timeoutMs: 150)), frames: 1))
+            #expect(frames.first?.status == StatusWord.word(for: .deadlineExceeded))
+            #expect(start.duration(to: .now) < .seconds(2))
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(service.probe.cancelled.load(ordering: .relaxed) == 1)
+            #expect(service.probe.finished.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    @Test func disconnectCancelsTheWork() async throws {
+        let service = TestService()
+        try await withRunningServer(makeServer(service)) { port in
+            let peer = try await RawPeer.connect(port: port)
+            _ = try await peer.exchange(requestFrame(method: 1, id: 1, body: echoBody(n: 5_000)), frames: 1, timeout: .milliseconds(200))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(service.probe.started.load(ordering: .relaxed) == 1)
+            #expect(service.probe.cancelled.load(ordering: .relaxed) == 1)
+        }
+    }
+
+    @Test(arguments: [
+        (String?.none, StatusCode.unauthenticated),
+        ("bad", .unauthenticated),
+        ("other", .permissionDenied),
+    ])
+    func everyMethodButHealthNeedsAKey(key: String?, expected: StatusCode) async throws {
+        try await withRunningServer(makeServer()) { port in
+            let client = makeClient(port: port)
+            do {
+                _ = try await client.echo(1, key: key ?? "")
+                Issue.record("call without a valid key succeeded")
+            } catch let error as RPCError {
+                #expect(error.code == expected)
+            }
+            let health: RPCV1.HealthCheckResponse = try await ClientCall.run(
+                RPCV1.HealthCheckRequest(), method: TestService().descriptor.methods[0], transport: client, options: CallOptions())
+            #expect(health.status == .serving)
+            await client.close()
+        }
+    }
+
+    @Test func stalledPartialFrameTimesOut() async throws {
+        try await withRunningServer(makeServer { $0.partialFrameTimeout = .milliseconds(200) }) { port in
+            let peer = try await RawPeer.connect(port: port)
+            let start = ContinuousClock.now
+            let received = try await peer.exchange([1, 0, 0, 0, 6], frames: 1, timeout: .seconds(5))
+            #expect(received.isEmpty)  // closed, nothing answered
+            #expect(start.duration(to: .now) < .seconds(3))
+        }
+    }
+
+    @Test func idleConnectionTimesOut() async throws {
+        try await withRunningServer(makeServer { $0.idleTimeout = .milliseconds(200) }) { port in
+            let peer = try await RawPeer.connect(port: port)
+            let start = ContinuousClock.now
+            #expect(try await peer.exchange([], frames: 1, timeout: .seconds(5)).isEmpty)
+            #expect(start.duration(to: .now) < .seconds(3))
+        }
+    }
+
+    @Test func clientReconnectsAfterAServiceRestart() async throws {
+        let first = makeServer()
+        let port = try await withRunningServer(first) { port in port }
+        let client = makeClient(port: port)
+        await #expect(throws: RPCError.self) { try await client.echo(1) }  // nothing listens
+        try await withRunningServer(makeServer { $0.port = port }) { _ in
+            let response = try await client.echo(1, text: "again")
+            #expect(response.text == "again")
+        }
+        try await withRunningServer(makeServer { $0.port = port }) { _ in
+            // The pooled connection died with the previous server; the next call reconnects.
+            let response = try await client.echo(1, text: "third")
+            #expect(response.text == "third")
+        }
+        await client.close()
+    }
+
+    @Test func unwrittenRequestsRetryOnAnotherReplica() async throws {
+        let deadPort = try await withRunningServer(makeServer()) { port in port }
+        try await withRunningServer(makeServer()) { livePort in
+            var configuration = ClientConfiguration(targets: [("127.0.0.1", deadPort), ("127.0.0.1", livePort)])
+            configuration.maximumAttempts = 3
+            let client = RPCClient(configuration: configuration)
+            for i in 0..<6 {
+                let response = try await client.echo(1, text: "\(i)")
+                #expect(response.text == "\(i)")
+            }
+            await client.close()
+        }
+    }
+
+    @Test func gracefulShutdownFinishesInFlightCallsAndStopsAccepting() async throws {
+        let service = TestService()
+        let server = makeServer(service) { $0.shutdownGracePeriod = .seconds(5) }
+        let group = ServiceGroup(services: [server], logger: quietLogger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let port = try await server.waitUntilListening().port!
+            let client = makeClient(port: port) { $0.maximumAttempts = 1 }
+            let slow = Task { try await client.echo(1, text: "in flight", n: 500) }
+            try await Task.sleep(for: .milliseconds(150))
+            await group.triggerGracefulShutdown()
+            #expect(try await slow.value.text == "in flight")
+            try await tasks.waitForAll()
+            await #expect(throws: RPCError.self) { try await client.echo(1) }
+            await client.close()
+        }
+        #expect(service.probe.finished.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func graceIsBoundedForCallsThatDoNotFinish() async throws {
+        let service = TestService()
+        let server = makeServer(service) { $0.shutdownGracePeriod = .milliseconds(200) }
+        let group = ServiceGroup(services: [server], logger: quietLogger)
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let port = try await server.waitUntilListening().port!
+            let client = makeClient(port: port) { $0.maximumAttempts = 1 }
+            let stuck = Task { try await client.echo(1, n: 30_000, timeout: .seconds(60)) }
+            try await Task.sleep(for: .milliseconds(100))
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            await #expect(throws: RPCError.self) { try await stuck.value }
+            await client.close()
+        }
+        #expect(start.duration(to: .now) < .seconds(5))
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(service.probe.cancelled.load(ordering: .relaxed) == 1)
+    }
+}

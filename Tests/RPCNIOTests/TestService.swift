@@ -1,0 +1,197 @@
+import Logging
+import Messages
+import NIOCore
+import NIOPosix
+import RPC
+import RPCNIO
+import ServiceLifecycle
+import Synchronization
+
+/// A service for transport tests: 0 Check, 1 Sleep (sleeps `n` ms, echoes), 2 Fail (NOT_FOUND),
+/// 3 Crash (a non-RPC error), 4 IdempotentSleep.
+struct TestService: ServerService {
+    final class Probe: Sendable {
+        let started = Atomic<Int>(0)
+        let finished = Atomic<Int>(0)
+        let cancelled = Atomic<Int>(0)
+    }
+
+    let probe = Probe()
+
+    let descriptor = ServiceDescriptor(name: "nexa.test.v1.TestService", methods: [
+        MethodDescriptor(index: 0, name: "Check", inputType: "nexa.rpc.v1.HealthCheckRequest", outputType: "nexa.rpc.v1.HealthCheckResponse", isIdempotent: true, isPublic: true),
+        MethodDescriptor(index: 1, name: "Sleep", inputType: "nexa.rpc.v1.EchoRequest", outputType: "nexa.rpc.v1.EchoResponse"),
+        MethodDescriptor(index: 2, name: "Fail", inputType: "nexa.rpc.v1.EchoRequest", outputType: "nexa.rpc.v1.EchoResponse"),
+        MethodDescriptor(index: 3, name: "Crash", inputType: "nexa.rpc.v1.EchoRequest", outputType: "nexa.rpc.v1.EchoResponse"),
+        MethodDescriptor(index: 4, name: "GetSleep", inputType: "nexa.rpc.v1.EchoRequest", outputType: "nexa.rpc.v1.EchoResponse", isIdempotent: true),
+    ])
+
+    struct Crash: Error { var secret = "password=hunter2" }
+
+    func handle(methodIndex: UInt32, request: [UInt8], environment: ServerEnvironment) async -> ServerResult {
+        let d = descriptor
+        switch methodIndex {
+        case 0:
+            return await ServerCall.run(request, as: RPCV1.HealthCheckRequest.self, method: d.methods[0], service: d, environment: environment) {
+                try await StandardMethods.check($0, context: $1, service: d, environment: environment)
+            }
+        case 1, 4:
+            return await ServerCall.run(request, as: RPCV1.EchoRequest.self, method: d.methods[Int(methodIndex)], service: d, environment: environment) { request, _ in
+                probe.started.add(1, ordering: .relaxed)
+                do {
+                    try await Task.sleep(for: .milliseconds(request.n))
+                } catch {
+                    probe.cancelled.add(1, ordering: .relaxed)
+                    throw error
+                }
+                probe.finished.add(1, ordering: .relaxed)
+                var response = RPCV1.EchoResponse()
+                response.text = request.text
+                response.n = request.n
+                return response
+            }
+        case 2:
+            return await ServerCall.run(request, as: RPCV1.EchoRequest.self, method: d.methods[2], service: d, environment: environment) { _, _ -> RPCV1.EchoResponse in
+                throw RPCError(.notFound, "nothing here")
+            }
+        case 3:
+            return await ServerCall.run(request, as: RPCV1.EchoRequest.self, method: d.methods[3], service: d, environment: environment) { _, _ -> RPCV1.EchoResponse in
+                throw Crash()
+            }
+        default:
+            return ServerCall.unknownMethod(methodIndex, service: d)
+        }
+    }
+}
+
+/// Accepts the key "good" (workspace w1), denies "other" the service, rejects anything else.
+struct TestAuthenticator: CallAuthenticator {
+    func authenticate(_ metadata: CallMetadata, service: ServiceDescriptor, method: MethodDescriptor) async throws -> Principal {
+        switch metadata.apiKey {
+        case "good": return Principal(keyID: "k1", workspaceID: "w1")
+        case "other": throw RPCError(.permissionDenied, "this API key may not call \(service.shortName)")
+        case "": throw RPCError(.unauthenticated, "an API key is required")
+        default: throw RPCError(.unauthenticated, "the API key is not valid")
+        }
+    }
+}
+
+let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+/// Runs `server` in a service group for the duration of `body`, then shuts it down gracefully.
+func withRunningServer<R: Sendable>(
+    _ server: RPCServer, _ body: (Int) async throws -> R
+) async throws -> R {
+    let group = ServiceGroup(services: [server], logger: quietLogger)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let port = try await server.waitUntilListening().port!
+        do {
+            let result = try await body(port)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+    }
+}
+
+func makeServer(_ service: TestService = TestService(), configure: (inout ServerConfiguration) -> Void = { _ in }) -> RPCServer {
+    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+    configure(&configuration)
+    return RPCServer(service: service, configuration: configuration, authenticator: TestAuthenticator(), logger: quietLogger)
+}
+
+func makeClient(port: Int, configure: (inout ClientConfiguration) -> Void = { _ in }) -> RPCClient {
+    var configuration = ClientConfiguration(targets: [("127.0.0.1", port)])
+    configure(&configuration)
+    return RPCClient(configuration: configuration)
+}
+
+extension RPCClient {
+    /// Calls method `index` of the test service with an EchoRequest.
+    func echo(_ index: Int, text: String = "hi", n: Int64 = 0, key: String? = "good", timeout: Duration? = .seconds(5)) async throws -> RPCV1.EchoResponse {
+        var request = RPCV1.EchoRequest()
+        request.text = text
+        request.n = n
+        return try await ClientCall.run(
+            request, method: TestService().descriptor.methods[index], transport: self,
+            options: CallOptions(timeout: timeout, apiKey: key)
+        )
+    }
+}
+
+/// A raw TCP peer that speaks bytes, like a stock protobuf-c-rpc client.
+struct RawPeer {
+    let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+    static func connect(port: Int) async throws -> RawPeer {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        return RawPeer(channel: channel)
+    }
+
+    /// Sends `bytes` and reads until `frames` response frames arrived, the peer closed, or the
+    /// timeout passed; returns what arrived.
+    func exchange(_ bytes: [UInt8], frames: Int, timeout: Duration = .seconds(5)) async throws -> [UInt8] {
+        try await channel.executeThenClose { inbound, outbound in
+            if !bytes.isEmpty { try await outbound.write(ByteBuffer(bytes: bytes)) }
+            let received = ReceivedBytes()
+            return try await withThrowingTaskGroup(of: [UInt8].self) { group in
+                group.addTask {
+                    for try await chunk in inbound {
+                        let count = received.bytes.withLock { $0 += Array(buffer: chunk); return responseFrames($0).count }
+                        if count >= frames { break }
+                    }
+                    return received.bytes.withLock { $0 }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return received.bytes.withLock { $0 }
+                }
+                let result = try await group.next()!
+                group.cancelAll()
+                return result
+            }
+        }
+    }
+}
+
+/// Bytes shared between a reader and a timer.
+final class ReceivedBytes: Sendable {
+    let bytes = Mutex<[UInt8]>([])
+}
+
+func requestFrame(method: UInt32, id: UInt32, body: [UInt8]) -> [UInt8] {
+    var b = ByteBuffer()
+    RequestFrame(methodIndex: method, requestID: id, body: ByteBuffer(bytes: body)).write(to: &b)
+    return Array(buffer: b)
+}
+
+func echoBody(text: String = "hi", n: Int64 = 0, key: String = "good", rich: Bool = false, timeoutMs: UInt64 = 0) -> [UInt8] {
+    var request = RPCV1.EchoRequest()
+    var context = RPCV1.RequestContext()
+    context.apiKey = key
+    context.richErrors = rich
+    context.timeoutMs = timeoutMs
+    request.context = context
+    request.text = text
+    request.n = n
+    return request.serializedBytes()
+}
+
+/// (status, method, length, id, body) of each response frame in `bytes`.
+func responseFrames(_ bytes: [UInt8]) -> [(status: UInt32, method: UInt32, id: UInt32, body: [UInt8])] {
+    var buffer = ByteBuffer(bytes: bytes)
+    var frames: [(UInt32, UInt32, UInt32, [UInt8])] = []
+    while let (status, method, length, id) = buffer.readMultipleIntegers(endianness: .little, as: (UInt32, UInt32, UInt32, UInt32).self),
+          let body = buffer.readBytes(length: Int(length)) {
+        frames.append((status, method, id, body))
+    }
+    return frames
+}
