@@ -118,7 +118,7 @@ for service in services {
 }
 targets.append(.testTarget(
     name: "ServicesTests",
-    dependencies: services.map { .target(name: $0.library) } + ["Platform", "RPC", "RPCNIO", "Messages", "Postgres", "TestSupport", log] + nio,
+    dependencies: services.map { .target(name: $0.library) } + ["Platform", "RPC", "RPCNIO", "Messages", "Postgres", "TestSupport", log, lifecycle] + nio,
     swiftSettings: strictSettings
 ))
 

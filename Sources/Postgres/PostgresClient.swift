@@ -2,8 +2,10 @@ public import Logging
 public import NIOPosix
 import Synchronization
 
-/// A pool of libpq connections. Every blocking libpq call runs on a `NIOThreadPool`, never on an
-/// event loop or the cooperative pool.
+/// A pool of libpq connections. Every blocking libpq call runs on the client's own
+/// `NIOThreadPool`, never on an event loop or the cooperative pool. The thread pool has one thread
+/// per connection, so a statement waiting on a lock can never starve the transaction that holds
+/// it of the thread it needs to commit.
 public final class PostgresClient: Sendable {
     /// A libpq connection string or URL, e.g. `postgresql://nexa@127.0.0.1:55432/nexa`.
     public let conninfo: String
@@ -18,13 +20,17 @@ public final class PostgresClient: Sendable {
         var waiters: [CheckedContinuation<PostgresConnection?, Never>] = []
     }
 
-    /// - Parameter threadPool: runs the blocking calls; give it at least `maximumConnections` threads.
-    public init(conninfo: String, maximumConnections: Int = 8, threadPool: NIOThreadPool = .singleton, logger: Logger) {
+    public init(conninfo: String, maximumConnections: Int = 8, logger: Logger) {
         self.conninfo = conninfo
-        self.maximumConnections = maximumConnections
-        self.threadPool = threadPool
+        self.maximumConnections = max(1, maximumConnections)
+        threadPool = NIOThreadPool(numberOfThreads: self.maximumConnections)
+        threadPool.start()
         self.logger = logger
         pool = Mutex(Pool())
+    }
+
+    deinit {
+        threadPool.shutdownGracefully { _ in }
     }
 
     /// Runs `body` with a connection of its own, returned to the pool afterwards.
@@ -89,7 +95,10 @@ public final class PostgresClient: Sendable {
         continuation.onTermination = { _ in stopped.store(true, ordering: .relaxed) }
         let conninfo = self.conninfo
         let logger = self.logger
-        threadPool.submit { _ in
+        // A thread of its own: the loop blocks for as long as the stream lives.
+        let listenerThread = NIOThreadPool(numberOfThreads: 1)
+        listenerThread.start()
+        listenerThread.submit { _ in
             var connection: PostgresConnection?
             var delay = 50
             while !stopped.load(ordering: .relaxed) {
@@ -113,6 +122,7 @@ public final class PostgresClient: Sendable {
                 }
             }
             continuation.finish()
+            listenerThread.shutdownGracefully { _ in }
         }
         return stream
     }

@@ -31,9 +31,16 @@ public final class PostgresConnection: @unchecked Sendable {
 
     var isHealthy: Bool { conn.map { PQstatus($0) == CONNECTION_OK } ?? false }
 
-    /// Reconnects if the server went away (a restart): the pool calls it before lending.
+    /// Reconnects if the server went away (a restart, a terminated backend): the pool calls it
+    /// before lending. Reading what is pending on the socket, without blocking, reveals a closed
+    /// connection that `PQstatus` alone still reports as fine.
     func ensureConnected() throws(PostgresError) {
-        if !isHealthy { try connect() }
+        // Twice: a terminated backend's last message is read first, its end-of-file second.
+        if let conn, PQconsumeInput(conn) == 1, PQconsumeInput(conn) == 1, PQstatus(conn) == CONNECTION_OK,
+           PQtransactionStatus(conn) == PQTRANS_IDLE {
+            return
+        }
+        try connect()
     }
 
     var socket: Int32 { conn.map { PQsocket($0) } ?? -1 }

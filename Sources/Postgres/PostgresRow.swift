@@ -44,4 +44,9 @@ public struct PostgresRow: Sendable {
 public struct PostgresNotification: Sendable, Hashable {
     public var channel: String
     public var payload: String
+
+    public init(channel: String, payload: String) {
+        self.channel = channel
+        self.payload = payload
+    }
 }

@@ -136,11 +136,11 @@ import Testing
             let peer = try await RawPeer.connect(port: port)
             let start = ContinuousClock.now
             let frames = responseFrames(try await peer.exchange(
-                requestFrame(method: 1, id: 1, body: echoBody(n: 5_000, timeoutMs: 150)), frames: 1))
+                requestFrame(method: 1, id: 1, body: echoBody(n: 10_000, timeoutMs: 1_000)), frames: 1, timeout: .seconds(8)))
             #expect(frames.first?.status == StatusWord.word(for: .deadlineExceeded))
-            #expect(start.duration(to: .now) < .seconds(2))
-            try await Task.sleep(for: .milliseconds(100))
-            #expect(service.probe.cancelled.load(ordering: .relaxed) == 1)
+            #expect(start.duration(to: .now) < .seconds(5))
+            #expect(service.probe.started.load(ordering: .relaxed) == 1)
+            #expect(await eventually { service.probe.cancelled.load(ordering: .relaxed) == 1 })
             #expect(service.probe.finished.load(ordering: .relaxed) == 0)
         }
     }
@@ -149,10 +149,11 @@ import Testing
         let service = TestService()
         try await withRunningServer(makeServer(service)) { port in
             let peer = try await RawPeer.connect(port: port)
-            _ = try await peer.exchange(requestFrame(method: 1, id: 1, body: echoBody(n: 5_000)), frames: 1, timeout: .milliseconds(200))
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(service.probe.started.load(ordering: .relaxed) == 1)
-            #expect(service.probe.cancelled.load(ordering: .relaxed) == 1)
+            try await peer.send(requestFrame(method: 1, id: 1, body: echoBody(n: 5_000))) {
+                try await service.probe.waitUntilStarted(1)
+            }
+            #expect(await eventually { service.probe.cancelled.load(ordering: .relaxed) == 1 })
+            #expect(service.probe.finished.load(ordering: .relaxed) == 0)
         }
     }
 
@@ -236,7 +237,7 @@ import Testing
             let port = try await server.waitUntilListening().port!
             let client = makeClient(port: port) { $0.maximumAttempts = 1 }
             let slow = Task { try await client.echo(1, text: "in flight", n: 500) }
-            try await Task.sleep(for: .milliseconds(150))
+            try await service.probe.waitUntilStarted(1)
             await group.triggerGracefulShutdown()
             #expect(try await slow.value.text == "in flight")
             try await tasks.waitForAll()
@@ -256,14 +257,13 @@ import Testing
             let port = try await server.waitUntilListening().port!
             let client = makeClient(port: port) { $0.maximumAttempts = 1 }
             let stuck = Task { try await client.echo(1, n: 30_000, timeout: .seconds(60)) }
-            try await Task.sleep(for: .milliseconds(100))
+            try await service.probe.waitUntilStarted(1)
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             await #expect(throws: RPCError.self) { try await stuck.value }
             await client.close()
         }
         #expect(start.duration(to: .now) < .seconds(5))
-        try await Task.sleep(for: .milliseconds(50))
-        #expect(service.probe.cancelled.load(ordering: .relaxed) == 1)
+        #expect(await eventually { service.probe.cancelled.load(ordering: .relaxed) == 1 })
     }
 }

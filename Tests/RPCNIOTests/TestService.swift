@@ -14,6 +14,15 @@ struct TestService: ServerService {
         let started = Atomic<Int>(0)
         let finished = Atomic<Int>(0)
         let cancelled = Atomic<Int>(0)
+
+        /// Waits (up to 10 s) until `count` calls reached the handler.
+        func waitUntilStarted(_ count: Int) async throws {
+            let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+            while started.load(ordering: .relaxed) < count {
+                guard ContinuousClock.now < deadline else { throw CancellationError() }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
     }
 
     let probe = Probe()
@@ -160,6 +169,26 @@ struct RawPeer {
             }
         }
     }
+}
+
+extension RawPeer {
+    /// Sends `bytes`, runs `whileOpen`, then closes the connection.
+    func send(_ bytes: [UInt8], whileOpen: () async throws -> Void) async throws {
+        try await channel.executeThenClose { _, outbound in
+            try await outbound.write(ByteBuffer(bytes: bytes))
+            try await whileOpen()
+        }
+    }
+}
+
+/// True once `condition` holds, false if it still does not after `limit`.
+func eventually(within limit: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: limit)
+    while !condition() {
+        if ContinuousClock.now > deadline { return false }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return true
 }
 
 /// Bytes shared between a reader and a timer.

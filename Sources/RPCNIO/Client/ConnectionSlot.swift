@@ -5,6 +5,8 @@ import Synchronization
 /// No connection could be had for a slot; the request was not written.
 struct SlotUnavailable: Error, CustomStringConvertible {
     var description: String
+    /// When the slot will try to connect again, if it is backing off.
+    var retryAfter: NIODeadline? = nil
 }
 
 /// One pooled connection to one replica: connects on demand, reconnects after a close, and
@@ -42,7 +44,7 @@ final class ConnectionSlot: Sendable {
             case .closed:
                 throw SlotUnavailable(description: "the client is closed")
             case .idle(let backoff?) where backoff.until > .now():
-                throw SlotUnavailable(description: "\(name) is unreachable; retrying after a backoff")
+                throw SlotUnavailable(description: "\(name) is unreachable; retrying after a backoff", retryAfter: backoff.until)
             case .idle, .ready:
                 let future = connect(previousDelay: { if case .idle(let b) = state { return b?.delay } else { return nil } }())
                 state = .connecting(future)

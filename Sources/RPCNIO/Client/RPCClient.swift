@@ -41,6 +41,7 @@ public final class RPCClient: ClientTransport, Sendable {
             let slot = slots[nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
             let failure: RPCError
             let retryable: Bool
+            var notBefore: NIODeadline? = nil
             do {
                 let channel = try await slot.channel()
                 let frame = try await send(method, request, on: channel, deadline: deadline)
@@ -58,13 +59,16 @@ public final class RPCClient: ClientTransport, Sendable {
             } catch let error as SlotUnavailable {
                 failure = RPCError(.unavailable, error.description)
                 retryable = true
+                notBefore = error.retryAfter
             }
             guard retryable, attempt < configuration.maximumAttempts, !Task.isCancelled else { throw failure }
-            let jittered = Duration.nanoseconds(Int64.random(in: 0...max(1, backoff.nanoseconds)))
-            if let deadline, NIODeadline.now() + TimeAmount(jittered) >= deadline {
+            // Full jitter, but not before a lone replica's reconnect backoff has passed.
+            var wakeAt = NIODeadline.now() + .nanoseconds(Int64.random(in: 0...max(1, backoff.nanoseconds)))
+            if slots.count == 1, let notBefore, notBefore > wakeAt { wakeAt = notBefore }
+            if let deadline, wakeAt >= deadline {
                 throw RPCError(.deadlineExceeded, "\(failure.message); no time left to retry")
             }
-            try? await Task.sleep(for: jittered)
+            try? await Task.sleep(for: .nanoseconds((wakeAt - .now()).nanoseconds))
             backoff = min(backoff * 2, configuration.maximumBackoff)
         }
     }

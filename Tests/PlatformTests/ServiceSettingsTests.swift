@@ -1,0 +1,41 @@
+import Platform
+import Testing
+
+@Suite struct ServiceSettingsTests {
+    @Test func defaultsGiveEachServiceItsOwnPorts() throws {
+        var seen = Set<Int>()
+        for service in ServiceSettings.services {
+            let s = try ServiceSettings(service: service, environment: [:])
+            #expect(seen.insert(s.rpcPort).inserted && seen.insert(s.adminPort).inserted)
+        }
+        #expect(try ServiceSettings(service: "billing", environment: [:]).rpcPort == 7003)
+    }
+
+    @Test func environmentOverrides() throws {
+        let s = try ServiceSettings(service: "billing", environment: [
+            "NEXA_BILLING_RPC_PORT": "9000", "NEXA_DATABASE_URL": "postgresql://x@h/db", "NEXA_LOG_LEVEL": "DEBUG",
+        ])
+        #expect(s.rpcPort == 9000 && s.databaseURL == "postgresql://x@h/db" && s.logLevel == "debug")
+    }
+
+    @Test(arguments: [
+        ("NEXA_BILLING_RPC_PORT", "seventy"),
+        ("NEXA_BILLING_ADMIN_PORT", "70000"),
+        ("NEXA_LOG_LEVEL", "loud"),
+        ("NEXA_RPC_MAX_IN_FLIGHT", "0"),
+    ])
+    func invalidValuesNameTheVariable(variable: String, value: String) {
+        #expect(throws: ConfigurationError.self) { try ServiceSettings(service: "billing", environment: [variable: value]) }
+        do {
+            _ = try ServiceSettings(service: "billing", environment: [variable: value])
+        } catch {
+            #expect(error.description.contains(variable))
+        }
+    }
+
+    @Test func loggedConfigurationHidesThePassword() throws {
+        let s = try ServiceSettings(service: "billing", environment: ["NEXA_DATABASE_URL": "postgresql://nexa:hunter2@db:5432/nexa"])
+        #expect(s.loggable["database_url"] == "postgresql://nexa:***@db:5432/nexa")
+        #expect(!s.loggable.values.contains { $0.contains("hunter2") })
+    }
+}
