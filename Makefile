@@ -44,8 +44,8 @@ test: deps proto-check ## Every test, against a throwaway PostgreSQL.
 	./deploy/scripts/pg.sh stop $(DATA)/pg-test; exit $$status
 
 bench: deps ## RPC throughput and latency beside a bare SwiftNIO echo baseline (release build).
-	swift build -c release --product nexa-bench
-	$$(swift build -c release --show-bin-path)/nexa-bench
+	swift build -c release
+	./deploy/scripts/bench.sh
 
 fuzz: deps ## Fuzz the frame and message decoders for a bounded time (FUZZ_SECONDS, default 60).
 	swift build -c release --product nexa-fuzz

@@ -14,6 +14,8 @@ public final class APIKeyAuthenticator: CallAuthenticator {
         var key: APIKeys.Key?
         var secretHash: [UInt8]
         var expires: ContinuousClock.Instant
+        /// `key.workspaceID` as the lower-case text calls carry, computed once.
+        var workspace: String
     }
 
     public init(keys: APIKeys, cacheTTL: Duration = .seconds(2)) {
@@ -30,7 +32,9 @@ public final class APIKeyAuthenticator: CallAuthenticator {
         var entry = cache.withLock { $0[presented.id] }
         if entry == nil || entry!.expires < now {
             let found = try await keys.lookup(id: presented.id)
-            let fresh = Entry(key: found?.key, secretHash: found?.secretHash ?? [], expires: now.advanced(by: cacheTTL))
+            let fresh = Entry(
+                key: found?.key, secretHash: found?.secretHash ?? [], expires: now.advanced(by: cacheTTL),
+                workspace: found?.key.workspaceID.uuidString.lowercased() ?? "")
             cache.withLock { $0[presented.id] = fresh }
             entry = fresh
         }
@@ -42,8 +46,8 @@ public final class APIKeyAuthenticator: CallAuthenticator {
         guard key.services.contains("*") || key.services.contains(service.shortName) else {
             throw RPCError(.permissionDenied, "this API key may not call the \(service.shortName) service")
         }
-        let workspace = key.workspaceID.uuidString.lowercased()
-        if !metadata.workspaceID.isEmpty && metadata.workspaceID.lowercased() != workspace {
+        let workspace = entry!.workspace
+        if !metadata.workspaceID.isEmpty && metadata.workspaceID != workspace && metadata.workspaceID.lowercased() != workspace {
             throw RPCError(.permissionDenied, "this API key belongs to another workspace")
         }
         return Principal(keyID: key.id, workspaceID: workspace)

@@ -22,11 +22,15 @@ public struct APIKeys: Sendable {
         var id: String
         var secret: String
 
+        /// `nexa_` + 16 characters of id + `_` + secret; parsed on bytes (it is on every call's path).
         init?(_ text: String) {
-            let parts = text.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count == 3, parts[0] == "nexa", parts[1].count == 16, !parts[2].isEmpty else { return nil }
-            id = String(parts[1])
-            secret = String(parts[2])
+            let utf8 = text.utf8
+            guard utf8.count > 22, utf8.starts(with: "nexa_".utf8) else { return nil }
+            let idStart = utf8.index(utf8.startIndex, offsetBy: 5)
+            let idEnd = utf8.index(idStart, offsetBy: 16)
+            guard utf8[idEnd] == UInt8(ascii: "_"), !utf8[idStart..<idEnd].contains(UInt8(ascii: "_")) else { return nil }
+            id = String(text[idStart..<idEnd])
+            secret = String(text[utf8.index(after: idEnd)...])
         }
     }
 

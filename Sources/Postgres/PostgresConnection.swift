@@ -27,6 +27,8 @@ public final class PostgresConnection: @unchecked Sendable {
             let detail = conn.flatMap { PQerrorMessage($0) }.map { String(cString: $0) } ?? ""
             throw PostgresError(.connectionFailed, "cannot connect to PostgreSQL: \(detail.split(separator: "\n").first ?? "")")
         }
+        // libpq prints server notices to stderr by default; they are not ours to print.
+        PQsetNoticeProcessor(conn, { _, _ in }, nil)
     }
 
     var isHealthy: Bool { conn.map { PQstatus($0) == CONNECTION_OK } ?? false }

@@ -28,12 +28,15 @@ public struct MethodDescriptor: Hashable, Sendable {
 /// A service: its fully qualified name and its methods in wire order.
 public struct ServiceDescriptor: Hashable, Sendable {
     /// e.g. `nexa.billing.v1.BillingService`.
-    public var name: String
+    public let name: String
     public var methods: [MethodDescriptor]
+    /// The short name used in configuration and API-key scopes: `BillingService` → `billing`.
+    public let shortName: String
 
     public init(name: String, methods: [MethodDescriptor]) {
         self.name = name
         self.methods = methods
+        shortName = Self.shortName(of: name)
     }
 
     /// The method at a wire index, if any.
@@ -46,8 +49,7 @@ public struct ServiceDescriptor: Hashable, Sendable {
         methods.first { $0.name == name }
     }
 
-    /// The short name used in configuration and API-key scopes: `BillingService` → `billing`.
-    public var shortName: String {
+    private static func shortName(of name: String) -> String {
         let last = name.split(separator: ".").last.map(String.init) ?? name
         let base = last.hasSuffix("Service") ? String(last.dropLast("Service".count)) : last
         var result = ""

@@ -40,6 +40,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var wireIDByCall: [UInt64: UInt32] = [:]
     private var nextWireID: UInt32 = 0
     private var isActive = true
+    private var flushPending = false
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let call = unwrapOutboundIn(data)
@@ -67,6 +68,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         buffer.writeMultipleIntegers(call.methodIndex, UInt32(call.body.count), wireID, endianness: .little)
         buffer.writeBytes(call.body)
         context.write(wrapOutboundOut(buffer), promise: promise)
+        scheduleFlush(context: context)
+    }
+
+    /// Calls written together (from many tasks) go out in one write to the socket.
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !flushPending else { return }
+        flushPending = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = bound.value
+            handler.flushPending = false
+            if handler.isActive { context.flush() }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

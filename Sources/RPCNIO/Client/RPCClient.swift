@@ -79,7 +79,8 @@ public final class RPCClient: ClientTransport, Sendable {
         let promise = channel.eventLoop.makePromise(of: ResponseFrame.self)
         let callID = nextCallID.wrappingAdd(1, ordering: .relaxed).newValue
         let call = OutboundCall(methodIndex: method.index, body: request, deadline: deadline, callID: callID, promise: promise)
-        channel.writeAndFlush(call).whenFailure { _ in
+        // The connection handler flushes (coalescing the calls written together).
+        channel.write(call).whenFailure { _ in
             // Never reached the connection handler: the request was not written.
             promise.fail(ConnectionFailure.closed(written: false))
         }

@@ -35,6 +35,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var flushPending = false
     private var timeoutCheck: RepeatedTask?
     private var context: ChannelHandlerContext?
+    private var executor: EventLoopExecutor?
 
     init(
         service: any ServerService, authenticator: any CallAuthenticator, health: HealthStatus,
@@ -53,6 +54,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        executor = EventLoopExecutor(context.eventLoop)
         let interval = TimeAmount(min(configuration.partialFrameTimeout, configuration.idleTimeout) / 4)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         timeoutCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
@@ -146,9 +148,15 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let service = self.service
         let request = Array(buffer: frame.body)
         let methodIndex = frame.methodIndex
-        calls[callID]?.task = Task {
+        calls[callID]?.task = Task(executorPreference: executor) {
             let result = await service.handle(methodIndex: methodIndex, request: request, environment: environment)
-            loop.execute { bound.value.finish(callID, result: result) }
+            // Usually still on the loop (the task runs there): answer now, so a whole read batch
+            // shares one flush.
+            if loop.inEventLoop {
+                bound.value.finish(callID, result: result)
+            } else {
+                loop.execute { bound.value.finish(callID, result: result) }
+            }
         }
     }
 

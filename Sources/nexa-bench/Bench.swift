@@ -1,0 +1,184 @@
+import ArgumentParser
+import Foundation
+import Messages
+import NIOCore
+import NIOPosix
+import RPC
+import RPCNIO
+
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nexa-bench",
+        abstract: "RPC throughput and latency beside a bare SwiftNIO length-prefixed echo (see deploy/scripts/bench.sh).",
+        subcommands: [EchoServer.self, Client.self]
+    )
+}
+
+/// The baseline server: echoes 4-byte length-prefixed frames. No protobuf, no context, no auth.
+struct EchoServer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "echo-server")
+    @Option var port: Int
+
+    func run() async throws {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LengthPrefixedDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(EchoHandler())
+                }
+            }
+            .bind(host: "127.0.0.1", port: port).get()
+        print("echo server listening on \(port)")
+        try await channel.closeFuture.get()
+    }
+}
+
+struct LengthPrefixedDecoder: NIOSingleStepByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+    mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self),
+              buffer.readableBytes >= 4 + Int(length) else { return nil }
+        buffer.moveReaderIndex(forwardBy: 4)
+        return buffer.readSlice(length: Int(length))
+    }
+    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ByteBuffer? { try decode(buffer: &buffer) }
+}
+
+final class EchoHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let payload = unwrapInboundIn(data)
+        var out = context.channel.allocator.buffer(capacity: 4 + payload.readableBytes)
+        out.writeInteger(UInt32(payload.readableBytes), endianness: .little)
+        out.writeImmutableBuffer(payload)
+        context.write(wrapOutboundOut(out), promise: nil)
+    }
+    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+}
+
+/// The baseline client: one connection, FIFO matching (echo preserves order), one promise per call.
+final class EchoClientHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = (ByteBuffer, EventLoopPromise<ByteBuffer>)
+    typealias OutboundOut = ByteBuffer
+    private var waiting = CircularBuffer<EventLoopPromise<ByteBuffer>>()
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let (payload, reply) = unwrapOutboundIn(data)
+        waiting.append(reply)
+        var out = context.channel.allocator.buffer(capacity: 4 + payload.readableBytes)
+        out.writeInteger(UInt32(payload.readableBytes), endianness: .little)
+        out.writeImmutableBuffer(payload)
+        context.write(wrapOutboundOut(out), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        waiting.popFirst()?.succeed(unwrapInboundIn(data))
+    }
+}
+
+struct Client: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "client")
+    @Option var rpcPort: Int
+    @Option var echoPort: Int
+    @Option var apiKey: String
+    @Option(help: "Seconds per measurement.") var seconds: Double = 5
+    @Option(help: "Where to write the figures as markdown.") var output: String?
+
+    func run() async throws {
+        // RPC: the real Echo method of a running service, through the pooled client.
+        var configuration = ClientConfiguration(targets: [("127.0.0.1", rpcPort)])
+        configuration.connectionsPerTarget = 1
+        let rpc = BillingV1.BillingService.Client(transport: RPCClient(configuration: configuration))
+        let options = CallOptions(timeout: .seconds(5), apiKey: apiKey)
+        let request = {
+            var request = RPCV1.EchoRequest()
+            request.text = "benchmark"
+            request.n = 41
+            return request
+        }()
+        let rpcCall: @Sendable () async throws -> Void = { _ = try await rpc.echo(request, options: options) }
+
+        let echoChannel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LengthPrefixedDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(EchoClientHandler())
+                }
+            }
+            .connect(host: "127.0.0.1", port: echoPort).get()
+        let payload = ByteBuffer(bytes: request.serializedBytes())
+        let echoCall: @Sendable () async throws -> Void = {
+            let promise = echoChannel.eventLoop.makePromise(of: ByteBuffer.self)
+            echoChannel.writeAndFlush((payload, promise), promise: nil)
+            _ = try await promise.futureResult.get()
+        }
+
+        var rows: [(String, Int, Measurement)] = []
+        for concurrency in [1, 64] {
+            for (name, call) in [("bare NIO echo (baseline)", echoCall), ("nexa RPC Echo (auth + protobuf-c)", rpcCall)] {
+                _ = try await measure(call, concurrency: concurrency, seconds: 1)  // warm-up
+                let m = try await measure(call, concurrency: concurrency, seconds: seconds)
+                rows.append((name, concurrency, m))
+                print(String(format: "%-36@ in flight %3d: %9.0f req/s  p50 %7.1f µs  p99 %7.1f µs", name as NSString, concurrency, m.throughput, m.p50 * 1e6, m.p99 * 1e6))
+            }
+        }
+        var report = "| workload | in flight | requests/s | p50 | p99 |\n|---|---:|---:|---:|---:|\n"
+        for (name, concurrency, m) in rows {
+            report += String(format: "| %@ | %d | %.0f | %.0f µs | %.0f µs |\n", name as NSString, concurrency, m.throughput, m.p50 * 1e6, m.p99 * 1e6)
+        }
+        let rpc64 = rows.first { $0.1 == 64 && $0.0.hasPrefix("nexa") }!.2
+        let echo64 = rows.first { $0.1 == 64 && $0.0.hasPrefix("bare") }!.2
+        let rpc1 = rows.first { $0.1 == 1 && $0.0.hasPrefix("nexa") }!.2
+        let ratio = rpc64.throughput / echo64.throughput
+        let summary = String(
+            format: "RPC at 64 in flight: %.0f%% of the bare echo (target ≥ 50%%): %@\nRPC p99 at 1 in flight: %.0f µs (target < 1000 µs): %@\n",
+            ratio * 100, (ratio >= 0.5 ? "met" : "NOT met") as NSString, rpc1.p99 * 1e6, (rpc1.p99 < 0.001 ? "met" : "NOT met") as NSString)
+        print("\n" + report + "\n" + summary)
+        if let output { try Data((report + "\n" + summary).utf8).write(to: URL(fileURLWithPath: output)) }
+        try await echoChannel.close()
+    }
+
+    struct Measurement {
+        var throughput: Double
+        var p50: Double
+        var p99: Double
+    }
+
+    /// Runs `concurrency` loops of `call` for `seconds`; latency per call, throughput overall.
+    func measure(_ call: @escaping @Sendable () async throws -> Void, concurrency: Int, seconds: Double) async throws -> Measurement {
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: .milliseconds(Int64(seconds * 1000)))
+        let start = clock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var samples: [Double] = []
+                    samples.reserveCapacity(200_000)
+                    while clock.now < end {
+                        let t0 = clock.now
+                        try await call()
+                        let d = t0.duration(to: clock.now).components
+                        samples.append(Double(d.seconds) + Double(d.attoseconds) / 1e18)
+                    }
+                    return samples
+                }
+            }
+            var all: [Double] = []
+            for try await samples in group { all += samples }
+            return all.sorted()
+        }
+        let elapsed = start.duration(to: clock.now).components
+        let wall = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+        return Measurement(
+            throughput: Double(latencies.count) / wall,
+            p50: latencies[latencies.count / 2],
+            p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
+        )
+    }
+}
