@@ -86,7 +86,8 @@ struct Client: AsyncParsableCommand {
     @Option var rpcPort: Int
     @Option var echoPort: Int
     @Option var apiKey: String
-    @Option(help: "Seconds per measurement.") var seconds: Double = 5
+    @Option(help: "Seconds per measurement.") var seconds: Double = 3
+    @Option(help: "Alternating rounds of baseline and RPC per concurrency.") var rounds: Int = 5
     @Option(help: "Where to write the figures as markdown.") var output: String?
 
     func run() async throws {
@@ -119,26 +120,34 @@ struct Client: AsyncParsableCommand {
             _ = try await promise.futureResult.get()
         }
 
-        var rows: [(String, Int, Measurement)] = []
+        // Baseline and RPC alternate, round after round, so that machine noise hits both alike;
+        // each figure is the median over the rounds, and the ratio the median of per-round ratios.
+        var report = "| workload | in flight | requests/s (median of \(rounds)) | p50 | p99 |\n|---|---:|---:|---:|---:|\n"
+        var summary = ""
         for concurrency in [1, 64] {
-            for (name, call) in [("bare NIO echo (baseline)", echoCall), ("nexa RPC Echo (auth + protobuf-c)", rpcCall)] {
-                _ = try await measure(call, concurrency: concurrency, seconds: 1)  // warm-up
-                let m = try await measure(call, concurrency: concurrency, seconds: seconds)
-                rows.append((name, concurrency, m))
-                print(String(format: "%-36@ in flight %3d: %9.0f req/s  p50 %7.1f µs  p99 %7.1f µs", name as NSString, concurrency, m.throughput, m.p50 * 1e6, m.p99 * 1e6))
+            var echo: [Measurement] = [], call: [Measurement] = []
+            _ = try await measure(echoCall, concurrency: concurrency, seconds: 1)  // warm-up
+            _ = try await measure(rpcCall, concurrency: concurrency, seconds: 1)
+            for round in 1...rounds {
+                echo.append(try await measure(echoCall, concurrency: concurrency, seconds: seconds))
+                call.append(try await measure(rpcCall, concurrency: concurrency, seconds: seconds))
+                print(String(
+                    format: "round %d, %2d in flight: bare echo %8.0f req/s (p99 %6.0f µs) | nexa RPC %8.0f req/s (p99 %6.0f µs) | ratio %.2f",
+                    round, concurrency, echo.last!.throughput, echo.last!.p99 * 1e6, call.last!.throughput,
+                    call.last!.p99 * 1e6, call.last!.throughput / echo.last!.throughput))
+            }
+            let e = Measurement.median(echo), r = Measurement.median(call)
+            let ratio = median(zip(call, echo).map { $0.throughput / $1.throughput })
+            report += String(format: "| bare SwiftNIO echo (baseline) | %d | %.0f | %.0f µs | %.0f µs |\n", concurrency, e.throughput, e.p50 * 1e6, e.p99 * 1e6)
+            report += String(format: "| nexa RPC Echo (API key, protobuf-c, context) | %d | %.0f | %.0f µs | %.0f µs |\n", concurrency, r.throughput, r.p50 * 1e6, r.p99 * 1e6)
+            if concurrency == 64 {
+                summary += String(format: "RPC throughput at 64 in flight: %.0f%% of the bare echo (target ≥ 50%%): %@\n",
+                                  ratio * 100, (ratio >= 0.5 ? "met" : "NOT met") as NSString)
+            } else {
+                summary += String(format: "RPC p99 at 1 in flight: %.0f µs (target < 1000 µs): %@\n",
+                                  r.p99 * 1e6, (r.p99 < 0.001 ? "met" : "NOT met") as NSString)
             }
         }
-        var report = "| workload | in flight | requests/s | p50 | p99 |\n|---|---:|---:|---:|---:|\n"
-        for (name, concurrency, m) in rows {
-            report += String(format: "| %@ | %d | %.0f | %.0f µs | %.0f µs |\n", name as NSString, concurrency, m.throughput, m.p50 * 1e6, m.p99 * 1e6)
-        }
-        let rpc64 = rows.first { $0.1 == 64 && $0.0.hasPrefix("nexa") }!.2
-        let echo64 = rows.first { $0.1 == 64 && $0.0.hasPrefix("bare") }!.2
-        let rpc1 = rows.first { $0.1 == 1 && $0.0.hasPrefix("nexa") }!.2
-        let ratio = rpc64.throughput / echo64.throughput
-        let summary = String(
-            format: "RPC at 64 in flight: %.0f%% of the bare echo (target ≥ 50%%): %@\nRPC p99 at 1 in flight: %.0f µs (target < 1000 µs): %@\n",
-            ratio * 100, (ratio >= 0.5 ? "met" : "NOT met") as NSString, rpc1.p99 * 1e6, (rpc1.p99 < 0.001 ? "met" : "NOT met") as NSString)
         print("\n" + report + "\n" + summary)
         if let output { try Data((report + "\n" + summary).utf8).write(to: URL(fileURLWithPath: output)) }
         try await echoChannel.close()
@@ -148,7 +157,17 @@ struct Client: AsyncParsableCommand {
         var throughput: Double
         var p50: Double
         var p99: Double
+
+        /// Each figure's median across rounds.
+        static func median(_ all: [Measurement]) -> Measurement {
+            Measurement(
+                throughput: Client.median(all.map(\.throughput)), p50: Client.median(all.map(\.p50)),
+                p99: Client.median(all.map(\.p99)))
+        }
     }
+
+    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+    func median(_ values: [Double]) -> Double { Self.median(values) }
 
     /// Runs `concurrency` loops of `call` for `seconds`; latency per call, throughput overall.
     func measure(_ call: @escaping @Sendable () async throws -> Void, concurrency: Int, seconds: Double) async throws -> Measurement {

@@ -15,4 +15,4 @@ for i in $(seq 1 100); do curl -sf http://127.0.0.1:17303/readyz >/dev/null && b
 workspace=$("$bin/nexactl" workspaces create "Benchmark" --id 00000000-0000-4000-8000-00000000bbbb)
 key=$("$bin/nexactl" keys create --workspace "$workspace" --name bench --services billing --quiet)
 echo "machine: $(nproc) cores; client, server and baseline share it"
-"$bin/nexa-bench" client --rpc-port 17203 --echo-port 17299 --api-key "$key" --seconds "${BENCH_SECONDS:-5}" --output "$root/.data/bench.md"
+"$bin/nexa-bench" client --rpc-port 17203 --echo-port 17299 --api-key "$key" --seconds "${BENCH_SECONDS:-3}" --rounds "${BENCH_ROUNDS:-5}" --output "$root/.data/bench.md"

@@ -35,6 +35,12 @@ final class ConnectionSlot: Sendable {
     }
 
     func channel() async throws -> any Channel {
+        // Fast path, taken by almost every call: no future, no hop to the event loop.
+        let ready: (any Channel)? = state.withLock { state in
+            if case .ready(let channel) = state, channel.isActive { return channel }
+            return nil
+        }
+        if let ready { return ready }
         let future: EventLoopFuture<any Channel> = try state.withLock { state in
             switch state {
             case .ready(let channel) where channel.isActive:
