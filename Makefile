@@ -37,6 +37,7 @@ run: build db ## Build, start PostgreSQL and every service, show them working. C
 
 test: deps proto-check ## Every test, against a throwaway PostgreSQL.
 	swift build --build-tests
+	mkdir -p $(DATA)
 	PG_FSYNC=off ./deploy/scripts/pg.sh fresh $(DATA)/pg-test $(PG_TEST_PORT)
 	set -o pipefail; status=0; \
 	NEXA_TEST_DATABASE_URL=postgresql://nexa@127.0.0.1:$(PG_TEST_PORT)/nexa swift test --skip-build 2>&1 | tee $(DATA)/swift-test.log || status=$$?; \

@@ -5,6 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$(cd "$root" && swift build -c release --show-bin-path)
 port=${PG_PORT:-55432}
+mkdir -p "$root/.data"
 "$root/deploy/scripts/pg.sh" start "$root/.data/pg" "$port"
 export NEXA_DATABASE_URL=postgresql://nexa@127.0.0.1:$port/nexa NEXA_BILLING_RPC_PORT=17203 NEXA_BILLING_ADMIN_PORT=17303 NEXA_LOG_LEVEL=warning
 pids=()

@@ -8,6 +8,11 @@ bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+# As root the cluster belongs to `postgres`, which must be able to reach the folder. A clone under
+# a private home (e.g. /root) is out of its reach: use a stable folder under /tmp instead.
+if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$(dirname "$data")" 2>/dev/null; then
+  data=/tmp/nexa-pg-$(printf %s "$data" | md5sum | cut -c1-12)
+fi
 case $cmd in
   stop)
     [ -f "$data/postmaster.pid" ] && as_owner "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null || true ;;
@@ -15,16 +20,12 @@ case $cmd in
     if [ "$cmd" = fresh ]; then "$0" stop "$data"; rm -rf "$data"; fi
     if [ ! -f "$data/PG_VERSION" ]; then
       mkdir -p "$data"
-      if [ "$(id -u)" = 0 ]; then
-        chown postgres: "$data"
-        # The postgres user must be able to reach the folder.
-        runuser -u postgres -- test -x "$data" || { echo "pg.sh: $data is not reachable by the postgres user" >&2; exit 1; }
-      fi
+      [ "$(id -u)" = 0 ] && chown postgres: "$data"
       as_owner "$bindir/initdb" -D "$data" -U nexa -A trust -E UTF8 --no-sync >/dev/null
     fi
     if ! as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
       as_owner "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w \
-        -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=${PG_FSYNC:-on}" start >/dev/null
+        -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=${PG_FSYNC:-on}" start >/dev/null
     fi
     psql -h 127.0.0.1 -p "$port" -U nexa -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='nexa'" | grep -q 1 \
       || psql -h 127.0.0.1 -p "$port" -U nexa -d postgres -qc "CREATE DATABASE nexa" ;;
