@@ -39,10 +39,16 @@ test: deps proto-check ## Every test, against a throwaway PostgreSQL.
 	swift build --build-tests
 	mkdir -p $(DATA)
 	PG_FSYNC=off ./deploy/scripts/pg.sh fresh $(DATA)/pg-test $(PG_TEST_PORT)
-	set -o pipefail; status=0; \
-	NEXA_TEST_DATABASE_URL=postgresql://nexa@127.0.0.1:$(PG_TEST_PORT)/nexa swift test --skip-build 2>&1 | tee $(DATA)/swift-test.log || status=$$?; \
-	[ $$status = 0 ] && { NEXA_TEST_DATABASE_URL=postgresql://nexa@127.0.0.1:$(PG_TEST_PORT)/nexa ./deploy/scripts/interop-test.sh "$(BIN)" || status=$$?; }; \
-	./deploy/scripts/pg.sh stop $(DATA)/pg-test; exit $$status
+	set -o pipefail; status=0; url=postgresql://nexa@127.0.0.1:$(PG_TEST_PORT)/nexa; \
+	NEXA_TEST_DATABASE_URL=$$url swift test --skip-build 2>&1 | tee $(DATA)/swift-test.log || status=$$?; \
+	if [ $$status = 0 ]; then \
+		NEXA_TEST_DATABASE_URL=$$url ./deploy/scripts/interop-test.sh "$(BIN)" 2>&1 | tee $(DATA)/interop-test.log || status=$$?; \
+	fi; \
+	./deploy/scripts/pg.sh stop $(DATA)/pg-test; \
+	swift=$$(sed -n 's/.*Test run with \([0-9]*\) tests.* passed after.*/\1/p' $(DATA)/swift-test.log | tail -1); \
+	interop=$$(grep -c '^PASS ' $(DATA)/interop-test.log 2>/dev/null || true); \
+	if [ $$status = 0 ]; then echo "make test: $$swift Swift tests and $$interop interop checks"; echo "$$(( $${swift:-0} + $${interop:-0} )) passed, 0 failed"; fi; \
+	exit $$status
 
 bench: deps ## RPC throughput and latency beside a bare SwiftNIO echo baseline (release build).
 	swift build -c release

@@ -26,29 +26,20 @@ extension Bool: PostgresEncodable, PostgresDecodable {
     }
 }
 
-extension Int: PostgresEncodable, PostgresDecodable {
+extension PostgresEncodable where Self: FixedWidthInteger {
     public var postgresText: String? { String(self) }
+}
+
+extension PostgresDecodable where Self: FixedWidthInteger {
     public init(postgresText: String) throws(PostgresError) {
-        guard let v = Int(postgresText) else { throw PostgresError(.decoding, "not an integer") }
+        guard let v = Self(postgresText) else { throw PostgresError(.decoding, "not a \(Self.bitWidth)-bit integer") }
         self = v
     }
 }
 
-extension Int32: PostgresEncodable, PostgresDecodable {
-    public var postgresText: String? { String(self) }
-    public init(postgresText: String) throws(PostgresError) {
-        guard let v = Int32(postgresText) else { throw PostgresError(.decoding, "not a 32-bit integer") }
-        self = v
-    }
-}
-
-extension Int64: PostgresEncodable, PostgresDecodable {
-    public var postgresText: String? { String(self) }
-    public init(postgresText: String) throws(PostgresError) {
-        guard let v = Int64(postgresText) else { throw PostgresError(.decoding, "not a 64-bit integer") }
-        self = v
-    }
-}
+extension Int: PostgresEncodable, PostgresDecodable {}
+extension Int32: PostgresEncodable, PostgresDecodable {}
+extension Int64: PostgresEncodable, PostgresDecodable {}
 
 extension Double: PostgresEncodable, PostgresDecodable {
     public var postgresText: String? { "\(self)" }

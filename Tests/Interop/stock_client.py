@@ -90,5 +90,5 @@ check("connection still serves after failures", status == 0 and rid == 13, hex(s
 sock.close()
 
 passed = sum(results)
-print(f"{passed} passed, {len(results) - passed} failed")
+print(f"stock client: {passed} of {len(results)} checks passed")
 sys.exit(0 if passed == len(results) else 1)

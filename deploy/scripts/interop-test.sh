@@ -5,8 +5,8 @@
 set -euo pipefail
 bin=$1
 root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d); pid=''
-trap '[ -n "$pid" ] && { kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; }; rm -rf "$work"' EXIT
+work=$(mktemp -d); pid=''; spid=''
+trap '[ -n "$spid" ] && kill $spid 2>/dev/null; [ -n "$pid" ] && { kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; }; rm -rf "$work"' EXIT
 (cd "$root/Protos" && protoc --python_out="$work" $(find nexa -name '*.proto'))
 export NEXA_DATABASE_URL=$NEXA_TEST_DATABASE_URL NEXA_BILLING_RPC_PORT=17003 NEXA_BILLING_ADMIN_PORT=17103
 "$bin/nexa-billing" >"$work/billing.log" 2>&1 & pid=$!
@@ -17,6 +17,19 @@ key=$("$bin/nexactl" keys create --workspace "$workspace" --services billing --q
 echo "== interop: Python protobuf client against nexa-billing =="
 # Debian's interpreter, which has python3-protobuf (a pyenv python3 on PATH may not).
 /usr/bin/python3 "$root/Tests/Interop/stock_client.py" "$work" 17003 "$key"
+
+echo "== interop: our client against a reference-style Python server =="
+/usr/bin/python3 "$root/Tests/Interop/stock_server.py" "$work" 17099 >"$work/stock.log" 2>&1 & spid=$!
+for i in $(seq 1 50); do grep -q ready "$work/stock.log" 2>/dev/null && break; sleep 0.1; done
+reply=$(NEXA_BILLING_RPC_PORT=17099 "$bin/nexactl" call billing.Echo '{"text":"from swift","n":41}')
+failed=$(NEXA_BILLING_RPC_PORT=17099 "$bin/nexactl" call billing.ListMethods 2>&1 || true)
+kill $spid; spid=""
+echo "$reply" | grep -q '"n" : 42' && echo "$reply" | grep -q '"text" : "from swift"' \
+  || { echo "FAIL our client against the stock server: $reply"; exit 1; }
+echo "PASS our client calls a stock server"
+echo "$failed" | grep -q "UNKNOWN" || { echo "FAIL the reference's SERVICE_FAILED should read as UNKNOWN: $failed"; exit 1; }
+echo "PASS the reference's SERVICE_FAILED reads as UNKNOWN"
+
 # The admin port exports the calls just made.
 curl -sf http://127.0.0.1:17103/metrics | grep -q 'nexa_rpc_server_requests_total{.*method="Echo"' \
   || { echo "FAIL metrics: no Echo counter on /metrics"; exit 1; }

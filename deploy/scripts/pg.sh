@@ -6,7 +6,7 @@ cmd=$1; data=$(realpath -m "$2"); port=${3:-55432}
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$bindir/initdb" ] || { echo "pg.sh: PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
 as_owner() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 # As root the cluster belongs to `postgres`, which must be able to reach the folder. A clone under
 # a private home (e.g. /root) is out of its reach: use a stable folder under /tmp instead.
