@@ -54,11 +54,10 @@ bench: deps ## RPC throughput and latency beside a bare SwiftNIO echo baseline (
 	swift build -c release
 	./deploy/scripts/bench.sh
 
-fuzz: deps ## Fuzz the frame and message decoders for a bounded time (FUZZ_SECONDS, default 60).
-	swift build -c release --product nexa-fuzz
-	$$(swift build -c release --show-bin-path)/nexa-fuzz $${FUZZ_SECONDS:-60}
+fuzz: deps ## libFuzzer on the frame and message decoders for a bounded time (FUZZ_SECONDS, default 60).
+	./deploy/scripts/fuzz.sh
 
 clean:
 	-./deploy/scripts/pg.sh stop $(DATA)/pg
 	-./deploy/scripts/pg.sh stop $(DATA)/pg-test
-	rm -rf .build $(DATA)
+	rm -rf .build .build-fuzz $(DATA)
