@@ -88,6 +88,30 @@ var targets: [Target] = [
         path: "Tests/TestSupport",
         swiftSettings: strictSettings
     ),
+    // Provider stand-ins (nexa-sandbox): a core, then one module per provider.
+    .target(
+        name: "Sandbox",
+        dependencies: [log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
+        swiftSettings: strictSettings
+    ),
+    .target(
+        name: "SandboxStripe",
+        dependencies: ["Sandbox", "Cryptography", log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
+        swiftSettings: strictSettings
+    ),
+    .executableTarget(
+        name: "nexa-sandbox",
+        dependencies: ["Sandbox", "SandboxStripe", argumentParser, log, lifecycle,
+                       .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                       .product(name: "Hummingbird", package: "hummingbird")],
+        swiftSettings: strictSettings
+    ),
+    .testTarget(
+        name: "SandboxTests",
+        dependencies: ["Sandbox", "SandboxStripe", "Cryptography", log, .product(name: "Hummingbird", package: "hummingbird"),
+                       .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
+        swiftSettings: strictSettings
+    ),
     .testTarget(name: "RPCTests", dependencies: ["RPC"], swiftSettings: strictSettings),
     .testTarget(name: "MessagesTests", dependencies: ["Messages", "ProtoSchema", "RPC"], swiftSettings: strictSettings),
     .testTarget(

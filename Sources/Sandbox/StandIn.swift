@@ -1,0 +1,18 @@
+public import Hummingbird
+
+/// A provider stand-in: serves the provider's API under its own base path, and control routes
+/// for tests under `/_sandbox/<name>`.
+public protocol StandIn: Sendable {
+    /// Path segment of the base URL, e.g. `stripe` → `http://host:port/stripe`.
+    var name: String { get }
+    /// The provider's API, relative to its base URL.
+    func addRoutes(to group: RouterGroup<BasicRequestContext>)
+    /// Scenario controls (`/_sandbox/<name>/…`).
+    func addControlRoutes(to group: RouterGroup<BasicRequestContext>)
+    /// What to print at start-up: test keys and secrets.
+    var startupSummary: String { get }
+}
+
+extension StandIn {
+    public func addControlRoutes(to group: RouterGroup<BasicRequestContext>) {}
+}

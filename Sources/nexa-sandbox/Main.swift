@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Sandbox
+import SandboxStripe
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct Main: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nexa-sandbox",
+        abstract: "Stand-ins for the provider APIs Nexa Integrations uses, for development, demos and tests.",
+        discussion: """
+            Each provider is served under its own base URL: http://HOST:PORT/<provider> (Stripe: /stripe, so
+            its API is /stripe/v1/...). Every request is journalled (GET /_sandbox/requests) and faults can be
+            injected (POST /_sandbox/faults). All keys and secrets are test-only; they are printed at start-up.
+            Environment: NEXA_SANDBOX_PORT (default 7300), NEXA_SANDBOX_SEED (default 42).
+            """
+    )
+
+    @Option(help: "Port (default $NEXA_SANDBOX_PORT or 7300).")
+    var port: Int = Int(ProcessInfo.processInfo.environment["NEXA_SANDBOX_PORT"] ?? "") ?? 7300
+
+    @Option(help: "Seed for deterministic ids (default $NEXA_SANDBOX_SEED or 42).")
+    var seed: UInt64 = UInt64(ProcessInfo.processInfo.environment["NEXA_SANDBOX_SEED"] ?? "") ?? 42
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let logger = Logger(label: "nexa.sandbox")
+        var stripe = StripeStandIn.Configuration()
+        stripe.seed = seed
+        let standIns: [any StandIn] = [StripeStandIn(configuration: stripe)]
+        print("nexa-sandbox on http://127.0.0.1:\(port)")
+        for standIn in standIns { print("  \(standIn.name): http://127.0.0.1:\(port)/\(standIn.name) — \(standIn.startupSummary)") }
+        let app = SandboxApp.build(standIns: standIns, port: port, journal: Journal(), faults: Faults(), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
