@@ -31,6 +31,7 @@ var targets: [Target] = [
     .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
     .systemLibrary(name: "CPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
     .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+    .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
     // protoc-c output (generated, committed).
     .target(name: "CMessages", dependencies: ["CProtobufC"]),
@@ -52,6 +53,8 @@ var targets: [Target] = [
     // Safe wrappers over libpq and OpenSSL.
     .target(name: "Postgres", dependencies: ["CPQ", log] + nio, swiftSettings: strictSettings),
     .target(name: "Cryptography", dependencies: ["COpenSSL"], swiftSettings: strictSettings),
+    // Outbound HTTP over libcurl, for every provider call and webhook.
+    .target(name: "CurlHTTP", dependencies: ["CCurl"] + nio, swiftSettings: strictSettings),
 
     // Shared by every service: configuration, migrations, API keys, admin HTTP, the service runner.
     .target(
@@ -121,6 +124,12 @@ var targets: [Target] = [
     ),
     .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", log] + nio, swiftSettings: strictSettings),
     .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"], swiftSettings: strictSettings),
+    .testTarget(
+        name: "CurlHTTPTests",
+        dependencies: ["CurlHTTP", "Sandbox", log, .product(name: "Hummingbird", package: "hummingbird"),
+                       .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
+        swiftSettings: strictSettings
+    ),
     .testTarget(
         name: "PlatformTests",
         dependencies: ["Platform", "Postgres", "RPC", "RPCNIO", "Messages", "Cryptography", "TestSupport", log] + nio,

@@ -1,0 +1,116 @@
+import CurlHTTP
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+
+/// A request context that knows the client's address, to count connections.
+struct AddressContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
+@Suite struct HTTPClientTests {
+    final class Connections: Sendable { let remotes = Mutex<Set<String>>([]) }
+
+    /// A local server with the endpoints the tests need, on a real port.
+    func withServer(_ body: @escaping @Sendable (String, Connections) async throws -> Void) async throws {
+        let connections = Connections()
+        let router = Router(context: AddressContext.self)
+        router.get("hello") { request, context in
+            if let remote = context.remoteAddress { connections.remotes.withLock { _ = $0.insert("\(remote)") } }
+            return Response(status: .ok, headers: [HTTPField.Name("X-Test")!: "yes"], body: .init(byteBuffer: ByteBuffer(string: "hi")))
+        }
+        router.post("echo") { request, _ in
+            var request = request
+            let body = try await request.collectBody(upTo: 1 << 20)
+            return Response(status: .created, headers: [.contentType: request.headers[.contentType] ?? "none"], body: .init(byteBuffer: body))
+        }
+        router.get("big") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(repeating: 0x61, count: 2 << 20))) }
+        router.get("slow") { _, _ in
+            try await Task.sleep(for: .seconds(3))
+            return Response(status: .ok)
+        }
+        router.get("missing") { _, _ in Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "nope"))) }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try await app.test(.live) { client in
+            try await body("http://127.0.0.1:\(client.port!)", connections)
+        }
+    }
+
+    @Test func getsAndPostsWithHeadersAndBodies() async throws {
+        try await withServer { base, _ in
+            let http = HTTPClient()
+            let hello = try await http.execute(HTTPClientRequest(url: base + "/hello"))
+            #expect(hello.status == 200 && hello.bodyText == "hi" && hello.header("x-test") == "yes")
+            let echoed = try await http.execute(.json(base + "/echo", Array(#"{"a":1}"#.utf8)))
+            #expect(echoed.status == 201 && echoed.bodyText == #"{"a":1}"# && echoed.header("Content-Type") == "application/json")
+            let form = try await http.execute(.form(base + "/echo", [("items[0][price]", "price_1"), ("name", "Ana María & co")]))
+            #expect(form.bodyText == "items%5B0%5D%5Bprice%5D=price_1&name=Ana%20Mar%C3%ADa%20%26%20co")
+            let missing = try await http.execute(HTTPClientRequest(url: base + "/missing"))
+            #expect(missing.status == 404 && missing.bodyText == "nope")  // a status is an answer, not an error
+        }
+    }
+
+    @Test func connectionsAreReused() async throws {
+        try await withServer { base, connections in
+            let http = HTTPClient(configuration: { var c = HTTPClient.Configuration(); c.concurrentTransfers = 1; return c }())
+            for _ in 0..<5 { _ = try await http.execute(HTTPClientRequest(url: base + "/hello")) }
+            #expect(connections.remotes.withLock { $0.count } == 1)
+        }
+    }
+
+    @Test func manyTransfersRunConcurrently() async throws {
+        try await withServer { base, _ in
+            let http = HTTPClient()
+            let start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<40 { group.addTask { try await http.execute(HTTPClientRequest(url: base + "/hello")).status } }
+                for try await status in group { #expect(status == 200) }
+            }
+            #expect(start.duration(to: .now) < .seconds(10))
+        }
+    }
+
+    @Test func failuresAreTyped() async throws {
+        try await withServer { base, _ in
+            let small = HTTPClient(configuration: { var c = HTTPClient.Configuration(); c.maximumResponseSize = 1 << 20; return c }())
+            await expect(.responseTooLarge) { try await small.execute(HTTPClientRequest(url: base + "/big")) }
+            await expect(.timedOut) { try await small.execute(HTTPClientRequest(url: base + "/slow"), timeout: .milliseconds(200)) }
+            await expect(.couldNotConnect) { try await small.execute(HTTPClientRequest(url: "http://127.0.0.1:1/x")) }
+            await expect(.invalidURL) { try await small.execute(HTTPClientRequest(url: "ftp://127.0.0.1/x")) }
+        }
+    }
+
+    @Test func cancellingTheTaskAbortsTheTransfer() async throws {
+        try await withServer { base, _ in
+            let http = HTTPClient()
+            let start = ContinuousClock.now
+            let transfer = Task { try await http.execute(HTTPClientRequest(url: base + "/slow"), timeout: .seconds(30)) }
+            try await Task.sleep(for: .milliseconds(200))
+            transfer.cancel()
+            await expect(.cancelled) { try await transfer.value }
+            #expect(start.duration(to: .now) < .seconds(2))
+        }
+    }
+
+    func expect(_ code: HTTPClientError.Code, _ body: () async throws -> HTTPClientResponse, sourceLocation: SourceLocation = #_sourceLocation) async {
+        do {
+            _ = try await body()
+            Issue.record("expected \(code)", sourceLocation: sourceLocation)
+        } catch let error as HTTPClientError {
+            #expect(error.code == code, sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+        }
+    }
+}
