@@ -71,7 +71,7 @@ var targets: [Target] = [
 
     .executableTarget(
         name: "nexactl",
-        dependencies: ["Platform", "RPC", "RPCNIO", "Messages", "Postgres", argumentParser, log] + nio,
+        dependencies: ["Platform", "RPC", "RPCNIO", "Messages", "Postgres", "CurlHTTP", argumentParser, log] + nio,
         swiftSettings: strictSettings
     ),
     .executableTarget(
@@ -99,7 +99,7 @@ var targets: [Target] = [
     ),
     .target(
         name: "SandboxStripe",
-        dependencies: ["Sandbox", "Cryptography", log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
+        dependencies: ["Sandbox", "Cryptography", "CurlHTTP", log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
     ),
     .executableTarget(
@@ -111,7 +111,7 @@ var targets: [Target] = [
     ),
     .testTarget(
         name: "SandboxTests",
-        dependencies: ["Sandbox", "SandboxStripe", "Cryptography", log, .product(name: "Hummingbird", package: "hummingbird"),
+        dependencies: ["Sandbox", "SandboxStripe", "Cryptography", "CurlHTTP", log, .product(name: "Hummingbird", package: "hummingbird"),
                        .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
     ),

@@ -64,8 +64,4 @@ public enum JSON: Sendable, Hashable, Codable, ExpressibleByStringLiteral, Expre
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         return Array((try? encoder.encode(self)) ?? Data("null".utf8))
     }
-
-    public static func decode(_ bytes: [UInt8]) throws -> JSON {
-        try JSONDecoder().decode(JSON.self, from: Data(bytes))
-    }
 }

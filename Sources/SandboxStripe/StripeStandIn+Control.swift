@@ -2,6 +2,7 @@ import Foundation
 public import Hummingbird
 import HTTPTypes
 import NIOCore
+import CurlHTTP
 import Sandbox
 
 extension StripeStandIn {
@@ -11,6 +12,10 @@ extension StripeStandIn {
     /// - `POST subscriptions/{id}/fail`: the next invoice's payment fails (subscription `past_due`).
     /// - `GET deliveries`: every event as its webhook delivery: `body` (exact bytes) and `stripe_signature`.
     /// - `DELETE deliveries`: forget them.
+    /// - `POST deliveries/send` (JSON): POST them, signed, to `url`, as Stripe's webhook sender does;
+    ///   `event_id` sends one; `duplicate: true` sends each twice; `reverse: true` sends newest first
+    ///   (out of order); `stale_seconds: N` signs with a timestamp N seconds old (replay checks).
+    ///   Answers each delivery's event id and the receiver's status.
     /// - `POST settings` (JSON): `webhook_api_version`, `webhook_secrets` (several while rolling),
     ///   `processing_delay_ms` (time POSTs spend executing, to observe in-flight idempotency).
     public func addControlRoutes(to group: RouterGroup<BasicRequestContext>) {
@@ -27,6 +32,34 @@ extension StripeStandIn {
         group.delete("deliveries") { _, _ in
             await store.clearDeliveries()
             return Response(status: .noContent)
+        }
+        group.post("deliveries/send") { request, _ in
+            var request = request
+            let body = try await request.collectBody(upTo: 64 * 1024)
+            guard let options = try? JSON.decode(Array(buffer: body)), let url = options["url"].stringValue else {
+                return Response.json(["error": "expected {\"url\": …, \"event_id\"?, \"duplicate\"?, \"reverse\"?, \"stale_seconds\"?}"], status: .badRequest)
+            }
+            var selected = await store.deliveries
+            if let id = options["event_id"].stringValue { selected = selected.filter { $0.eventID == id } }
+            if options["reverse"] == true { selected.reverse() }
+            if options["duplicate"] == true { selected = selected.flatMap { [$0, $0] } }
+            let secrets = await store.webhookSecrets
+            let timestamp = Int64(Date().timeIntervalSince1970) - (options["stale_seconds"].intValue ?? 0)
+            var results: [JSON] = []
+            for delivery in selected {
+                let signature = StripeSignature.header(body: delivery.body, timestamp: timestamp, secrets: secrets)
+                let outcome: JSON
+                do {
+                    let response = try await webhookSender.execute(
+                        .json(url, delivery.body, headers: [.init("Stripe-Signature", signature), .init("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")]),
+                        timeout: .seconds(30))
+                    outcome = .int(Int64(response.status))
+                } catch {
+                    outcome = .string("\(error)")
+                }
+                results.append(["event_id": .string(delivery.eventID), "type": .string(delivery.type), "status": outcome])
+            }
+            return Response.json(.array(results))
         }
         group.post("settings") { request, _ in
             var request = request

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 public import Hummingbird
 import HTTPTypes
@@ -23,6 +24,8 @@ public struct StripeStandIn: StandIn {
     public let name = "stripe"
     public let configuration: Configuration
     let store: StripeStore
+    /// Sends webhooks (libcurl, like every outbound call in the system).
+    let webhookSender = HTTPClient()
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration

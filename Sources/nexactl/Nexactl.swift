@@ -8,7 +8,7 @@ struct Nexactl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nexactl",
         abstract: "Operate Nexa Integrations: health, calls, migrations, workspaces and API keys.",
-        subcommands: [Health.self, Call.self, Migrate.self, Workspaces.self, Keys.self]
+        subcommands: [Health.self, Call.self, Migrate.self, Workspaces.self, Keys.self, SandboxCommand.self]
     )
 }
 

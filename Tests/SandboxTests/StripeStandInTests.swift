@@ -195,7 +195,8 @@ import Testing
             #expect(subscription["status"] == "past_due")
 
             let deliveries = try #require(try await c.control(.get, "deliveries").arrayValue)
-            #expect(deliveries.map { $0["type"].stringValue ?? "" } == [
+            let types = deliveries.map { $0["type"].stringValue ?? "" }
+            #expect(types == [
                 "invoice.created", "invoice.finalized", "invoice.payment_failed", "customer.subscription.updated",
             ])
             for delivery in deliveries {

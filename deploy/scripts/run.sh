@@ -17,6 +17,9 @@ trap stop EXIT
 trap 'exit 0' INT TERM
 
 "$bin/nexactl" migrate
+# Provider stand-ins: every provider base URL of the services points here in development.
+"$bin/nexa-sandbox" >"$logs/sandbox.log" 2>&1 & pids+=($!)
+export NEXA_SANDBOX_URL=http://127.0.0.1:${NEXA_SANDBOX_PORT:-7300}
 for s in gateway email-calendar billing marketing support data-transfer; do
   "$bin/nexa-$s" >"$logs/$s.log" 2>&1 & pids+=($!)
 done
@@ -33,6 +36,17 @@ echo; echo "== an authenticated call: billing.Echo =="
 "$bin/nexactl" call billing.Echo '{"text":"hello from make run","n":41}' --api-key "$key"
 echo; echo "== without a key: UNAUTHENTICATED =="
 "$bin/nexactl" call billing.Echo '{"text":"hi"}' --api-key "" || true
+
+echo; echo "== provider stand-ins (nexa-sandbox) =="
+grep -E "^  " "$logs/sandbox.log" || true
+stripe_key=sk_test_nexa_sandbox_4eC39HqLyjWDarjtT1zdp7dc
+stripe=$NEXA_SANDBOX_URL/stripe
+cus=$(curl -sf -u "$stripe_key:" "$stripe/v1/customers" -d email=demo@example.com -d name="Demo Account" | sed -n 's/^  "id" : "\(cus_[^"]*\)".*/\1/p')
+price=$(curl -sf -u "$stripe_key:" "$stripe/v1/prices" -d currency=usd -d unit_amount=4900 -d "product_data[name]=Nexa Pro" -d "recurring[interval]=month" | sed -n 's/^  "id" : "\(price_[^"]*\)".*/\1/p')
+sub=$(curl -sf -u "$stripe_key:" "$stripe/v1/subscriptions" -d customer="$cus" -d "items[0][price]=$price" -d "items[0][quantity]=2" | sed -n 's/^  "id" : "\(sub_[^"]*\)".*/\1/p')
+echo "Stripe stand-in: customer $cus, price $price, subscription $sub"
+"$bin/nexactl" sandbox stripe-fail "$sub" >/dev/null && echo "failed its next invoice; the signed webhooks Stripe would send:"
+"$bin/nexactl" sandbox stripe-webhooks | sed -n 's/^    "type" : "\(.*\)",*$/  \1/p' 
 cat <<EOT
 
 Everything is running. Try:
@@ -40,6 +54,8 @@ Everything is running. Try:
   $bin/nexactl health
   $bin/nexactl call support.ListMethods
   curl -s http://127.0.0.1:7103/metrics | grep nexa_rpc
+  $bin/nexactl sandbox requests --provider stripe
+  $bin/nexactl sandbox fault --provider stripe --status 429 --retry-after 2 --times 1
 Logs: $logs   Database: postgresql://nexa@127.0.0.1:${PG_PORT:-55432}/nexa
 Press Ctrl-C to stop.
 EOT
