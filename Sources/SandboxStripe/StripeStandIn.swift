@@ -34,7 +34,7 @@ public struct StripeStandIn: StandIn {
     }
 
     public var startupSummary: String {
-        "stripe: API key \(configuration.apiKey), webhook secret \(configuration.webhookSecret), "
+        "API key \(configuration.apiKey), webhook secret \(configuration.webhookSecret), "
             + "version \(configuration.defaultVersion) (webhooks \(configuration.webhookVersion))"
     }
 

@@ -31,8 +31,10 @@ struct Main: AsyncParsableCommand {
         var stripe = StripeStandIn.Configuration()
         stripe.seed = seed
         let standIns: [any StandIn] = [StripeStandIn(configuration: stripe)]
-        print("nexa-sandbox on http://127.0.0.1:\(port)")
-        for standIn in standIns { print("  \(standIn.name): http://127.0.0.1:\(port)/\(standIn.name) — \(standIn.startupSummary)") }
+        // Unbuffered (print is block-buffered into a log file): the keys show at once.
+        var summary = "nexa-sandbox on http://127.0.0.1:\(port)\n"
+        for standIn in standIns { summary += "  \(standIn.name): http://127.0.0.1:\(port)/\(standIn.name) — \(standIn.startupSummary)\n" }
+        FileHandle.standardOutput.write(Data(summary.utf8))
         let app = SandboxApp.build(standIns: standIns, port: port, journal: Journal(), faults: Faults(), logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
