@@ -49,6 +49,34 @@ public enum Digest {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Decodes URL-safe base64 with or without padding; nil when it is not base64url.
+    public static func base64URLDecode(_ text: some StringProtocol) -> [UInt8]? {
+        var values: [UInt8] = []
+        for c in text.utf8 where c != UInt8(ascii: "=") {
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(c - 65)
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(c - 71)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(c + 4)
+            case UInt8(ascii: "-"), UInt8(ascii: "+"): values.append(62)
+            case UInt8(ascii: "_"), UInt8(ascii: "/"): values.append(63)
+            default: return nil
+            }
+        }
+        guard values.count % 4 != 1 else { return nil }
+        var out: [UInt8] = []
+        var i = 0
+        while i < values.count {
+            let chunk = values[i..<min(i + 4, values.count)]
+            var n: UInt32 = 0
+            for (j, v) in chunk.enumerated() { n |= UInt32(v) << (18 - 6 * j) }
+            out.append(UInt8(n >> 16 & 0xFF))
+            if chunk.count > 2 { out.append(UInt8(n >> 8 & 0xFF)) }
+            if chunk.count > 3 { out.append(UInt8(n & 0xFF)) }
+            i += 4
+        }
+        return out
+    }
+
     /// URL-safe base64 without padding (RFC 4648 §5).
     public static func base64URL(_ bytes: some Collection<UInt8>) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)

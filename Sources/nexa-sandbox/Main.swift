@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Sandbox
+import SandboxGoogle
 import SandboxStripe
 import ServiceLifecycle
 import UnixSignals
@@ -15,7 +16,8 @@ struct Main: AsyncParsableCommand {
             Each provider is served under its own base URL: http://HOST:PORT/<provider> (Stripe: /stripe, so
             its API is /stripe/v1/...). Every request is journalled (GET /_sandbox/requests) and faults can be
             injected (POST /_sandbox/faults). All keys and secrets are test-only; they are printed at start-up.
-            Environment: NEXA_SANDBOX_PORT (default 7300), NEXA_SANDBOX_SEED (default 42).
+            Environment: NEXA_SANDBOX_PORT (default 7300), NEXA_SANDBOX_SEED (default 42),
+            NEXA_SANDBOX_GOOGLE_REDIRECT_URIS (comma-separated, registered OAuth redirect URIs).
             """
     )
 
@@ -30,7 +32,12 @@ struct Main: AsyncParsableCommand {
         let logger = Logger(label: "nexa.sandbox")
         var stripe = StripeStandIn.Configuration()
         stripe.seed = seed
-        let standIns: [any StandIn] = [StripeStandIn(configuration: stripe)]
+        var google = GoogleStandIn.Configuration()
+        google.seed = seed
+        if let redirects = ProcessInfo.processInfo.environment["NEXA_SANDBOX_GOOGLE_REDIRECT_URIS"] {
+            google.redirectURIs = redirects.split(separator: ",").map(String.init)
+        }
+        let standIns: [any StandIn] = [StripeStandIn(configuration: stripe), try GoogleStandIn(configuration: google)]
         // Unbuffered (print is block-buffered into a log file): the keys show at once.
         var summary = "nexa-sandbox on http://127.0.0.1:\(port)\n"
         for standIn in standIns { summary += "  \(standIn.name): http://127.0.0.1:\(port)/\(standIn.name) — \(standIn.startupSummary)\n" }

@@ -61,3 +61,36 @@ import Testing
         #expect(a != b)
     }
 }
+
+@Suite struct RSATests {
+    @Test func signsAndVerifiesRS256ThroughTheJWKComponents() throws {
+        let key = try RSAPrivateKey(bits: 2048)
+        let message = Array("header.payload".utf8)
+        let signature = try key.signRS256(message)
+        #expect(signature.count == 256)
+        let (n, e) = key.publicComponents
+        #expect(e == [0x01, 0x00, 0x01])
+        let publicKey = try RSAPublicKey(modulus: n, exponent: e)
+        #expect(publicKey.verifyRS256(signature, message: message))
+        #expect(!publicKey.verifyRS256(signature, message: Array("header.payloaD".utf8)))
+        var bent = signature
+        bent[10] ^= 1
+        #expect(!publicKey.verifyRS256(bent, message: message))
+        let other = try RSAPrivateKey(bits: 2048).publicComponents
+        #expect(try !RSAPublicKey(modulus: other.modulus, exponent: other.exponent).verifyRS256(signature, message: message))
+    }
+
+    @Test func pkceS256MatchesRFC7636AppendixB() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        #expect(Digest.base64URL(Digest.sha256(Array(verifier.utf8))) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+    }
+
+    @Test func base64URLRoundTrips() {
+        for count in 0..<40 {
+            let bytes = Digest.randomBytes(count)
+            #expect(Digest.base64URLDecode(Digest.base64URL(bytes)) == bytes)
+        }
+        #expect(Digest.base64URLDecode("a") == nil)
+        #expect(Digest.base64URLDecode("ab$d") == nil)
+    }
+}

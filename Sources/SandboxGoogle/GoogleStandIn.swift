@@ -1,0 +1,97 @@
+import Cryptography
+import Foundation
+public import Hummingbird
+import HTTPTypes
+import NIOCore
+public import Sandbox
+
+/// Google's OAuth 2.0 and OpenID endpoints (see `google.md` in the provider reference), each
+/// under a base path named after its host:
+///
+/// | Google | stand-in |
+/// |---|---|
+/// | `https://accounts.google.com` | `/google/accounts` (authorization, consent page, discovery) |
+/// | `https://oauth2.googleapis.com` | `/google/oauth2` (token, revoke) |
+/// | `https://www.googleapis.com` | `/google/www` (`/oauth2/v3/certs`, `/oauth2/v3/userinfo`) |
+public struct GoogleStandIn: StandIn {
+    public struct Configuration: Sendable {
+        public var clientID = "nexa-sandbox-client.apps.googleusercontent.com"
+        public var clientSecret = "GOCSPX-nexa-sandbox-secret"
+        /// Exact matches only, as Google requires.
+        public var redirectURIs = ["http://127.0.0.1:8080/oauth/google/callback"]
+        /// The `iss` of ID tokens.
+        public var issuer = "https://accounts.google.com"
+        public var users = [
+            GoogleUser(sub: "104857600000000000001", email: "ana@nexa-demo.test", name: "Ana Demo"),
+            GoogleUser(sub: "104857600000000000002", email: "bob@nexa-demo.test", name: "Bob Demo"),
+        ]
+        public var seed: UInt64 = 42
+        public init() {}
+    }
+
+    public let name = "google"
+    public let configuration: Configuration
+    let store: GoogleOAuthStore
+    let signingKey: RSAPrivateKey
+    let keyID: String
+
+    public init(configuration: Configuration = .init()) throws {
+        self.configuration = configuration
+        store = GoogleOAuthStore(seed: configuration.seed)
+        signingKey = try RSAPrivateKey(bits: 2048)
+        keyID = Digest.hex(Digest.sha256(signingKey.publicComponents.modulus).prefix(20))
+    }
+
+    public var startupSummary: String {
+        "OAuth client \(configuration.clientID) / \(configuration.clientSecret), redirect URIs "
+            + configuration.redirectURIs.joined(separator: " ") + ", users "
+            + configuration.users.map(\.email).joined(separator: " ")
+    }
+
+    public func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+        let oauth = GoogleOAuth(configuration: configuration, store: store, signingKey: signingKey, keyID: keyID)
+        group.get("accounts/o/oauth2/v2/auth") { r, _ in await oauth.authorize(r) }
+        group.post("accounts/o/oauth2/v2/consent") { r, _ in try await oauth.consent(r) }
+        group.get("accounts/.well-known/openid-configuration") { r, _ in oauth.discovery(r) }
+        group.post("oauth2/token") { r, _ in try await oauth.token(r) }
+        group.post("oauth2/revoke") { r, _ in try await oauth.revoke(r) }
+        group.get("www/oauth2/v3/certs") { _, _ in oauth.jwks() }
+        group.get("www/oauth2/v3/userinfo") { r, _ in await oauth.userinfo(r) }
+    }
+
+    /// `/_sandbox/google/…`:
+    /// - `POST settings` (JSON): `consent` = `page` (default: the HTML page), `approve` or `deny`
+    ///   (answer at once, for tests); `granted_scopes` (approve only these: a partial grant).
+    /// - `POST revoke-refresh-tokens` (JSON `{"email": …}`): revoke a user's refresh tokens, as a
+    ///   password change or a revocation in the Google account does.
+    public func addControlRoutes(to group: RouterGroup<BasicRequestContext>) {
+        group.post("settings") { request, _ in
+            var request = request
+            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))
+            guard let body else { return Response.json(["error": "expected JSON settings"], status: .badRequest) }
+            let consent = body["consent"].stringValue.flatMap(GoogleOAuthStore.Consent.init(rawValue:))
+            let scopes: [String]?? = body["granted_scopes"] == .null && body.objectValue?["granted_scopes"] == nil
+                ? .none : .some(body["granted_scopes"].arrayValue?.compactMap(\.stringValue))
+            await store.configure(consent: consent, grantedScopes: scopes)
+            return Response(status: .noContent)
+        }
+        group.post("revoke-refresh-tokens") { request, _ in
+            var request = request
+            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))
+            let revoked = await store.revokeAll(email: body?["email"].stringValue)
+            return Response.json(["revoked": .int(Int64(revoked))])
+        }
+    }
+}
+
+/// A Google account of the sandbox.
+public struct GoogleUser: Sendable, Hashable {
+    public var sub: String
+    public var email: String
+    public var name: String
+    public init(sub: String, email: String, name: String) {
+        self.sub = sub
+        self.email = email
+        self.name = name
+    }
+}
