@@ -107,16 +107,21 @@ var targets: [Target] = [
         dependencies: ["Sandbox", "Cryptography", log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
     ),
+    .target(
+        name: "SandboxSMTP",
+        dependencies: ["Sandbox", log, lifecycle, .product(name: "Hummingbird", package: "hummingbird")] + nio,
+        swiftSettings: strictSettings
+    ),
     .executableTarget(
         name: "nexa-sandbox",
-        dependencies: ["Sandbox", "SandboxStripe", "SandboxGoogle", argumentParser, log, lifecycle,
+        dependencies: ["Sandbox", "SandboxStripe", "SandboxGoogle", "SandboxSMTP", argumentParser, log, lifecycle,
                        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                        .product(name: "Hummingbird", package: "hummingbird")],
         swiftSettings: strictSettings
     ),
     .testTarget(
         name: "SandboxTests",
-        dependencies: ["Sandbox", "SandboxStripe", "SandboxGoogle", "Cryptography", "CurlHTTP", log, .product(name: "Hummingbird", package: "hummingbird"),
+        dependencies: ["Sandbox", "SandboxStripe", "SandboxGoogle", "SandboxSMTP", "Cryptography", "CurlHTTP", log, lifecycle, .product(name: "Hummingbird", package: "hummingbird"),
                        .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
     ),

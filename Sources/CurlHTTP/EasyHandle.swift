@@ -6,7 +6,7 @@ import Synchronization
 /// on one thread pool thread for the length of `perform`.
 final class EasyHandle: @unchecked Sendable {
     // @unchecked: the CURL* is touched only inside `perform`, by the one borrower of this handle.
-    private let curl: UnsafeMutableRawPointer
+    let curl: UnsafeMutableRawPointer
 
     init() {
         curl = curl_easy_init()!

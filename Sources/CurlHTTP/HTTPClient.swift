@@ -1,6 +1,6 @@
 internal import CCurl
 import Foundation
-public import NIOPosix
+import NIOPosix
 import Synchronization
 
 /// Outbound HTTP over libcurl, for every provider call and webhook the system makes.
@@ -44,14 +44,19 @@ public final class HTTPClient: Sendable {
         let limit = configuration.maximumResponseSize
         let connectTimeout = configuration.connectTimeout
         return try await withTaskCancellationHandler {
-            let handle = handles.withLock { $0.popLast() } ?? EasyHandle()
-            defer { handles.withLock { $0.append(handle) } }
-            return try await threadPool.runIfActive {
+            try await withHandle { handle in
                 try handle.perform(request, timeout: timeout, connectTimeout: connectTimeout, limit: limit, cancelled: cancelled)
             }
         } onCancel: {
             cancelled.flag.store(true, ordering: .relaxed)
         }
+    }
+
+    /// Runs `body` with a pooled easy handle on the client's thread pool.
+    func withHandle<R: Sendable>(_ body: @escaping @Sendable (EasyHandle) throws -> R) async throws -> R {
+        let handle = handles.withLock { $0.popLast() } ?? EasyHandle()
+        defer { handles.withLock { $0.append(handle) } }
+        return try await threadPool.runIfActive { try body(handle) }
     }
 }
 

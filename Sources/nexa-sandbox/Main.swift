@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Sandbox
 import SandboxGoogle
+import SandboxSMTP
 import SandboxStripe
 import ServiceLifecycle
 import UnixSignals
@@ -24,6 +25,9 @@ struct Main: AsyncParsableCommand {
     @Option(help: "Port (default $NEXA_SANDBOX_PORT or 7300).")
     var port: Int = Int(ProcessInfo.processInfo.environment["NEXA_SANDBOX_PORT"] ?? "") ?? 7300
 
+    @Option(help: "Port of the capturing SMTP server (default $NEXA_SANDBOX_SMTP_PORT or 2525).")
+    var smtpPort: Int = Int(ProcessInfo.processInfo.environment["NEXA_SANDBOX_SMTP_PORT"] ?? "") ?? 2525
+
     @Option(help: "Seed for deterministic ids (default $NEXA_SANDBOX_SEED or 42).")
     var seed: UInt64 = UInt64(ProcessInfo.processInfo.environment["NEXA_SANDBOX_SEED"] ?? "") ?? 42
 
@@ -37,13 +41,17 @@ struct Main: AsyncParsableCommand {
         if let redirects = ProcessInfo.processInfo.environment["NEXA_SANDBOX_GOOGLE_REDIRECT_URIS"] {
             google.redirectURIs = redirects.split(separator: ",").map(String.init)
         }
-        let standIns: [any StandIn] = [StripeStandIn(configuration: stripe), try GoogleStandIn(configuration: google)]
+        let mailbox = Mailbox()
+        let smtp = SMTPServer(port: smtpPort, mailbox: mailbox, logger: logger)
+        let standIns: [any StandIn] = [
+            StripeStandIn(configuration: stripe), try GoogleStandIn(configuration: google), SMTPStandIn(mailbox: mailbox, port: smtpPort),
+        ]
         // Unbuffered (print is block-buffered into a log file): the keys show at once.
         var summary = "nexa-sandbox on http://127.0.0.1:\(port)\n"
         for standIn in standIns { summary += "  \(standIn.name): http://127.0.0.1:\(port)/\(standIn.name) — \(standIn.startupSummary)\n" }
         FileHandle.standardOutput.write(Data(summary.utf8))
         let app = SandboxApp.build(standIns: standIns, port: port, journal: Journal(), faults: Faults(), logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: smtp)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -7,7 +7,7 @@ struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
         abstract: "Drive the provider stand-ins: requests they received, injected faults, billing scenarios.",
-        subcommands: [Requests.self, Fault.self, ClearFaults.self, StripePay.self, StripeFail.self, StripeDeliveries.self]
+        subcommands: [Requests.self, Fault.self, ClearFaults.self, StripePay.self, StripeFail.self, StripeDeliveries.self, Mail.self]
     )
 
     struct Options: ParsableArguments {
@@ -97,6 +97,14 @@ struct SandboxCommand: AsyncParsableCommand {
             if let staleSeconds { fields.append("\"stale_seconds\": \(staleSeconds)") }
             try await options.call("POST", "/_sandbox/stripe/deliveries/send", json: "{" + fields.joined(separator: ", ") + "}")
         }
+    }
+}
+
+extension SandboxCommand {
+    struct Mail: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "E-mails the capturing SMTP server received (JSON).")
+        @OptionGroup var options: Options
+        func run() async throws { try await options.call("GET", "/_sandbox/smtp/messages") }
     }
 }
 
