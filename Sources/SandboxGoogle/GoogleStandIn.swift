@@ -13,6 +13,7 @@ public import Sandbox
 /// | `https://accounts.google.com` | `/google/accounts` (authorization, consent page, discovery) |
 /// | `https://oauth2.googleapis.com` | `/google/oauth2` (token, revoke) |
 /// | `https://www.googleapis.com` | `/google/www` (`/oauth2/v3/certs`, `/oauth2/v3/userinfo`) |
+/// | `https://gmail.googleapis.com` | `/google/gmail` (Gmail API v1) |
 public struct GoogleStandIn: StandIn {
     public struct Configuration: Sendable {
         public var clientID = "nexa-sandbox-client.apps.googleusercontent.com"
@@ -32,12 +33,14 @@ public struct GoogleStandIn: StandIn {
     public let name = "google"
     public let configuration: Configuration
     let store: GoogleOAuthStore
+    let gmail: GmailStore
     let signingKey: RSAPrivateKey
     let keyID: String
 
     public init(configuration: Configuration = .init()) throws {
         self.configuration = configuration
         store = GoogleOAuthStore(seed: configuration.seed)
+        gmail = GmailStore(seed: configuration.seed)
         signingKey = try RSAPrivateKey(bits: 2048)
         keyID = Digest.hex(Digest.sha256(signingKey.publicComponents.modulus).prefix(20))
     }
@@ -57,6 +60,7 @@ public struct GoogleStandIn: StandIn {
         group.post("oauth2/revoke") { r, _ in try await oauth.revoke(r) }
         group.get("www/oauth2/v3/certs") { _, _ in oauth.jwks() }
         group.get("www/oauth2/v3/userinfo") { r, _ in await oauth.userinfo(r) }
+        GmailAPI(oauth: store, gmail: gmail, users: configuration.users).addRoutes(to: group)
     }
 
     /// `/_sandbox/google/…`:
@@ -73,6 +77,29 @@ public struct GoogleStandIn: StandIn {
             let scopes: [String]?? = body["granted_scopes"] == .null && body.objectValue?["granted_scopes"] == nil
                 ? .none : .some(body["granted_scopes"].arrayValue?.compactMap(\.stringValue))
             await store.configure(consent: consent, grantedScopes: scopes)
+            return Response(status: .noContent)
+        }
+        group.post("gmail/deliver") { request, _ in
+            var request = request
+            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 1 << 20)))
+            guard let body, let to = body["to"].stringValue, configuration.users.contains(where: { $0.email == to }) else {
+                return Response.json(["error": "expected {to: <sandbox user>, from, subject, text} or {to, raw}"], status: .badRequest)
+            }
+            let raw: [UInt8]
+            if let given = body["raw"].stringValue {
+                raw = Array(given.utf8)
+            } else {
+                let from = body["from"].stringValue ?? "someone@example.com"
+                let lines = ["From: \(from)", "To: \(to)", "Subject: \(body["subject"].stringValue ?? "")",
+                             "Message-ID: <\(UUID().uuidString.lowercased())@sandbox.invalid>", "Content-Type: text/plain; charset=UTF-8",
+                             "", body["text"].stringValue ?? ""]
+                raw = Array(lines.joined(separator: "\r\n").utf8)
+            }
+            let m = await gmail.add(user: to, raw: raw, labels: ["INBOX", "UNREAD"])
+            return Response.json(["id": .string(m.id), "threadId": .string(m.threadId), "historyId": .string(String(m.historyId))])
+        }
+        group.post("gmail/expire-history") { _, _ in
+            await gmail.expireHistory()
             return Response(status: .noContent)
         }
         group.post("revoke-refresh-tokens") { request, _ in

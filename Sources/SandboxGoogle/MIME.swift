@@ -1,0 +1,56 @@
+import Cryptography
+import Foundation
+import Sandbox
+
+/// Just enough RFC 2822/MIME to render a Gmail `MessagePart` tree: headers (unfolded), a body or,
+/// for `multipart/*`, parts split on the boundary.
+enum MIME {
+    static func headers(of text: Substring) -> (headers: [(String, String)], body: Substring) {
+        let separator = text.range(of: "\r\n\r\n") ?? text.range(of: "\n\n")
+        let head = separator.map { text[..<$0.lowerBound] } ?? text
+        let body = separator.map { text[$0.upperBound...] } ?? ""
+        var headers: [(String, String)] = []
+        // "\r\n" is one Character in Swift: split on isNewline, never on "\n".
+        for line in head.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline) {
+            if let first = line.first, first == " " || first == "\t", !headers.isEmpty {
+                headers[headers.count - 1].1 += " " + line.drop(while: { $0 == " " || $0 == "\t" })
+            } else if let colon = line.firstIndex(of: ":") {
+                headers.append((String(line[..<colon]), String(line[line.index(after: colon)...].drop(while: { $0 == " " }))))
+            }
+        }
+        return (headers, body)
+    }
+
+    /// The part as Gmail renders it (`partId`, `mimeType`, `filename`, `headers`, `body`, `parts`).
+    static func part(_ text: Substring, partID: String, includeBodies: Bool = true) -> JSON {
+        let (headers, body) = headers(of: text)
+        let contentType = headers.first { $0.0.lowercased() == "content-type" }?.1 ?? "text/plain"
+        let mimeType = String(contentType.prefix { $0 != ";" }).trimmingCharacters(in: .whitespaces).lowercased()
+        var json: JSON = [
+            "partId": .string(partID), "mimeType": .string(mimeType), "filename": "",
+            "headers": .array(headers.map { ["name": .string($0.0), "value": .string($0.1)] }),
+        ]
+        if mimeType.hasPrefix("multipart/"), let boundary = parameter("boundary", in: contentType) {
+            let pieces = String(body).components(separatedBy: "--" + boundary)
+            // pieces[0] is the preamble; the last piece begins with "--" (the close delimiter).
+            let parts = pieces.dropFirst().filter { !$0.hasPrefix("--") }.enumerated().map { i, piece in
+                self.part(Substring(piece.drop(while: { $0 == "\r" || $0 == "\n" })),
+                          partID: partID.isEmpty ? "\(i)" : "\(partID).\(i)", includeBodies: includeBodies)
+            }
+            json["body"] = ["size": 0]
+            json["parts"] = .array(parts)
+        } else {
+            let bytes = Array(body.utf8)
+            json["body"] = includeBodies ? ["size": .int(Int64(bytes.count)), "data": .string(Digest.base64URL(bytes))] : ["size": .int(Int64(bytes.count))]
+        }
+        return json
+    }
+
+    static func parameter(_ name: String, in header: String) -> String? {
+        for piece in header.split(separator: ";").dropFirst() {
+            let kv = piece.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+            if kv.count == 2, kv[0].lowercased() == name { return kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        }
+        return nil
+    }
+}
