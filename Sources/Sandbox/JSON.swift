@@ -53,6 +53,13 @@ public enum JSON: Sendable, Hashable, Codable, ExpressibleByStringLiteral, Expre
         }
     }
 
+    /// Removes a member of an object (Google and Stripe omit absent fields rather than send null).
+    public mutating func remove(_ key: String) {
+        guard case .object(var o) = self else { return }
+        o.removeValue(forKey: key)
+        self = .object(o)
+    }
+
     public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
     public var intValue: Int64? { if case .int(let i) = self { i } else { nil } }
     public var arrayValue: [JSON]? { if case .array(let a) = self { a } else { nil } }

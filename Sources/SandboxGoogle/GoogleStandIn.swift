@@ -1,4 +1,5 @@
 import Cryptography
+import CurlHTTP
 import Foundation
 public import Hummingbird
 import HTTPTypes
@@ -14,6 +15,7 @@ public import Sandbox
 /// | `https://oauth2.googleapis.com` | `/google/oauth2` (token, revoke) |
 /// | `https://www.googleapis.com` | `/google/www` (`/oauth2/v3/certs`, `/oauth2/v3/userinfo`) |
 /// | `https://gmail.googleapis.com` | `/google/gmail` (Gmail API v1) |
+/// | `https://www.googleapis.com/calendar/v3` | `/google/www/calendar/v3` (Calendar API v3) |
 public struct GoogleStandIn: StandIn {
     public struct Configuration: Sendable {
         public var clientID = "nexa-sandbox-client.apps.googleusercontent.com"
@@ -34,6 +36,9 @@ public struct GoogleStandIn: StandIn {
     public let configuration: Configuration
     let store: GoogleOAuthStore
     let gmail: GmailStore
+    let calendar: CalendarStore
+    /// Sends Calendar push notifications (libcurl, like every outbound call).
+    let sender = HTTPClient()
     let signingKey: RSAPrivateKey
     let keyID: String
 
@@ -41,6 +46,7 @@ public struct GoogleStandIn: StandIn {
         self.configuration = configuration
         store = GoogleOAuthStore(seed: configuration.seed)
         gmail = GmailStore(seed: configuration.seed)
+        calendar = CalendarStore(seed: configuration.seed)
         signingKey = try RSAPrivateKey(bits: 2048)
         keyID = Digest.hex(Digest.sha256(signingKey.publicComponents.modulus).prefix(20))
     }
@@ -61,6 +67,7 @@ public struct GoogleStandIn: StandIn {
         group.get("www/oauth2/v3/certs") { _, _ in oauth.jwks() }
         group.get("www/oauth2/v3/userinfo") { r, _ in await oauth.userinfo(r) }
         GmailAPI(oauth: store, gmail: gmail, users: configuration.users).addRoutes(to: group)
+        CalendarAPI(oauth: store, calendar: calendar, sender: sender).addRoutes(to: group)
     }
 
     /// `/_sandbox/google/…`:
@@ -97,6 +104,10 @@ public struct GoogleStandIn: StandIn {
             }
             let m = await gmail.add(user: to, raw: raw, labels: ["INBOX", "UNREAD"])
             return Response.json(["id": .string(m.id), "threadId": .string(m.threadId), "historyId": .string(String(m.historyId))])
+        }
+        group.post("calendar/expire-sync-tokens") { _, _ in
+            await calendar.expireSyncTokens()
+            return Response(status: .noContent)
         }
         group.post("gmail/expire-history") { _, _ in
             await gmail.expireHistory()
