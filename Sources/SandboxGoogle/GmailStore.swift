@@ -73,6 +73,12 @@ actor GmailStore {
         mailboxes[user]?.watchTopic = nil
     }
 
+    func watchTopic(user: String) -> String? {
+        guard let box = mailboxes[user], let expiration = box.watchExpiration,
+              expiration > Int64(Date().timeIntervalSince1970 * 1000) else { return nil }
+        return box.watchTopic
+    }
+
     /// Forgets all history so far (as Google does after about a week): older ids answer 404.
     func expireHistory() { oldestHistory = historyID + 1 }
 }

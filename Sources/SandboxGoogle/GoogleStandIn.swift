@@ -37,6 +37,7 @@ public struct GoogleStandIn: StandIn {
     let store: GoogleOAuthStore
     let gmail: GmailStore
     let calendar: CalendarStore
+    let pubsub = PubSubPush()
     /// Sends Calendar push notifications (libcurl, like every outbound call).
     let sender = HTTPClient()
     let signingKey: RSAPrivateKey
@@ -103,7 +104,21 @@ public struct GoogleStandIn: StandIn {
                 raw = Array(lines.joined(separator: "\r\n").utf8)
             }
             let m = await gmail.add(user: to, raw: raw, labels: ["INBOX", "UNREAD"])
+            await pushGmailNotification(user: to, historyId: m.historyId)
             return Response.json(["id": .string(m.id), "threadId": .string(m.threadId), "historyId": .string(String(m.historyId))])
+        }
+        // Registers a push subscription on a topic: {topic, endpoint, audience?, service_account?, name?}.
+        group.post("pubsub/subscriptions") { request, _ in
+            var request = request
+            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))
+            guard let body, let topic = body["topic"].stringValue, let endpoint = body["endpoint"].stringValue else {
+                return Response.json(["error": "expected {topic, endpoint, audience?, service_account?, name?}"], status: .badRequest)
+            }
+            await pubsub.add(.init(
+                name: body["name"].stringValue ?? "projects/nexa-sandbox/subscriptions/gmail-push",
+                topic: topic, endpoint: endpoint, audience: body["audience"].stringValue ?? endpoint,
+                serviceAccount: body["service_account"].stringValue ?? "gmail-push@nexa-sandbox.iam.gserviceaccount.com"))
+            return Response(status: .created)
         }
         group.post("calendar/expire-sync-tokens") { _, _ in
             await calendar.expireSyncTokens()

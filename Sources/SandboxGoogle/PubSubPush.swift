@@ -1,0 +1,61 @@
+import Cryptography
+import CurlHTTP
+import Foundation
+import Sandbox
+
+/// Pub/Sub push subscriptions for Gmail topics: when a watched mailbox changes, the stand-in POSTs
+/// the notification to the push endpoint with `Authorization: Bearer <OIDC JWT>` signed by the
+/// same key the JWKS publishes, as authenticated push does.
+actor PubSubPush {
+    struct Subscription: Sendable {
+        var name: String
+        var topic: String
+        var endpoint: String
+        var audience: String
+        var serviceAccount: String
+    }
+
+    private var subscriptions: [Subscription] = []
+    private var messageNumber: UInt64 = 2_070_443_601_311_540
+
+    func add(_ s: Subscription) { subscriptions.append(s) }
+
+    func subscriptions(for topic: String) -> [Subscription] { subscriptions.filter { $0.topic == topic } }
+
+    func nextMessageID() -> String {
+        messageNumber += 1
+        return String(messageNumber)
+    }
+}
+
+extension GoogleStandIn {
+    /// Pushes `{"emailAddress", "historyId"}` for `user` to every subscription of its watch topic.
+    func pushGmailNotification(user: String, historyId: UInt64) async {
+        guard let topic = await gmail.watchTopic(user: user) else { return }
+        for subscription in await pubsub.subscriptions(for: topic) {
+            let data = JSON.object(["emailAddress": .string(user), "historyId": .string(String(historyId))]).encoded()
+            let id = await pubsub.nextMessageID()
+            let published = CalendarAPI.timestamp(Date())
+            let body: JSON = [
+                "message": ["data": .string(Data(data).base64EncodedString()), "attributes": [:], "messageId": .string(id),
+                            "message_id": .string(id), "publishTime": .string(published), "publish_time": .string(published)],
+                "subscription": .string(subscription.name),
+            ]
+            guard let token = try? oidcToken(audience: subscription.audience, email: subscription.serviceAccount) else { continue }
+            _ = try? await sender.execute(.json(subscription.endpoint, body.encoded(), headers: [.init("Authorization", "Bearer \(token)")]),
+                                          timeout: .seconds(10))
+        }
+    }
+
+    /// A Google-signed-style OIDC token for a service account, as Pub/Sub attaches to pushes.
+    func oidcToken(audience: String, email: String) throws -> String {
+        let now = Int64(Date().timeIntervalSince1970)
+        let claims: JSON = [
+            "iss": .string(configuration.issuer), "aud": .string(audience), "azp": "1148234567890123456789",
+            "sub": "1148234567890123456789", "email": .string(email), "email_verified": true, "iat": .int(now), "exp": .int(now + 3600),
+        ]
+        let header: JSON = ["alg": "RS256", "kid": .string(keyID), "typ": "JWT"]
+        let input = Digest.base64URL(header.encoded()) + "." + Digest.base64URL(claims.encoded())
+        return input + "." + Digest.base64URL(try signingKey.signRS256(Array(input.utf8)))
+    }
+}
