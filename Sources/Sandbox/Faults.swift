@@ -16,17 +16,20 @@ public final class Faults: Sendable {
         public var retryAfter: Int?
         /// Delay before serving (or failing).
         public var latencyMilliseconds: Int?
+        /// Close the connection without answering (after reading the request).
+        public var dropConnection: Bool?
         /// How many matching requests it affects; nil for all.
         public var times: Int?
 
         public init(provider: String, method: String? = nil, pathPrefix: String? = nil, status: Int? = nil,
-                    retryAfter: Int? = nil, latencyMilliseconds: Int? = nil, times: Int? = nil) {
+                    retryAfter: Int? = nil, latencyMilliseconds: Int? = nil, dropConnection: Bool? = nil, times: Int? = nil) {
             self.provider = provider
             self.method = method
             self.pathPrefix = pathPrefix
             self.status = status
             self.retryAfter = retryAfter
             self.latencyMilliseconds = latencyMilliseconds
+            self.dropConnection = dropConnection
             self.times = times
         }
     }

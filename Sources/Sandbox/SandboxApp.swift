@@ -10,7 +10,7 @@ public enum SandboxApp {
     public static func build(
         standIns: [any StandIn], host: String = "127.0.0.1", port: Int, journal: Journal, faults: Faults, logger: Logger
     ) -> some ApplicationProtocol {
-        let router = Router()
+        let router = Router(context: SandboxContext.self)
         for standIn in standIns {
             let group = router.group(RouterPath(standIn.name))
                 .add(middleware: RecordAndInjectMiddleware(provider: standIn.name, journal: journal, faults: faults))
@@ -21,7 +21,7 @@ public enum SandboxApp {
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: nil), logger: logger)
     }
 
-    private static func addControlRoutes(_ router: Router<BasicRequestContext>, journal: Journal, faults: Faults, standIns: [any StandIn]) {
+    private static func addControlRoutes(_ router: Router<SandboxContext>, journal: Journal, faults: Faults, standIns: [any StandIn]) {
         let control = router.group("_sandbox")
         control.get("providers") { _, _ in
             Response.json(.array(standIns.map { .string($0.name) }))
@@ -54,9 +54,12 @@ public enum SandboxApp {
     }
 }
 
+/// Thrown after a fault closed the connection on purpose.
+struct DroppedConnection: Error {}
+
 /// Records every request in the journal and applies matching faults before the stand-in serves it.
 struct RecordAndInjectMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = SandboxContext
     let provider: String
     let journal: Journal
     let faults: Faults
@@ -73,6 +76,12 @@ struct RecordAndInjectMiddleware: RouterMiddleware {
         var response: Response
         if let fault = faults.take(provider: provider, method: method, path: path) {
             if let ms = fault.latencyMilliseconds { try await Task.sleep(for: .milliseconds(ms)) }
+            if fault.dropConnection == true {
+                // The request was read; the connection closes with no response, as a crashed peer's would.
+                journal.record(provider: provider, method: method, target: target, headers: headers, body: String(buffer: body), status: 0)
+                try? await context.channel.close()
+                throw DroppedConnection()
+            }
             if let status = fault.status {
                 response = Response(status: .init(code: status), headers: [.contentType: "application/json"],
                                     body: .init(byteBuffer: ByteBuffer(bytes: Self.faultBody(status: status))))

@@ -6,13 +6,13 @@ public protocol StandIn: Sendable {
     /// Path segment of the base URL, e.g. `stripe` → `http://host:port/stripe`.
     var name: String { get }
     /// The provider's API, relative to its base URL.
-    func addRoutes(to group: RouterGroup<BasicRequestContext>)
+    func addRoutes(to group: RouterGroup<SandboxContext>)
     /// Scenario controls (`/_sandbox/<name>/…`).
-    func addControlRoutes(to group: RouterGroup<BasicRequestContext>)
+    func addControlRoutes(to group: RouterGroup<SandboxContext>)
     /// What to print at start-up: test keys and secrets.
     var startupSummary: String { get }
 }
 
 extension StandIn {
-    public func addControlRoutes(to group: RouterGroup<BasicRequestContext>) {}
+    public func addControlRoutes(to group: RouterGroup<SandboxContext>) {}
 }

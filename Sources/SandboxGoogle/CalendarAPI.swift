@@ -18,7 +18,7 @@ struct CalendarAPI: Sendable {
                        "https://www.googleapis.com/auth/calendar.readonly", "https://www.googleapis.com/auth/calendar.events.readonly"]
     static let write = ["https://www.googleapis.com/auth/calendar", "https://www.googleapis.com/auth/calendar.events"]
 
-    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    func addRoutes(to group: RouterGroup<SandboxContext>) {
         let base = "www/calendar/v3/calendars/:calendarId/events"
         group.get(RouterPath(base)) { r, c in try await call(r, c, Self.read) { try await list($0, r) } }
         group.post(RouterPath(base)) { r, c in try await call(r, c, Self.write) { try await insert($0, r) } }
@@ -54,7 +54,7 @@ struct CalendarAPI: Sendable {
     private func notFound() -> Failure { Failure(response: GmailAPI.error(404, "Not Found", reason: "notFound", status: "NOT_FOUND")) }
 
     /// Bearer token, `calendarId` (`primary` or the user's address), scopes.
-    private func call(_ request: Request, _ context: BasicRequestContext, _ scopes: [String],
+    private func call(_ request: Request, _ context: SandboxContext, _ scopes: [String],
                       _ body: (String) async throws -> JSON?) async throws -> Response {
         guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer "),
               let grant = await oauth.grant(forAccessToken: String(auth.dropFirst(7))) else {
@@ -100,9 +100,15 @@ struct CalendarAPI: Sendable {
 
     private func insert(_ user: String, _ request: Request) async throws -> JSON {
         var request = request
-        guard var event = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 1 << 20))), event.objectValue != nil else {
+        guard let event = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 1 << 20))), event.objectValue != nil else {
             throw Failure(response: GmailAPI.error(400, "Parse Error", reason: "parseError", status: "INVALID_ARGUMENT"))
         }
+        return try await create(user: user, event: event, conference: request.uri.queryParameters["conferenceDataVersion"] == "1")
+    }
+
+    /// Creates an event as `events.insert` does (also used by the sandbox's scenario controls).
+    func create(user: String, event: JSON, conference: Bool) async throws -> JSON {
+        var event = event
         guard event["start"] != .null else { throw Failure(response: GmailAPI.error(400, "Missing start time.", reason: "required", status: "INVALID_ARGUMENT")) }
         guard event["end"] != .null else { throw Failure(response: GmailAPI.error(400, "Missing end time.", reason: "required", status: "INVALID_ARGUMENT")) }
         var id = await calendar.newID()
@@ -132,7 +138,7 @@ struct CalendarAPI: Sendable {
             event["attendees"] = .array(attendees.map { a in var a = a; if a["responseStatus"] == .null { a["responseStatus"] = "needsAction" }; return a })
         }
         // conferenceData only with conferenceDataVersion=1; otherwise silently ignored, as Google does.
-        if request.uri.queryParameters["conferenceDataVersion"] == "1", event["conferenceData"]["createRequest"] != .null {
+        if conference, event["conferenceData"]["createRequest"] != .null {
             let code = await [calendar.newID(length: 3), calendar.newID(length: 4), calendar.newID(length: 3)].joined(separator: "-")
             var create = event["conferenceData"]["createRequest"]
             create["status"] = ["statusCode": "success"]
@@ -151,10 +157,15 @@ struct CalendarAPI: Sendable {
 
     private func patch(_ user: String, id: String, _ request: Request) async throws -> JSON {
         var request = request
-        guard var event = await calendar.event(user: user, id: id)?.json else { throw notFound() }
         guard let changes = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 1 << 20))).objectValue else {
             throw Failure(response: GmailAPI.error(400, "Parse Error", reason: "parseError", status: "INVALID_ARGUMENT"))
         }
+        return try await update(user: user, id: id, changes: changes)
+    }
+
+    /// Applies changes as `events.patch` does.
+    func update(user: String, id: String, changes: [String: JSON]) async throws -> JSON {
+        guard var event = await calendar.event(user: user, id: id)?.json else { throw notFound() }
         for (key, value) in changes where !["id", "kind", "etag", "created", "creator", "organizer", "iCalUID", "htmlLink"].contains(key) {
             event[key] = value
         }
@@ -163,7 +174,8 @@ struct CalendarAPI: Sendable {
         return await store(user: user, id: id, event)
     }
 
-    private func delete(_ user: String, id: String) async throws -> JSON? {
+    /// Cancels as `events.delete` does.
+    func delete(_ user: String, id: String) async throws -> JSON? {
         guard var event = await calendar.event(user: user, id: id)?.json else { throw notFound() }
         guard event["status"] != "cancelled" else {
             throw Failure(response: GmailAPI.error(410, "Resource has been deleted", reason: "deleted", status: "GONE"))

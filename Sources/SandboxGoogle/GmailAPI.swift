@@ -17,7 +17,7 @@ struct GmailAPI: Sendable {
     static let send = ["https://www.googleapis.com/auth/gmail.send", "https://www.googleapis.com/auth/gmail.modify",
                        "https://www.googleapis.com/auth/gmail.compose", "https://mail.google.com/"]
 
-    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    func addRoutes(to group: RouterGroup<SandboxContext>) {
         group.post("gmail/gmail/v1/users/:userId/watch") { r, c in try await call(r, c, scopes: Self.read) { try await watch($0, r) } }
         group.post("gmail/gmail/v1/users/:userId/stop") { r, c in
             try await call(r, c, scopes: Self.read) { user in
@@ -35,7 +35,7 @@ struct GmailAPI: Sendable {
     }
 
     /// Authenticates the Bearer token, resolves `userId` (`me` or the address), checks scopes.
-    private func call(_ request: Request, _ context: BasicRequestContext, scopes: [String],
+    private func call(_ request: Request, _ context: SandboxContext, scopes: [String],
                       _ body: (GoogleUser) async throws -> JSON?) async throws -> Response {
         guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer "),
               let grant = await oauth.grant(forAccessToken: String(auth.dropFirst(7))) else {

@@ -58,7 +58,7 @@ public struct GoogleStandIn: StandIn {
             + configuration.users.map(\.email).joined(separator: " ")
     }
 
-    public func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    public func addRoutes(to group: RouterGroup<SandboxContext>) {
         let oauth = GoogleOAuth(configuration: configuration, store: store, signingKey: signingKey, keyID: keyID)
         group.get("accounts/o/oauth2/v2/auth") { r, _ in await oauth.authorize(r) }
         group.post("accounts/o/oauth2/v2/consent") { r, _ in try await oauth.consent(r) }
@@ -76,7 +76,7 @@ public struct GoogleStandIn: StandIn {
     ///   (answer at once, for tests); `granted_scopes` (approve only these: a partial grant).
     /// - `POST revoke-refresh-tokens` (JSON `{"email": …}`): revoke a user's refresh tokens, as a
     ///   password change or a revocation in the Google account does.
-    public func addControlRoutes(to group: RouterGroup<BasicRequestContext>) {
+    public func addControlRoutes(to group: RouterGroup<SandboxContext>) {
         group.post("settings") { request, _ in
             var request = request
             let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))
@@ -119,6 +119,45 @@ public struct GoogleStandIn: StandIn {
                 topic: topic, endpoint: endpoint, audience: body["audience"].stringValue ?? endpoint,
                 serviceAccount: body["service_account"].stringValue ?? "gmail-push@nexa-sandbox.iam.gserviceaccount.com"))
             return Response(status: .created)
+        }
+        // Scenario controls: an event added, changed or cancelled in a user's calendar (channels are told).
+        let calendarAPI = CalendarAPI(oauth: store, calendar: calendar, sender: sender)
+        group.post("calendar/events") { request, _ in
+            var request = request
+            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 1 << 20)))
+            guard let body, let user = body["user"].stringValue, configuration.users.contains(where: { $0.email == user }) else {
+                return Response.json(["error": "expected {user: <sandbox user>, event: {...}}"], status: .badRequest)
+            }
+            do {
+                return Response.json(try await calendarAPI.create(user: user, event: body["event"], conference: true))
+            } catch let failure as CalendarAPI.Failure {
+                return failure.response
+            }
+        }
+        group.patch("calendar/events/:id") { request, context in
+            var request = request
+            let id = try context.parameters.require("id")
+            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 1 << 20)))
+            guard let body, let user = body["user"].stringValue, let changes = body["changes"].objectValue else {
+                return Response.json(["error": "expected {user, changes: {...}}"], status: .badRequest)
+            }
+            do {
+                return Response.json(try await calendarAPI.update(user: user, id: id, changes: changes))
+            } catch let failure as CalendarAPI.Failure {
+                return failure.response
+            }
+        }
+        group.delete("calendar/events/:id") { request, context in
+            let id = try context.parameters.require("id")
+            guard let user = request.uri.queryParameters["user"].map(String.init) else {
+                return Response.json(["error": "expected ?user=<sandbox user>"], status: .badRequest)
+            }
+            do {
+                _ = try await calendarAPI.delete(user, id: id)
+                return Response(status: .noContent)
+            } catch let failure as CalendarAPI.Failure {
+                return failure.response
+            }
         }
         group.post("calendar/expire-sync-tokens") { _, _ in
             await calendar.expireSyncTokens()

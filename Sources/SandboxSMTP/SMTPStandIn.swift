@@ -16,9 +16,9 @@ public struct SMTPStandIn: StandIn {
 
     public var startupSummary: String { "capturing SMTP server on 127.0.0.1:\(port) (accepts everything, no TLS, no auth)" }
 
-    public func addRoutes(to group: RouterGroup<BasicRequestContext>) {}
+    public func addRoutes(to group: RouterGroup<SandboxContext>) {}
 
-    public func addControlRoutes(to group: RouterGroup<BasicRequestContext>) {
+    public func addControlRoutes(to group: RouterGroup<SandboxContext>) {
         let mailbox = self.mailbox
         group.get("messages") { _, _ in
             Response.json(.array(mailbox.all.map { m in

@@ -3,7 +3,7 @@ public import Hummingbird
 import HTTPTypes
 import NIOCore
 import CurlHTTP
-import Sandbox
+public import Sandbox
 
 extension StripeStandIn {
     /// `/_sandbox/stripe/…`: drive billing scenarios and read what webhooks would carry.
@@ -18,7 +18,7 @@ extension StripeStandIn {
     ///   Answers each delivery's event id and the receiver's status.
     /// - `POST settings` (JSON): `webhook_api_version`, `webhook_secrets` (several while rolling),
     ///   `processing_delay_ms` (time POSTs spend executing, to observe in-flight idempotency).
-    public func addControlRoutes(to group: RouterGroup<BasicRequestContext>) {
+    public func addControlRoutes(to group: RouterGroup<SandboxContext>) {
         let api = StripeAPI(store: store)
         group.post("subscriptions/:id/pay") { _, c in try await cycle(api, c.parameters.require("id"), paid: true) }
         group.post("subscriptions/:id/fail") { _, c in try await cycle(api, c.parameters.require("id"), paid: false) }

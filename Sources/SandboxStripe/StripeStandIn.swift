@@ -38,7 +38,7 @@ public struct StripeStandIn: StandIn {
             + "version \(configuration.defaultVersion) (webhooks \(configuration.webhookVersion))"
     }
 
-    public func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    public func addRoutes(to group: RouterGroup<SandboxContext>) {
         let api = StripeAPI(store: store)
         group.post("v1/customers") { r, _ in try await serve(r) { try await api.createCustomer($0) } }
         group.get("v1/customers") { r, _ in try await serve(r) { try await api.list("customer", $0, filter: api.customerFilter) } }

@@ -7,7 +7,8 @@ struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
         abstract: "Drive the provider stand-ins: requests they received, injected faults, billing scenarios.",
-        subcommands: [Requests.self, Fault.self, ClearFaults.self, StripePay.self, StripeFail.self, StripeDeliveries.self, Mail.self]
+        subcommands: [Requests.self, Fault.self, ClearFaults.self, StripePay.self, StripeFail.self, StripeDeliveries.self, Mail.self,
+                      GmailDeliver.self, CalendarAdd.self, CalendarCancel.self]
     )
 
     struct Options: ParsableArguments {
@@ -48,6 +49,7 @@ struct SandboxCommand: AsyncParsableCommand {
         @Option(help: "Retry-After seconds sent with --status.") var retryAfter: Int?
         @Option(help: "Delay in milliseconds before answering.") var latencyMs: Int?
         @Option(help: "How many matching requests it affects (default all).") var times: Int?
+        @Flag(help: "Close the connection without answering.") var drop = false
         @OptionGroup var options: Options
         func run() async throws {
             var fields = ["\"provider\": \(quoted(provider))"]
@@ -57,6 +59,7 @@ struct SandboxCommand: AsyncParsableCommand {
             if let retryAfter { fields.append("\"retryAfter\": \(retryAfter)") }
             if let latencyMs { fields.append("\"latencyMilliseconds\": \(latencyMs)") }
             if let times { fields.append("\"times\": \(times)") }
+            if drop { fields.append("\"dropConnection\": true") }
             try await options.call("POST", "/_sandbox/faults", json: "{" + fields.joined(separator: ", ") + "}")
             print("fault added")
         }
@@ -105,6 +108,50 @@ extension SandboxCommand {
         static let configuration = CommandConfiguration(abstract: "E-mails the capturing SMTP server received (JSON).")
         @OptionGroup var options: Options
         func run() async throws { try await options.call("GET", "/_sandbox/smtp/messages") }
+    }
+}
+
+extension SandboxCommand {
+    struct GmailDeliver: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gmail-deliver", abstract: "Deliver an inbound e-mail to a sandbox Gmail user (fires the Pub/Sub push).")
+        @Option(help: "Recipient: a sandbox user, e.g. ana@nexa-demo.test.") var to: String
+        @Option(help: "Sender.") var from: String = "customer@example.com"
+        @Option(help: "Subject.") var subject: String
+        @Option(help: "Plain-text body.") var text: String = ""
+        @OptionGroup var options: Options
+        func run() async throws {
+            try await options.call("POST", "/_sandbox/google/gmail/deliver",
+                                   json: "{\"to\": \(quoted(to)), \"from\": \(quoted(from)), \"subject\": \(quoted(subject)), \"text\": \(quoted(text))}")
+        }
+    }
+
+    struct CalendarAdd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "calendar-add", abstract: "Add an event to a sandbox user's Google Calendar (notifies its channels).")
+        @Option(help: "A sandbox user, e.g. ana@nexa-demo.test.") var user: String
+        @Option(help: "Title.") var summary: String
+        @Option(help: "Start, RFC 3339 (2026-12-01T10:00:00Z).") var start: String
+        @Option(help: "End, RFC 3339.") var end: String
+        @Option(help: "Attendee e-mails, comma-separated.") var attendees: String = ""
+        @OptionGroup var options: Options
+        func run() async throws {
+            let people = attendees.split(separator: ",").map { "{\"email\": \(quoted(String($0)))}" }.joined(separator: ", ")
+            try await options.call("POST", "/_sandbox/google/calendar/events", json: """
+                {"user": \(quoted(user)), "event": {"summary": \(quoted(summary)), "start": {"dateTime": \(quoted(start))},
+                 "end": {"dateTime": \(quoted(end))}, "attendees": [\(people)]}}
+                """)
+        }
+    }
+
+    struct CalendarCancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "calendar-cancel", abstract: "Cancel a sandbox calendar event.")
+        @Argument(help: "Event id.") var id: String
+        @Option(help: "The calendar's user.") var user: String
+        @OptionGroup var options: Options
+        func run() async throws {
+            try await options.call("DELETE", "/_sandbox/google/calendar/events/\(id)?user=\(HTTPClientRequest.formEncode(user))")
+        }
     }
 }
 

@@ -96,6 +96,17 @@ import Testing
                 #expect(gone.status == 410 && gone.json["error"]["errors"].arrayValue?.first?["reason"] == "fullSyncRequired")
                 #expect(try await s.call(.get, "calendars/primary/events?syncToken=\(secondToken)&timeMin=2026-01-01T00:00:00Z").status == 400)
 
+                // A scenario control adds an event without a token; the channel is told and the list shows it.
+                let before = received.headers.withLock { $0.count }
+                let added = try JSON.decode(Array(buffer: try await g.client.execute(
+                    uri: "/_sandbox/google/calendar/events", method: .post, headers: [:],
+                    body: ByteBuffer(string: #"{"user": "ana@nexa-demo.test", "event": {"summary": "Customer call", "start": {"dateTime": "2026-12-02T09:00:00Z"}, "end": {"dateTime": "2026-12-02T09:30:00Z"}}}"#)).body))
+                #expect(added["status"] == "confirmed" && received.headers.withLock { $0.count } == before + 1)
+                let cancel = try await g.client.execute(uri: "/_sandbox/google/calendar/events/\(added["id"].stringValue!)?user=ana%40nexa-demo.test",
+                                                        method: .delete, headers: [:], body: nil)
+                #expect(cancel.status == .noContent)
+                #expect(try await s.call(.get, "calendars/primary/events/\(added["id"].stringValue!)").json["status"] == "cancelled")
+
                 #expect(try await s.call(.post, "channels/stop", json: #"{"id": "chan-1", "resourceId": "\#(resourceID)"}"#).status == 204)
                 #expect(try await s.call(.post, "channels/stop", json: #"{"id": "chan-1", "resourceId": "\#(resourceID)"}"#).status == 404)
 

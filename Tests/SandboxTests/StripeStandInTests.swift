@@ -1,4 +1,5 @@
 import Cryptography
+import CurlHTTP
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -248,6 +249,28 @@ import Testing
             #expect(entries.map(\.status) == [429, 429, 200])
             #expect(entries.last?.body == "email=x@example.com" && entries.last?.target == "/v1/customers")
             #expect(entries.last?.headers["authorization"]?.hasPrefix("Bearer ") == true)
+        }
+    }
+}
+
+@Suite struct DroppedConnectionTests {
+    @Test func aDropFaultClosesTheConnectionWithoutAnAnswer() async throws {
+        let journal = Journal(), faults = Faults()
+        let app = SandboxApp.build(standIns: [StripeStandIn()], port: 0, journal: journal, faults: faults,
+                                   logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try await app.test(.live) { client in
+            faults.add(.init(provider: "stripe", dropConnection: true, times: 1))
+            let http = CurlHTTP.HTTPClient()
+            let url = "http://127.0.0.1:\(client.port!)/stripe/v1/customers"
+            let auth = CurlHTTP.HTTPClientRequest.Header("Authorization", "Bearer \(StripeStandInTests.key)")
+            do {
+                _ = try await http.execute(CurlHTTP.HTTPClientRequest(url: url, headers: [auth]))
+                Issue.record("a dropped connection produced a response")
+            } catch let error as HTTPClientError {
+                #expect(error.code == .transport)
+            }
+            #expect(try await http.execute(CurlHTTP.HTTPClientRequest(url: url, headers: [auth])).status == 200)
+            #expect(journal.entries(provider: "stripe").map(\.status) == [0, 200])
         }
     }
 }
