@@ -14,6 +14,9 @@ public struct ServiceSettings: Sendable {
     public var maximumInFlightPerConnection: Int
     public var shutdownGracePeriod: Duration
     public var migrateOnStart: Bool
+    /// Base URLs of the providers: the real ones by default; development and tests point them at
+    /// `nexa-sandbox` (only configuration changes between the two).
+    public var providers: ProviderEndpoints
 
     /// Default ports: RPC 7001…7006 and admin HTTP 7101…7106, in this order.
     public static let services = ["gateway", "email_calendar", "billing", "marketing", "support", "data_transfer"]
@@ -37,6 +40,14 @@ public struct ServiceSettings: Sendable {
         maximumInFlightPerConnection = try reader.integer("NEXA_RPC_MAX_IN_FLIGHT", default: 256, range: 1...100_000)
         shutdownGracePeriod = .seconds(try reader.integer("NEXA_SHUTDOWN_GRACE_SECONDS", default: 10, range: 0...3600))
         migrateOnStart = try reader.choice("NEXA_MIGRATE_ON_START", default: "true", among: ["true", "false"]) == "true"
+        providers = ProviderEndpoints(
+            stripeAPI: try reader.url("NEXA_STRIPE_API_URL", default: "https://api.stripe.com"),
+            googleAccounts: try reader.url("NEXA_GOOGLE_ACCOUNTS_URL", default: "https://accounts.google.com"),
+            googleOAuth2: try reader.url("NEXA_GOOGLE_OAUTH2_URL", default: "https://oauth2.googleapis.com"),
+            googleAPIs: try reader.url("NEXA_GOOGLE_APIS_URL", default: "https://www.googleapis.com"),
+            gmailAPI: try reader.url("NEXA_GMAIL_API_URL", default: "https://gmail.googleapis.com"),
+            smtp: try reader.url("NEXA_SMTP_URL", default: "smtp://localhost:25", schemes: ["smtp", "smtps"])
+        )
     }
 
     /// The effective configuration, safe to log: the database password is masked.
@@ -46,6 +57,9 @@ public struct ServiceSettings: Sendable {
             "database_url": Self.redacted(databaseURL), "db_pool_size": "\(databasePoolSize)", "log_level": logLevel,
             "rpc_max_body_bytes": "\(maximumBodySize)", "rpc_max_in_flight": "\(maximumInFlightPerConnection)",
             "shutdown_grace": "\(shutdownGracePeriod)", "migrate_on_start": "\(migrateOnStart)",
+            "stripe_api_url": providers.stripeAPI, "google_accounts_url": providers.googleAccounts,
+            "google_oauth2_url": providers.googleOAuth2, "google_apis_url": providers.googleAPIs,
+            "gmail_api_url": providers.gmailAPI, "smtp_url": Self.redacted(providers.smtp),
         ]
     }
 
@@ -75,8 +89,24 @@ public struct ServiceSettings: Sendable {
               NEXA_RPC_MAX_IN_FLIGHT       calls in flight per connection (default 256)
               NEXA_SHUTDOWN_GRACE_SECONDS  time in-flight calls get on SIGTERM (default 10)
               NEXA_MIGRATE_ON_START        apply migrations at start-up (default true)
+              NEXA_STRIPE_API_URL          Stripe API base URL (default https://api.stripe.com)
+              NEXA_GOOGLE_ACCOUNTS_URL     Google OAuth consent (default https://accounts.google.com)
+              NEXA_GOOGLE_OAUTH2_URL       Google token endpoint base (default https://oauth2.googleapis.com)
+              NEXA_GOOGLE_APIS_URL         Google APIs, JWKS, Calendar (default https://www.googleapis.com)
+              NEXA_GMAIL_API_URL           Gmail API base URL (default https://gmail.googleapis.com)
+              NEXA_SMTP_URL                outgoing mail server (default smtp://localhost:25)
             """
     }
+}
+
+/// Where each provider is reached (no trailing slash).
+public struct ProviderEndpoints: Sendable, Hashable {
+    public var stripeAPI: String
+    public var googleAccounts: String
+    public var googleOAuth2: String
+    public var googleAPIs: String
+    public var gmailAPI: String
+    public var smtp: String
 }
 
 /// An environment variable with a value the service cannot use.
@@ -102,6 +132,16 @@ private struct Reader {
             throw ConfigurationError(variable: name, value: text, expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return v
+    }
+
+    /// An absolute URL with one of `schemes`, without a trailing slash.
+    func url(_ name: String, default value: String, schemes: [String] = ["https", "http"]) throws(ConfigurationError) -> String {
+        guard let text = environment[name], !text.isEmpty else { return value }
+        guard let components = URLComponents(string: text), let scheme = components.scheme, schemes.contains(scheme),
+              components.host?.isEmpty == false else {
+            throw ConfigurationError(variable: name, value: text, expected: "an absolute \(schemes.joined(separator: " or ")) URL")
+        }
+        return text.hasSuffix("/") ? String(text.dropLast()) : text
     }
 
     func port(_ name: String, default value: Int) throws(ConfigurationError) -> Int {

@@ -13,7 +13,8 @@ public enum SandboxApp {
         let router = Router(context: SandboxContext.self)
         for standIn in standIns {
             let group = router.group(RouterPath(standIn.name))
-                .add(middleware: RecordAndInjectMiddleware(provider: standIn.name, journal: journal, faults: faults))
+                .add(middleware: RecordAndInjectMiddleware(provider: standIn.name, journal: journal, faults: faults,
+                                                           faultResponse: standIn.faultResponse(status:)))
             standIn.addRoutes(to: group)
             standIn.addControlRoutes(to: router.group(RouterPath("_sandbox/\(standIn.name)")))
         }
@@ -63,6 +64,7 @@ struct RecordAndInjectMiddleware: RouterMiddleware {
     let provider: String
     let journal: Journal
     let faults: Faults
+    let faultResponse: @Sendable (Int) -> (body: JSON, headers: [(String, String)])
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var request = request
@@ -83,8 +85,10 @@ struct RecordAndInjectMiddleware: RouterMiddleware {
                 throw DroppedConnection()
             }
             if let status = fault.status {
+                let (body, extra) = faultResponse(status)
                 response = Response(status: .init(code: status), headers: [.contentType: "application/json"],
-                                    body: .init(byteBuffer: ByteBuffer(bytes: Self.faultBody(status: status))))
+                                    body: .init(byteBuffer: ByteBuffer(bytes: body.encoded())))
+                for (name, value) in extra { if let field = HTTPField.Name(name) { response.headers[field] = value } }
                 if let retryAfter = fault.retryAfter { response.headers[.retryAfter] = "\(retryAfter)" }
             } else {
                 response = try await next(request, context)
@@ -95,12 +99,6 @@ struct RecordAndInjectMiddleware: RouterMiddleware {
         journal.record(provider: provider, method: method, target: target, headers: headers,
                        body: String(buffer: body), status: response.status.code)
         return response
-    }
-
-    /// A generic provider-style error body for injected failures.
-    static func faultBody(status: Int) -> [UInt8] {
-        JSON.object(["error": .object(["type": status == 429 ? "rate_limit" : "api_error",
-                                       "message": .string("injected failure (\(status))")])]).encoded()
     }
 }
 

@@ -11,8 +11,14 @@ public protocol StandIn: Sendable {
     func addControlRoutes(to group: RouterGroup<SandboxContext>)
     /// What to print at start-up: test keys and secrets.
     var startupSummary: String { get }
+    /// The body and extra headers the provider sends with an injected failure status (429, 5xx…).
+    func faultResponse(status: Int) -> (body: JSON, headers: [(String, String)])
 }
 
 extension StandIn {
     public func addControlRoutes(to group: RouterGroup<SandboxContext>) {}
+
+    public func faultResponse(status: Int) -> (body: JSON, headers: [(String, String)]) {
+        (["error": ["message": .string("injected failure (\(status))")]], [])
+    }
 }

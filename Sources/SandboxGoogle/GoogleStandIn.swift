@@ -159,6 +159,20 @@ public struct GoogleStandIn: StandIn {
                 return failure.response
             }
         }
+        // Pushes wait while held; release sends them, optionally newest first and/or twice each.
+        group.post("pubsub/hold") { _, _ in
+            await pubsub.hold()
+            return Response(status: .noContent)
+        }
+        group.post("pubsub/release") { request, _ in
+            var request = request
+            let options = (try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))) ?? .null
+            var pushes = await pubsub.release()
+            if options["reverse"] == true { pushes.reverse() }
+            if options["duplicate"] == true { pushes = pushes.flatMap { [$0, $0] } }
+            for push in pushes { await send(push) }
+            return Response.json(["sent": .int(Int64(pushes.count))])
+        }
         group.post("calendar/expire-sync-tokens") { _, _ in
             await calendar.expireSyncTokens()
             return Response(status: .noContent)
@@ -185,5 +199,21 @@ public struct GoogleUser: Sendable, Hashable {
         self.sub = sub
         self.email = email
         self.name = name
+    }
+}
+
+extension GoogleStandIn {
+    /// Google's error envelope for injected failures: 429 `rateLimitExceeded`, 500 `backendError`,
+    /// 503 unavailable.
+    public func faultResponse(status: Int) -> (body: JSON, headers: [(String, String)]) {
+        let (message, domain, reason, state): (String, String, String, String) = switch status {
+        case 429: ("Rate Limit Exceeded", "usageLimits", "rateLimitExceeded", "RESOURCE_EXHAUSTED")
+        case 403: ("User Rate Limit Exceeded", "usageLimits", "userRateLimitExceeded", "PERMISSION_DENIED")
+        case 503: ("The service is currently unavailable.", "global", "backendError", "UNAVAILABLE")
+        case 500...: ("Backend Error", "global", "backendError", "INTERNAL")
+        default: ("Injected failure", "global", "failedPrecondition", "FAILED_PRECONDITION")
+        }
+        return (["error": ["code": .int(Int64(status)), "message": .string(message), "status": .string(state),
+                           "errors": [["message": .string(message), "domain": .string(domain), "reason": .string(reason)]]]], [])
     }
 }

@@ -15,8 +15,34 @@ actor PubSubPush {
         var serviceAccount: String
     }
 
+    /// A push ready to send.
+    struct Push: Sendable {
+        var endpoint: String
+        var body: [UInt8]
+        var token: String
+    }
+
     private var subscriptions: [Subscription] = []
     private var messageNumber: UInt64 = 2_070_443_601_311_540
+    /// While holding, pushes wait, to be released duplicated or out of order.
+    private var holding = false
+    private var held: [Push] = []
+
+    func hold() { holding = true }
+
+    /// Ends holding; returns what was held.
+    func release() -> [Push] {
+        holding = false
+        defer { held.removeAll() }
+        return held
+    }
+
+    /// Keeps the push when holding; otherwise returns it to send now.
+    func admit(_ push: Push) -> Push? {
+        guard holding else { return push }
+        held.append(push)
+        return nil
+    }
 
     func add(_ s: Subscription) { subscriptions.append(s) }
 
@@ -42,9 +68,15 @@ extension GoogleStandIn {
                 "subscription": .string(subscription.name),
             ]
             guard let token = try? oidcToken(audience: subscription.audience, email: subscription.serviceAccount) else { continue }
-            _ = try? await sender.execute(.json(subscription.endpoint, body.encoded(), headers: [.init("Authorization", "Bearer \(token)")]),
-                                          timeout: .seconds(10))
+            if let push = await pubsub.admit(.init(endpoint: subscription.endpoint, body: body.encoded(), token: token)) {
+                await send(push)
+            }
         }
+    }
+
+    func send(_ push: PubSubPush.Push) async {
+        _ = try? await sender.execute(.json(push.endpoint, push.body, headers: [.init("Authorization", "Bearer \(push.token)")]),
+                                      timeout: .seconds(10))
     }
 
     /// A Google-signed-style OIDC token for a service account, as Pub/Sub attaches to pushes.

@@ -163,3 +163,23 @@ struct StripeCall: Sendable {
         return n
     }
 }
+
+extension StripeStandIn {
+    /// Stripe's bodies for injected failures: 429 `rate_limit`, 5xx `api_error` (with
+    /// `Stripe-Should-Retry: true`), other 4xx `invalid_request_error`.
+    public func faultResponse(status: Int) -> (body: JSON, headers: [(String, String)]) {
+        switch status {
+        case 429:
+            return (StripeError(status: 429, type: "invalid_request_error", code: "rate_limit",
+                                message: "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
+                                param: nil, isStoredForIdempotency: false).json, [])
+        case 500...:
+            return (StripeError(status: status, type: "api_error", code: nil,
+                                message: "Something went wrong on Stripe's end. (Request req_sandboxfault)", param: nil,
+                                isStoredForIdempotency: false).json, [("Stripe-Should-Retry", "true")])
+        default:
+            return (StripeError(status: status, type: "invalid_request_error", code: nil, message: "Injected failure (\(status)).",
+                                param: nil, isStoredForIdempotency: false).json, [])
+        }
+    }
+}

@@ -33,6 +33,15 @@ import Testing
         }
     }
 
+    @Test func providerURLsDefaultToTheProvidersAndPointAtTheSandboxByConfiguration() throws {
+        let real = try ServiceSettings(service: "billing", environment: [:]).providers
+        #expect(real.stripeAPI == "https://api.stripe.com" && real.gmailAPI == "https://gmail.googleapis.com")
+        let sandbox = try ServiceSettings(service: "billing", environment: ["NEXA_STRIPE_API_URL": "http://127.0.0.1:7300/stripe/"]).providers
+        #expect(sandbox.stripeAPI == "http://127.0.0.1:7300/stripe")
+        #expect(throws: ConfigurationError.self) { try ServiceSettings(service: "billing", environment: ["NEXA_STRIPE_API_URL": "api.stripe.com"]) }
+        #expect(throws: ConfigurationError.self) { try ServiceSettings(service: "billing", environment: ["NEXA_SMTP_URL": "http://mail"]) }
+    }
+
     @Test func loggedConfigurationHidesThePassword() throws {
         let s = try ServiceSettings(service: "billing", environment: ["NEXA_DATABASE_URL": "postgresql://nexa:hunter2@db:5432/nexa"])
         #expect(s.loggable["database_url"] == "postgresql://nexa:***@db:5432/nexa")

@@ -112,6 +112,10 @@ import Testing
             #expect(try await s.call(.get, "messages/0123456789abcdef").status == 404)
             let start = try await s.call(.post, "watch", json: #"{"topicName": "projects/p/topics/t"}"#).json["historyId"].stringValue!
             _ = try await s.g.client.execute(uri: "/_sandbox/google/gmail/expire-history", method: .post, headers: [:], body: nil)
+            _ = try await s.g.client.execute(uri: "/_sandbox/faults", method: .post, headers: [:],
+                                             body: ByteBuffer(string: #"{"provider": "google", "pathPrefix": "/gmail/", "status": 429, "retryAfter": 1, "times": 1}"#))
+            let limited = try await s.call(.get, "messages")
+            #expect(limited.status == 429 && limited.json["error"]["errors"].arrayValue?.first?["reason"] == "rateLimitExceeded")
             let expired = try await s.call(.get, "history?startHistoryId=\(start)")
             #expect(expired.status == 404 && expired.json["error"]["status"] == "NOT_FOUND")
         }

@@ -63,6 +63,25 @@ import Testing
                 let key = try RSAPublicKey(modulus: try #require(Digest.base64URLDecode(jwk["n"].stringValue!)),
                                            exponent: try #require(Digest.base64URLDecode(jwk["e"].stringValue!)))
                 #expect(key.verifyRS256(try #require(Digest.base64URLDecode(parts[2])), message: Array((parts[0] + "." + parts[1]).utf8)))
+
+                // Held pushes are released newest first and twice each: duplicates out of order.
+                pushes.received.withLock { $0.removeAll() }
+                _ = try await client.execute(uri: "/_sandbox/google/pubsub/hold", method: .post, headers: [:], body: nil)
+                var historyIDs: [String] = []
+                for subject in ["one", "two"] {
+                    let d = try JSON.decode(Array(buffer: try await client.execute(
+                        uri: "/_sandbox/google/gmail/deliver", method: .post, headers: [:],
+                        body: ByteBuffer(string: #"{"to": "ana@nexa-demo.test", "subject": "\#(subject)", "text": "x"}"#)).body))
+                    historyIDs.append(d["historyId"].stringValue ?? "")
+                }
+                #expect(pushes.received.withLock { $0.isEmpty })
+                _ = try await client.execute(uri: "/_sandbox/google/pubsub/release", method: .post, headers: [:],
+                                             body: ByteBuffer(string: #"{"reverse": true, "duplicate": true}"#))
+                let order = pushes.received.withLock { $0 }.map { push -> String in
+                    let decoded = try? JSON.decode(Array(Data(base64Encoded: push.body["message"]["data"].stringValue ?? "") ?? Data()))
+                    return decoded?["historyId"].stringValue ?? ""
+                }
+                #expect(order == [historyIDs[1], historyIDs[1], historyIDs[0], historyIDs[0]])
             }
         }
     }

@@ -243,12 +243,17 @@ import Testing
             let limited = try await c.call(.post, "/stripe/v1/customers", "email=x@example.com")
             #expect(limited.status == 429)
             #expect(limited.headers[.retryAfter] == "2")
+            #expect(limited.json["error"]["code"] == "rate_limit" && limited.json["error"]["type"] == "invalid_request_error")
             #expect(try await c.call(.post, "/stripe/v1/customers", "email=x@example.com").status == 429)
             #expect(try await c.call(.post, "/stripe/v1/customers", "email=x@example.com").status == 200)
             let entries = journal.entries(provider: "stripe")
             #expect(entries.map(\.status) == [429, 429, 200])
             #expect(entries.last?.body == "email=x@example.com" && entries.last?.target == "/v1/customers")
             #expect(entries.last?.headers["authorization"]?.hasPrefix("Bearer ") == true)
+            faults.add(.init(provider: "stripe", status: 503, times: 1))
+            let unavailable = try await c.call(.get, "/stripe/v1/customers")
+            #expect(unavailable.status == 503 && unavailable.json["error"]["type"] == "api_error")
+            #expect(unavailable.headers[HTTPField.Name("Stripe-Should-Retry")!] == "true")
         }
     }
 }

@@ -20,6 +20,9 @@ trap 'exit 0' INT TERM
 # Provider stand-ins: every provider base URL of the services points here in development.
 "$bin/nexa-sandbox" >"$logs/sandbox.log" 2>&1 & pids+=($!)
 export NEXA_SANDBOX_URL=http://127.0.0.1:${NEXA_SANDBOX_PORT:-7300}
+export NEXA_STRIPE_API_URL=$NEXA_SANDBOX_URL/stripe NEXA_GOOGLE_ACCOUNTS_URL=$NEXA_SANDBOX_URL/google/accounts \
+  NEXA_GOOGLE_OAUTH2_URL=$NEXA_SANDBOX_URL/google/oauth2 NEXA_GOOGLE_APIS_URL=$NEXA_SANDBOX_URL/google/www \
+  NEXA_GMAIL_API_URL=$NEXA_SANDBOX_URL/google/gmail NEXA_SMTP_URL=smtp://127.0.0.1:${NEXA_SANDBOX_SMTP_PORT:-2525}
 for s in gateway email-calendar billing marketing support data-transfer; do
   "$bin/nexa-$s" >"$logs/$s.log" 2>&1 & pids+=($!)
 done
