@@ -221,8 +221,13 @@ struct CalendarAPI: Sendable {
         for channel in await calendar.channelsToNotify(user: user) { await send(channel, state: state, number: channel.messageNumber) }
     }
 
-    /// An empty-body POST with the X-Goog-* headers; the receiver's answer does not matter here.
+    /// Sends a notification now, or keeps it while notifications are held.
     private func send(_ c: CalendarStore.Channel, state: String, number: Int) async {
+        if await calendar.admit(c, state: state, number: number) { await deliver(c, state: state, number: number) }
+    }
+
+    /// An empty-body POST with the X-Goog-* headers; the receiver's answer does not matter here.
+    func deliver(_ c: CalendarStore.Channel, state: String, number: Int) async {
         var headers: [HTTPClientRequest.Header] = [
             .init("X-Goog-Channel-ID", c.id), .init("X-Goog-Resource-ID", c.resourceID),
             .init("X-Goog-Resource-URI", "https://www.googleapis.com/calendar/v3/calendars/primary/events?alt=json"),

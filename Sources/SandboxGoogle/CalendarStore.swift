@@ -25,6 +25,24 @@ actor CalendarStore {
     /// Sync tokens minted before this sequence are no longer valid (410 `fullSyncRequired`).
     private var validFrom = 0
     private var channels: [String: Channel] = [:]
+    /// While holding, notifications wait, to be released duplicated or out of order.
+    private var holding = false
+    private var held: [(channel: Channel, state: String, number: Int)] = []
+
+    func hold() { holding = true }
+
+    func release() -> [(channel: Channel, state: String, number: Int)] {
+        holding = false
+        defer { held.removeAll() }
+        return held
+    }
+
+    /// Keeps the notification when holding; true when it should be sent now.
+    func admit(_ channel: Channel, state: String, number: Int) -> Bool {
+        guard holding else { return true }
+        held.append((channel, state, number))
+        return false
+    }
     private var rng: SeededGenerator
 
     init(seed: UInt64) { rng = SeededGenerator(seed: seed &+ 11) }

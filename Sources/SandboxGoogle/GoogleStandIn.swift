@@ -173,6 +173,20 @@ public struct GoogleStandIn: StandIn {
             for push in pushes { await send(push) }
             return Response.json(["sent": .int(Int64(pushes.count))])
         }
+        // Calendar notifications wait while held; release sends them newest first and/or twice.
+        group.post("calendar/hold") { _, _ in
+            await calendar.hold()
+            return Response(status: .noContent)
+        }
+        group.post("calendar/release") { request, _ in
+            var request = request
+            let options = (try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))) ?? .null
+            var held = await calendar.release()
+            if options["reverse"] == true { held.reverse() }
+            if options["duplicate"] == true { held = held.flatMap { [$0, $0] } }
+            for n in held { await calendarAPI.deliver(n.channel, state: n.state, number: n.number) }
+            return Response.json(["sent": .int(Int64(held.count))])
+        }
         group.post("calendar/expire-sync-tokens") { _, _ in
             await calendar.expireSyncTokens()
             return Response(status: .noContent)

@@ -8,7 +8,7 @@ struct SandboxCommand: AsyncParsableCommand {
         commandName: "sandbox",
         abstract: "Drive the provider stand-ins: requests they received, injected faults, billing scenarios.",
         subcommands: [Requests.self, Fault.self, ClearFaults.self, StripePay.self, StripeFail.self, StripeDeliveries.self, Mail.self,
-                      GmailDeliver.self, CalendarAdd.self, CalendarCancel.self]
+                      GmailDeliver.self, CalendarAdd.self, CalendarChange.self, CalendarCancel.self]
     )
 
     struct Options: ParsableArguments {
@@ -141,6 +141,25 @@ extension SandboxCommand {
                 {"user": \(quoted(user)), "event": {"summary": \(quoted(summary)), "start": {"dateTime": \(quoted(start))},
                  "end": {"dateTime": \(quoted(end))}, "attendees": [\(people)]}}
                 """)
+        }
+    }
+
+    struct CalendarChange: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "calendar-change", abstract: "Change a sandbox calendar event (notifies its channels).")
+        @Argument(help: "Event id.") var id: String
+        @Option(help: "The calendar's user.") var user: String
+        @Option(help: "New title.") var summary: String?
+        @Option(help: "New start, RFC 3339.") var start: String?
+        @Option(help: "New end, RFC 3339.") var end: String?
+        @OptionGroup var options: Options
+        func run() async throws {
+            var changes: [String] = []
+            if let summary { changes.append("\"summary\": \(quoted(summary))") }
+            if let start { changes.append("\"start\": {\"dateTime\": \(quoted(start))}") }
+            if let end { changes.append("\"end\": {\"dateTime\": \(quoted(end))}") }
+            try await options.call("PATCH", "/_sandbox/google/calendar/events/\(id)",
+                                   json: "{\"user\": \(quoted(user)), \"changes\": {" + changes.joined(separator: ", ") + "}}")
         }
     }
 

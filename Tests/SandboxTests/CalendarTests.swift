@@ -107,6 +107,18 @@ import Testing
                 #expect(cancel.status == .noContent)
                 #expect(try await s.call(.get, "calendars/primary/events/\(added["id"].stringValue!)").json["status"] == "cancelled")
 
+                // Held notifications come out newest first and twice each.
+                _ = try await g.client.execute(uri: "/_sandbox/google/calendar/hold", method: .post, headers: [:], body: nil)
+                let heldBefore = received.headers.withLock { $0.count }
+                for title in ["a", "b"] {
+                    _ = try await s.call(.post, "calendars/primary/events", json: #"{"summary": "\#(title)", "start": {"date": "2026-12-03"}, "end": {"date": "2026-12-04"}}"#)
+                }
+                #expect(received.headers.withLock { $0.count } == heldBefore)
+                _ = try await g.client.execute(uri: "/_sandbox/google/calendar/release", method: .post, headers: [:],
+                                               body: ByteBuffer(string: #"{"reverse": true, "duplicate": true}"#))
+                let released = received.headers.withLock { Array($0.dropFirst(heldBefore)) }.compactMap { Int($0["x-goog-message-number"] ?? "") }
+                #expect(released.count == 4 && released[0] == released[1] && released[2] == released[3] && released[0] > released[2])
+
                 #expect(try await s.call(.post, "channels/stop", json: #"{"id": "chan-1", "resourceId": "\#(resourceID)"}"#).status == 204)
                 #expect(try await s.call(.post, "channels/stop", json: #"{"id": "chan-1", "resourceId": "\#(resourceID)"}"#).status == 404)
 
