@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import NIOPosix
 import Synchronization
@@ -201,11 +202,5 @@ public enum PostgresIdentifier {
     /// `"name"` with embedded quotes doubled.
     public static func quote(_ name: String) -> String {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-}
-
-extension String {
-    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
-        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }

@@ -10,7 +10,6 @@ import Sandbox
 struct GmailAPI: Sendable {
     let oauth: GoogleOAuthStore
     let gmail: GmailStore
-    let users: [GoogleUser]
 
     static let read = ["https://www.googleapis.com/auth/gmail.readonly", "https://www.googleapis.com/auth/gmail.modify",
                        "https://www.googleapis.com/auth/gmail.metadata", "https://mail.google.com/"]

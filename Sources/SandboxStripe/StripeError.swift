@@ -1,3 +1,4 @@
+import Foundation
 import Sandbox
 
 /// An error as Stripe sends it: HTTP status and `{"error": {type, code, message, param, doc_url}}`.
@@ -37,11 +38,5 @@ struct StripeError: Error, Sendable {
 
     static func invalid(_ param: String, _ message: String, code: String = "parameter_invalid_integer") -> StripeError {
         StripeError(status: 400, type: "invalid_request_error", code: code, message: message, param: param, isStoredForIdempotency: false)
-    }
-}
-
-extension String {
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }
