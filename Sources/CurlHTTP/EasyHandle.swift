@@ -128,8 +128,5 @@ final class ResponseSink {
 }
 
 extension Duration {
-    var milliseconds: Int64 {
-        let (s, a) = components
-        return s * 1000 + a / 1_000_000_000_000_000
-    }
+    var milliseconds: Int64 { nanoseconds / 1_000_000 }
 }

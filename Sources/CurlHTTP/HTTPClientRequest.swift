@@ -82,6 +82,8 @@ public struct HTTPClientError: Error, Hashable, Sendable, CustomStringConvertibl
         public static let tls = Code(name: "tls")
         public static let responseTooLarge = Code(name: "response_too_large")
         public static let cancelled = Code(name: "cancelled")
+        /// Every retry of a retryable failure failed too (see `RetryPolicy`).
+        public static let retriesExhausted = Code(name: "retries_exhausted")
         public static let transport = Code(name: "transport")
         public var description: String { name }
     }

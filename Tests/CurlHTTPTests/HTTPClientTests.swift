@@ -1,4 +1,4 @@
-import CurlHTTP
+@testable import CurlHTTP
 import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
@@ -113,5 +113,95 @@ struct AddressContext: RequestContext {
         } catch {
             Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
         }
+    }
+}
+
+@Suite struct RetryPolicyTests {
+    @Test func backoffGrowsAndStaysWithinItsCeiling() {
+        var policy = RetryPolicy()
+        policy.initialBackoff = .milliseconds(100)
+        policy.maximumBackoff = .milliseconds(250)
+        for _ in 0..<200 {
+            #expect(policy.backoff(retry: 1) <= .milliseconds(100))
+            #expect(policy.backoff(retry: 2) <= .milliseconds(200))
+            #expect(policy.backoff(retry: 9) <= .milliseconds(250))
+        }
+    }
+}
+
+@Suite struct RetryTests {
+    final class Counter: Sendable { let hits = Mutex<Int>(0) }
+
+    /// A server that answers `failures` times with `status` (and Retry-After), then 200.
+    func withFlakyServer(status: Int, retryAfter: String?, failures: Int,
+                         _ body: @escaping @Sendable (String, Counter) async throws -> Void) async throws {
+        let counter = Counter()
+        let router = Router()
+        router.get("flaky") { _, _ in
+            let n = counter.hits.withLock { $0 += 1; return $0 }
+            guard n > failures else {
+                var headers: HTTPFields = [:]
+                if let retryAfter { headers[.retryAfter] = retryAfter }
+                return Response(status: .init(code: status), headers: headers)
+            }
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "finally")))
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try await app.test(.live) { client in try await body("http://127.0.0.1:\(client.port!)/flaky", counter) }
+    }
+
+    var fast: RetryPolicy {
+        var p = RetryPolicy()
+        p.initialBackoff = .milliseconds(10)
+        return p
+    }
+
+    @Test func retriesThroughTransientFailuresHonouringRetryAfter() async throws {
+        try await withFlakyServer(status: 429, retryAfter: "1", failures: 2) { url, counter in
+            let start = ContinuousClock.now
+            let response = try await HTTPClient().execute(HTTPClientRequest(url: url), retry: fast)
+            #expect(response.status == 200 && response.bodyText == "finally")
+            #expect(counter.hits.withLock { $0 } == 3)
+            #expect(start.duration(to: .now) >= .seconds(2))  // two Retry-After: 1 waits
+        }
+    }
+
+    @Test func givesUpWithATypedErrorAfterTheLastRetry() async throws {
+        try await withFlakyServer(status: 503, retryAfter: nil, failures: 100) { url, counter in
+            do {
+                _ = try await HTTPClient().execute(HTTPClientRequest(url: url), retry: fast)
+                Issue.record("succeeded against a server that always fails")
+            } catch let error as HTTPClientError {
+                #expect(error.code == .retriesExhausted && error.message.contains("503"))
+            }
+            #expect(counter.hits.withLock { $0 } == 4)  // 1 attempt + 3 retries
+        }
+    }
+
+    @Test func aNonRetryableStatusIsAnsweredAtOnce() async throws {
+        try await withFlakyServer(status: 400, retryAfter: nil, failures: 100) { url, counter in
+            let response = try await HTTPClient().execute(HTTPClientRequest(url: url), retry: fast)
+            #expect(response.status == 400)
+            #expect(counter.hits.withLock { $0 } == 1)
+        }
+    }
+
+    @Test func aTooLongRetryAfterEndsTheRetries() async throws {
+        try await withFlakyServer(status: 429, retryAfter: "3600", failures: 100) { url, counter in
+            await #expect(throws: HTTPClientError.self) { try await HTTPClient().execute(HTTPClientRequest(url: url), retry: fast) }
+            #expect(counter.hits.withLock { $0 } == 1)
+        }
+    }
+
+    @Test func networkErrorsAreRetriedToo() async throws {
+        let start = ContinuousClock.now
+        do {
+            _ = try await HTTPClient().execute(HTTPClientRequest(url: "http://127.0.0.1:1/x"), retry: fast)
+            Issue.record("connected to nothing")
+        } catch let error as HTTPClientError {
+            #expect(error.code == .retriesExhausted && error.message.contains("could_not_connect"))
+        }
+        #expect(start.duration(to: .now) < .seconds(10))
     }
 }
