@@ -40,7 +40,7 @@ struct CalendarAPI: Sendable {
         }
         group.post("www/calendar/v3/channels/stop") { r, c in
             var r = r
-            let body = try? JSON.decode(Array(buffer: try await r.collectBody(upTo: 64 * 1024)))
+            let body = await r.jsonBody(upTo: 64 * 1024)
             guard let id = body?["id"].stringValue, let resource = body?["resourceId"].stringValue,
                   await calendar.removeChannel(id: id, resourceID: resource) else {
                 return GmailAPI.error(404, "Channel '\(body?["id"].stringValue ?? "")' not found for project", reason: "notFound", status: "NOT_FOUND")
@@ -100,7 +100,7 @@ struct CalendarAPI: Sendable {
 
     private func insert(_ user: String, _ request: Request) async throws -> JSON {
         var request = request
-        guard let event = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 1 << 20))), event.objectValue != nil else {
+        guard let event = await request.jsonBody(upTo: 1 << 20), event.objectValue != nil else {
             throw Failure(response: GmailAPI.error(400, "Parse Error", reason: "parseError", status: "INVALID_ARGUMENT"))
         }
         return try await create(user: user, event: event, conference: request.uri.queryParameters["conferenceDataVersion"] == "1")
@@ -157,7 +157,7 @@ struct CalendarAPI: Sendable {
 
     private func patch(_ user: String, id: String, _ request: Request) async throws -> JSON {
         var request = request
-        guard let changes = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 1 << 20))).objectValue else {
+        guard let changes = (await request.jsonBody(upTo: 1 << 20))?.objectValue else {
             throw Failure(response: GmailAPI.error(400, "Parse Error", reason: "parseError", status: "INVALID_ARGUMENT"))
         }
         return try await update(user: user, id: id, changes: changes)
@@ -198,7 +198,7 @@ struct CalendarAPI: Sendable {
 
     private func watch(_ user: String, _ request: Request) async throws -> JSON {
         var request = request
-        let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))
+        let body = await request.jsonBody(upTo: 64 * 1024)
         guard let body, let id = body["id"].stringValue, let address = body["address"].stringValue,
               ["web_hook", "webhook"].contains(body["type"].stringValue ?? "") else {
             throw Failure(response: GmailAPI.error(400, "Invalid channel: id, type web_hook and address are required", reason: "invalid", status: "INVALID_ARGUMENT"))

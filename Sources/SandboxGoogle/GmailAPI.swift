@@ -64,7 +64,7 @@ struct GmailAPI: Sendable {
 
     private func watch(_ user: GoogleUser, _ request: Request) async throws -> JSON {
         var request = request
-        let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))
+        let body = await request.jsonBody(upTo: 64 * 1024)
         guard let topic = body?["topicName"].stringValue, topic.hasPrefix("projects/"), topic.contains("/topics/") else {
             throw GmailError(response: Self.error(400, "Invalid topicName does not match projects/SOME-PROJECT/topics/SOME-TOPIC",
                                                    reason: "invalidArgument", status: "INVALID_ARGUMENT"))
@@ -139,7 +139,7 @@ struct GmailAPI: Sendable {
 
     private func send(_ user: GoogleUser, _ request: Request) async throws -> JSON {
         var request = request
-        let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 36 * 1024 * 1024)))
+        let body = await request.jsonBody(upTo: 36 * 1024 * 1024)
         guard let raw = body?["raw"].stringValue.flatMap(Digest.base64URLDecode), !raw.isEmpty else {
             throw GmailError(response: Self.error(400, "'raw' RFC822 payload message string or uploading message via /upload/* URL required",
                                                    reason: "invalidArgument", status: "INVALID_ARGUMENT"))

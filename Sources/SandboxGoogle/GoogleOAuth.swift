@@ -9,8 +9,7 @@ import Sandbox
 struct GoogleOAuth: Sendable {
     let configuration: GoogleStandIn.Configuration
     let store: GoogleOAuthStore
-    let signingKey: RSAPrivateKey
-    let keyID: String
+    let signer: JWTSigner
 
     // MARK: Authorization and consent
 
@@ -168,9 +167,7 @@ struct GoogleOAuth: Sendable {
     }
 
     func jwks() -> Response {
-        let (n, e) = signingKey.publicComponents
-        return .json(["keys": [["kty": "RSA", "alg": "RS256", "use": "sig", "kid": .string(keyID),
-                                "n": .string(Digest.base64URL(n)), "e": .string(Digest.base64URL(e))]]],
+        return .json(["keys": [signer.jwk]],
                      headers: [.cacheControl: "public, max-age=19800, must-revalidate, no-transform"])
     }
 
@@ -201,9 +198,7 @@ struct GoogleOAuth: Sendable {
         if grant.scopes.contains("email") { claims["email"] = .string(grant.user.email); claims["email_verified"] = true }
         if grant.scopes.contains("profile") { claims["name"] = .string(grant.user.name) }
         if let nonce = grant.nonce { claims["nonce"] = .string(nonce) }
-        let header: JSON = ["alg": "RS256", "kid": .string(keyID), "typ": "JWT"]
-        let signingInput = Digest.base64URL(header.encoded()) + "." + Digest.base64URL(JSON.object(claims).encoded())
-        return signingInput + "." + Digest.base64URL(try signingKey.signRS256(Array(signingInput.utf8)))
+        return try signer.sign(.object(claims))
     }
 
     // MARK: Helpers

@@ -40,16 +40,14 @@ public struct GoogleStandIn: StandIn {
     let pubsub = PubSubPush()
     /// Sends Calendar push notifications (libcurl, like every outbound call).
     let sender = HTTPClient()
-    let signingKey: RSAPrivateKey
-    let keyID: String
+    let signer: JWTSigner
 
     public init(configuration: Configuration = .init()) throws {
         self.configuration = configuration
         store = GoogleOAuthStore(seed: configuration.seed)
         gmail = GmailStore(seed: configuration.seed)
         calendar = CalendarStore(seed: configuration.seed)
-        signingKey = try RSAPrivateKey(bits: 2048)
-        keyID = Digest.hex(Digest.sha256(signingKey.publicComponents.modulus).prefix(20))
+        signer = try JWTSigner()
     }
 
     public var startupSummary: String {
@@ -59,7 +57,7 @@ public struct GoogleStandIn: StandIn {
     }
 
     public func addRoutes(to group: RouterGroup<SandboxContext>) {
-        let oauth = GoogleOAuth(configuration: configuration, store: store, signingKey: signingKey, keyID: keyID)
+        let oauth = GoogleOAuth(configuration: configuration, store: store, signer: signer)
         group.get("accounts/o/oauth2/v2/auth") { r, _ in await oauth.authorize(r) }
         group.post("accounts/o/oauth2/v2/consent") { r, _ in try await oauth.consent(r) }
         group.get("accounts/.well-known/openid-configuration") { r, _ in oauth.discovery(r) }
@@ -79,7 +77,7 @@ public struct GoogleStandIn: StandIn {
     public func addControlRoutes(to group: RouterGroup<SandboxContext>) {
         group.post("settings") { request, _ in
             var request = request
-            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))
+            let body = await request.jsonBody(upTo: 64 * 1024)
             guard let body else { return Response.json(["error": "expected JSON settings"], status: .badRequest) }
             let consent = body["consent"].stringValue.flatMap(GoogleOAuthStore.Consent.init(rawValue:))
             let scopes: [String]?? = body["granted_scopes"] == .null && body.objectValue?["granted_scopes"] == nil
@@ -89,7 +87,7 @@ public struct GoogleStandIn: StandIn {
         }
         group.post("gmail/deliver") { request, _ in
             var request = request
-            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 1 << 20)))
+            let body = await request.jsonBody(upTo: 1 << 20)
             guard let body, let to = body["to"].stringValue, configuration.users.contains(where: { $0.email == to }) else {
                 return Response.json(["error": "expected {to: <sandbox user>, from, subject, text} or {to, raw}"], status: .badRequest)
             }
@@ -110,7 +108,7 @@ public struct GoogleStandIn: StandIn {
         // Registers a push subscription on a topic: {topic, endpoint, audience?, service_account?, name?}.
         group.post("pubsub/subscriptions") { request, _ in
             var request = request
-            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))
+            let body = await request.jsonBody(upTo: 64 * 1024)
             guard let body, let topic = body["topic"].stringValue, let endpoint = body["endpoint"].stringValue else {
                 return Response.json(["error": "expected {topic, endpoint, audience?, service_account?, name?}"], status: .badRequest)
             }
@@ -124,7 +122,7 @@ public struct GoogleStandIn: StandIn {
         let calendarAPI = CalendarAPI(oauth: store, calendar: calendar, sender: sender)
         group.post("calendar/events") { request, _ in
             var request = request
-            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 1 << 20)))
+            let body = await request.jsonBody(upTo: 1 << 20)
             guard let body, let user = body["user"].stringValue, configuration.users.contains(where: { $0.email == user }) else {
                 return Response.json(["error": "expected {user: <sandbox user>, event: {...}}"], status: .badRequest)
             }
@@ -137,7 +135,7 @@ public struct GoogleStandIn: StandIn {
         group.patch("calendar/events/:id") { request, context in
             var request = request
             let id = try context.parameters.require("id")
-            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 1 << 20)))
+            let body = await request.jsonBody(upTo: 1 << 20)
             guard let body, let user = body["user"].stringValue, let changes = body["changes"].objectValue else {
                 return Response.json(["error": "expected {user, changes: {...}}"], status: .badRequest)
             }
@@ -166,10 +164,8 @@ public struct GoogleStandIn: StandIn {
         }
         group.post("pubsub/release") { request, _ in
             var request = request
-            let options = (try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))) ?? .null
-            var pushes = await pubsub.release()
-            if options["reverse"] == true { pushes.reverse() }
-            if options["duplicate"] == true { pushes = pushes.flatMap { [$0, $0] } }
+            let options = await request.jsonBody(upTo: 64 * 1024)
+            let pushes = DeliveryOrder.arrange(await pubsub.release(), options: options)
             for push in pushes { await send(push) }
             return Response.json(["sent": .int(Int64(pushes.count))])
         }
@@ -180,10 +176,8 @@ public struct GoogleStandIn: StandIn {
         }
         group.post("calendar/release") { request, _ in
             var request = request
-            let options = (try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))) ?? .null
-            var held = await calendar.release()
-            if options["reverse"] == true { held.reverse() }
-            if options["duplicate"] == true { held = held.flatMap { [$0, $0] } }
+            let options = await request.jsonBody(upTo: 64 * 1024)
+            let held = DeliveryOrder.arrange(await calendar.release(), options: options)
             for n in held { await calendarAPI.deliver(n.channel, state: n.state, number: n.number) }
             return Response.json(["sent": .int(Int64(held.count))])
         }
@@ -197,7 +191,7 @@ public struct GoogleStandIn: StandIn {
         }
         group.post("revoke-refresh-tokens") { request, _ in
             var request = request
-            let body = try? JSON.decode(Array(buffer: try await request.collectBody(upTo: 64 * 1024)))
+            let body = await request.jsonBody(upTo: 64 * 1024)
             let revoked = await store.revokeAll(email: body?["email"].stringValue)
             return Response.json(["revoked": .int(Int64(revoked))])
         }

@@ -86,8 +86,6 @@ extension GoogleStandIn {
             "iss": .string(configuration.issuer), "aud": .string(audience), "azp": "1148234567890123456789",
             "sub": "1148234567890123456789", "email": .string(email), "email_verified": true, "iat": .int(now), "exp": .int(now + 3600),
         ]
-        let header: JSON = ["alg": "RS256", "kid": .string(keyID), "typ": "JWT"]
-        let input = Digest.base64URL(header.encoded()) + "." + Digest.base64URL(claims.encoded())
-        return input + "." + Digest.base64URL(try signingKey.signRS256(Array(input.utf8)))
+        return try signer.sign(claims)
     }
 }

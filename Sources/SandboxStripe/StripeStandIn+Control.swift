@@ -41,8 +41,7 @@ extension StripeStandIn {
             }
             var selected = await store.deliveries
             if let id = options["event_id"].stringValue { selected = selected.filter { $0.eventID == id } }
-            if options["reverse"] == true { selected.reverse() }
-            if options["duplicate"] == true { selected = selected.flatMap { [$0, $0] } }
+            selected = DeliveryOrder.arrange(selected, options: options)
             let secrets = await store.webhookSecrets
             let timestamp = Int64(Date().timeIntervalSince1970) - (options["stale_seconds"].intValue ?? 0)
             var results: [JSON] = []
