@@ -133,7 +133,7 @@ var targets: [Target] = [
         swiftSettings: strictSettings
     ),
     .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", log] + nio, swiftSettings: strictSettings),
-    .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"], swiftSettings: strictSettings),
+    .testTarget(name: "CryptographyTests", dependencies: ["Cryptography", "TestSupport"], swiftSettings: strictSettings),
     .testTarget(
         name: "CurlHTTPTests",
         dependencies: ["CurlHTTP", "Sandbox", log, .product(name: "Hummingbird", package: "hummingbird"),

@@ -24,6 +24,29 @@ public enum Digest {
         return out
     }
 
+    /// HMAC-SHA1 of `data` under `key` (Intercom's `X-Hub-Signature`; nowhere else).
+    public static func hmacSHA1(key: some Collection<UInt8>, data: some Collection<UInt8>) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 20)
+        var length: UInt32 = 20
+        let key = Array(key), data = Array(data)
+        key.withUnsafeBufferPointer { k in
+            data.withUnsafeBufferPointer { d in
+                _ = HMAC(EVP_sha1(), k.baseAddress, Int32(k.count), d.baseAddress, d.count, &out, &length)
+            }
+        }
+        return out
+    }
+
+    /// CRC-32 (IEEE 802.3, reflected 0xEDB88320, as zlib computes it).
+    public static func crc32(_ data: some Collection<UInt8>) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in data {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return ~crc
+    }
+
     /// Compares in time that depends only on the lengths, never on where the inputs differ.
     public static func constantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
         let a = Array(a), b = Array(b)
@@ -79,7 +102,15 @@ public enum Digest {
 
     /// URL-safe base64 without padding (RFC 4648 §5).
     public static func base64URL(_ bytes: some Collection<UInt8>) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        base64(bytes, alphabet: Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8), padded: false)
+    }
+
+    /// Standard base64 with padding (RFC 4648 §4).
+    public static func base64(_ bytes: some Collection<UInt8>) -> String {
+        base64(bytes, alphabet: Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8), padded: true)
+    }
+
+    private static func base64(_ bytes: some Collection<UInt8>, alphabet: [UInt8], padded: Bool) -> String {
         let bytes = Array(bytes)
         var out = [UInt8]()
         var i = 0
@@ -92,9 +123,11 @@ public enum Digest {
         if rest == 1 {
             let n = UInt32(bytes[i]) << 16
             out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)]]
+            if padded { out += [61, 61] }
         } else if rest == 2 {
             let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
             out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)]]
+            if padded { out.append(61) }
         }
         return String(decoding: out, as: UTF8.self)
     }

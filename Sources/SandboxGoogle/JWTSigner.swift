@@ -4,11 +4,11 @@ import Sandbox
 /// Google's token signing key: signs RS256 JWTs (ID tokens, Pub/Sub push tokens) and publishes
 /// its public half as a JWK.
 struct JWTSigner: Sendable {
-    let key: RSAPrivateKey
+    let key: PrivateKey
     let keyID: String
 
     init() throws {
-        key = try RSAPrivateKey(bits: 2048)
+        key = try PrivateKey(rsaBits: 2048)
         keyID = Digest.hex(Digest.sha256(key.publicComponents.modulus).prefix(20))
     }
 
@@ -16,7 +16,7 @@ struct JWTSigner: Sendable {
     func sign(_ claims: JSON) throws -> String {
         let header: JSON = ["alg": "RS256", "kid": .string(keyID), "typ": "JWT"]
         let input = Digest.base64URL(header.encoded()) + "." + Digest.base64URL(claims.encoded())
-        return input + "." + Digest.base64URL(try key.signRS256(Array(input.utf8)))
+        return input + "." + Digest.base64URL(try key.signSHA256(Array(input.utf8)))
     }
 
     /// The JWK that verifies what `sign` signs.

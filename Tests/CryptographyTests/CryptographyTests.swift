@@ -1,3 +1,4 @@
+import TestSupport
 import Cryptography
 import Testing
 
@@ -64,20 +65,20 @@ import Testing
 
 @Suite struct RSATests {
     @Test func signsAndVerifiesRS256ThroughTheJWKComponents() throws {
-        let key = try RSAPrivateKey(bits: 2048)
+        let key = try PrivateKey(rsaBits: 2048)
         let message = Array("header.payload".utf8)
-        let signature = try key.signRS256(message)
+        let signature = try key.signSHA256(message)
         #expect(signature.count == 256)
         let (n, e) = key.publicComponents
         #expect(e == [0x01, 0x00, 0x01])
-        let publicKey = try RSAPublicKey(modulus: n, exponent: e)
-        #expect(publicKey.verifyRS256(signature, message: message))
-        #expect(!publicKey.verifyRS256(signature, message: Array("header.payloaD".utf8)))
+        let publicKey = try PublicKey(rsaModulus: n, exponent: e)
+        #expect(publicKey.verifySHA256(signature, message: message))
+        #expect(!publicKey.verifySHA256(signature, message: Array("header.payloaD".utf8)))
         var bent = signature
         bent[10] ^= 1
-        #expect(!publicKey.verifyRS256(bent, message: message))
-        let other = try RSAPrivateKey(bits: 2048).publicComponents
-        #expect(try !RSAPublicKey(modulus: other.modulus, exponent: other.exponent).verifyRS256(signature, message: message))
+        #expect(!publicKey.verifySHA256(bent, message: message))
+        let other = try PrivateKey(rsaBits: 2048).publicComponents
+        #expect(try !PublicKey(rsaModulus: other.modulus, exponent: other.exponent).verifySHA256(signature, message: message))
     }
 
     @Test func pkceS256MatchesRFC7636AppendixB() {
@@ -92,5 +93,63 @@ import Testing
         }
         #expect(Digest.base64URLDecode("a") == nil)
         #expect(Digest.base64URLDecode("ab$d") == nil)
+    }
+}
+
+/// The signature schemes of the webhook providers, with the vectors of the provider reference.
+@Suite struct WebhookSignatureSchemeTests {
+    @Test func intercomHMACSHA1Vector() {
+        let mac = Digest.hmacSHA1(key: Array("client_secret_test".utf8), data: Array(#"{"type":"notification_event","topic":"ping"}"#.utf8))
+        #expect(Digest.hex(mac) == "d7ad7d9b7d21ee2836d335c30ce51982ecf1aa92")
+    }
+
+    @Test func zendeskBase64HMACVector() {
+        let message = "2024-04-17T17:18:10Z" + #"{"type":"zen:event-type:ticket.created","id":"01HTEST"}"#
+        let mac = Digest.hmacSHA256(key: Array("dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==".utf8), data: Array(message.utf8))
+        #expect(Digest.base64(mac) == "UX97gOvLxnBYeKHbWewjDZbz8T34CYuUtXGsjxF3PkY=")
+    }
+
+    @Test func paypalCRC32Vector() {
+        #expect(Digest.crc32(Array(#"{"id":"WH-TEST","event_type":"PAYMENT.SALE.COMPLETED"}"#.utf8)) == 1_088_916_326)
+        #expect(Digest.crc32(Array("123456789".utf8)) == 0xCBF4_3926)
+    }
+
+    @Test func standardBase64() {
+        #expect(Digest.base64(Array("f".utf8)) == "Zg==")
+        #expect(Digest.base64(Array("fo".utf8)) == "Zm8=")
+        #expect(Digest.base64([0xfb, 0xff, 0xbf]) == "+/+/")
+    }
+
+    @Test func sendgridECDSAVectorVerifiesOnlyWithItsTrailingCRLF() throws {
+        let key = try PublicKey(subjectPublicKeyInfo: try #require(Digest.base64URLDecode(
+            "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==")))
+        #expect(key.algorithm == "EC")
+        let signature = try #require(Digest.base64URLDecode(
+            "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM="))
+        let body = #"[{"email":"hello@world.com","event":"dropped","reason":"Bounced Address","sg_event_id":"ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA","sg_message_id":"LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0","smtp-id":"<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>","timestamp":1600112492}]"#
+        #expect(key.verifySHA256(signature, message: Array(("1600112502" + body + "\r\n").utf8)))
+        #expect(!key.verifySHA256(signature, message: Array(("1600112502" + body).utf8)))
+        #expect(!key.verifySHA256(signature, message: Array(("1600112503" + body + "\r\n").utf8)))
+    }
+
+    @Test func ecdsaSigningWithThePEMKeyVerifiesWithItsSPKI() throws {
+        let signer = try PrivateKey(pem: Array(TestKeys.sendgridPrivateKeyPEM.utf8))
+        let verifier = try PublicKey(subjectPublicKeyInfo: try #require(Digest.base64URLDecode(TestKeys.sendgridPublicKey)))
+        let message = Array("1700000000[{}]\r\n".utf8)
+        let signature = try signer.signSHA256(message)
+        #expect(signature.first == 0x30, "DER SEQUENCE")
+        #expect(verifier.verifySHA256(signature, message: message))
+        #expect(!verifier.verifySHA256(signature, message: Array("1700000001[{}]\r\n".utf8)))
+    }
+
+    @Test func certificateKeyVerifiesSHA256withRSA() throws {
+        let signer = try PrivateKey(pem: Array(TestKeys.paypalPrivateKeyPEM.utf8))
+        let certificate = try PublicKey(certificatePEM: Array(TestKeys.paypalCertificatePEM.utf8))
+        #expect(certificate.algorithm == "RSA")
+        let message = Array("tid|2016-09-21T22:00:46Z|WH1|1088916326".utf8)
+        #expect(certificate.verifySHA256(try signer.signSHA256(message), message: message))
+        #expect(!certificate.verifySHA256(try signer.signSHA256(message), message: Array("tid|2016-09-21T22:00:46Z|WH2|1088916326".utf8)))
+        #expect(throws: CryptoError.self) { try PublicKey(certificatePEM: Array("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".utf8)) }
+        #expect(throws: CryptoError.self) { try PublicKey(subjectPublicKeyInfo: [0x30, 0x03, 0x01, 0x02]) }
     }
 }

@@ -104,9 +104,9 @@ import Testing
             #expect(claims["iss"] == "https://accounts.google.com" && claims["sub"].stringValue == Self.config.users[0].sub)
             let jwks = try JSON.decode(Array(buffer: try await g.get("/google/www/oauth2/v3/certs").body))
             let jwk = try #require(jwks["keys"].arrayValue?.first { $0["kid"] == header["kid"] })
-            let key = try RSAPublicKey(modulus: try #require(Digest.base64URLDecode(jwk["n"].stringValue!)),
+            let key = try PublicKey(rsaModulus: try #require(Digest.base64URLDecode(jwk["n"].stringValue!)),
                                        exponent: try #require(Digest.base64URLDecode(jwk["e"].stringValue!)))
-            #expect(key.verifyRS256(try #require(Digest.base64URLDecode(parts[2])), message: Array((parts[0] + "." + parts[1]).utf8)))
+            #expect(key.verifySHA256(try #require(Digest.base64URLDecode(parts[2])), message: Array((parts[0] + "." + parts[1]).utf8)))
 
             // Userinfo with the access token.
             let access = tokens.json["access_token"].stringValue!

@@ -60,9 +60,9 @@ import Testing
                 #expect(claims["email_verified"] == true && claims["iss"] == "https://accounts.google.com")
                 let jwks = try JSON.decode(Array(buffer: try await client.execute(uri: "/google/www/oauth2/v3/certs", method: .get, headers: [:], body: nil).body))
                 let jwk = try #require(jwks["keys"].arrayValue?.first { $0["kid"] == header["kid"] })
-                let key = try RSAPublicKey(modulus: try #require(Digest.base64URLDecode(jwk["n"].stringValue!)),
+                let key = try PublicKey(rsaModulus: try #require(Digest.base64URLDecode(jwk["n"].stringValue!)),
                                            exponent: try #require(Digest.base64URLDecode(jwk["e"].stringValue!)))
-                #expect(key.verifyRS256(try #require(Digest.base64URLDecode(parts[2])), message: Array((parts[0] + "." + parts[1]).utf8)))
+                #expect(key.verifySHA256(try #require(Digest.base64URLDecode(parts[2])), message: Array((parts[0] + "." + parts[1]).utf8)))
 
                 // Held pushes are released newest first and twice each: duplicates out of order.
                 pushes.received.withLock { $0.removeAll() }

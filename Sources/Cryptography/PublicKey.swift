@@ -1,0 +1,79 @@
+internal import COpenSSL
+
+/// A public key for checking SHA-256 signatures: RSA PKCS#1 v1.5 from a JWK (RS256 JWTs: Google ID
+/// tokens, Pub/Sub push tokens) or from a PEM X.509 certificate (PayPal's `SHA256withRSA`), and
+/// ECDSA P-256 from DER SubjectPublicKeyInfo (SendGrid's event webhook, DER `SEQUENCE {r, s}`
+/// signatures). Owns its EVP_PKEY.
+public final class PublicKey: @unchecked Sendable {
+    // @unchecked: the EVP_PKEY is immutable after construction; verification uses its own contexts.
+    private let key: OpaquePointer
+
+    /// The kind of key, as OpenSSL names it (`EC`, `RSA`).
+    public let algorithm: String
+
+    /// - Parameters: big-endian `modulus` (JWK `n`) and `exponent` (JWK `e`), base64url-decoded.
+    /// - Throws: `CryptoError` when they do not form an RSA key.
+    public init(rsaModulus modulus: [UInt8], exponent: [UInt8]) throws(CryptoError) {
+        guard !modulus.isEmpty, !exponent.isEmpty, let builder = OSSL_PARAM_BLD_new() else { throw CryptoError("not an RSA public key") }
+        defer { OSSL_PARAM_BLD_free(builder) }
+        let n = BN_bin2bn(modulus, Int32(modulus.count), nil)
+        let e = BN_bin2bn(exponent, Int32(exponent.count), nil)
+        defer { BN_free(n); BN_free(e) }
+        guard nexa_param_bld_push_rsa_public(builder, n, e) == 1, let params = OSSL_PARAM_BLD_to_param(builder) else {
+            throw CryptoError("not an RSA public key")
+        }
+        defer { OSSL_PARAM_free(params) }
+        guard let ctx = EVP_PKEY_CTX_new_from_name(nil, "RSA", nil) else { throw CryptoError("cannot create an RSA context") }
+        defer { EVP_PKEY_CTX_free(ctx) }
+        var key: OpaquePointer? = nil
+        guard EVP_PKEY_fromdata_init(ctx) == 1, EVP_PKEY_fromdata(ctx, &key, nexa_evp_pkey_public_key_selection(), params) == 1,
+              let key else {
+            throw CryptoError("not an RSA public key")
+        }
+        self.key = key
+        algorithm = "RSA"
+    }
+
+    /// - Parameter der: a DER SubjectPublicKeyInfo (`MFkwEwYHKoZIzj0CAQYI…` once base64-decoded).
+    public init(subjectPublicKeyInfo der: [UInt8]) throws(CryptoError) {
+        var cursor: UnsafePointer<UInt8>? = nil
+        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            cursor = buffer.baseAddress
+            return d2i_PUBKEY(nil, &cursor, buffer.count)
+        }
+        guard let parsed else { throw CryptoError("not a DER SubjectPublicKeyInfo") }
+        key = parsed
+        algorithm = Self.name(of: parsed)
+    }
+
+    /// - Parameter pem: an X.509 certificate in PEM form; its subject key is used (the chain is not checked).
+    public init(certificatePEM pem: [UInt8]) throws(CryptoError) {
+        let certificate: OpaquePointer? = pem.withUnsafeBytes { bytes in
+            guard let bio = BIO_new_mem_buf(bytes.baseAddress, Int32(bytes.count)) else { return nil }
+            defer { BIO_free(bio) }
+            return PEM_read_bio_X509(bio, nil, nil, nil)
+        }
+        guard let certificate else { throw CryptoError("not a PEM X.509 certificate") }
+        defer { X509_free(certificate) }
+        guard let parsed = X509_get_pubkey(certificate) else { throw CryptoError("the certificate has no usable public key") }
+        key = parsed
+        algorithm = Self.name(of: parsed)
+    }
+
+    deinit { EVP_PKEY_free(key) }
+
+    /// Whether `signature` is a valid SHA-256 signature of `message` under this key (ECDSA DER or RSA PKCS#1 v1.5).
+    public func verifySHA256(_ signature: [UInt8], message: [UInt8]) -> Bool {
+        guard !signature.isEmpty, let ctx = EVP_MD_CTX_new() else { return false }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestVerifyInit(ctx, nil, EVP_sha256(), nil, key) == 1 else { return false }
+        let ok = EVP_DigestVerify(ctx, signature, signature.count, message, message.count) == 1
+        ERR_clear_error()
+        return ok
+    }
+
+    private static func name(of key: OpaquePointer) -> String {
+        guard let name = EVP_PKEY_get0_type_name(key) else { return "unknown" }
+        return String(cString: name)
+    }
+}
