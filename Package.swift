@@ -147,10 +147,15 @@ var targets: [Target] = [
     ),
 ]
 
+/// What a domain library needs beyond the platform.
+let serviceDependencies: [String: [Target.Dependency]] = [
+    "Gateway": ["Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle, .product(name: "Hummingbird", package: "hummingbird")] + nio,
+]
+
 for service in services {
     targets.append(.target(
         name: service.library,
-        dependencies: ["Platform", "RPC", "Messages", "Postgres"],
+        dependencies: ["Platform", "RPC", "Messages", "Postgres"] + (serviceDependencies[service.library] ?? []),
         swiftSettings: strictSettings
     ))
     targets.append(.executableTarget(

@@ -1,18 +1,98 @@
+import Foundation
 public import Messages
+import Platform
 public import Postgres
 public import RPC
 
-/// The gateway service: OAuth connections, token vault and webhook ingress (issue: gateway).
-///
-/// Its domain methods are not built yet; the generated defaults answer UNIMPLEMENTED. Health,
-/// reflection and echo are served by the RPC runtime.
+/// The gateway's RPC methods: webhook endpoints and the inbox now; OAuth connections and the
+/// token vault follow (their methods answer UNIMPLEMENTED until then).
 public struct GatewayHandler: GatewayV1.GatewayService.Handler {
     let db: PostgresClient
+    let endpoints: WebhookEndpoints
 
-    public init(db: PostgresClient) { self.db = db }
+    public init(db: PostgresClient, endpoints: WebhookEndpoints) {
+        self.db = db
+        self.endpoints = endpoints
+    }
+
+    public func createWebhookEndpoint(
+        _ request: GatewayV1.CreateWebhookEndpointRequest, context: ServerContext
+    ) async throws -> GatewayV1.CreateWebhookEndpointResponse {
+        let workspace = try context.workspace()
+        guard let provider = WebhookProvider(rawValue: request.provider) else {
+            throw RPCError(.invalidArgument, "unknown provider \"\(request.provider)\"; one of "
+                + WebhookProvider.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        let config = Dictionary(request.config.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        let required: [String] = switch provider {
+        case .googlePubSub: ["audience"]
+        case .sendgrid: ["public_key"]
+        case .paypal: ["webhook_id"]
+        default: []
+        }
+        if let missing = required.first(where: { config[$0]?.isEmpty ?? true }) {
+            throw RPCError(.invalidArgument, "a \(provider.rawValue) endpoint needs config \"\(missing)\"")
+        }
+        if !provider.usesSharedSecret && !request.secret.isEmpty {
+            throw RPCError(.invalidArgument, "\(provider.rawValue) verifies with public keys; it takes no secret")
+        }
+        let registered = try await endpoints.create(
+            workspaceID: workspace, provider: provider, secret: request.secret.isEmpty ? nil : request.secret, config: config)
+        var response = GatewayV1.CreateWebhookEndpointResponse()
+        response.endpointID = registered.endpoint.id
+        response.path = "/webhooks/\(provider.rawValue)/\(registered.endpoint.id)"
+        response.secret = registered.secret ?? ""
+        return response
+    }
+
+    public func listWebhookEvents(
+        _ request: GatewayV1.ListWebhookEventsRequest, context: ServerContext
+    ) async throws -> GatewayV1.ListWebhookEventsResponse {
+        let entries = try await WebhookInbox.list(
+            db: db, workspaceID: try context.workspace(), status: request.status.isEmpty ? nil : request.status,
+            limit: request.limit == 0 ? 50 : Int(request.limit))
+        var response = GatewayV1.ListWebhookEventsResponse()
+        response.events = entries.map { entry in
+            var summary = GatewayV1.WebhookEventSummary()
+            summary.id = entry.id
+            summary.provider = entry.provider
+            summary.eventID = entry.eventID
+            summary.eventType = entry.eventType
+            summary.status = entry.status
+            summary.attempts = UInt32(entry.attempts)
+            summary.lastError = entry.lastError ?? ""
+            summary.receivedAtUnixMs = Int64(entry.receivedAt.timeIntervalSince1970 * 1000)
+            summary.deliveredAtUnixMs = entry.deliveredAt.map { Int64($0.timeIntervalSince1970 * 1000) } ?? 0
+            summary.endpointID = entry.endpointID
+            return summary
+        }
+        return response
+    }
+
+    public func replayWebhookEvents(
+        _ request: GatewayV1.ReplayWebhookEventsRequest, context: ServerContext
+    ) async throws -> GatewayV1.ReplayWebhookEventsResponse {
+        let which: WebhookInbox.Replay
+        if request.id != 0 {
+            which = .one(request.id)
+        } else if request.allDead {
+            which = .allDead
+        } else if request.receivedFromUnixMs != 0 || request.receivedToUnixMs != 0 {
+            let to = request.receivedToUnixMs == 0 ? Date() : Date(timeIntervalSince1970: Double(request.receivedToUnixMs) / 1000)
+            which = .receivedBetween(Date(timeIntervalSince1970: Double(request.receivedFromUnixMs) / 1000), to)
+        } else {
+            throw RPCError(.invalidArgument, "name one event (id), all_dead, or a received_from/received_to range")
+        }
+        var response = GatewayV1.ReplayWebhookEventsResponse()
+        response.replayed = UInt32(try await WebhookInbox.replay(which, db: db, workspaceID: try context.workspace()))
+        return response
+    }
 }
 
-/// The gateway service, ready for an RPC server.
-public func makeGatewayService(db: PostgresClient) -> some ServerService {
-    GatewayV1.GatewayService.Server(handler: GatewayHandler(db: db))
+extension ServerContext {
+    /// The caller's workspace as a UUID.
+    func workspace() throws -> UUID {
+        guard let id = UUID(uuidString: try workspaceID()) else { throw RPCError(.unauthenticated, "the key's workspace is not a UUID") }
+        return id
+    }
 }

@@ -1,18 +1,39 @@
-public import Foundation
-import Logging
+import Foundation
+public import Logging
 import Metrics
 import NIOPosix
 public import Postgres
 import Prometheus
 public import RPC
 import RPCNIO
-import ServiceLifecycle
+public import ServiceLifecycle
 import UnixSignals
 
 /// What every service executable does: read settings, bootstrap logging and metrics, connect to
 /// PostgreSQL and migrate, then serve RPC and the admin port until SIGTERM/SIGINT.
 public enum ServiceMain {
-    public static func run(service name: String, makeService: (PostgresClient) -> any ServerService) async throws {
+    /// What a service runs beside the platform's RPC and admin servers.
+    public struct Components {
+        public var rpc: any ServerService
+        /// Started before the RPC server and stopped after it (reverse order), e.g. writers and workers.
+        public var background: [any Service]
+        /// Started after the RPC server and stopped before it, e.g. a public HTTP server.
+        public var frontends: [any Service]
+
+        public init(rpc: any ServerService, background: [any Service] = [], frontends: [any Service] = []) {
+            self.rpc = rpc
+            self.background = background
+            self.frontends = frontends
+        }
+    }
+
+    public static func run(service name: String, makeService: @escaping (PostgresClient) -> any ServerService) async throws {
+        try await run(service: name) { db, _, _ in Components(rpc: makeService(db)) }
+    }
+
+    public static func run(
+        service name: String, components makeComponents: (PostgresClient, ServiceSettings, Logger) throws -> Components
+    ) async throws {
         let settings: ServiceSettings
         do {
             settings = try ServiceSettings(service: name)
@@ -37,13 +58,20 @@ public enum ServiceMain {
             try await waitForDatabase(db, logger: logger)
             try await Migrator(logger: logger).migrate(db)
         }
+        let components: Components
+        do {
+            components = try makeComponents(db, settings, logger)
+        } catch {
+            FileHandle.standardError.write(Data("nexa-\(name.replacingOccurrences(of: "_", with: "-")): \(error)\n".utf8))
+            exit(2)
+        }
         let health = HealthStatus()
         var configuration = ServerConfiguration(host: settings.bindHost, port: settings.rpcPort)
         configuration.maximumBodySize = settings.maximumBodySize
         configuration.maximumInFlightPerConnection = settings.maximumInFlightPerConnection
         configuration.shutdownGracePeriod = settings.shutdownGracePeriod
         let server = RPCServer(
-            service: makeService(db), configuration: configuration,
+            service: components.rpc, configuration: configuration,
             authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)), health: health, logger: logger
         )
         let admin = AdminServer.make(
@@ -51,7 +79,8 @@ public enum ServiceMain {
         )
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server), .init(service: admin)],
+                services: components.background.map { .init(service: $0) } + [.init(service: server)]
+                    + components.frontends.map { .init(service: $0) } + [.init(service: admin)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -72,5 +101,21 @@ public enum ServiceMain {
                 try await Task.sleep(for: .milliseconds(500))
             }
         }
+    }
+}
+
+/// A long-running loop as a lifecycle service: graceful shutdown cancels it, and the loop drains
+/// what it holds before returning.
+public struct BackgroundService: Service {
+    public let name: String
+    private let body: @Sendable () async -> Void
+
+    public init(name: String, _ body: @escaping @Sendable () async -> Void) {
+        self.name = name
+        self.body = body
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await body() }
     }
 }

@@ -28,7 +28,7 @@ public struct ServiceSettings: Sendable {
     public init(service: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
         let prefix = "NEXA_\(service.uppercased())_"
         let index = Self.services.firstIndex(of: service) ?? 0
-        var reader = Reader(environment: environment)
+        let reader = Reader(environment: environment)
         self.service = service
         bindHost = reader.string("NEXA_BIND_HOST", default: "127.0.0.1")
         rpcPort = try reader.port(prefix + "RPC_PORT", default: 7001 + index)
@@ -114,6 +114,12 @@ public struct ConfigurationError: Error, Hashable, Sendable, CustomStringConvert
     public var variable: String
     public var value: String
     public var expected: String
+
+    public init(variable: String, value: String, expected: String) {
+        self.variable = variable
+        self.value = value
+        self.expected = expected
+    }
 
     public var description: String { "invalid \(variable)=\"\(value)\": expected \(expected)" }
 }

@@ -108,7 +108,18 @@ extension Date: PostgresEncodable, PostgresDecodable {
 extension Array: PostgresEncodable where Element == UInt8 {
     /// Binds as `bytea` hex.
     public var postgresText: String? {
-        "\\x" + map { String(format: "%02x", $0) }.joined()
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 2 + count * 2) { out in
+            out[0] = UInt8(ascii: "\\")
+            out[1] = UInt8(ascii: "x")
+            digits.withUTF8Buffer { hex in
+                for (i, byte) in self.enumerated() {
+                    out[2 + 2 * i] = hex[Int(byte >> 4)]
+                    out[3 + 2 * i] = hex[Int(byte & 0xF)]
+                }
+            }
+            return 2 + count * 2
+        }
     }
 }
 

@@ -6,11 +6,13 @@ import Platform
 struct Main: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nexa-gateway",
-        abstract: "Nexa Integrations gateway service: OAuth connections, token vault and webhook ingress (issue: gateway).",
-        discussion: ServiceSettings.documentation(service: "gateway")
+        abstract: "Nexa Integrations gateway service: OAuth connections, token vault and webhook ingress.",
+        discussion: ServiceSettings.documentation(service: "gateway") + "\n" + GatewaySettings.documentation
     )
 
     func run() async throws {
-        try await ServiceMain.run(service: "gateway") { makeGatewayService(db: $0) }
+        try await ServiceMain.run(service: "gateway") { db, settings, logger in
+            try GatewayComponents.make(db: db, service: settings, gateway: try GatewaySettings(), logger: logger)
+        }
     }
 }

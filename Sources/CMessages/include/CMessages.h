@@ -7,6 +7,7 @@
 #include "nexa/data_transfer/v1/data_transfer.pb-c.h"
 #include "nexa/email_calendar/v1/email_calendar.pb-c.h"
 #include "nexa/gateway/v1/gateway.pb-c.h"
+#include "nexa/gateway/v1/webhook.pb-c.h"
 #include "nexa/marketing/v1/marketing.pb-c.h"
 #include "nexa/rpc/v1/context.pb-c.h"
 #include "nexa/rpc/v1/echo.pb-c.h"

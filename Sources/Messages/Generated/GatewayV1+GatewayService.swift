@@ -21,11 +21,53 @@ extension GatewayV1 {
                     index: 2, name: "Echo", inputType: "nexa.rpc.v1.EchoRequest", outputType: "nexa.rpc.v1.EchoResponse",
                     isIdempotent: true, isPublic: false
                 ),
+                MethodDescriptor(
+                    index: 3, name: "GetAccessToken", inputType: "nexa.gateway.v1.GetAccessTokenRequest", outputType: "nexa.gateway.v1.GetAccessTokenResponse",
+                    isIdempotent: true, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 4, name: "ListConnections", inputType: "nexa.gateway.v1.ListConnectionsRequest", outputType: "nexa.gateway.v1.ListConnectionsResponse",
+                    isIdempotent: true, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 5, name: "DisconnectConnection", inputType: "nexa.gateway.v1.DisconnectConnectionRequest", outputType: "nexa.gateway.v1.Connection",
+                    isIdempotent: false, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 6, name: "CreateConnectLink", inputType: "nexa.gateway.v1.CreateConnectLinkRequest", outputType: "nexa.gateway.v1.CreateConnectLinkResponse",
+                    isIdempotent: false, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 7, name: "CreateWebhookEndpoint", inputType: "nexa.gateway.v1.CreateWebhookEndpointRequest", outputType: "nexa.gateway.v1.CreateWebhookEndpointResponse",
+                    isIdempotent: false, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 8, name: "ListWebhookEvents", inputType: "nexa.gateway.v1.ListWebhookEventsRequest", outputType: "nexa.gateway.v1.ListWebhookEventsResponse",
+                    isIdempotent: true, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 9, name: "ReplayWebhookEvents", inputType: "nexa.gateway.v1.ReplayWebhookEventsRequest", outputType: "nexa.gateway.v1.ReplayWebhookEventsResponse",
+                    isIdempotent: false, isPublic: false
+                ),
             ]
         )
 
         /// What a service implements. Methods it does not implement answer UNIMPLEMENTED.
         public protocol Handler: Sendable {
+            func getAccessToken(_ request: GatewayV1.GetAccessTokenRequest, context: ServerContext) async throws
+                -> GatewayV1.GetAccessTokenResponse
+            func listConnections(_ request: GatewayV1.ListConnectionsRequest, context: ServerContext) async throws
+                -> GatewayV1.ListConnectionsResponse
+            func disconnectConnection(_ request: GatewayV1.DisconnectConnectionRequest, context: ServerContext) async throws
+                -> GatewayV1.Connection
+            func createConnectLink(_ request: GatewayV1.CreateConnectLinkRequest, context: ServerContext) async throws
+                -> GatewayV1.CreateConnectLinkResponse
+            func createWebhookEndpoint(_ request: GatewayV1.CreateWebhookEndpointRequest, context: ServerContext) async throws
+                -> GatewayV1.CreateWebhookEndpointResponse
+            func listWebhookEvents(_ request: GatewayV1.ListWebhookEventsRequest, context: ServerContext) async throws
+                -> GatewayV1.ListWebhookEventsResponse
+            func replayWebhookEvents(_ request: GatewayV1.ReplayWebhookEventsRequest, context: ServerContext) async throws
+                -> GatewayV1.ReplayWebhookEventsResponse
         }
 
         /// Serves a `Handler` over any transport.
@@ -54,6 +96,41 @@ extension GatewayV1 {
                         request, as: RPCV1.EchoRequest.self, method: descriptor.methods[2], service: descriptor,
                         environment: environment
                     ) { request, context in try await StandardMethods.echo(request, context: context, service: descriptor, environment: environment) }
+                case 3:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.GetAccessTokenRequest.self, method: descriptor.methods[3], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.getAccessToken(request, context: context) }
+                case 4:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.ListConnectionsRequest.self, method: descriptor.methods[4], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.listConnections(request, context: context) }
+                case 5:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.DisconnectConnectionRequest.self, method: descriptor.methods[5], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.disconnectConnection(request, context: context) }
+                case 6:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.CreateConnectLinkRequest.self, method: descriptor.methods[6], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.createConnectLink(request, context: context) }
+                case 7:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.CreateWebhookEndpointRequest.self, method: descriptor.methods[7], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.createWebhookEndpoint(request, context: context) }
+                case 8:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.ListWebhookEventsRequest.self, method: descriptor.methods[8], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.listWebhookEvents(request, context: context) }
+                case 9:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.ReplayWebhookEventsRequest.self, method: descriptor.methods[9], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.replayWebhookEvents(request, context: context) }
                 default:
                     return ServerCall.unknownMethod(methodIndex, service: descriptor)
                 }
@@ -84,6 +161,48 @@ extension GatewayV1 {
                 try await ClientCall.run(request, method: descriptor.methods[2], transport: transport, options: options)
             }
 
+            public func getAccessToken(
+                _ request: GatewayV1.GetAccessTokenRequest = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.GetAccessTokenResponse {
+                try await ClientCall.run(request, method: descriptor.methods[3], transport: transport, options: options)
+            }
+
+            public func listConnections(
+                _ request: GatewayV1.ListConnectionsRequest = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.ListConnectionsResponse {
+                try await ClientCall.run(request, method: descriptor.methods[4], transport: transport, options: options)
+            }
+
+            public func disconnectConnection(
+                _ request: GatewayV1.DisconnectConnectionRequest = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.Connection {
+                try await ClientCall.run(request, method: descriptor.methods[5], transport: transport, options: options)
+            }
+
+            public func createConnectLink(
+                _ request: GatewayV1.CreateConnectLinkRequest = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.CreateConnectLinkResponse {
+                try await ClientCall.run(request, method: descriptor.methods[6], transport: transport, options: options)
+            }
+
+            public func createWebhookEndpoint(
+                _ request: GatewayV1.CreateWebhookEndpointRequest = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.CreateWebhookEndpointResponse {
+                try await ClientCall.run(request, method: descriptor.methods[7], transport: transport, options: options)
+            }
+
+            public func listWebhookEvents(
+                _ request: GatewayV1.ListWebhookEventsRequest = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.ListWebhookEventsResponse {
+                try await ClientCall.run(request, method: descriptor.methods[8], transport: transport, options: options)
+            }
+
+            public func replayWebhookEvents(
+                _ request: GatewayV1.ReplayWebhookEventsRequest = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.ReplayWebhookEventsResponse {
+                try await ClientCall.run(request, method: descriptor.methods[9], transport: transport, options: options)
+            }
+
             /// Calls a method by name with a JSON request, returning JSON (for `nexactl call`).
             public func callJSON(_ method: String, json: [UInt8], options: CallOptions = .init()) async throws -> [UInt8] {
                 switch method {
@@ -102,6 +221,41 @@ extension GatewayV1 {
                         json, as: RPCV1.EchoRequest.self, returning: RPCV1.EchoResponse.self,
                         method: descriptor.methods[2], transport: transport, options: options
                     )
+                case "GetAccessToken":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.GetAccessTokenRequest.self, returning: GatewayV1.GetAccessTokenResponse.self,
+                        method: descriptor.methods[3], transport: transport, options: options
+                    )
+                case "ListConnections":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.ListConnectionsRequest.self, returning: GatewayV1.ListConnectionsResponse.self,
+                        method: descriptor.methods[4], transport: transport, options: options
+                    )
+                case "DisconnectConnection":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.DisconnectConnectionRequest.self, returning: GatewayV1.Connection.self,
+                        method: descriptor.methods[5], transport: transport, options: options
+                    )
+                case "CreateConnectLink":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.CreateConnectLinkRequest.self, returning: GatewayV1.CreateConnectLinkResponse.self,
+                        method: descriptor.methods[6], transport: transport, options: options
+                    )
+                case "CreateWebhookEndpoint":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.CreateWebhookEndpointRequest.self, returning: GatewayV1.CreateWebhookEndpointResponse.self,
+                        method: descriptor.methods[7], transport: transport, options: options
+                    )
+                case "ListWebhookEvents":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.ListWebhookEventsRequest.self, returning: GatewayV1.ListWebhookEventsResponse.self,
+                        method: descriptor.methods[8], transport: transport, options: options
+                    )
+                case "ReplayWebhookEvents":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.ReplayWebhookEventsRequest.self, returning: GatewayV1.ReplayWebhookEventsResponse.self,
+                        method: descriptor.methods[9], transport: transport, options: options
+                    )
                 default:
                     throw RPCError(.unimplemented, "\(descriptor.name) has no method \(method)")
                 }
@@ -109,5 +263,43 @@ extension GatewayV1 {
 
             private var descriptor: ServiceDescriptor { GatewayService.descriptor }
         }
+    }
+}
+
+extension GatewayV1.GatewayService.Handler {
+    public func getAccessToken(_ request: GatewayV1.GetAccessTokenRequest, context: ServerContext) async throws
+        -> GatewayV1.GetAccessTokenResponse
+    {
+        throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.GetAccessToken is not implemented yet")
+    }
+    public func listConnections(_ request: GatewayV1.ListConnectionsRequest, context: ServerContext) async throws
+        -> GatewayV1.ListConnectionsResponse
+    {
+        throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.ListConnections is not implemented yet")
+    }
+    public func disconnectConnection(_ request: GatewayV1.DisconnectConnectionRequest, context: ServerContext) async throws
+        -> GatewayV1.Connection
+    {
+        throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.DisconnectConnection is not implemented yet")
+    }
+    public func createConnectLink(_ request: GatewayV1.CreateConnectLinkRequest, context: ServerContext) async throws
+        -> GatewayV1.CreateConnectLinkResponse
+    {
+        throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.CreateConnectLink is not implemented yet")
+    }
+    public func createWebhookEndpoint(_ request: GatewayV1.CreateWebhookEndpointRequest, context: ServerContext) async throws
+        -> GatewayV1.CreateWebhookEndpointResponse
+    {
+        throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.CreateWebhookEndpoint is not implemented yet")
+    }
+    public func listWebhookEvents(_ request: GatewayV1.ListWebhookEventsRequest, context: ServerContext) async throws
+        -> GatewayV1.ListWebhookEventsResponse
+    {
+        throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.ListWebhookEvents is not implemented yet")
+    }
+    public func replayWebhookEvents(_ request: GatewayV1.ReplayWebhookEventsRequest, context: ServerContext) async throws
+        -> GatewayV1.ReplayWebhookEventsResponse
+    {
+        throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.ReplayWebhookEvents is not implemented yet")
     }
 }

@@ -5,3 +5,1243 @@ internal import CProtobufC
 
 /// Messages of the proto package `nexa.gateway.v1`.
 public enum GatewayV1 {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.Connection`.
+    public struct Connection: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.Connection"
+        public var id: String = ""
+        public var provider: String = ""
+        public var userID: String = ""
+        public var accountEmail: String = ""
+        public var scopes: [String] = []
+        public var status: String = ""
+        public var expiresAtUnixMs: Int64 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case id = "id"
+            case provider = "provider"
+            case userID = "userId"
+            case accountEmail = "accountEmail"
+            case scopes = "scopes"
+            case status = "status"
+            case expiresAtUnixMs = "expiresAtUnixMs"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .id) { id = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .provider) { provider = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .userID) { userID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .accountEmail) { accountEmail = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .scopes) { scopes = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .status) { status = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .expiresAtUnixMs) { expiresAtUnixMs = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(provider, forKey: .provider)
+            try c.encode(userID, forKey: .userID)
+            try c.encode(accountEmail, forKey: .accountEmail)
+            try c.encode(scopes, forKey: .scopes)
+            try c.encode(status, forKey: .status)
+            try c.encode(expiresAtUnixMs, forKey: .expiresAtUnixMs)
+        }
+    }
+}
+
+extension GatewayV1.Connection: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__Connection
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__connection__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__connection__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__connection__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__connection__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__connection__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        id = try CRuntime.string(c.id)
+        provider = try CRuntime.string(c.provider)
+        userID = try CRuntime.string(c.user_id)
+        accountEmail = try CRuntime.string(c.account_email)
+        if c.n_scopes > 0, let items = c.scopes {
+            scopes.reserveCapacity(c.n_scopes)
+            for i in 0..<c.n_scopes { scopes.append(try CRuntime.string(items[i])) }
+        }
+        status = try CRuntime.string(c.status)
+        expiresAtUnixMs = c.expires_at_unix_ms
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !id.isEmpty { c.pointee.id = arena.cString(id) }
+        if !provider.isEmpty { c.pointee.provider = arena.cString(provider) }
+        if !userID.isEmpty { c.pointee.user_id = arena.cString(userID) }
+        if !accountEmail.isEmpty { c.pointee.account_email = arena.cString(accountEmail) }
+        if !scopes.isEmpty {
+            c.pointee.n_scopes = scopes.count
+            c.pointee.scopes = arena.array(scopes) { arena.cString($0) }
+        }
+        if !status.isEmpty { c.pointee.status = arena.cString(status) }
+        c.pointee.expires_at_unix_ms = expiresAtUnixMs
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.GetAccessTokenRequest`.
+    public struct GetAccessTokenRequest: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.GetAccessTokenRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var connectionID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case connectionID = "connectionId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .connectionID) { connectionID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(connectionID, forKey: .connectionID)
+        }
+    }
+}
+
+extension GatewayV1.GetAccessTokenRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__GetAccessTokenRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__get_access_token_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__get_access_token_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__get_access_token_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__get_access_token_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__get_access_token_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        connectionID = try CRuntime.string(c.connection_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !connectionID.isEmpty { c.pointee.connection_id = arena.cString(connectionID) }
+    }
+}
+
+extension GatewayV1.GetAccessTokenRequest: ContextCarrying {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.GetAccessTokenResponse`.
+    public struct GetAccessTokenResponse: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.GetAccessTokenResponse"
+        public var accessToken: String = ""
+        public var expiresAtUnixMs: Int64 = 0
+        public var accountEmail: String = ""
+        public var scopes: [String] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case accessToken = "accessToken"
+            case expiresAtUnixMs = "expiresAtUnixMs"
+            case accountEmail = "accountEmail"
+            case scopes = "scopes"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .accessToken) { accessToken = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .expiresAtUnixMs) { expiresAtUnixMs = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .accountEmail) { accountEmail = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .scopes) { scopes = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(accessToken, forKey: .accessToken)
+            try c.encode(expiresAtUnixMs, forKey: .expiresAtUnixMs)
+            try c.encode(accountEmail, forKey: .accountEmail)
+            try c.encode(scopes, forKey: .scopes)
+        }
+    }
+}
+
+extension GatewayV1.GetAccessTokenResponse: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__GetAccessTokenResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__get_access_token_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__get_access_token_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__get_access_token_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__get_access_token_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__get_access_token_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        accessToken = try CRuntime.string(c.access_token)
+        expiresAtUnixMs = c.expires_at_unix_ms
+        accountEmail = try CRuntime.string(c.account_email)
+        if c.n_scopes > 0, let items = c.scopes {
+            scopes.reserveCapacity(c.n_scopes)
+            for i in 0..<c.n_scopes { scopes.append(try CRuntime.string(items[i])) }
+        }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !accessToken.isEmpty { c.pointee.access_token = arena.cString(accessToken) }
+        c.pointee.expires_at_unix_ms = expiresAtUnixMs
+        if !accountEmail.isEmpty { c.pointee.account_email = arena.cString(accountEmail) }
+        if !scopes.isEmpty {
+            c.pointee.n_scopes = scopes.count
+            c.pointee.scopes = arena.array(scopes) { arena.cString($0) }
+        }
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.ListConnectionsRequest`.
+    public struct ListConnectionsRequest: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.ListConnectionsRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var provider: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case provider = "provider"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .provider) { provider = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(provider, forKey: .provider)
+        }
+    }
+}
+
+extension GatewayV1.ListConnectionsRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__ListConnectionsRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_connections_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__list_connections_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_connections_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__list_connections_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__list_connections_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        provider = try CRuntime.string(c.provider)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !provider.isEmpty { c.pointee.provider = arena.cString(provider) }
+    }
+}
+
+extension GatewayV1.ListConnectionsRequest: ContextCarrying {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.ListConnectionsResponse`.
+    public struct ListConnectionsResponse: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.ListConnectionsResponse"
+        public var connections: [GatewayV1.Connection] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case connections = "connections"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent([GatewayV1.Connection].self, forKey: .connections) { connections = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(connections, forKey: .connections)
+        }
+    }
+}
+
+extension GatewayV1.ListConnectionsResponse: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__ListConnectionsResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_connections_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__list_connections_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_connections_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__list_connections_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__list_connections_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if c.n_connections > 0, let items = c.connections {
+            connections.reserveCapacity(c.n_connections)
+            for i in 0..<c.n_connections { connections.append(try GatewayV1.Connection(c: items[i]!)) }
+        }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !connections.isEmpty {
+            c.pointee.n_connections = connections.count
+            c.pointee.connections = arena.array(connections) { arena.message($0) }
+        }
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.DisconnectConnectionRequest`.
+    public struct DisconnectConnectionRequest: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.DisconnectConnectionRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var connectionID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case connectionID = "connectionId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .connectionID) { connectionID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(connectionID, forKey: .connectionID)
+        }
+    }
+}
+
+extension GatewayV1.DisconnectConnectionRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__DisconnectConnectionRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__disconnect_connection_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__disconnect_connection_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__disconnect_connection_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__disconnect_connection_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__disconnect_connection_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        connectionID = try CRuntime.string(c.connection_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !connectionID.isEmpty { c.pointee.connection_id = arena.cString(connectionID) }
+    }
+}
+
+extension GatewayV1.DisconnectConnectionRequest: ContextCarrying {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.CreateConnectLinkRequest`.
+    public struct CreateConnectLinkRequest: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.CreateConnectLinkRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var provider: String = ""
+        public var userID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case provider = "provider"
+            case userID = "userId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .provider) { provider = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .userID) { userID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(provider, forKey: .provider)
+            try c.encode(userID, forKey: .userID)
+        }
+    }
+}
+
+extension GatewayV1.CreateConnectLinkRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__CreateConnectLinkRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_connect_link_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__create_connect_link_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_connect_link_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__create_connect_link_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__create_connect_link_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        provider = try CRuntime.string(c.provider)
+        userID = try CRuntime.string(c.user_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !provider.isEmpty { c.pointee.provider = arena.cString(provider) }
+        if !userID.isEmpty { c.pointee.user_id = arena.cString(userID) }
+    }
+}
+
+extension GatewayV1.CreateConnectLinkRequest: ContextCarrying {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.CreateConnectLinkResponse`.
+    public struct CreateConnectLinkResponse: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.CreateConnectLinkResponse"
+        public var url: String = ""
+        public var expiresAtUnixMs: Int64 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case url = "url"
+            case expiresAtUnixMs = "expiresAtUnixMs"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .url) { url = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .expiresAtUnixMs) { expiresAtUnixMs = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(url, forKey: .url)
+            try c.encode(expiresAtUnixMs, forKey: .expiresAtUnixMs)
+        }
+    }
+}
+
+extension GatewayV1.CreateConnectLinkResponse: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__CreateConnectLinkResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_connect_link_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__create_connect_link_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_connect_link_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__create_connect_link_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__create_connect_link_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        url = try CRuntime.string(c.url)
+        expiresAtUnixMs = c.expires_at_unix_ms
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !url.isEmpty { c.pointee.url = arena.cString(url) }
+        c.pointee.expires_at_unix_ms = expiresAtUnixMs
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.ConfigEntry`.
+    public struct ConfigEntry: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.ConfigEntry"
+        public var key: String = ""
+        public var value: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case key = "key"
+            case value = "value"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .key) { key = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .value) { value = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(key, forKey: .key)
+            try c.encode(value, forKey: .value)
+        }
+    }
+}
+
+extension GatewayV1.ConfigEntry: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__ConfigEntry
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__config_entry__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__config_entry__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__config_entry__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__config_entry__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__config_entry__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        key = try CRuntime.string(c.key)
+        value = try CRuntime.string(c.value)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !key.isEmpty { c.pointee.key = arena.cString(key) }
+        if !value.isEmpty { c.pointee.value = arena.cString(value) }
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.CreateWebhookEndpointRequest`.
+    public struct CreateWebhookEndpointRequest: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.CreateWebhookEndpointRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var provider: String = ""
+        public var secret: String = ""
+        public var config: [GatewayV1.ConfigEntry] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case provider = "provider"
+            case secret = "secret"
+            case config = "config"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .provider) { provider = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .secret) { secret = v }
+            if let v = try c.decodeIfPresent([GatewayV1.ConfigEntry].self, forKey: .config) { config = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(provider, forKey: .provider)
+            try c.encode(secret, forKey: .secret)
+            try c.encode(config, forKey: .config)
+        }
+    }
+}
+
+extension GatewayV1.CreateWebhookEndpointRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__CreateWebhookEndpointRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_webhook_endpoint_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__create_webhook_endpoint_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_webhook_endpoint_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__create_webhook_endpoint_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__create_webhook_endpoint_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        provider = try CRuntime.string(c.provider)
+        secret = try CRuntime.string(c.secret)
+        if c.n_config > 0, let items = c.config {
+            config.reserveCapacity(c.n_config)
+            for i in 0..<c.n_config { config.append(try GatewayV1.ConfigEntry(c: items[i]!)) }
+        }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !provider.isEmpty { c.pointee.provider = arena.cString(provider) }
+        if !secret.isEmpty { c.pointee.secret = arena.cString(secret) }
+        if !config.isEmpty {
+            c.pointee.n_config = config.count
+            c.pointee.config = arena.array(config) { arena.message($0) }
+        }
+    }
+}
+
+extension GatewayV1.CreateWebhookEndpointRequest: ContextCarrying {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.CreateWebhookEndpointResponse`.
+    public struct CreateWebhookEndpointResponse: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.CreateWebhookEndpointResponse"
+        public var endpointID: String = ""
+        public var path: String = ""
+        public var secret: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case endpointID = "endpointId"
+            case path = "path"
+            case secret = "secret"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .endpointID) { endpointID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .path) { path = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .secret) { secret = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(endpointID, forKey: .endpointID)
+            try c.encode(path, forKey: .path)
+            try c.encode(secret, forKey: .secret)
+        }
+    }
+}
+
+extension GatewayV1.CreateWebhookEndpointResponse: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__CreateWebhookEndpointResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_webhook_endpoint_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__create_webhook_endpoint_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_webhook_endpoint_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__create_webhook_endpoint_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__create_webhook_endpoint_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        endpointID = try CRuntime.string(c.endpoint_id)
+        path = try CRuntime.string(c.path)
+        secret = try CRuntime.string(c.secret)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !endpointID.isEmpty { c.pointee.endpoint_id = arena.cString(endpointID) }
+        if !path.isEmpty { c.pointee.path = arena.cString(path) }
+        if !secret.isEmpty { c.pointee.secret = arena.cString(secret) }
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.WebhookEventSummary`.
+    public struct WebhookEventSummary: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.WebhookEventSummary"
+        public var id: Int64 = 0
+        public var provider: String = ""
+        public var eventID: String = ""
+        public var eventType: String = ""
+        public var status: String = ""
+        public var attempts: UInt32 = 0
+        public var lastError: String = ""
+        public var receivedAtUnixMs: Int64 = 0
+        public var deliveredAtUnixMs: Int64 = 0
+        public var endpointID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case id = "id"
+            case provider = "provider"
+            case eventID = "eventId"
+            case eventType = "eventType"
+            case status = "status"
+            case attempts = "attempts"
+            case lastError = "lastError"
+            case receivedAtUnixMs = "receivedAtUnixMs"
+            case deliveredAtUnixMs = "deliveredAtUnixMs"
+            case endpointID = "endpointId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .id) { id = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .provider) { provider = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .eventID) { eventID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .eventType) { eventType = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .status) { status = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .attempts) { attempts = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .lastError) { lastError = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .receivedAtUnixMs) { receivedAtUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .deliveredAtUnixMs) { deliveredAtUnixMs = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .endpointID) { endpointID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(provider, forKey: .provider)
+            try c.encode(eventID, forKey: .eventID)
+            try c.encode(eventType, forKey: .eventType)
+            try c.encode(status, forKey: .status)
+            try c.encode(attempts, forKey: .attempts)
+            try c.encode(lastError, forKey: .lastError)
+            try c.encode(receivedAtUnixMs, forKey: .receivedAtUnixMs)
+            try c.encode(deliveredAtUnixMs, forKey: .deliveredAtUnixMs)
+            try c.encode(endpointID, forKey: .endpointID)
+        }
+    }
+}
+
+extension GatewayV1.WebhookEventSummary: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__WebhookEventSummary
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__webhook_event_summary__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__webhook_event_summary__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__webhook_event_summary__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__webhook_event_summary__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__webhook_event_summary__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        id = c.id
+        provider = try CRuntime.string(c.provider)
+        eventID = try CRuntime.string(c.event_id)
+        eventType = try CRuntime.string(c.event_type)
+        status = try CRuntime.string(c.status)
+        attempts = c.attempts
+        lastError = try CRuntime.string(c.last_error)
+        receivedAtUnixMs = c.received_at_unix_ms
+        deliveredAtUnixMs = c.delivered_at_unix_ms
+        endpointID = try CRuntime.string(c.endpoint_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        c.pointee.id = id
+        if !provider.isEmpty { c.pointee.provider = arena.cString(provider) }
+        if !eventID.isEmpty { c.pointee.event_id = arena.cString(eventID) }
+        if !eventType.isEmpty { c.pointee.event_type = arena.cString(eventType) }
+        if !status.isEmpty { c.pointee.status = arena.cString(status) }
+        c.pointee.attempts = attempts
+        if !lastError.isEmpty { c.pointee.last_error = arena.cString(lastError) }
+        c.pointee.received_at_unix_ms = receivedAtUnixMs
+        c.pointee.delivered_at_unix_ms = deliveredAtUnixMs
+        if !endpointID.isEmpty { c.pointee.endpoint_id = arena.cString(endpointID) }
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.ListWebhookEventsRequest`.
+    public struct ListWebhookEventsRequest: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.ListWebhookEventsRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var status: String = ""
+        public var limit: UInt32 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case status = "status"
+            case limit = "limit"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .status) { status = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .limit) { limit = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(status, forKey: .status)
+            try c.encode(limit, forKey: .limit)
+        }
+    }
+}
+
+extension GatewayV1.ListWebhookEventsRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__ListWebhookEventsRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_webhook_events_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__list_webhook_events_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_webhook_events_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__list_webhook_events_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__list_webhook_events_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        status = try CRuntime.string(c.status)
+        limit = c.limit
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !status.isEmpty { c.pointee.status = arena.cString(status) }
+        c.pointee.limit = limit
+    }
+}
+
+extension GatewayV1.ListWebhookEventsRequest: ContextCarrying {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.ListWebhookEventsResponse`.
+    public struct ListWebhookEventsResponse: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.ListWebhookEventsResponse"
+        public var events: [GatewayV1.WebhookEventSummary] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case events = "events"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent([GatewayV1.WebhookEventSummary].self, forKey: .events) { events = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(events, forKey: .events)
+        }
+    }
+}
+
+extension GatewayV1.ListWebhookEventsResponse: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__ListWebhookEventsResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_webhook_events_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__list_webhook_events_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_webhook_events_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__list_webhook_events_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__list_webhook_events_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if c.n_events > 0, let items = c.events {
+            events.reserveCapacity(c.n_events)
+            for i in 0..<c.n_events { events.append(try GatewayV1.WebhookEventSummary(c: items[i]!)) }
+        }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !events.isEmpty {
+            c.pointee.n_events = events.count
+            c.pointee.events = arena.array(events) { arena.message($0) }
+        }
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.ReplayWebhookEventsRequest`.
+    public struct ReplayWebhookEventsRequest: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.ReplayWebhookEventsRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var id: Int64 = 0
+        public var allDead: Bool = false
+        public var receivedFromUnixMs: Int64 = 0
+        public var receivedToUnixMs: Int64 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case id = "id"
+            case allDead = "allDead"
+            case receivedFromUnixMs = "receivedFromUnixMs"
+            case receivedToUnixMs = "receivedToUnixMs"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .id) { id = v }
+            if let v = try c.decodeIfPresent(Bool.self, forKey: .allDead) { allDead = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .receivedFromUnixMs) { receivedFromUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .receivedToUnixMs) { receivedToUnixMs = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(id, forKey: .id)
+            try c.encode(allDead, forKey: .allDead)
+            try c.encode(receivedFromUnixMs, forKey: .receivedFromUnixMs)
+            try c.encode(receivedToUnixMs, forKey: .receivedToUnixMs)
+        }
+    }
+}
+
+extension GatewayV1.ReplayWebhookEventsRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__ReplayWebhookEventsRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__replay_webhook_events_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__replay_webhook_events_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__replay_webhook_events_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__replay_webhook_events_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__replay_webhook_events_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        id = c.id
+        allDead = c.all_dead != 0
+        receivedFromUnixMs = c.received_from_unix_ms
+        receivedToUnixMs = c.received_to_unix_ms
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        c.pointee.id = id
+        c.pointee.all_dead = allDead ? 1 : 0
+        c.pointee.received_from_unix_ms = receivedFromUnixMs
+        c.pointee.received_to_unix_ms = receivedToUnixMs
+    }
+}
+
+extension GatewayV1.ReplayWebhookEventsRequest: ContextCarrying {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.ReplayWebhookEventsResponse`.
+    public struct ReplayWebhookEventsResponse: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.ReplayWebhookEventsResponse"
+        public var replayed: UInt32 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case replayed = "replayed"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .replayed) { replayed = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(replayed, forKey: .replayed)
+        }
+    }
+}
+
+extension GatewayV1.ReplayWebhookEventsResponse: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__ReplayWebhookEventsResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__replay_webhook_events_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__replay_webhook_events_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__replay_webhook_events_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__replay_webhook_events_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__replay_webhook_events_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        replayed = c.replayed
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        c.pointee.replayed = replayed
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.WebhookEvent`.
+    public struct WebhookEvent: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.WebhookEvent"
+        public var context: RPCV1.RequestContext? = nil
+        public var inboxID: Int64 = 0
+        public var provider: String = ""
+        public var eventID: String = ""
+        public var eventType: String = ""
+        public var body: [UInt8] = []
+        public var headers: [GatewayV1.WebhookHeader] = []
+        public var receivedAtUnixMs: Int64 = 0
+        public var attempt: UInt32 = 0
+        public var endpointID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case inboxID = "inboxId"
+            case provider = "provider"
+            case eventID = "eventId"
+            case eventType = "eventType"
+            case body = "body"
+            case headers = "headers"
+            case receivedAtUnixMs = "receivedAtUnixMs"
+            case attempt = "attempt"
+            case endpointID = "endpointId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .inboxID) { inboxID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .provider) { provider = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .eventID) { eventID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .eventType) { eventType = v }
+            if let v = try c.decodeIfPresent([UInt8].self, forKey: .body) { body = v }
+            if let v = try c.decodeIfPresent([GatewayV1.WebhookHeader].self, forKey: .headers) { headers = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .receivedAtUnixMs) { receivedAtUnixMs = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .attempt) { attempt = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .endpointID) { endpointID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(inboxID, forKey: .inboxID)
+            try c.encode(provider, forKey: .provider)
+            try c.encode(eventID, forKey: .eventID)
+            try c.encode(eventType, forKey: .eventType)
+            try c.encode(body, forKey: .body)
+            try c.encode(headers, forKey: .headers)
+            try c.encode(receivedAtUnixMs, forKey: .receivedAtUnixMs)
+            try c.encode(attempt, forKey: .attempt)
+            try c.encode(endpointID, forKey: .endpointID)
+        }
+    }
+}
+
+extension GatewayV1.WebhookEvent: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__WebhookEvent
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__webhook_event__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__webhook_event__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__webhook_event__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__webhook_event__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__webhook_event__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        inboxID = c.inbox_id
+        provider = try CRuntime.string(c.provider)
+        eventID = try CRuntime.string(c.event_id)
+        eventType = try CRuntime.string(c.event_type)
+        body = CRuntime.bytes(c.body)
+        if c.n_headers > 0, let items = c.headers {
+            headers.reserveCapacity(c.n_headers)
+            for i in 0..<c.n_headers { headers.append(try GatewayV1.WebhookHeader(c: items[i]!)) }
+        }
+        receivedAtUnixMs = c.received_at_unix_ms
+        attempt = c.attempt
+        endpointID = try CRuntime.string(c.endpoint_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        c.pointee.inbox_id = inboxID
+        if !provider.isEmpty { c.pointee.provider = arena.cString(provider) }
+        if !eventID.isEmpty { c.pointee.event_id = arena.cString(eventID) }
+        if !eventType.isEmpty { c.pointee.event_type = arena.cString(eventType) }
+        if !body.isEmpty { c.pointee.body = arena.binaryData(body) }
+        if !headers.isEmpty {
+            c.pointee.n_headers = headers.count
+            c.pointee.headers = arena.array(headers) { arena.message($0) }
+        }
+        c.pointee.received_at_unix_ms = receivedAtUnixMs
+        c.pointee.attempt = attempt
+        if !endpointID.isEmpty { c.pointee.endpoint_id = arena.cString(endpointID) }
+    }
+}
+
+extension GatewayV1.WebhookEvent: ContextCarrying {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.WebhookHeader`.
+    public struct WebhookHeader: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.WebhookHeader"
+        public var name: String = ""
+        public var value: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case name = "name"
+            case value = "value"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .name) { name = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .value) { value = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(value, forKey: .value)
+        }
+    }
+}
+
+extension GatewayV1.WebhookHeader: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__WebhookHeader
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__webhook_header__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__webhook_header__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__webhook_header__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__webhook_header__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__webhook_header__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        name = try CRuntime.string(c.name)
+        value = try CRuntime.string(c.value)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !name.isEmpty { c.pointee.name = arena.cString(name) }
+        if !value.isEmpty { c.pointee.value = arena.cString(value) }
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.WebhookAck`.
+    public struct WebhookAck: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.WebhookAck"
+        public var duplicate: Bool = false
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case duplicate = "duplicate"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(Bool.self, forKey: .duplicate) { duplicate = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(duplicate, forKey: .duplicate)
+        }
+    }
+}
+
+extension GatewayV1.WebhookAck: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__WebhookAck
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__webhook_ack__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__webhook_ack__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__webhook_ack__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__webhook_ack__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__webhook_ack__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        duplicate = c.duplicate != 0
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        c.pointee.duplicate = duplicate ? 1 : 0
+    }
+}

@@ -21,11 +21,17 @@ extension MarketingV1 {
                     index: 2, name: "Echo", inputType: "nexa.rpc.v1.EchoRequest", outputType: "nexa.rpc.v1.EchoResponse",
                     isIdempotent: true, isPublic: false
                 ),
+                MethodDescriptor(
+                    index: 3, name: "HandleWebhook", inputType: "nexa.gateway.v1.WebhookEvent", outputType: "nexa.gateway.v1.WebhookAck",
+                    isIdempotent: false, isPublic: false
+                ),
             ]
         )
 
         /// What a service implements. Methods it does not implement answer UNIMPLEMENTED.
         public protocol Handler: Sendable {
+            func handleWebhook(_ request: GatewayV1.WebhookEvent, context: ServerContext) async throws
+                -> GatewayV1.WebhookAck
         }
 
         /// Serves a `Handler` over any transport.
@@ -54,6 +60,11 @@ extension MarketingV1 {
                         request, as: RPCV1.EchoRequest.self, method: descriptor.methods[2], service: descriptor,
                         environment: environment
                     ) { request, context in try await StandardMethods.echo(request, context: context, service: descriptor, environment: environment) }
+                case 3:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.WebhookEvent.self, method: descriptor.methods[3], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.handleWebhook(request, context: context) }
                 default:
                     return ServerCall.unknownMethod(methodIndex, service: descriptor)
                 }
@@ -84,6 +95,12 @@ extension MarketingV1 {
                 try await ClientCall.run(request, method: descriptor.methods[2], transport: transport, options: options)
             }
 
+            public func handleWebhook(
+                _ request: GatewayV1.WebhookEvent = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.WebhookAck {
+                try await ClientCall.run(request, method: descriptor.methods[3], transport: transport, options: options)
+            }
+
             /// Calls a method by name with a JSON request, returning JSON (for `nexactl call`).
             public func callJSON(_ method: String, json: [UInt8], options: CallOptions = .init()) async throws -> [UInt8] {
                 switch method {
@@ -102,6 +119,11 @@ extension MarketingV1 {
                         json, as: RPCV1.EchoRequest.self, returning: RPCV1.EchoResponse.self,
                         method: descriptor.methods[2], transport: transport, options: options
                     )
+                case "HandleWebhook":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.WebhookEvent.self, returning: GatewayV1.WebhookAck.self,
+                        method: descriptor.methods[3], transport: transport, options: options
+                    )
                 default:
                     throw RPCError(.unimplemented, "\(descriptor.name) has no method \(method)")
                 }
@@ -109,5 +131,13 @@ extension MarketingV1 {
 
             private var descriptor: ServiceDescriptor { MarketingService.descriptor }
         }
+    }
+}
+
+extension MarketingV1.MarketingService.Handler {
+    public func handleWebhook(_ request: GatewayV1.WebhookEvent, context: ServerContext) async throws
+        -> GatewayV1.WebhookAck
+    {
+        throw RPCError(.unimplemented, "nexa.marketing.v1.MarketingService.HandleWebhook is not implemented yet")
     }
 }

@@ -8,15 +8,17 @@
 #endif
 
 #include "nexa/email_calendar/v1/email_calendar.pb-c.h"
-static const ProtobufCMethodDescriptor nexa__email_calendar__v1__email_calendar_service__method_descriptors[3] =
+static const ProtobufCMethodDescriptor nexa__email_calendar__v1__email_calendar_service__method_descriptors[4] =
 {
   { "Check", &nexa__rpc__v1__health_check_request__descriptor, &nexa__rpc__v1__health_check_response__descriptor },
   { "ListMethods", &nexa__rpc__v1__list_methods_request__descriptor, &nexa__rpc__v1__list_methods_response__descriptor },
   { "Echo", &nexa__rpc__v1__echo_request__descriptor, &nexa__rpc__v1__echo_response__descriptor },
+  { "HandleWebhook", &nexa__gateway__v1__webhook_event__descriptor, &nexa__gateway__v1__webhook_ack__descriptor },
 };
 const unsigned nexa__email_calendar__v1__email_calendar_service__method_indices_by_name[] = {
   0,        /* Check */
   2,        /* Echo */
+  3,        /* HandleWebhook */
   1         /* ListMethods */
 };
 const ProtobufCServiceDescriptor nexa__email_calendar__v1__email_calendar_service__descriptor =
@@ -26,7 +28,7 @@ const ProtobufCServiceDescriptor nexa__email_calendar__v1__email_calendar_servic
   "EmailCalendarService",
   "Nexa__EmailCalendar__V1__EmailCalendarService",
   "nexa.email_calendar.v1",
-  3,
+  4,
   nexa__email_calendar__v1__email_calendar_service__method_descriptors,
   nexa__email_calendar__v1__email_calendar_service__method_indices_by_name
 };
@@ -53,6 +55,14 @@ void nexa__email_calendar__v1__email_calendar_service__echo(ProtobufCService *se
 {
   assert(service->descriptor == &nexa__email_calendar__v1__email_calendar_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__email_calendar__v1__email_calendar_service__handle_webhook(ProtobufCService *service,
+                                                                      const Nexa__Gateway__V1__WebhookEvent *input,
+                                                                      Nexa__Gateway__V1__WebhookAck_Closure closure,
+                                                                      void *closure_data)
+{
+  assert(service->descriptor == &nexa__email_calendar__v1__email_calendar_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void nexa__email_calendar__v1__email_calendar_service__init (Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
                                                              Nexa__EmailCalendar__V1__EmailCalendarService_ServiceDestroy destroy)

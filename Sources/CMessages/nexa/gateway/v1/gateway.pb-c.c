@@ -8,16 +8,1826 @@
 #endif
 
 #include "nexa/gateway/v1/gateway.pb-c.h"
-static const ProtobufCMethodDescriptor nexa__gateway__v1__gateway_service__method_descriptors[3] =
+void   nexa__gateway__v1__connection__init
+                     (Nexa__Gateway__V1__Connection         *message)
+{
+  static const Nexa__Gateway__V1__Connection init_value = NEXA__GATEWAY__V1__CONNECTION__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__connection__get_packed_size
+                     (const Nexa__Gateway__V1__Connection *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__connection__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__connection__pack
+                     (const Nexa__Gateway__V1__Connection *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__connection__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__connection__pack_to_buffer
+                     (const Nexa__Gateway__V1__Connection *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__connection__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__Connection *
+       nexa__gateway__v1__connection__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__Connection *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__connection__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__connection__free_unpacked
+                     (Nexa__Gateway__V1__Connection *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__connection__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__get_access_token_request__init
+                     (Nexa__Gateway__V1__GetAccessTokenRequest         *message)
+{
+  static const Nexa__Gateway__V1__GetAccessTokenRequest init_value = NEXA__GATEWAY__V1__GET_ACCESS_TOKEN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__get_access_token_request__get_packed_size
+                     (const Nexa__Gateway__V1__GetAccessTokenRequest *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__get_access_token_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__get_access_token_request__pack
+                     (const Nexa__Gateway__V1__GetAccessTokenRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__get_access_token_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__get_access_token_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__GetAccessTokenRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__get_access_token_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__GetAccessTokenRequest *
+       nexa__gateway__v1__get_access_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__GetAccessTokenRequest *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__get_access_token_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__get_access_token_request__free_unpacked
+                     (Nexa__Gateway__V1__GetAccessTokenRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__get_access_token_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__get_access_token_response__init
+                     (Nexa__Gateway__V1__GetAccessTokenResponse         *message)
+{
+  static const Nexa__Gateway__V1__GetAccessTokenResponse init_value = NEXA__GATEWAY__V1__GET_ACCESS_TOKEN_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__get_access_token_response__get_packed_size
+                     (const Nexa__Gateway__V1__GetAccessTokenResponse *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__get_access_token_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__get_access_token_response__pack
+                     (const Nexa__Gateway__V1__GetAccessTokenResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__get_access_token_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__get_access_token_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__GetAccessTokenResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__get_access_token_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__GetAccessTokenResponse *
+       nexa__gateway__v1__get_access_token_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__GetAccessTokenResponse *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__get_access_token_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__get_access_token_response__free_unpacked
+                     (Nexa__Gateway__V1__GetAccessTokenResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__get_access_token_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__list_connections_request__init
+                     (Nexa__Gateway__V1__ListConnectionsRequest         *message)
+{
+  static const Nexa__Gateway__V1__ListConnectionsRequest init_value = NEXA__GATEWAY__V1__LIST_CONNECTIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__list_connections_request__get_packed_size
+                     (const Nexa__Gateway__V1__ListConnectionsRequest *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_connections_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__list_connections_request__pack
+                     (const Nexa__Gateway__V1__ListConnectionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_connections_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__list_connections_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__ListConnectionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_connections_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__ListConnectionsRequest *
+       nexa__gateway__v1__list_connections_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__ListConnectionsRequest *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__list_connections_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__list_connections_request__free_unpacked
+                     (Nexa__Gateway__V1__ListConnectionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__list_connections_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__list_connections_response__init
+                     (Nexa__Gateway__V1__ListConnectionsResponse         *message)
+{
+  static const Nexa__Gateway__V1__ListConnectionsResponse init_value = NEXA__GATEWAY__V1__LIST_CONNECTIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__list_connections_response__get_packed_size
+                     (const Nexa__Gateway__V1__ListConnectionsResponse *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_connections_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__list_connections_response__pack
+                     (const Nexa__Gateway__V1__ListConnectionsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_connections_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__list_connections_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__ListConnectionsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_connections_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__ListConnectionsResponse *
+       nexa__gateway__v1__list_connections_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__ListConnectionsResponse *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__list_connections_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__list_connections_response__free_unpacked
+                     (Nexa__Gateway__V1__ListConnectionsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__list_connections_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__disconnect_connection_request__init
+                     (Nexa__Gateway__V1__DisconnectConnectionRequest         *message)
+{
+  static const Nexa__Gateway__V1__DisconnectConnectionRequest init_value = NEXA__GATEWAY__V1__DISCONNECT_CONNECTION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__disconnect_connection_request__get_packed_size
+                     (const Nexa__Gateway__V1__DisconnectConnectionRequest *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__disconnect_connection_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__disconnect_connection_request__pack
+                     (const Nexa__Gateway__V1__DisconnectConnectionRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__disconnect_connection_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__disconnect_connection_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__DisconnectConnectionRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__disconnect_connection_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__DisconnectConnectionRequest *
+       nexa__gateway__v1__disconnect_connection_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__DisconnectConnectionRequest *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__disconnect_connection_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__disconnect_connection_request__free_unpacked
+                     (Nexa__Gateway__V1__DisconnectConnectionRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__disconnect_connection_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__create_connect_link_request__init
+                     (Nexa__Gateway__V1__CreateConnectLinkRequest         *message)
+{
+  static const Nexa__Gateway__V1__CreateConnectLinkRequest init_value = NEXA__GATEWAY__V1__CREATE_CONNECT_LINK_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__create_connect_link_request__get_packed_size
+                     (const Nexa__Gateway__V1__CreateConnectLinkRequest *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_connect_link_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__create_connect_link_request__pack
+                     (const Nexa__Gateway__V1__CreateConnectLinkRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_connect_link_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__create_connect_link_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__CreateConnectLinkRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_connect_link_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__CreateConnectLinkRequest *
+       nexa__gateway__v1__create_connect_link_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__CreateConnectLinkRequest *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__create_connect_link_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__create_connect_link_request__free_unpacked
+                     (Nexa__Gateway__V1__CreateConnectLinkRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__create_connect_link_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__create_connect_link_response__init
+                     (Nexa__Gateway__V1__CreateConnectLinkResponse         *message)
+{
+  static const Nexa__Gateway__V1__CreateConnectLinkResponse init_value = NEXA__GATEWAY__V1__CREATE_CONNECT_LINK_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__create_connect_link_response__get_packed_size
+                     (const Nexa__Gateway__V1__CreateConnectLinkResponse *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_connect_link_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__create_connect_link_response__pack
+                     (const Nexa__Gateway__V1__CreateConnectLinkResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_connect_link_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__create_connect_link_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__CreateConnectLinkResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_connect_link_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__CreateConnectLinkResponse *
+       nexa__gateway__v1__create_connect_link_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__CreateConnectLinkResponse *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__create_connect_link_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__create_connect_link_response__free_unpacked
+                     (Nexa__Gateway__V1__CreateConnectLinkResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__create_connect_link_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__config_entry__init
+                     (Nexa__Gateway__V1__ConfigEntry         *message)
+{
+  static const Nexa__Gateway__V1__ConfigEntry init_value = NEXA__GATEWAY__V1__CONFIG_ENTRY__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__config_entry__get_packed_size
+                     (const Nexa__Gateway__V1__ConfigEntry *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__config_entry__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__config_entry__pack
+                     (const Nexa__Gateway__V1__ConfigEntry *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__config_entry__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__config_entry__pack_to_buffer
+                     (const Nexa__Gateway__V1__ConfigEntry *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__config_entry__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__ConfigEntry *
+       nexa__gateway__v1__config_entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__ConfigEntry *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__config_entry__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__config_entry__free_unpacked
+                     (Nexa__Gateway__V1__ConfigEntry *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__config_entry__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__create_webhook_endpoint_request__init
+                     (Nexa__Gateway__V1__CreateWebhookEndpointRequest         *message)
+{
+  static const Nexa__Gateway__V1__CreateWebhookEndpointRequest init_value = NEXA__GATEWAY__V1__CREATE_WEBHOOK_ENDPOINT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__create_webhook_endpoint_request__get_packed_size
+                     (const Nexa__Gateway__V1__CreateWebhookEndpointRequest *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_webhook_endpoint_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__create_webhook_endpoint_request__pack
+                     (const Nexa__Gateway__V1__CreateWebhookEndpointRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_webhook_endpoint_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__create_webhook_endpoint_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__CreateWebhookEndpointRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_webhook_endpoint_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__CreateWebhookEndpointRequest *
+       nexa__gateway__v1__create_webhook_endpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__CreateWebhookEndpointRequest *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__create_webhook_endpoint_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__create_webhook_endpoint_request__free_unpacked
+                     (Nexa__Gateway__V1__CreateWebhookEndpointRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__create_webhook_endpoint_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__create_webhook_endpoint_response__init
+                     (Nexa__Gateway__V1__CreateWebhookEndpointResponse         *message)
+{
+  static const Nexa__Gateway__V1__CreateWebhookEndpointResponse init_value = NEXA__GATEWAY__V1__CREATE_WEBHOOK_ENDPOINT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__create_webhook_endpoint_response__get_packed_size
+                     (const Nexa__Gateway__V1__CreateWebhookEndpointResponse *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_webhook_endpoint_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__create_webhook_endpoint_response__pack
+                     (const Nexa__Gateway__V1__CreateWebhookEndpointResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_webhook_endpoint_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__create_webhook_endpoint_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__CreateWebhookEndpointResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_webhook_endpoint_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__CreateWebhookEndpointResponse *
+       nexa__gateway__v1__create_webhook_endpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__CreateWebhookEndpointResponse *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__create_webhook_endpoint_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__create_webhook_endpoint_response__free_unpacked
+                     (Nexa__Gateway__V1__CreateWebhookEndpointResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__create_webhook_endpoint_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__webhook_event_summary__init
+                     (Nexa__Gateway__V1__WebhookEventSummary         *message)
+{
+  static const Nexa__Gateway__V1__WebhookEventSummary init_value = NEXA__GATEWAY__V1__WEBHOOK_EVENT_SUMMARY__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__webhook_event_summary__get_packed_size
+                     (const Nexa__Gateway__V1__WebhookEventSummary *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__webhook_event_summary__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__webhook_event_summary__pack
+                     (const Nexa__Gateway__V1__WebhookEventSummary *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__webhook_event_summary__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__webhook_event_summary__pack_to_buffer
+                     (const Nexa__Gateway__V1__WebhookEventSummary *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__webhook_event_summary__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__WebhookEventSummary *
+       nexa__gateway__v1__webhook_event_summary__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__WebhookEventSummary *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__webhook_event_summary__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__webhook_event_summary__free_unpacked
+                     (Nexa__Gateway__V1__WebhookEventSummary *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__webhook_event_summary__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__list_webhook_events_request__init
+                     (Nexa__Gateway__V1__ListWebhookEventsRequest         *message)
+{
+  static const Nexa__Gateway__V1__ListWebhookEventsRequest init_value = NEXA__GATEWAY__V1__LIST_WEBHOOK_EVENTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__list_webhook_events_request__get_packed_size
+                     (const Nexa__Gateway__V1__ListWebhookEventsRequest *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_webhook_events_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__list_webhook_events_request__pack
+                     (const Nexa__Gateway__V1__ListWebhookEventsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_webhook_events_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__list_webhook_events_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__ListWebhookEventsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_webhook_events_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__ListWebhookEventsRequest *
+       nexa__gateway__v1__list_webhook_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__ListWebhookEventsRequest *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__list_webhook_events_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__list_webhook_events_request__free_unpacked
+                     (Nexa__Gateway__V1__ListWebhookEventsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__list_webhook_events_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__list_webhook_events_response__init
+                     (Nexa__Gateway__V1__ListWebhookEventsResponse         *message)
+{
+  static const Nexa__Gateway__V1__ListWebhookEventsResponse init_value = NEXA__GATEWAY__V1__LIST_WEBHOOK_EVENTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__list_webhook_events_response__get_packed_size
+                     (const Nexa__Gateway__V1__ListWebhookEventsResponse *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_webhook_events_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__list_webhook_events_response__pack
+                     (const Nexa__Gateway__V1__ListWebhookEventsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_webhook_events_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__list_webhook_events_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__ListWebhookEventsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_webhook_events_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__ListWebhookEventsResponse *
+       nexa__gateway__v1__list_webhook_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__ListWebhookEventsResponse *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__list_webhook_events_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__list_webhook_events_response__free_unpacked
+                     (Nexa__Gateway__V1__ListWebhookEventsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__list_webhook_events_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__replay_webhook_events_request__init
+                     (Nexa__Gateway__V1__ReplayWebhookEventsRequest         *message)
+{
+  static const Nexa__Gateway__V1__ReplayWebhookEventsRequest init_value = NEXA__GATEWAY__V1__REPLAY_WEBHOOK_EVENTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__replay_webhook_events_request__get_packed_size
+                     (const Nexa__Gateway__V1__ReplayWebhookEventsRequest *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__replay_webhook_events_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__replay_webhook_events_request__pack
+                     (const Nexa__Gateway__V1__ReplayWebhookEventsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__replay_webhook_events_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__replay_webhook_events_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__ReplayWebhookEventsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__replay_webhook_events_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__ReplayWebhookEventsRequest *
+       nexa__gateway__v1__replay_webhook_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__ReplayWebhookEventsRequest *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__replay_webhook_events_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__replay_webhook_events_request__free_unpacked
+                     (Nexa__Gateway__V1__ReplayWebhookEventsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__replay_webhook_events_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__replay_webhook_events_response__init
+                     (Nexa__Gateway__V1__ReplayWebhookEventsResponse         *message)
+{
+  static const Nexa__Gateway__V1__ReplayWebhookEventsResponse init_value = NEXA__GATEWAY__V1__REPLAY_WEBHOOK_EVENTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__replay_webhook_events_response__get_packed_size
+                     (const Nexa__Gateway__V1__ReplayWebhookEventsResponse *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__replay_webhook_events_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__replay_webhook_events_response__pack
+                     (const Nexa__Gateway__V1__ReplayWebhookEventsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__replay_webhook_events_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__replay_webhook_events_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__ReplayWebhookEventsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__replay_webhook_events_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__ReplayWebhookEventsResponse *
+       nexa__gateway__v1__replay_webhook_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__ReplayWebhookEventsResponse *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__replay_webhook_events_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__replay_webhook_events_response__free_unpacked
+                     (Nexa__Gateway__V1__ReplayWebhookEventsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__replay_webhook_events_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor nexa__gateway__v1__connection__field_descriptors[7] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__Connection, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "provider",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__Connection, provider),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__Connection, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "account_email",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__Connection, account_email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scopes",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__Gateway__V1__Connection, n_scopes),
+    offsetof(Nexa__Gateway__V1__Connection, scopes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__Connection, status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__Connection, expires_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__connection__field_indices_by_name[] = {
+  3,   /* field[3] = account_email */
+  6,   /* field[6] = expires_at_unix_ms */
+  0,   /* field[0] = id */
+  1,   /* field[1] = provider */
+  4,   /* field[4] = scopes */
+  5,   /* field[5] = status */
+  2,   /* field[2] = user_id */
+};
+static const ProtobufCIntRange nexa__gateway__v1__connection__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__connection__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.Connection",
+  "Connection",
+  "Nexa__Gateway__V1__Connection",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__Connection),
+  7,
+  nexa__gateway__v1__connection__field_descriptors,
+  nexa__gateway__v1__connection__field_indices_by_name,
+  1,  nexa__gateway__v1__connection__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__connection__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__get_access_token_request__field_descriptors[2] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__GetAccessTokenRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connection_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__GetAccessTokenRequest, connection_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__get_access_token_request__field_indices_by_name[] = {
+  1,   /* field[1] = connection_id */
+  0,   /* field[0] = context */
+};
+static const ProtobufCIntRange nexa__gateway__v1__get_access_token_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__get_access_token_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.GetAccessTokenRequest",
+  "GetAccessTokenRequest",
+  "Nexa__Gateway__V1__GetAccessTokenRequest",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__GetAccessTokenRequest),
+  2,
+  nexa__gateway__v1__get_access_token_request__field_descriptors,
+  nexa__gateway__v1__get_access_token_request__field_indices_by_name,
+  1,  nexa__gateway__v1__get_access_token_request__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__get_access_token_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__get_access_token_response__field_descriptors[4] =
+{
+  {
+    "access_token",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__GetAccessTokenResponse, access_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at_unix_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__GetAccessTokenResponse, expires_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "account_email",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__GetAccessTokenResponse, account_email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scopes",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__Gateway__V1__GetAccessTokenResponse, n_scopes),
+    offsetof(Nexa__Gateway__V1__GetAccessTokenResponse, scopes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__get_access_token_response__field_indices_by_name[] = {
+  0,   /* field[0] = access_token */
+  2,   /* field[2] = account_email */
+  1,   /* field[1] = expires_at_unix_ms */
+  3,   /* field[3] = scopes */
+};
+static const ProtobufCIntRange nexa__gateway__v1__get_access_token_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__get_access_token_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.GetAccessTokenResponse",
+  "GetAccessTokenResponse",
+  "Nexa__Gateway__V1__GetAccessTokenResponse",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__GetAccessTokenResponse),
+  4,
+  nexa__gateway__v1__get_access_token_response__field_descriptors,
+  nexa__gateway__v1__get_access_token_response__field_indices_by_name,
+  1,  nexa__gateway__v1__get_access_token_response__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__get_access_token_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__list_connections_request__field_descriptors[2] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ListConnectionsRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "provider",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ListConnectionsRequest, provider),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__list_connections_request__field_indices_by_name[] = {
+  0,   /* field[0] = context */
+  1,   /* field[1] = provider */
+};
+static const ProtobufCIntRange nexa__gateway__v1__list_connections_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__list_connections_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.ListConnectionsRequest",
+  "ListConnectionsRequest",
+  "Nexa__Gateway__V1__ListConnectionsRequest",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__ListConnectionsRequest),
+  2,
+  nexa__gateway__v1__list_connections_request__field_descriptors,
+  nexa__gateway__v1__list_connections_request__field_indices_by_name,
+  1,  nexa__gateway__v1__list_connections_request__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__list_connections_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__list_connections_response__field_descriptors[1] =
+{
+  {
+    "connections",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Nexa__Gateway__V1__ListConnectionsResponse, n_connections),
+    offsetof(Nexa__Gateway__V1__ListConnectionsResponse, connections),
+    &nexa__gateway__v1__connection__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__list_connections_response__field_indices_by_name[] = {
+  0,   /* field[0] = connections */
+};
+static const ProtobufCIntRange nexa__gateway__v1__list_connections_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__list_connections_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.ListConnectionsResponse",
+  "ListConnectionsResponse",
+  "Nexa__Gateway__V1__ListConnectionsResponse",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__ListConnectionsResponse),
+  1,
+  nexa__gateway__v1__list_connections_response__field_descriptors,
+  nexa__gateway__v1__list_connections_response__field_indices_by_name,
+  1,  nexa__gateway__v1__list_connections_response__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__list_connections_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__disconnect_connection_request__field_descriptors[2] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__DisconnectConnectionRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connection_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__DisconnectConnectionRequest, connection_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__disconnect_connection_request__field_indices_by_name[] = {
+  1,   /* field[1] = connection_id */
+  0,   /* field[0] = context */
+};
+static const ProtobufCIntRange nexa__gateway__v1__disconnect_connection_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__disconnect_connection_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.DisconnectConnectionRequest",
+  "DisconnectConnectionRequest",
+  "Nexa__Gateway__V1__DisconnectConnectionRequest",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__DisconnectConnectionRequest),
+  2,
+  nexa__gateway__v1__disconnect_connection_request__field_descriptors,
+  nexa__gateway__v1__disconnect_connection_request__field_indices_by_name,
+  1,  nexa__gateway__v1__disconnect_connection_request__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__disconnect_connection_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__create_connect_link_request__field_descriptors[3] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateConnectLinkRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "provider",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateConnectLinkRequest, provider),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateConnectLinkRequest, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__create_connect_link_request__field_indices_by_name[] = {
+  0,   /* field[0] = context */
+  1,   /* field[1] = provider */
+  2,   /* field[2] = user_id */
+};
+static const ProtobufCIntRange nexa__gateway__v1__create_connect_link_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__create_connect_link_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.CreateConnectLinkRequest",
+  "CreateConnectLinkRequest",
+  "Nexa__Gateway__V1__CreateConnectLinkRequest",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__CreateConnectLinkRequest),
+  3,
+  nexa__gateway__v1__create_connect_link_request__field_descriptors,
+  nexa__gateway__v1__create_connect_link_request__field_indices_by_name,
+  1,  nexa__gateway__v1__create_connect_link_request__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__create_connect_link_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__create_connect_link_response__field_descriptors[2] =
+{
+  {
+    "url",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateConnectLinkResponse, url),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at_unix_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateConnectLinkResponse, expires_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__create_connect_link_response__field_indices_by_name[] = {
+  1,   /* field[1] = expires_at_unix_ms */
+  0,   /* field[0] = url */
+};
+static const ProtobufCIntRange nexa__gateway__v1__create_connect_link_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__create_connect_link_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.CreateConnectLinkResponse",
+  "CreateConnectLinkResponse",
+  "Nexa__Gateway__V1__CreateConnectLinkResponse",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__CreateConnectLinkResponse),
+  2,
+  nexa__gateway__v1__create_connect_link_response__field_descriptors,
+  nexa__gateway__v1__create_connect_link_response__field_indices_by_name,
+  1,  nexa__gateway__v1__create_connect_link_response__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__create_connect_link_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__config_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ConfigEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ConfigEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__config_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange nexa__gateway__v1__config_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__config_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.ConfigEntry",
+  "ConfigEntry",
+  "Nexa__Gateway__V1__ConfigEntry",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__ConfigEntry),
+  2,
+  nexa__gateway__v1__config_entry__field_descriptors,
+  nexa__gateway__v1__config_entry__field_indices_by_name,
+  1,  nexa__gateway__v1__config_entry__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__config_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__create_webhook_endpoint_request__field_descriptors[4] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateWebhookEndpointRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "provider",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateWebhookEndpointRequest, provider),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secret",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateWebhookEndpointRequest, secret),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "config",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Nexa__Gateway__V1__CreateWebhookEndpointRequest, n_config),
+    offsetof(Nexa__Gateway__V1__CreateWebhookEndpointRequest, config),
+    &nexa__gateway__v1__config_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__create_webhook_endpoint_request__field_indices_by_name[] = {
+  3,   /* field[3] = config */
+  0,   /* field[0] = context */
+  1,   /* field[1] = provider */
+  2,   /* field[2] = secret */
+};
+static const ProtobufCIntRange nexa__gateway__v1__create_webhook_endpoint_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__create_webhook_endpoint_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.CreateWebhookEndpointRequest",
+  "CreateWebhookEndpointRequest",
+  "Nexa__Gateway__V1__CreateWebhookEndpointRequest",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__CreateWebhookEndpointRequest),
+  4,
+  nexa__gateway__v1__create_webhook_endpoint_request__field_descriptors,
+  nexa__gateway__v1__create_webhook_endpoint_request__field_indices_by_name,
+  1,  nexa__gateway__v1__create_webhook_endpoint_request__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__create_webhook_endpoint_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__create_webhook_endpoint_response__field_descriptors[3] =
+{
+  {
+    "endpoint_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateWebhookEndpointResponse, endpoint_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "path",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateWebhookEndpointResponse, path),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secret",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateWebhookEndpointResponse, secret),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__create_webhook_endpoint_response__field_indices_by_name[] = {
+  0,   /* field[0] = endpoint_id */
+  1,   /* field[1] = path */
+  2,   /* field[2] = secret */
+};
+static const ProtobufCIntRange nexa__gateway__v1__create_webhook_endpoint_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__create_webhook_endpoint_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.CreateWebhookEndpointResponse",
+  "CreateWebhookEndpointResponse",
+  "Nexa__Gateway__V1__CreateWebhookEndpointResponse",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__CreateWebhookEndpointResponse),
+  3,
+  nexa__gateway__v1__create_webhook_endpoint_response__field_descriptors,
+  nexa__gateway__v1__create_webhook_endpoint_response__field_indices_by_name,
+  1,  nexa__gateway__v1__create_webhook_endpoint_response__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__create_webhook_endpoint_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__webhook_event_summary__field_descriptors[10] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__WebhookEventSummary, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "provider",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__WebhookEventSummary, provider),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "event_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__WebhookEventSummary, event_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "event_type",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__WebhookEventSummary, event_type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__WebhookEventSummary, status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attempts",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__WebhookEventSummary, attempts),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_error",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__WebhookEventSummary, last_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "received_at_unix_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__WebhookEventSummary, received_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delivered_at_unix_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__WebhookEventSummary, delivered_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "endpoint_id",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__WebhookEventSummary, endpoint_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__webhook_event_summary__field_indices_by_name[] = {
+  5,   /* field[5] = attempts */
+  8,   /* field[8] = delivered_at_unix_ms */
+  9,   /* field[9] = endpoint_id */
+  2,   /* field[2] = event_id */
+  3,   /* field[3] = event_type */
+  0,   /* field[0] = id */
+  6,   /* field[6] = last_error */
+  1,   /* field[1] = provider */
+  7,   /* field[7] = received_at_unix_ms */
+  4,   /* field[4] = status */
+};
+static const ProtobufCIntRange nexa__gateway__v1__webhook_event_summary__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__webhook_event_summary__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.WebhookEventSummary",
+  "WebhookEventSummary",
+  "Nexa__Gateway__V1__WebhookEventSummary",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__WebhookEventSummary),
+  10,
+  nexa__gateway__v1__webhook_event_summary__field_descriptors,
+  nexa__gateway__v1__webhook_event_summary__field_indices_by_name,
+  1,  nexa__gateway__v1__webhook_event_summary__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__webhook_event_summary__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__list_webhook_events_request__field_descriptors[3] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ListWebhookEventsRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ListWebhookEventsRequest, status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ListWebhookEventsRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__list_webhook_events_request__field_indices_by_name[] = {
+  0,   /* field[0] = context */
+  2,   /* field[2] = limit */
+  1,   /* field[1] = status */
+};
+static const ProtobufCIntRange nexa__gateway__v1__list_webhook_events_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__list_webhook_events_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.ListWebhookEventsRequest",
+  "ListWebhookEventsRequest",
+  "Nexa__Gateway__V1__ListWebhookEventsRequest",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__ListWebhookEventsRequest),
+  3,
+  nexa__gateway__v1__list_webhook_events_request__field_descriptors,
+  nexa__gateway__v1__list_webhook_events_request__field_indices_by_name,
+  1,  nexa__gateway__v1__list_webhook_events_request__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__list_webhook_events_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__list_webhook_events_response__field_descriptors[1] =
+{
+  {
+    "events",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Nexa__Gateway__V1__ListWebhookEventsResponse, n_events),
+    offsetof(Nexa__Gateway__V1__ListWebhookEventsResponse, events),
+    &nexa__gateway__v1__webhook_event_summary__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__list_webhook_events_response__field_indices_by_name[] = {
+  0,   /* field[0] = events */
+};
+static const ProtobufCIntRange nexa__gateway__v1__list_webhook_events_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__list_webhook_events_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.ListWebhookEventsResponse",
+  "ListWebhookEventsResponse",
+  "Nexa__Gateway__V1__ListWebhookEventsResponse",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__ListWebhookEventsResponse),
+  1,
+  nexa__gateway__v1__list_webhook_events_response__field_descriptors,
+  nexa__gateway__v1__list_webhook_events_response__field_indices_by_name,
+  1,  nexa__gateway__v1__list_webhook_events_response__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__list_webhook_events_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__replay_webhook_events_request__field_descriptors[5] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ReplayWebhookEventsRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ReplayWebhookEventsRequest, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "all_dead",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ReplayWebhookEventsRequest, all_dead),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "received_from_unix_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ReplayWebhookEventsRequest, received_from_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "received_to_unix_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ReplayWebhookEventsRequest, received_to_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__replay_webhook_events_request__field_indices_by_name[] = {
+  2,   /* field[2] = all_dead */
+  0,   /* field[0] = context */
+  1,   /* field[1] = id */
+  3,   /* field[3] = received_from_unix_ms */
+  4,   /* field[4] = received_to_unix_ms */
+};
+static const ProtobufCIntRange nexa__gateway__v1__replay_webhook_events_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__replay_webhook_events_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.ReplayWebhookEventsRequest",
+  "ReplayWebhookEventsRequest",
+  "Nexa__Gateway__V1__ReplayWebhookEventsRequest",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__ReplayWebhookEventsRequest),
+  5,
+  nexa__gateway__v1__replay_webhook_events_request__field_descriptors,
+  nexa__gateway__v1__replay_webhook_events_request__field_indices_by_name,
+  1,  nexa__gateway__v1__replay_webhook_events_request__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__replay_webhook_events_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__replay_webhook_events_response__field_descriptors[1] =
+{
+  {
+    "replayed",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ReplayWebhookEventsResponse, replayed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__replay_webhook_events_response__field_indices_by_name[] = {
+  0,   /* field[0] = replayed */
+};
+static const ProtobufCIntRange nexa__gateway__v1__replay_webhook_events_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__replay_webhook_events_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.ReplayWebhookEventsResponse",
+  "ReplayWebhookEventsResponse",
+  "Nexa__Gateway__V1__ReplayWebhookEventsResponse",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__ReplayWebhookEventsResponse),
+  1,
+  nexa__gateway__v1__replay_webhook_events_response__field_descriptors,
+  nexa__gateway__v1__replay_webhook_events_response__field_indices_by_name,
+  1,  nexa__gateway__v1__replay_webhook_events_response__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__replay_webhook_events_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor nexa__gateway__v1__gateway_service__method_descriptors[10] =
 {
   { "Check", &nexa__rpc__v1__health_check_request__descriptor, &nexa__rpc__v1__health_check_response__descriptor },
   { "ListMethods", &nexa__rpc__v1__list_methods_request__descriptor, &nexa__rpc__v1__list_methods_response__descriptor },
   { "Echo", &nexa__rpc__v1__echo_request__descriptor, &nexa__rpc__v1__echo_response__descriptor },
+  { "GetAccessToken", &nexa__gateway__v1__get_access_token_request__descriptor, &nexa__gateway__v1__get_access_token_response__descriptor },
+  { "ListConnections", &nexa__gateway__v1__list_connections_request__descriptor, &nexa__gateway__v1__list_connections_response__descriptor },
+  { "DisconnectConnection", &nexa__gateway__v1__disconnect_connection_request__descriptor, &nexa__gateway__v1__connection__descriptor },
+  { "CreateConnectLink", &nexa__gateway__v1__create_connect_link_request__descriptor, &nexa__gateway__v1__create_connect_link_response__descriptor },
+  { "CreateWebhookEndpoint", &nexa__gateway__v1__create_webhook_endpoint_request__descriptor, &nexa__gateway__v1__create_webhook_endpoint_response__descriptor },
+  { "ListWebhookEvents", &nexa__gateway__v1__list_webhook_events_request__descriptor, &nexa__gateway__v1__list_webhook_events_response__descriptor },
+  { "ReplayWebhookEvents", &nexa__gateway__v1__replay_webhook_events_request__descriptor, &nexa__gateway__v1__replay_webhook_events_response__descriptor },
 };
 const unsigned nexa__gateway__v1__gateway_service__method_indices_by_name[] = {
   0,        /* Check */
+  6,        /* CreateConnectLink */
+  7,        /* CreateWebhookEndpoint */
+  5,        /* DisconnectConnection */
   2,        /* Echo */
-  1         /* ListMethods */
+  3,        /* GetAccessToken */
+  4,        /* ListConnections */
+  1,        /* ListMethods */
+  8,        /* ListWebhookEvents */
+  9         /* ReplayWebhookEvents */
 };
 const ProtobufCServiceDescriptor nexa__gateway__v1__gateway_service__descriptor =
 {
@@ -26,7 +1836,7 @@ const ProtobufCServiceDescriptor nexa__gateway__v1__gateway_service__descriptor 
   "GatewayService",
   "Nexa__Gateway__V1__GatewayService",
   "nexa.gateway.v1",
-  3,
+  10,
   nexa__gateway__v1__gateway_service__method_descriptors,
   nexa__gateway__v1__gateway_service__method_indices_by_name
 };
@@ -53,6 +1863,62 @@ void nexa__gateway__v1__gateway_service__echo(ProtobufCService *service,
 {
   assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__gateway__v1__gateway_service__get_access_token(ProtobufCService *service,
+                                                          const Nexa__Gateway__V1__GetAccessTokenRequest *input,
+                                                          Nexa__Gateway__V1__GetAccessTokenResponse_Closure closure,
+                                                          void *closure_data)
+{
+  assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__gateway__v1__gateway_service__list_connections(ProtobufCService *service,
+                                                          const Nexa__Gateway__V1__ListConnectionsRequest *input,
+                                                          Nexa__Gateway__V1__ListConnectionsResponse_Closure closure,
+                                                          void *closure_data)
+{
+  assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__gateway__v1__gateway_service__disconnect_connection(ProtobufCService *service,
+                                                               const Nexa__Gateway__V1__DisconnectConnectionRequest *input,
+                                                               Nexa__Gateway__V1__Connection_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__gateway__v1__gateway_service__create_connect_link(ProtobufCService *service,
+                                                             const Nexa__Gateway__V1__CreateConnectLinkRequest *input,
+                                                             Nexa__Gateway__V1__CreateConnectLinkResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__gateway__v1__gateway_service__create_webhook_endpoint(ProtobufCService *service,
+                                                                 const Nexa__Gateway__V1__CreateWebhookEndpointRequest *input,
+                                                                 Nexa__Gateway__V1__CreateWebhookEndpointResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__gateway__v1__gateway_service__list_webhook_events(ProtobufCService *service,
+                                                             const Nexa__Gateway__V1__ListWebhookEventsRequest *input,
+                                                             Nexa__Gateway__V1__ListWebhookEventsResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__gateway__v1__gateway_service__replay_webhook_events(ProtobufCService *service,
+                                                               const Nexa__Gateway__V1__ReplayWebhookEventsRequest *input,
+                                                               Nexa__Gateway__V1__ReplayWebhookEventsResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void nexa__gateway__v1__gateway_service__init (Nexa__Gateway__V1__GatewayService_Service *service,
                                                Nexa__Gateway__V1__GatewayService_ServiceDestroy destroy)

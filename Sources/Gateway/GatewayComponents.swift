@@ -1,0 +1,59 @@
+public import CurlHTTP
+public import Logging
+import Messages
+public import Platform
+public import Postgres
+public import RPC
+import RPCNIO
+
+/// Everything the gateway runs: the RPC service, the inbox writers and dispatcher, and the public HTTP server.
+public enum GatewayComponents {
+    public static func make(
+        db: PostgresClient, service: ServiceSettings, gateway: GatewaySettings, logger: Logger
+    ) throws -> ServiceMain.Components {
+        let vault = try TokenVault(specification: gateway.vaultKeys)
+        let http = HTTPClient()
+        let endpoints = WebhookEndpoints(db: db, vault: vault)
+        let inbox = WebhookInbox(db: db)
+        let ingress = WebhookIngress(
+            endpoints: endpoints, sink: gateway.inboxMode == "off" ? .discard : .inbox(inbox),
+            verifiers: verifiers(http: http, service: service, gateway: gateway), logger: logger)
+        var clients: [String: any ClientTransport] = [:]
+        for (name, target) in gateway.serviceTargets {
+            var configuration = try ClientConfiguration(parsing: target)
+            configuration.maximumAttempts = 1
+            clients[name] = RPCClient(configuration: configuration)
+        }
+        let dispatcher = WebhookDispatcher(
+            db: db, credentials: ServiceCredentials(db: db, vault: vault), logger: logger,
+            transport: WebhookDispatcher.rpcTransport(clients))
+        let server = GatewayHTTP.make(
+            host: service.bindHost, port: gateway.httpPort, ingress: ingress,
+            maximumBodySize: gateway.webhookMaximumBodySize, logger: logger)
+        return ServiceMain.Components(
+            rpc: GatewayV1.GatewayService.Server(handler: GatewayHandler(db: db, endpoints: endpoints)),
+            background: [BackgroundService(name: "webhook-inbox") { await inbox.run() },
+                         BackgroundService(name: "webhook-dispatcher") { await dispatcher.run() }],
+            frontends: [server])
+    }
+
+    /// One verifier per provider, with the provider URLs from the settings.
+    public static func verifiers(http: HTTPClient, service: ServiceSettings, gateway: GatewaySettings) -> [WebhookProvider: any WebhookVerifier] {
+        [
+            .stripe: StripeVerifier(),
+            .googlePubSub: GooglePubSubVerifier(http: http, jwksURL: service.providers.googleAPIs + "/oauth2/v3/certs"),
+            .googleCalendar: GoogleCalendarVerifier(),
+            .microsoftGraph: MicrosoftGraphVerifier(),
+            .mailchimp: MailchimpVerifier(),
+            .sendgrid: SendGridVerifier(),
+            .zendesk: ZendeskVerifier(),
+            .intercom: IntercomVerifier(),
+            .paypal: PayPalVerifier(http: http, allowedCertificateHosts: gateway.paypalCertificateHosts),
+        ]
+    }
+}
+
+/// The gateway as a bare RPC service (tests of its methods).
+public func makeGatewayService(db: PostgresClient, vault: TokenVault) -> some ServerService {
+    GatewayV1.GatewayService.Server(handler: GatewayHandler(db: db, endpoints: WebhookEndpoints(db: db, vault: vault)))
+}

@@ -1,0 +1,66 @@
+public import Foundation
+public import Platform
+
+/// Settings only the gateway reads, from the environment.
+public struct GatewaySettings: Sendable {
+    /// The public HTTP port (webhooks, OAuth).
+    public var httpPort: Int
+    /// How providers and browsers reach the gateway (OAuth redirect URIs, connect links).
+    public var publicURL: String
+    /// `id:base64key[,…]`, the sealing key first (`TokenVault`).
+    public var vaultKeys: String
+    public var webhookMaximumBodySize: Int
+    /// Host suffixes PayPal signing certificates may be fetched from.
+    public var paypalCertificateHosts: [String]
+    /// `durable` (the inbox) or `off` (benchmark baseline only: verified, acknowledged, not stored).
+    public var inboxMode: String
+    /// `host:port` of each domain service's RPC server, by short name.
+    public var serviceTargets: [String: String]
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        func integer(_ name: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+            guard let text = value(name) else { return fallback }
+            guard let v = Int(text), range.contains(v) else {
+                throw ConfigurationError(variable: name, value: text, expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return v
+        }
+        httpPort = try integer("NEXA_GATEWAY_HTTP_PORT", 8080, 0...65535)
+        publicURL = value("NEXA_GATEWAY_PUBLIC_URL") ?? "http://127.0.0.1:\(httpPort)"
+        if publicURL.hasSuffix("/") { publicURL.removeLast() }
+        guard let keys = value("NEXA_VAULT_KEYS") else {
+            throw ConfigurationError(variable: "NEXA_VAULT_KEYS", value: "", expected: "id:base64(32 bytes)[,id:…] (the token vault's keys)")
+        }
+        do { _ = try TokenVault(specification: keys) } catch {
+            throw ConfigurationError(variable: "NEXA_VAULT_KEYS", value: "***", expected: "\(error)")
+        }
+        vaultKeys = keys
+        webhookMaximumBodySize = try integer("NEXA_WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, 1024...(64 * 1024 * 1024))
+        paypalCertificateHosts = (value("NEXA_PAYPAL_CERT_HOSTS") ?? "paypal.com").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        inboxMode = value("NEXA_GATEWAY_INBOX") ?? "durable"
+        guard ["durable", "off"].contains(inboxMode) else {
+            throw ConfigurationError(variable: "NEXA_GATEWAY_INBOX", value: inboxMode, expected: "durable or off")
+        }
+        var targets: [String: String] = [:]
+        for (index, service) in ServiceSettings.services.enumerated() where service != "gateway" {
+            let name = "NEXA_\(service.uppercased())_RPC_TARGET"
+            let port = value("NEXA_\(service.uppercased())_RPC_PORT") ?? "\(7001 + index)"
+            targets[service] = value(name) ?? "127.0.0.1:\(port)"
+        }
+        serviceTargets = targets
+    }
+
+    public static let documentation = """
+        Gateway:
+          NEXA_VAULT_KEYS              token vault keys, id:base64(32 bytes)[,id:…], sealing key first (required)
+          NEXA_GATEWAY_HTTP_PORT       public HTTP port: webhooks and OAuth (default 8080)
+          NEXA_GATEWAY_PUBLIC_URL      how providers and browsers reach it (default http://127.0.0.1:<port>)
+          NEXA_WEBHOOK_MAX_BODY_BYTES  largest webhook body (default 1048576)
+          NEXA_PAYPAL_CERT_HOSTS       hosts PayPal certificates may come from (default paypal.com)
+          NEXA_<SERVICE>_RPC_TARGET    host:port of a domain service (default 127.0.0.1:<its RPC port>)
+          NEXA_GATEWAY_INBOX           durable, or off for the benchmark baseline only (default durable)
+        """
+}

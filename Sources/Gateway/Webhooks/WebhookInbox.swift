@@ -1,0 +1,249 @@
+public import Foundation
+public import Postgres
+import Synchronization
+
+/// The durable inbox of verified webhook deliveries, written with group commit: concurrent
+/// deliveries queue here and a few writers each insert everything queued so far in one statement
+/// (one transaction, one fsync). A delivery is acknowledged only after the commit that holds its
+/// row. A redelivered event id is acknowledged and not stored again.
+public final class WebhookInbox: Sendable {
+    /// A verified event ready to store.
+    public struct NewEvent: Sendable, Hashable {
+        public var workspaceID: UUID
+        public var endpointID: String
+        public var provider: WebhookProvider
+        public var eventID: String
+        public var eventType: String
+        public var headers: [String: String]
+        public var body: [UInt8]
+
+        public init(workspaceID: UUID, endpointID: String, provider: WebhookProvider, eventID: String, eventType: String,
+                    headers: [String: String], body: [UInt8]) {
+            self.workspaceID = workspaceID
+            self.endpointID = endpointID
+            self.provider = provider
+            self.eventID = eventID
+            self.eventType = eventType
+            self.headers = headers
+            self.body = body
+        }
+    }
+
+    public enum Stored: Sendable, Hashable {
+        case stored
+        case duplicate
+    }
+
+    public struct Configuration: Sendable {
+        /// Statements in flight at once (each on its own connection).
+        public var writers = 3
+        /// Rows per statement at most.
+        public var maximumBatch = 256
+        public init() {}
+    }
+
+    private struct Waiting {
+        var event: NewEvent
+        var continuation: CheckedContinuation<Stored, any Error>
+    }
+
+    private struct State {
+        var queue: [Waiting] = []
+        var idleWriters: [CheckedContinuation<Void, Never>] = []
+        var closed = false
+    }
+
+    private let db: PostgresClient
+    private let configuration: Configuration
+    private let state = Mutex(State())
+
+    public init(db: PostgresClient, configuration: Configuration = .init()) {
+        self.db = db
+        self.configuration = configuration
+    }
+
+    /// Stores `event` durably; returns once its transaction committed.
+    /// - Throws: the store's error when the write failed (the caller answers 5xx, the provider retries),
+    ///   or `CancellationError` once the inbox has shut down.
+    public func append(_ event: NewEvent) async throws -> Stored {
+        try await withCheckedThrowingContinuation { continuation in
+            let (accepted, idleWriter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+                guard !state.closed else { return (false, nil) }
+                state.queue.append(Waiting(event: event, continuation: continuation))
+                return (true, state.idleWriters.popLast())
+            }
+            guard accepted else { return continuation.resume(throwing: CancellationError()) }
+            idleWriter?.resume()
+        }
+    }
+
+    /// Runs the writers until the task is cancelled; then drains what is queued and refuses more.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<configuration.writers {
+                group.addTask { await self.writerLoop() }
+            }
+            await withTaskCancellationHandler {
+                await group.waitForAll()
+            } onCancel: {
+                let idle = self.state.withLock { state in
+                    state.closed = true
+                    defer { state.idleWriters.removeAll() }
+                    return state.idleWriters
+                }
+                idle.forEach { $0.resume() }
+            }
+        }
+    }
+
+    private enum Step {
+        case write([Waiting])
+        case park
+        case finish
+    }
+
+    private func writerLoop() async {
+        while true {
+            let step: Step = state.withLock { state in
+                guard !state.queue.isEmpty else { return state.closed ? .finish : .park }
+                let count = min(configuration.maximumBatch, state.queue.count)
+                defer { state.queue.removeFirst(count) }
+                return .write(Array(state.queue.prefix(count)))
+            }
+            switch step {
+            case .write(let batch):
+                await write(batch)
+            case .finish:
+                return
+            case .park:
+                await withCheckedContinuation { (idle: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLock { state -> Bool in
+                        if !state.queue.isEmpty || state.closed { return true }
+                        state.idleWriters.append(idle)
+                        return false
+                    }
+                    if resumeNow { idle.resume() }
+                }
+            }
+        }
+    }
+
+    /// One multi-row INSERT; the rows it returns were stored, the others were already there.
+    private func write(_ batch: [Waiting]) async {
+        var sql = """
+            WITH stored AS (
+              INSERT INTO webhook_inbox (workspace_id, endpoint_id, provider, event_id, event_type, headers, body) VALUES 
+            """
+        var binds: [String?] = []
+        binds.reserveCapacity(batch.count * 7)
+        for (i, item) in batch.enumerated() {
+            let e = item.event
+            let headers = (try? JSONSerialization.data(withJSONObject: e.headers, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
+            let n = binds.count
+            sql += (i == 0 ? "" : ", ") + "($\(n + 1)::uuid, $\(n + 2), $\(n + 3), $\(n + 4), $\(n + 5), $\(n + 6)::jsonb, $\(n + 7)::bytea)"
+            binds += [e.workspaceID.postgresText, e.endpointID, e.provider.rawValue, e.eventID, e.eventType, headers ?? "{}", e.body.postgresText]
+        }
+        sql += """
+             ON CONFLICT (workspace_id, provider, event_id) DO NOTHING
+              RETURNING workspace_id, provider, event_id)
+            SELECT workspace_id, provider, event_id, pg_notify('webhook_inbox', '') FROM stored
+            """
+        do {
+            let rows = try await db.query(PostgresQuery(unsafeSQL: sql, binds: binds))
+            var inserted = Set<String>()
+            for row in rows {
+                inserted.insert("\(try row.decode(UUID.self, at: 0))|\(try row.decode(String.self, at: 1))|\(try row.decode(String.self, at: 2))")
+            }
+            for item in batch {
+                let key = "\(item.event.workspaceID)|\(item.event.provider.rawValue)|\(item.event.eventID)"
+                // Within one batch the same id may come twice: the first is stored, the rest are duplicates.
+                item.continuation.resume(returning: inserted.remove(key) != nil ? .stored : .duplicate)
+            }
+        } catch {
+            for item in batch { item.continuation.resume(throwing: error) }
+        }
+    }
+}
+
+extension WebhookInbox {
+    /// An inbox row as operators see it.
+    public struct Entry: Sendable, Hashable {
+        public var id: Int64
+        public var workspaceID: UUID
+        public var endpointID: String
+        public var provider: String
+        public var eventID: String
+        public var eventType: String
+        public var status: String
+        public var attempts: Int
+        public var lastError: String?
+        public var receivedAt: Date
+        public var deliveredAt: Date?
+        public var headers: String
+        public var body: [UInt8]
+    }
+
+    /// Which events to put back in the dispatcher's queue.
+    public enum Replay: Sendable, Hashable {
+        case one(Int64)
+        case allDead
+        case receivedBetween(Date, Date)
+    }
+
+    private static let columns = """
+        id, workspace_id, endpoint_id, provider, event_id, event_type, status, attempts, last_error, received_at, delivered_at,
+        headers::text, body
+        """
+
+    private static func entry(_ row: PostgresRow) throws -> Entry {
+        Entry(id: try row.decode(at: 0), workspaceID: try row.decode(at: 1), endpointID: try row.decode(at: 2), provider: try row.decode(at: 3),
+              eventID: try row.decode(at: 4), eventType: try row.decode(at: 5), status: try row.decode(at: 6), attempts: try row.decode(at: 7),
+              lastError: try row.decodeIfPresent(at: 8), receivedAt: try row.decode(at: 9), deliveredAt: try row.decodeIfPresent(at: 10),
+              headers: try row.decode(at: 11), body: try row.decode(at: 12))
+    }
+
+    /// Events newest first; `workspaceID` nil means every workspace (operators' CLI).
+    public static func list(db: PostgresClient, workspaceID: UUID?, status: String? = nil, limit: Int = 50) async throws -> [Entry] {
+        try await db.query("""
+            SELECT \(unescaped: columns) FROM webhook_inbox
+            WHERE (\(workspaceID)::uuid IS NULL OR workspace_id = \(workspaceID)) AND (\(status)::text IS NULL OR status = \(status))
+            ORDER BY id DESC LIMIT \(max(1, min(limit, 1000)))
+            """).map(entry)
+    }
+
+    public static func show(db: PostgresClient, id: Int64, workspaceID: UUID?) async throws -> Entry? {
+        try await db.query("""
+            SELECT \(unescaped: columns) FROM webhook_inbox WHERE id = \(id) AND (\(workspaceID)::uuid IS NULL OR workspace_id = \(workspaceID))
+            """).first.map(entry)
+    }
+
+    /// Makes events due again with a fresh attempt budget (delivered ones too: the effect ledger
+    /// makes a second delivery change nothing). Returns how many.
+    @discardableResult
+    public static func replay(_ which: Replay, db: PostgresClient, workspaceID: UUID?) async throws -> Int {
+        let reset = "status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL"
+        let query: PostgresQuery
+        switch which {
+        case .one(let id):
+            query = """
+                WITH replayed AS (UPDATE webhook_inbox SET \(unescaped: reset)
+                  WHERE (\(workspaceID)::uuid IS NULL OR workspace_id = \(workspaceID)) AND id = \(id) RETURNING 1)
+                SELECT count(*), pg_notify('webhook_inbox', '') FROM replayed
+                """
+        case .allDead:
+            query = """
+                WITH replayed AS (UPDATE webhook_inbox SET \(unescaped: reset)
+                  WHERE (\(workspaceID)::uuid IS NULL OR workspace_id = \(workspaceID)) AND status = 'dead' RETURNING 1)
+                SELECT count(*), pg_notify('webhook_inbox', '') FROM replayed
+                """
+        case .receivedBetween(let from, let to):
+            query = """
+                WITH replayed AS (UPDATE webhook_inbox SET \(unescaped: reset)
+                  WHERE (\(workspaceID)::uuid IS NULL OR workspace_id = \(workspaceID)) AND received_at >= \(from) AND received_at < \(to)
+                  RETURNING 1)
+                SELECT count(*), pg_notify('webhook_inbox', '') FROM replayed
+                """
+        }
+        return try await db.query(query).first?.decode(Int.self, at: 0) ?? 0
+    }
+}

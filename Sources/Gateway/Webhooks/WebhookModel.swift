@@ -1,0 +1,188 @@
+import Cryptography
+public import Foundation
+
+/// The providers whose webhooks the gateway receives; the raw value is the URL segment
+/// (`/webhooks/<provider>/<endpoint id>`) and the stored name.
+public enum WebhookProvider: String, Sendable, Hashable, CaseIterable {
+    case stripe
+    case googlePubSub = "google_pubsub"
+    case googleCalendar = "google_calendar"
+    case microsoftGraph = "microsoft_graph"
+    case mailchimp
+    case sendgrid
+    case zendesk
+    case intercom
+    case paypal
+
+    /// The domain service that owns this provider's events (its short name).
+    public var owningService: String {
+        switch self {
+        case .stripe, .paypal: "billing"
+        case .googlePubSub, .googleCalendar, .microsoftGraph: "email_calendar"
+        case .mailchimp, .sendgrid: "marketing"
+        case .zendesk, .intercom: "support"
+        }
+    }
+
+    /// Whether the endpoint verifies with a shared secret (HMAC key, token or URL secret) that
+    /// the gateway stores sealed. The others verify with public keys named in the endpoint's config.
+    public var usesSharedSecret: Bool {
+        switch self {
+        case .googlePubSub, .sendgrid, .paypal: false
+        default: true
+        }
+    }
+
+    /// Request headers worth keeping with the event (lower case).
+    var keptHeaders: [String] {
+        let common = ["content-type", "user-agent"]
+        switch self {
+        case .stripe: return common + ["stripe-signature"]
+        case .googlePubSub: return common
+        case .googleCalendar:
+            return common + ["x-goog-channel-id", "x-goog-channel-expiration", "x-goog-resource-id", "x-goog-resource-uri",
+                             "x-goog-resource-state", "x-goog-message-number"]
+        case .microsoftGraph, .mailchimp: return common
+        case .sendgrid: return common + ["x-twilio-email-event-webhook-timestamp"]
+        case .zendesk: return common + ["x-zendesk-webhook-id", "x-zendesk-webhook-invocation-id", "x-zendesk-webhook-signature-timestamp"]
+        case .intercom: return common
+        case .paypal: return common + ["paypal-transmission-id", "paypal-transmission-time", "paypal-auth-algo", "paypal-cert-url"]
+        }
+    }
+}
+
+/// A registered webhook endpoint with its secret opened, as the verifiers need it.
+public struct WebhookEndpoint: Sendable, Hashable {
+    public var id: String
+    public var workspaceID: UUID
+    public var provider: WebhookProvider
+    /// The shared secret (Stripe `whsec_…`, Zendesk signing secret, Intercom client secret,
+    /// Calendar channel token, Graph `clientState`, Mailchimp URL secret); nil for key-based providers.
+    public var secret: [UInt8]?
+    /// Public parameters: `audience` and `service_account` (Pub/Sub), `public_key` (SendGrid),
+    /// `webhook_id` (PayPal).
+    public var config: [String: String]
+    public var isDisabled: Bool
+}
+
+/// An incoming delivery, as the HTTP layer hands it to a verifier.
+public struct WebhookRequest: Sendable {
+    public var method: String
+    /// Lower-case names; repeated headers joined with ", ".
+    public var headers: [String: String]
+    public var query: [String: String]
+    public var body: [UInt8]
+
+    public init(method: String, headers: [String: String], query: [String: String] = [:], body: [UInt8]) {
+        self.method = method
+        self.headers = headers
+        self.query = query
+        self.body = body
+    }
+}
+
+/// What a verified delivery becomes.
+public enum WebhookOutcome: Sendable, Equatable {
+    /// Store these events (one per provider event id), then acknowledge with `status`.
+    case store([VerifiedEvent], status: Int)
+    /// Answer directly and store nothing: the Graph validation handshake, Mailchimp's GET ping.
+    case respond(status: Int, contentType: String, body: String)
+}
+
+/// A provider event that passed verification.
+public struct VerifiedEvent: Sendable, Hashable {
+    /// The provider's own id, the dedupe key (a digest of the body where the provider has none).
+    public var eventID: String
+    public var eventType: String
+}
+
+/// Why a delivery was refused. Nothing is stored for any of them.
+public enum WebhookRejection: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Missing, malformed or wrong signature/token/secret → 401.
+    case unauthenticated(String)
+    /// A valid signature on a timestamp outside the tolerance → 401 (replay protection).
+    case stale(String)
+    /// Signed correctly, but not a payload of this provider → 400.
+    case malformed(String)
+    /// The verifier could not check it now (keys or certificate unreachable) → 503, so the provider retries.
+    case unavailable(String)
+
+    public var status: Int {
+        switch self {
+        case .unauthenticated, .stale: 401
+        case .malformed: 400
+        case .unavailable: 503
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unauthenticated(let m), .stale(let m), .malformed(let m), .unavailable(let m): m
+        }
+    }
+}
+
+/// One provider's way of proving that a delivery is genuine.
+public protocol WebhookVerifier: Sendable {
+    func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome
+}
+
+/// Small helpers the verifiers share.
+enum WebhookPayload {
+    /// The body as a JSON object.
+    static func object(_ body: [UInt8]) throws(WebhookRejection) -> [String: Any] {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw .malformed("the body is not a JSON object")
+        }
+        return object
+    }
+
+    /// A required string field of a JSON object.
+    static func string(_ object: [String: Any], _ key: String) throws(WebhookRejection) -> String {
+        guard let value = object[key] as? String, !value.isEmpty else { throw .malformed("the payload has no \"\(key)\"") }
+        return value
+    }
+
+    /// A stable id for providers that send none, or batch several events in one request.
+    static func digestID(_ body: [UInt8]) -> String {
+        "sha256:" + Digest.hex(Digest.sha256(body))
+    }
+
+    /// Whether `timestamp` lies within `tolerance` of `now`, in either direction.
+    static func isFresh(_ timestamp: Date, now: Date, tolerance: TimeInterval) -> Bool {
+        abs(now.timeIntervalSince(timestamp)) <= tolerance
+    }
+
+    /// `2024-04-17T17:18:10Z` (with or without fractional seconds).
+    static func iso8601(_ text: String) -> Date? {
+        let plain = ISO8601DateFormatter()
+        if let date = plain.date(from: text) { return date }
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return fractional.date(from: text)
+    }
+
+    /// Lower-case hex to bytes.
+    static func hexBytes(_ text: some StringProtocol) -> [UInt8]? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(utf8.count / 2)
+        var i = 0
+        while i < utf8.count {
+            guard let hi = nibble(utf8[i]), let lo = nibble(utf8[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 97...102: c - 87
+        case 65...70: c - 55
+        default: nil
+        }
+    }
+}
