@@ -165,6 +165,12 @@ for service in services {
     ))
 }
 targets.append(.testTarget(
+    name: "GatewayTests",
+    dependencies: ["Gateway", "Platform", "RPC", "RPCNIO", "Messages", "Postgres", "Cryptography", "CurlHTTP", "TestSupport", log, lifecycle,
+                   .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
+    swiftSettings: strictSettings
+))
+targets.append(.testTarget(
     name: "ServicesTests",
     dependencies: services.map { .target(name: $0.library) } + ["Platform", "RPC", "RPCNIO", "Messages", "Postgres", "TestSupport", log, lifecycle] + nio,
     swiftSettings: strictSettings
