@@ -40,7 +40,7 @@ test: deps proto-check ## Every test, against a throwaway PostgreSQL.
 	mkdir -p $(DATA)
 	PG_FSYNC=off ./deploy/scripts/pg.sh fresh $(DATA)/pg-test $(PG_TEST_PORT)
 	set -o pipefail; status=0; url=postgresql://nexa@127.0.0.1:$(PG_TEST_PORT)/nexa; \
-	NEXA_TEST_DATABASE_URL=$$url swift test --skip-build 2>&1 | tee $(DATA)/swift-test.log || status=$$?; \
+	NEXA_TEST_DATABASE_URL=$$url NEXA_BIN_DIR=$(BIN) swift test --skip-build 2>&1 | tee $(DATA)/swift-test.log || status=$$?; \
 	if [ $$status = 0 ]; then \
 		NEXA_TEST_DATABASE_URL=$$url ./deploy/scripts/interop-test.sh "$(BIN)" 2>&1 | tee $(DATA)/interop-test.log || status=$$?; \
 	fi; \

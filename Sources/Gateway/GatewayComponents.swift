@@ -24,8 +24,11 @@ public enum GatewayComponents {
             configuration.maximumAttempts = 1
             clients[name] = RPCClient(configuration: configuration)
         }
+        var dispatch = WebhookDispatcher.Configuration()
+        dispatch.lease = gateway.webhookLease
+        dispatch.callTimeout = gateway.webhookLease / 2
         let dispatcher = WebhookDispatcher(
-            db: db, credentials: ServiceCredentials(db: db, vault: vault), logger: logger,
+            db: db, credentials: ServiceCredentials(db: db, vault: vault), configuration: dispatch, logger: logger,
             transport: WebhookDispatcher.rpcTransport(clients))
         let server = GatewayHTTP.make(
             host: service.bindHost, port: gateway.httpPort, ingress: ingress,

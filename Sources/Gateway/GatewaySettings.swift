@@ -14,6 +14,9 @@ public struct GatewaySettings: Sendable {
     public var paypalCertificateHosts: [String]
     /// `durable` (the inbox) or `off` (benchmark baseline only: verified, acknowledged, not stored).
     public var inboxMode: String
+    /// How long the dispatcher leases an event it is delivering; a replica that dies mid-delivery
+    /// leaves its events for others after this. Each delivery call may take half of it.
+    public var webhookLease: Duration
     /// `host:port` of each domain service's RPC server, by short name.
     public var serviceTargets: [String: String]
 
@@ -44,6 +47,7 @@ public struct GatewaySettings: Sendable {
         guard ["durable", "off"].contains(inboxMode) else {
             throw ConfigurationError(variable: "NEXA_GATEWAY_INBOX", value: inboxMode, expected: "durable or off")
         }
+        webhookLease = .seconds(try integer("NEXA_WEBHOOK_LEASE_SECONDS", 60, 4...3600))
         var targets: [String: String] = [:]
         for (index, service) in ServiceSettings.services.enumerated() where service != "gateway" {
             let name = "NEXA_\(service.uppercased())_RPC_TARGET"
@@ -60,6 +64,7 @@ public struct GatewaySettings: Sendable {
           NEXA_GATEWAY_PUBLIC_URL      how providers and browsers reach it (default http://127.0.0.1:<port>)
           NEXA_WEBHOOK_MAX_BODY_BYTES  largest webhook body (default 1048576)
           NEXA_PAYPAL_CERT_HOSTS       hosts PayPal certificates may come from (default paypal.com)
+          NEXA_WEBHOOK_LEASE_SECONDS   how long a delivery holds its event before others may retry it (default 60)
           NEXA_<SERVICE>_RPC_TARGET    host:port of a domain service (default 127.0.0.1:<its RPC port>)
           NEXA_GATEWAY_INBOX           durable, or off for the benchmark baseline only (default durable)
         """

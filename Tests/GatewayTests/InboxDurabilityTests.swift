@@ -1,0 +1,175 @@
+import CurlHTTP
+import Cryptography
+import Foundation
+import Gateway
+import Messages
+import NIOCore
+import Platform
+import Postgres
+import RPC
+import RPCNIO
+import ServiceLifecycle
+import Synchronization
+import TestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `nexa-gateway` process, killed with SIGKILL in the middle of a burst of webhooks:
+/// every event it acknowledged is delivered, and applied exactly once.
+@Suite struct InboxDurabilityTests {
+    /// A billing service whose webhook handler applies one effect per event through the effect ledger.
+    struct LedgerBilling: BillingV1.BillingService.Handler {
+        let db: PostgresClient
+        let calls: Calls
+
+        func handleWebhook(_ request: GatewayV1.WebhookEvent, context: ServerContext) async throws -> GatewayV1.WebhookAck {
+            calls.counts.withLock { $0[request.eventID, default: 0] += 1 }
+            let workspace = UUID(uuidString: try context.workspaceID())!
+            let applied = try await db.withTransaction { tx in
+                try await EffectLedger.claim("test_effect", of: request.eventID, from: request.provider, workspace: workspace, in: tx)
+            }
+            var ack = GatewayV1.WebhookAck()
+            ack.duplicate = !applied
+            return ack
+        }
+    }
+
+    final class Calls: Sendable {
+        let counts = Mutex<[String: Int]>([:])
+    }
+
+    final class Acknowledged: Sendable {
+        let ids = Mutex<Set<String>>([])
+    }
+
+    struct MissingBinary: Error, CustomStringConvertible {
+        var path: String
+        var description: String { "\(path) is not built: run through `make test`, which builds every product first" }
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// The folder of the built executables: beside the test bundle, as SwiftPM lays them out.
+    static func binary(_ name: String) throws -> String {
+        let folder = ProcessInfo.processInfo.environment["NEXA_BIN_DIR"]
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        let path = folder + "/" + name
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw MissingBinary(path: path)
+        }
+        return path
+    }
+
+    @Test func killedMidBurstEveryAcknowledgedEventIsDeliveredExactlyOnce() async throws {
+        let (url, db) = try await TestDatabase.migrated()
+        let workspace = try await TestDatabase.workspace(in: db)
+        let vaultSpec = TokenVault.generatedSpecification(id: "k1")
+        let endpoint = try await WebhookEndpoints(db: db, vault: try TokenVault(specification: vaultSpec))
+            .create(workspaceID: workspace, provider: .stripe, secret: "whsec_durable")
+
+        let calls = Calls()
+        let billing = RPCServer(service: BillingV1.BillingService.Server(handler: LedgerBilling(db: db, calls: calls)),
+                                configuration: ServerConfiguration(port: 0),
+                                authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)), logger: TestDatabase.logger)
+        let group = ServiceGroup(services: [billing], logger: TestDatabase.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let billingPort = try await billing.waitUntilListening().port!
+            let httpPort = Self.freePort()
+            var environment = ProcessInfo.processInfo.environment
+            environment["NEXA_DATABASE_URL"] = url
+            environment["NEXA_VAULT_KEYS"] = vaultSpec
+            environment["NEXA_GATEWAY_HTTP_PORT"] = "\(httpPort)"
+            environment["NEXA_GATEWAY_RPC_PORT"] = "\(Self.freePort())"
+            environment["NEXA_GATEWAY_ADMIN_PORT"] = "\(Self.freePort())"
+            environment["NEXA_BILLING_RPC_TARGET"] = "127.0.0.1:\(billingPort)"
+            environment["NEXA_LOG_LEVEL"] = "error"
+            environment["NEXA_WEBHOOK_LEASE_SECONDS"] = "4"
+            let executable = try Self.binary("nexa-gateway")
+            func start() throws -> Process {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: executable)
+                process.environment = environment
+                process.standardOutput = FileHandle.nullDevice
+                try process.run()
+                return process
+            }
+            let http = HTTPClient()
+            let base = "http://127.0.0.1:\(httpPort)"
+            func waitUntilUp() async throws {
+                let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+                while ContinuousClock.now < deadline {
+                    if (try? await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(1)))?.status == 200 { return }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                Issue.record("the gateway did not start")
+            }
+
+            let first = try start()
+            try await waitUntilUp()
+            let acknowledged = Acknowledged()
+            // Eight senders post until the gateway dies under them; the kill lands mid-burst.
+            try await withThrowingTaskGroup(of: Void.self) { senders in
+                for sender in 0..<8 {
+                    senders.addTask {
+                        for n in 0..<100_000 {
+                            let id = "evt_\(sender)_\(n)"
+                            let body = #"{"id":"\#(id)","object":"event","type":"invoice.paid","pad":"\#(String(repeating: "x", count: 900))"}"#
+                            let t = Int(Date().timeIntervalSince1970)
+                            let signature = "t=\(t),v1=" + Digest.hex(Digest.hmacSHA256(key: Array("whsec_durable".utf8), data: Array("\(t).\(body)".utf8)))
+                            guard let reply = try? await http.execute(
+                                .json(base + "/webhooks/stripe/\(endpoint.endpoint.id)", Array(body.utf8), headers: [.init("Stripe-Signature", signature)]),
+                                timeout: .seconds(5)) else { return }  // the connection died with the process
+                            if reply.status == 200 { acknowledged.ids.withLock { _ = $0.insert(id) } }
+                        }
+                    }
+                }
+                while acknowledged.ids.withLock({ $0.count }) < 300 { try await Task.sleep(for: .milliseconds(5)) }
+                kill(first.processIdentifier, SIGKILL)
+                try await senders.waitForAll()
+            }
+            first.waitUntilExit()
+            let acked = acknowledged.ids.withLock { $0 }
+            #expect(acked.count >= 300)
+
+            // Every acknowledged event survived the kill…
+            let stored = Set(try await db.query("SELECT event_id FROM webhook_inbox").map { try $0.decode(String.self, at: 0) })
+            #expect(acked.isSubset(of: stored), "acknowledged but lost: \(acked.subtracting(stored).count)")
+
+            // …and after a restart every one is delivered, its effect applied exactly once.
+            let second = try start()
+            try await waitUntilUp()
+            let deadline = ContinuousClock.now.advanced(by: .seconds(120))
+            while ContinuousClock.now < deadline {
+                let pending = try await db.query("SELECT count(*) FROM webhook_inbox WHERE status <> 'delivered'")[0].decode(Int.self, at: 0)
+                if pending == 0 { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            second.terminate()
+            second.waitUntilExit()
+            let effects = try await db.query("SELECT event_id, count(*) FROM effect_ledger GROUP BY event_id")
+            let applied = Dictionary(uniqueKeysWithValues: try effects.map { (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1)) })
+            #expect(acked.isSubset(of: Set(applied.keys)))
+            #expect(applied.values.allSatisfy { $0 == 1 })
+            #expect(Set(applied.keys) == stored)
+            let delivered = calls.counts.withLock { $0 }
+            #expect(acked.allSatisfy { (delivered[$0] ?? 0) >= 1 })
+
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+}
