@@ -166,7 +166,8 @@ for service in services {
 }
 targets.append(.testTarget(
     name: "GatewayTests",
-    dependencies: ["Gateway", "Platform", "RPC", "RPCNIO", "Messages", "Postgres", "Cryptography", "CurlHTTP", "TestSupport", log, lifecycle,
+    dependencies: ["Gateway", "Platform", "RPC", "RPCNIO", "Messages", "Postgres", "Cryptography", "CurlHTTP", "TestSupport", "Sandbox",
+                   "SandboxGoogle", log, lifecycle,
                    .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
     swiftSettings: strictSettings
 ))

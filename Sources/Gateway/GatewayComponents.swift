@@ -1,6 +1,6 @@
 public import CurlHTTP
 public import Logging
-import Messages
+public import Messages
 public import Platform
 public import Postgres
 public import RPC
@@ -18,6 +18,14 @@ public enum GatewayComponents {
         let ingress = WebhookIngress(
             endpoints: endpoints, sink: gateway.inboxMode == "off" ? .discard : .inbox(inbox),
             verifiers: verifiers(http: http, service: service, gateway: gateway), logger: logger)
+
+        let providers = OAuthProvider.configured(endpoints: service.providers)
+        let tokens = TokenEndpoint(http: http)
+        let connections = Connections(db: db, vault: vault, tokens: tokens, providers: providers, logger: logger)
+        let flow = OAuthFlow(providers: providers, db: db, vault: vault, tokens: tokens, connections: connections, publicURL: gateway.publicURL)
+        let links = ConnectLinks(vault: vault, publicURL: gateway.publicURL)
+        let oauth = OAuthRoutes(flow: flow, links: links, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)))
+
         var clients: [String: any ClientTransport] = [:]
         for (name, target) in gateway.serviceTargets {
             var configuration = try ClientConfiguration(parsing: target)
@@ -28,15 +36,25 @@ public enum GatewayComponents {
         dispatch.lease = gateway.webhookLease
         dispatch.callTimeout = gateway.webhookLease / 2
         let dispatcher = WebhookDispatcher(
-            db: db, credentials: ServiceCredentials(db: db, vault: vault), configuration: dispatch, logger: logger,
-            transport: WebhookDispatcher.rpcTransport(clients))
+            db: db, credentials: ServiceCredentials(db: db, vault: vault), configuration: dispatch,
+            extraRoutes: providers.mapValues(\.owningService), logger: logger, transport: WebhookDispatcher.rpcTransport(clients))
         let server = GatewayHTTP.make(
-            host: service.bindHost, port: gateway.httpPort, ingress: ingress,
+            host: service.bindHost, port: gateway.httpPort, ingress: ingress, oauth: oauth,
             maximumBodySize: gateway.webhookMaximumBodySize, logger: logger)
+        let handler = GatewayHandler(db: db, endpoints: endpoints, connections: connections, links: links, providers: providers)
         return ServiceMain.Components(
-            rpc: GatewayV1.GatewayService.Server(handler: GatewayHandler(db: db, endpoints: endpoints)),
-            background: [BackgroundService(name: "webhook-inbox") { await inbox.run() },
-                         BackgroundService(name: "webhook-dispatcher") { await dispatcher.run() }],
+            rpc: GatewayV1.GatewayService.Server(handler: handler),
+            background: [
+                BackgroundService(name: "webhook-inbox") { await inbox.run() },
+                BackgroundService(name: "webhook-dispatcher") { await dispatcher.run() },
+                // Providers expire grants that sit unused: refresh every connection at least daily.
+                BackgroundService(name: "token-refresher") {
+                    while !Task.isCancelled {
+                        await connections.refreshIdle()
+                        try? await Task.sleep(for: .seconds(3600))
+                    }
+                },
+            ],
             frontends: [server])
     }
 
@@ -57,6 +75,12 @@ public enum GatewayComponents {
 }
 
 /// The gateway as a bare RPC service (tests of its methods).
-public func makeGatewayService(db: PostgresClient, vault: TokenVault) -> some ServerService {
-    GatewayV1.GatewayService.Server(handler: GatewayHandler(db: db, endpoints: WebhookEndpoints(db: db, vault: vault)))
+public func makeGatewayService(
+    db: PostgresClient, vault: TokenVault, providers: [String: OAuthProvider] = [:], publicURL: String = "http://127.0.0.1:8080"
+) -> some ServerService {
+    let connections = Connections(db: db, vault: vault, tokens: TokenEndpoint(http: HTTPClient()), providers: providers,
+                                  logger: Logger(label: "nexa.gateway"))
+    return GatewayV1.GatewayService.Server(handler: GatewayHandler(
+        db: db, endpoints: WebhookEndpoints(db: db, vault: vault), connections: connections,
+        links: ConnectLinks(vault: vault, publicURL: publicURL), providers: providers))
 }

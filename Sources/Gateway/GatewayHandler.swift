@@ -4,15 +4,82 @@ import Platform
 public import Postgres
 public import RPC
 
-/// The gateway's RPC methods: webhook endpoints and the inbox now; OAuth connections and the
-/// token vault follow (their methods answer UNIMPLEMENTED until then).
+/// The gateway's RPC methods: access tokens and connections, connect links, webhook endpoints and
+/// the inbox. Every call acts on the caller's workspace only.
 public struct GatewayHandler: GatewayV1.GatewayService.Handler {
     let db: PostgresClient
     let endpoints: WebhookEndpoints
+    let connections: Connections
+    let links: ConnectLinks
+    let providers: [String: OAuthProvider]
 
-    public init(db: PostgresClient, endpoints: WebhookEndpoints) {
+    public init(db: PostgresClient, endpoints: WebhookEndpoints, connections: Connections, links: ConnectLinks,
+                providers: [String: OAuthProvider]) {
         self.db = db
         self.endpoints = endpoints
+        self.connections = connections
+        self.links = links
+        self.providers = providers
+    }
+
+    public func getAccessToken(
+        _ request: GatewayV1.GetAccessTokenRequest, context: ServerContext
+    ) async throws -> GatewayV1.GetAccessTokenResponse {
+        guard let id = UUID(uuidString: request.connectionID) else { throw RPCError(.invalidArgument, "connection_id is not a UUID") }
+        let token = try await connections.accessToken(connectionID: id, workspaceID: try context.workspace())
+        var response = GatewayV1.GetAccessTokenResponse()
+        response.accessToken = token.token
+        response.expiresAtUnixMs = Int64(token.expiresAt.timeIntervalSince1970 * 1000)
+        response.accountEmail = token.connection.accountEmail
+        response.scopes = token.connection.scopes
+        return response
+    }
+
+    public func listConnections(
+        _ request: GatewayV1.ListConnectionsRequest, context: ServerContext
+    ) async throws -> GatewayV1.ListConnectionsResponse {
+        var response = GatewayV1.ListConnectionsResponse()
+        response.connections = try await connections.list(
+            workspaceID: try context.workspace(), provider: request.provider.isEmpty ? nil : request.provider).map(Self.message)
+        return response
+    }
+
+    public func disconnectConnection(
+        _ request: GatewayV1.DisconnectConnectionRequest, context: ServerContext
+    ) async throws -> GatewayV1.Connection {
+        guard let id = UUID(uuidString: request.connectionID) else { throw RPCError(.invalidArgument, "connection_id is not a UUID") }
+        return Self.message(try await connections.disconnect(connectionID: id, workspaceID: try context.workspace()))
+    }
+
+    public func createConnectLink(
+        _ request: GatewayV1.CreateConnectLinkRequest, context: ServerContext
+    ) async throws -> GatewayV1.CreateConnectLinkResponse {
+        guard providers[request.provider] != nil else {
+            throw RPCError(.invalidArgument, "\"\(request.provider)\" is not a configured OAuth provider (configured: "
+                + providers.keys.sorted().joined(separator: ", ") + ")")
+        }
+        let workspace = try context.workspace()
+        guard let user = UUID(uuidString: request.userID) else { throw RPCError(.invalidArgument, "user_id is not a UUID") }
+        guard try await !db.query("SELECT 1 FROM users WHERE id = \(user) AND workspace_id = \(workspace)").isEmpty else {
+            throw RPCError(.notFound, "user \(user) does not exist in this workspace")
+        }
+        let link = links.make(provider: request.provider, workspaceID: workspace, userID: user)
+        var response = GatewayV1.CreateConnectLinkResponse()
+        response.url = link.url
+        response.expiresAtUnixMs = Int64(link.expires.timeIntervalSince1970 * 1000)
+        return response
+    }
+
+    static func message(_ connection: Connections.Connection) -> GatewayV1.Connection {
+        var message = GatewayV1.Connection()
+        message.id = connection.id.uuidString.lowercased()
+        message.provider = connection.provider
+        message.userID = connection.userID.uuidString.lowercased()
+        message.accountEmail = connection.accountEmail
+        message.scopes = connection.scopes
+        message.status = connection.status
+        message.expiresAtUnixMs = connection.expiresAt.map { Int64($0.timeIntervalSince1970 * 1000) } ?? 0
+        return message
     }
 
     public func createWebhookEndpoint(

@@ -107,6 +107,15 @@ public struct ProviderEndpoints: Sendable, Hashable {
     public var googleAPIs: String
     public var gmailAPI: String
     public var smtp: String
+
+    public init(stripeAPI: String, googleAccounts: String, googleOAuth2: String, googleAPIs: String, gmailAPI: String, smtp: String) {
+        self.stripeAPI = stripeAPI
+        self.googleAccounts = googleAccounts
+        self.googleOAuth2 = googleOAuth2
+        self.googleAPIs = googleAPIs
+        self.gmailAPI = gmailAPI
+        self.smtp = smtp
+    }
 }
 
 /// An environment variable with a value the service cannot use.

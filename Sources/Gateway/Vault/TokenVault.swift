@@ -32,18 +32,18 @@ public struct TokenVault: Sendable {
         }
     }
 
-    private let keys: [(id: String, cipher: AESGCM)]
+    private let keys: [(id: String, cipher: AESGCM, bytes: [UInt8])]
 
     /// - Parameter specification: `id:base64key[,id:base64key…]`, the sealing key first.
     public init(specification: String) throws(VaultError) {
-        var keys: [(id: String, cipher: AESGCM)] = []
+        var keys: [(id: String, cipher: AESGCM, bytes: [UInt8])] = []
         for item in specification.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
             guard let colon = item.firstIndex(of: ":") else { throw .malformedKey(item) }
             let id = String(item[..<colon])
             guard !id.isEmpty, let bytes = Digest.base64URLDecode(item[item.index(after: colon)...]), let cipher = try? AESGCM(key: bytes) else {
                 throw .malformedKey(id)
             }
-            keys.append((id, cipher))
+            keys.append((id, cipher, bytes))
         }
         guard !keys.isEmpty else { throw .noKeys }
         self.keys = keys
@@ -56,6 +56,11 @@ public struct TokenVault: Sendable {
 
     /// The id of the key that seals.
     public var activeKeyID: String { keys[0].id }
+
+    /// A key for another purpose (signing links), derived from the sealing key: HMAC-SHA256(key, purpose).
+    public func derivedKey(purpose: String) -> [UInt8] {
+        Digest.hmacSHA256(key: keys[0].bytes, data: Array("nexa-vault-derive:\(purpose)".utf8))
+    }
 
     public func seal(_ plaintext: [UInt8], context: String) -> Sealed {
         // Sealing fails only when OpenSSL cannot allocate; there is nothing sensible to return then.

@@ -38,9 +38,16 @@ public final class WebhookDispatcher: Sendable {
     private let transport: Transport
     private let configuration: Configuration
     private let logger: Logger
+    /// Inbox `provider` → owning service short name.
+    private let routes: [String: String]
 
-    public init(db: PostgresClient, credentials: ServiceCredentials, configuration: Configuration = .init(), logger: Logger,
-                transport: @escaping Transport) {
+    /// - Parameter extraRoutes: sources beyond the webhook providers, e.g. the gateway's own
+    ///   connection events (`google` → `email_calendar`).
+    public init(db: PostgresClient, credentials: ServiceCredentials, configuration: Configuration = .init(),
+                extraRoutes: [String: String] = [:], logger: Logger, transport: @escaping Transport) {
+        var routes = Dictionary(uniqueKeysWithValues: WebhookProvider.allCases.map { ($0.rawValue, $0.owningService) })
+        routes.merge(extraRoutes) { current, _ in current }
+        self.routes = routes
         self.db = db
         self.credentials = credentials
         self.configuration = configuration
@@ -144,7 +151,7 @@ public final class WebhookDispatcher: Sendable {
             logger.error("unreadable inbox row", metadata: ["error": "\(error)"])
             return
         }
-        let service = WebhookProvider(rawValue: provider)?.owningService ?? "unknown"
+        let service = routes[provider] ?? "unknown"
         let started = ContinuousClock.now
         do {
             let key = try await credentials.apiKey(for: workspace)

@@ -1,0 +1,77 @@
+import Foundation
+public import Hummingbird
+import Messages
+import NIOCore
+import Platform
+public import RPC
+
+/// `GET /oauth/<provider>/start` and `GET /oauth/<provider>/callback`. Start is authorized by a
+/// signed connect link, or by an API key (`Authorization: Bearer nexa_…`) with `workspace` implied
+/// by the key and `user` in the query. Every outcome ends on a small HTML page or a redirect.
+public struct OAuthRoutes: Sendable {
+    let flow: OAuthFlow
+    let links: ConnectLinks
+    let authenticator: any CallAuthenticator
+
+    public init(flow: OAuthFlow, links: ConnectLinks, authenticator: any CallAuthenticator) {
+        self.flow = flow
+        self.links = links
+        self.authenticator = authenticator
+    }
+
+    public func register(on router: Router<BasicRequestContext>) {
+        router.get("/oauth/:provider/start") { request, context in
+            let provider = context.parameters.get("provider") ?? ""
+            let query = Self.query(request)
+            let workspace: UUID, user: UUID
+            if let linked = links.verify(provider: provider, query: query) {
+                (workspace, user) = linked
+            } else if let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer "),
+                      let userID = query["user"].flatMap(UUID.init(uuidString:)) {
+                let method = GatewayV1.GatewayService.descriptor.methods.first { $0.name == "CreateConnectLink" }!
+                guard let principal = try? await authenticator.authenticate(
+                    CallMetadata(apiKey: String(authorization.dropFirst(7))), service: GatewayV1.GatewayService.descriptor, method: method),
+                      let id = UUID(uuidString: principal.workspaceID) else {
+                    return Self.page(401, "Not allowed", "The API key is not valid for the gateway.")
+                }
+                (workspace, user) = (id, userID)
+            } else {
+                return Self.page(403, "This link is not valid", "It was altered or has expired. Ask for a new one (nexactl connect).")
+            }
+            do throws(OAuthFlow.Failure) {
+                let url = try await flow.start(provider: provider, workspaceID: workspace, userID: user, loginHint: query["login_hint"])
+                return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])
+            } catch {
+                return Self.page(error.status, error.title, error.detail)
+            }
+        }
+        router.get("/oauth/:provider/callback") { request, context in
+            do throws(OAuthFlow.Failure) {
+                let connection = try await flow.complete(provider: context.parameters.get("provider") ?? "", query: Self.query(request))
+                return Self.page(200, "Connected", "\(connection.provider.capitalized) account \(connection.accountEmail) is connected. You can close this window.")
+            } catch {
+                return Self.page(error.status, error.title, error.detail)
+            }
+        }
+    }
+
+    static func query(_ request: Request) -> [String: String] {
+        var query: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
+        return query
+    }
+
+    static func page(_ status: Int, _ title: String, _ detail: String) -> Response {
+        let html = """
+            <!doctype html><html><head><meta charset="utf-8"><title>\(escape(title)) — Nexa</title></head>
+            <body><h1>\(escape(title))</h1><p>\(escape(detail))</p></body></html>
+            """
+        return Response(status: .init(code: status), headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
