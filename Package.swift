@@ -71,7 +71,7 @@ var targets: [Target] = [
 
     .executableTarget(
         name: "nexactl",
-        dependencies: ["Platform", "RPC", "RPCNIO", "Messages", "Postgres", "CurlHTTP", argumentParser, log] + nio,
+        dependencies: ["Platform", "Gateway", "RPC", "RPCNIO", "Messages", "Postgres", "CurlHTTP", argumentParser, log] + nio,
         swiftSettings: strictSettings
     ),
     .executableTarget(

@@ -59,9 +59,11 @@ public struct GatewayHandler: GatewayV1.GatewayService.Handler {
                 + providers.keys.sorted().joined(separator: ", ") + ")")
         }
         let workspace = try context.workspace()
-        guard let user = UUID(uuidString: request.userID) else { throw RPCError(.invalidArgument, "user_id is not a UUID") }
-        guard try await !db.query("SELECT 1 FROM users WHERE id = \(user) AND workspace_id = \(workspace)").isEmpty else {
-            throw RPCError(.notFound, "user \(user) does not exist in this workspace")
+        // The user by id or by email, within the caller's workspace.
+        guard let user = try await db.query("""
+            SELECT id FROM users WHERE workspace_id = \(workspace) AND (id::text = lower(\(request.userID)) OR email = \(request.userID))
+            """).first.map({ try $0.decode(UUID.self, at: 0) }) else {
+            throw RPCError(.notFound, "user \"\(request.userID)\" does not exist in this workspace")
         }
         let link = links.make(provider: request.provider, workspaceID: workspace, userID: user)
         var response = GatewayV1.CreateConnectLinkResponse()

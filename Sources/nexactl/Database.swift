@@ -47,6 +47,31 @@ struct Workspaces: AsyncParsableCommand {
     }
 }
 
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage a workspace's users.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a user (or find the one with this email) and print its id.")
+        @Option(help: "Workspace id.") var workspace: String
+        @Option(help: "Email address.") var email: String
+        @Option(help: "Display name.") var name: String = ""
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            guard let workspaceID = UUID(uuidString: workspace) else { fail("--workspace is not a UUID", code: 2) }
+            let db = PostgresClient(conninfo: database.databaseURL, maximumConnections: 1, logger: .cli)
+            let rows = try await db.query("""
+                WITH inserted AS (
+                  INSERT INTO users (id, workspace_id, email, name) VALUES (\(UUID()), \(workspaceID), \(email), \(name))
+                  ON CONFLICT (workspace_id, email) DO NOTHING RETURNING id)
+                SELECT id FROM inserted UNION ALL SELECT id FROM users WHERE workspace_id = \(workspaceID) AND email = \(email)
+                """)
+            guard let id = try rows.first?.decode(UUID.self, at: 0) else { fail("workspace \(workspaceID) does not exist") }
+            print(id.uuidString.lowercased())
+        }
+    }
+}
+
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Manage API keys.", subcommands: [Create.self, List.self, Revoke.self])
 

@@ -7,8 +7,8 @@ import Platform
 struct Nexactl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nexactl",
-        abstract: "Operate Nexa Integrations: health, calls, migrations, workspaces and API keys.",
-        subcommands: [Health.self, Call.self, Migrate.self, Workspaces.self, Keys.self, SandboxCommand.self]
+        abstract: "Operate Nexa Integrations: health, calls, migrations, workspaces, API keys, webhooks and connections.",
+        subcommands: [Health.self, Call.self, Migrate.self, Workspaces.self, Users.self, Keys.self, Webhooks.self, Connect.self, SandboxCommand.self]
     )
 }
 

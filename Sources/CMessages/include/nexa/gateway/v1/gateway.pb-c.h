@@ -129,6 +129,9 @@ struct  Nexa__Gateway__V1__CreateConnectLinkRequest
   ProtobufCMessage base;
   Nexa__Rpc__V1__RequestContext *context;
   char *provider;
+  /*
+   * The user's id, or their email.
+   */
   char *user_id;
 };
 #define NEXA__GATEWAY__V1__CREATE_CONNECT_LINK_REQUEST__INIT \
