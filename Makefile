@@ -1,6 +1,6 @@
 # Nexa Integrations. `make run` shows the system working; `make test` runs every test.
 SHELL := /bin/bash
-DEBIAN_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libpq-dev libcurl4-openssl-dev libssl-dev python3 \
+DEBIAN_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libpq-dev libcurl4-openssl-dev libssl-dev python3 wrk \
 	postgresql postgresql-contrib protobuf-compiler python3-protobuf curl
 PG_PORT ?= 55432
 PG_TEST_PORT ?= 55433
@@ -50,9 +50,10 @@ test: deps proto-check ## Every test, against a throwaway PostgreSQL.
 	if [ $$status = 0 ]; then echo "make test: $$swift Swift tests and $$interop interop checks"; echo "$$(( $${swift:-0} + $${interop:-0} )) passed, 0 failed"; fi; \
 	exit $$status
 
-bench: deps ## RPC throughput and latency beside a bare SwiftNIO echo baseline (release build).
+bench: deps ## RPC beside a bare SwiftNIO echo; durable webhook ingest beside no-write and single-INSERT baselines (release).
 	swift build -c release
 	./deploy/scripts/bench.sh
+	./deploy/scripts/bench-webhooks.sh
 
 fuzz: deps ## libFuzzer on the frame and message decoders for a bounded time (FUZZ_SECONDS, default 60).
 	./deploy/scripts/fuzz.sh

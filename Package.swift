@@ -54,7 +54,11 @@ var targets: [Target] = [
     .target(name: "Postgres", dependencies: ["CPQ", log] + nio, swiftSettings: strictSettings),
     .target(name: "Cryptography", dependencies: ["COpenSSL"], swiftSettings: strictSettings),
     // Outbound HTTP over libcurl, for every provider call and webhook.
-    .target(name: "CurlHTTP", dependencies: ["CCurl"] + nio, swiftSettings: strictSettings),
+    .target(name: "CurlHTTP", dependencies: ["CCurl", metrics] + nio, swiftSettings: strictSettings),
+
+    // Declarative payload ↔ CRM field mapping for the domain services.
+    .target(name: "DataMapping", swiftSettings: strictSettings),
+    .testTarget(name: "DataMappingTests", dependencies: ["DataMapping"], swiftSettings: strictSettings),
 
     // Shared by every service: configuration, migrations, API keys, admin HTTP, the service runner.
     .target(

@@ -2,6 +2,7 @@ public import CurlHTTP
 public import Logging
 public import Messages
 public import Platform
+import ServiceLifecycle
 public import Postgres
 public import RPC
 import RPCNIO
@@ -41,20 +42,21 @@ public enum GatewayComponents {
         let server = GatewayHTTP.make(
             host: service.bindHost, port: gateway.httpPort, ingress: ingress, oauth: oauth,
             maximumBodySize: gateway.webhookMaximumBodySize, logger: logger)
+        var background: [any Service] = [BackgroundService(name: "webhook-inbox") { await inbox.run() }]
+        if gateway.dispatcherEnabled {
+            background.append(BackgroundService(name: "webhook-dispatcher") { await dispatcher.run() })
+        }
+        // Providers expire grants that sit unused: refresh every connection at least daily.
+        background.append(BackgroundService(name: "token-refresher") {
+            while !Task.isCancelled {
+                await connections.refreshIdle()
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        })
         let handler = GatewayHandler(db: db, endpoints: endpoints, connections: connections, links: links, providers: providers)
         return ServiceMain.Components(
             rpc: GatewayV1.GatewayService.Server(handler: handler),
-            background: [
-                BackgroundService(name: "webhook-inbox") { await inbox.run() },
-                BackgroundService(name: "webhook-dispatcher") { await dispatcher.run() },
-                // Providers expire grants that sit unused: refresh every connection at least daily.
-                BackgroundService(name: "token-refresher") {
-                    while !Task.isCancelled {
-                        await connections.refreshIdle()
-                        try? await Task.sleep(for: .seconds(3600))
-                    }
-                },
-            ],
+            background: background,
             frontends: [server])
     }
 

@@ -14,6 +14,9 @@ public struct GatewaySettings: Sendable {
     public var paypalCertificateHosts: [String]
     /// `durable` (the inbox) or `off` (benchmark baseline only: verified, acknowledged, not stored).
     public var inboxMode: String
+    /// Whether this replica delivers inbox events (`NEXA_GATEWAY_DISPATCHER=off` makes an
+    /// ingest-only replica; another replica must dispatch).
+    public var dispatcherEnabled: Bool
     /// How long the dispatcher leases an event it is delivering; a replica that dies mid-delivery
     /// leaves its events for others after this. Each delivery call may take half of it.
     public var webhookLease: Duration
@@ -47,6 +50,11 @@ public struct GatewaySettings: Sendable {
         guard ["durable", "off"].contains(inboxMode) else {
             throw ConfigurationError(variable: "NEXA_GATEWAY_INBOX", value: inboxMode, expected: "durable or off")
         }
+        let dispatcher = value("NEXA_GATEWAY_DISPATCHER") ?? "on"
+        guard ["on", "off"].contains(dispatcher) else {
+            throw ConfigurationError(variable: "NEXA_GATEWAY_DISPATCHER", value: dispatcher, expected: "on or off")
+        }
+        dispatcherEnabled = dispatcher == "on"
         webhookLease = .seconds(try integer("NEXA_WEBHOOK_LEASE_SECONDS", 60, 4...3600))
         var targets: [String: String] = [:]
         for (index, service) in ServiceSettings.services.enumerated() where service != "gateway" {
@@ -66,6 +74,7 @@ public struct GatewaySettings: Sendable {
           NEXA_PAYPAL_CERT_HOSTS       hosts PayPal certificates may come from (default paypal.com)
           NEXA_WEBHOOK_LEASE_SECONDS   how long a delivery holds its event before others may retry it (default 60)
           NEXA_<SERVICE>_RPC_TARGET    host:port of a domain service (default 127.0.0.1:<its RPC port>)
+          NEXA_GATEWAY_DISPATCHER      on, or off for an ingest-only replica (default on)
           NEXA_GATEWAY_INBOX           durable, or off for the benchmark baseline only (default durable)
         """
 }

@@ -205,3 +205,37 @@ struct AddressContext: RequestContext {
         #expect(start.duration(to: .now) < .seconds(10))
     }
 }
+
+/// The per-provider, per-workspace token bucket: queues rather than refuses, in arrival order.
+@Suite struct RateLimiterTests {
+    @Test func burstPassesThenCallersQueueAtTheRate() async throws {
+        // 5 at once, then 20 a second (one every 50 ms).
+        let limiter = RateLimiter(limits: ["gmail": .init(burst: 5, perSecond: 20)])
+        let start = ContinuousClock.now
+        for _ in 0..<5 { try await limiter.acquire(provider: "gmail", workspace: "w1") }
+        #expect(start.duration(to: .now) < .milliseconds(40))
+        // Ten more wait their turn: about 10 × 50 ms, none refused.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<10 { group.addTask { try await limiter.acquire(provider: "gmail", workspace: "w1") } }
+            try await group.waitForAll()
+        }
+        let elapsed = start.duration(to: .now)
+        #expect(elapsed >= .milliseconds(450), "\(elapsed)")
+        #expect(elapsed < .seconds(5), "\(elapsed)")
+    }
+
+    @Test func workspacesAndProvidersHaveTheirOwnBuckets() async throws {
+        let limiter = RateLimiter(limits: ["gmail": .requests(2, per: .seconds(60))])
+        try await limiter.acquire(provider: "gmail", workspace: "w1")
+        try await limiter.acquire(provider: "gmail", workspace: "w1")
+        let start = ContinuousClock.now
+        try await limiter.acquire(provider: "gmail", workspace: "w2")          // another workspace: its own burst
+        for _ in 0..<50 { try await limiter.acquire(provider: "stripe", workspace: "w1") }  // no limit configured
+        #expect(start.duration(to: .now) < .milliseconds(200))
+        // w1 is now 30 s from its next token: a waiter that gives up is cancelled, not served.
+        let waiter = Task { try await limiter.acquire(provider: "gmail", workspace: "w1") }
+        try await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+    }
+}

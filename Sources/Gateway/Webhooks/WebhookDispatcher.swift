@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 public import Messages
 import Metrics
+import Synchronization
 public import Postgres
 public import RPC
 
@@ -40,6 +41,8 @@ public final class WebhookDispatcher: Sendable {
     private let logger: Logger
     /// Inbox `provider` → owning service short name.
     private let routes: [String: String]
+    /// Services that answered UNIMPLEMENTED or UNAVAILABLE, until when their events are not leased.
+    private let paused = Mutex<[String: ContinuousClock.Instant]>([:])
 
     /// - Parameter extraRoutes: sources beyond the webhook providers, e.g. the gateway's own
     ///   connection events (`google` → `email_calendar`).
@@ -103,11 +106,17 @@ public final class WebhookDispatcher: Sendable {
     @discardableResult
     public func dispatchDue() async -> Int {
         let leased: [PostgresRow]
+        let now = ContinuousClock.now
+        let waiting = paused.withLock { paused in
+            paused = paused.filter { $0.value > now }
+            return Set(paused.keys)
+        }
+        let skipped = PostgresTextArray(routes.filter { waiting.contains($0.value) }.map(\.key).sorted())
         do {
             leased = try await db.query("""
                 UPDATE webhook_inbox SET next_attempt_at = now() + \(configuration.lease.seconds) * interval '1 second'
                 WHERE id IN (
-                  SELECT id FROM webhook_inbox WHERE status = 'pending' AND next_attempt_at <= now()
+                  SELECT id FROM webhook_inbox WHERE status = 'pending' AND next_attempt_at <= now() AND provider <> ALL(\(skipped)::text[])
                   ORDER BY next_attempt_at, id LIMIT \(configuration.batchSize) FOR UPDATE SKIP LOCKED)
                 RETURNING id, workspace_id, endpoint_id, provider, event_id, event_type, headers::text, body, attempts,
                           (extract(epoch FROM received_at) * 1000)::bigint
@@ -175,7 +184,10 @@ public final class WebhookDispatcher: Sendable {
         let message = (error as? RPCError)?.message ?? "\(error)"
         do {
             if status == .unimplemented || status == .unavailable {
-                // Not the event's fault: wait for the service, spend no attempt.
+                // Not the event's fault: wait for the service, spend no attempt, and stop leasing
+                // its events until then (one failure stands for all of them).
+                let until = ContinuousClock.now.advanced(by: configuration.deferral)
+                paused.withLock { $0[service] = until }
                 try await db.execute("""
                     UPDATE webhook_inbox SET next_attempt_at = now() + \(configuration.deferral.seconds) * interval '1 second',
                       last_error = \("\(status): \(message)") WHERE id = \(id)

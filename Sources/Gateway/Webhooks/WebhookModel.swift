@@ -137,6 +137,29 @@ enum WebhookPayload {
         return object
     }
 
+    /// The top-level fields the verifiers read, decoded without building the whole document
+    /// (JSONDecoder skips what the type does not name; JSONSerialization would box every value).
+    struct Head: Decodable {
+        var id: String?
+        var type: String?
+        var topic: String?
+        var event_type: String?
+        var created_at: Double?
+
+        func required(_ value: String?, _ name: String) throws(WebhookRejection) -> String {
+            guard let value, !value.isEmpty else { throw .malformed("the payload has no \"\(name)\"") }
+            return value
+        }
+    }
+
+    static func head(_ body: [UInt8]) throws(WebhookRejection) -> Head {
+        do {
+            return try JSONDecoder().decode(Head.self, from: Data(body))
+        } catch {
+            throw .malformed("the body is not a JSON object")
+        }
+    }
+
     /// A required string field of a JSON object.
     static func string(_ object: [String: Any], _ key: String) throws(WebhookRejection) -> String {
         guard let value = object[key] as? String, !value.isEmpty else { throw .malformed("the payload has no \"\(key)\"") }

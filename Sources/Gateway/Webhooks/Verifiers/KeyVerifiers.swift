@@ -69,8 +69,8 @@ public struct PayPalVerifier: WebhookVerifier {
         guard let sent = WebhookPayload.iso8601(time), WebhookPayload.isFresh(sent, now: now, tolerance: tolerance) else {
             throw .stale("the PayPal transmission time is outside the \(Int(tolerance)) s tolerance")
         }
-        let event = try WebhookPayload.object(request.body)
-        return .store([VerifiedEvent(eventID: try WebhookPayload.string(event, "id"), eventType: try WebhookPayload.string(event, "event_type"))],
+        let event = try WebhookPayload.head(request.body)
+        return .store([VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.event_type, "event_type"))],
                       status: 200)
     }
 }

@@ -27,8 +27,8 @@ public struct StripeVerifier: WebhookVerifier {
         guard WebhookPayload.isFresh(Date(timeIntervalSince1970: TimeInterval(timestamp)), now: now, tolerance: tolerance) else {
             throw .stale("the Stripe-Signature timestamp is outside the \(Int(tolerance)) s tolerance")
         }
-        let event = try WebhookPayload.object(request.body)
-        return .store([VerifiedEvent(eventID: try WebhookPayload.string(event, "id"), eventType: try WebhookPayload.string(event, "type"))],
+        let event = try WebhookPayload.head(request.body)
+        return .store([VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.type, "type"))],
                       status: 200)
     }
 }
@@ -50,8 +50,8 @@ public struct ZendeskVerifier: WebhookVerifier {
         guard let time = WebhookPayload.iso8601(stamp), WebhookPayload.isFresh(time, now: now, tolerance: tolerance) else {
             throw .stale("the Zendesk signature timestamp is outside the \(Int(tolerance)) s tolerance")
         }
-        let event = try WebhookPayload.object(request.body)
-        return .store([VerifiedEvent(eventID: try WebhookPayload.string(event, "id"), eventType: try WebhookPayload.string(event, "type"))],
+        let event = try WebhookPayload.head(request.body)
+        return .store([VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.type, "type"))],
                       status: 200)
     }
 }
@@ -72,12 +72,11 @@ public struct IntercomVerifier: WebhookVerifier {
         guard Digest.constantTimeEquals(signature, Digest.hmacSHA1(key: endpoint.secret ?? [], data: request.body)) else {
             throw .unauthenticated("the Intercom signature does not match")
         }
-        let event = try WebhookPayload.object(request.body)
-        if let created = (event["created_at"] as? NSNumber)?.doubleValue,
-           now.timeIntervalSince1970 - created > maximumAge {
+        let event = try WebhookPayload.head(request.body)
+        if let created = event.created_at, now.timeIntervalSince1970 - created > maximumAge {
             throw .stale("the notification was created more than \(Int(maximumAge)) s ago")
         }
-        return .store([VerifiedEvent(eventID: try WebhookPayload.string(event, "id"), eventType: try WebhookPayload.string(event, "topic"))],
+        return .store([VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.topic, "topic"))],
                       status: 200)
     }
 }
