@@ -53,7 +53,11 @@ pgbench=$(ls /usr/lib/postgresql/*/bin/pgbench | tail -1)
 echo "machine: $(nproc) cores shared by wrk, the gateway and PostgreSQL (fsync on); $rounds alternating rounds of ${seconds} s, 64 connections, 1 KB bodies"
 printf '%-6s %-34s %-34s %-28s\n' round "durable ingest (rps, p99 ms)" "(a) no database write (rps, p99)" "(b) single-row INSERTs (tps)"
 results=()
+stored=0
 for round in $(seq 1 "$rounds"); do
+  # Every round starts from the same empty inbox and a fresh checkpoint.
+  stored=$((stored + $(psql -At "$NEXA_DATABASE_URL" -c "SELECT count(*) FROM webhook_inbox WHERE endpoint_id <> 'we_bench'")))
+  psql -q "$NEXA_DATABASE_URL" -c "TRUNCATE webhook_inbox" -c "CHECKPOINT"
   start_gateway durable; read -r d_rps d_p99 d_err d_non2xx < <(run_wrk); stop_gateway
   start_gateway off; read -r a_rps a_p99 a_err a_non2xx < <(run_wrk); stop_gateway
   b_tps=$("$pgbench" -n -c 1 -T "$seconds" -M prepared -f "$root/.data/bench-insert.sql" "$NEXA_DATABASE_URL" 2>/dev/null \
@@ -61,7 +65,7 @@ for round in $(seq 1 "$rounds"); do
   printf '%-6s %-34s %-34s %-28s\n' "$round" "$d_rps, $d_p99 (errors $d_err, non-2xx $d_non2xx)" "$a_rps, $a_p99" "$b_tps"
   results+=("$d_rps $d_p99 $a_rps $b_tps")
 done
-stored=$(psql -At "$NEXA_DATABASE_URL" -c "SELECT count(*) FROM webhook_inbox WHERE endpoint_id <> 'we_bench'")
+stored=$((stored + $(psql -At "$NEXA_DATABASE_URL" -c "SELECT count(*) FROM webhook_inbox WHERE endpoint_id <> 'we_bench'")))
 median() { printf '%s\n' "${results[@]}" | awk -v c="$1" '{ print $c }' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 d=$(median 1); p=$(median 2); a=$(median 3); b=$(median 4)
 echo "median: durable $d rps, p99 $p ms | (a) $a rps | (b) $b tps"
