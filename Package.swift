@@ -153,6 +153,7 @@ var targets: [Target] = [
 
 /// What a domain library needs beyond the platform.
 let serviceDependencies: [String: [Target.Dependency]] = [
+    "Billing": ["CurlHTTP", log, lifecycle],
     "Gateway": ["Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle, .product(name: "Hummingbird", package: "hummingbird")] + nio,
 ]
 
@@ -168,6 +169,13 @@ for service in services {
         swiftSettings: strictSettings
     ))
 }
+targets.append(.testTarget(
+    name: "BillingTests",
+    dependencies: ["Billing", "Gateway", "Platform", "RPC", "RPCNIO", "Messages", "Postgres", "CurlHTTP", "TestSupport", "Sandbox",
+                   "SandboxStripe", log, lifecycle, .product(name: "Hummingbird", package: "hummingbird"),
+                   .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
+    swiftSettings: strictSettings
+))
 targets.append(.testTarget(
     name: "GatewayTests",
     dependencies: ["Gateway", "Platform", "RPC", "RPCNIO", "Messages", "Postgres", "Cryptography", "CurlHTTP", "TestSupport", "Sandbox",

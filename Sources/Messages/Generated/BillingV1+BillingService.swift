@@ -25,6 +25,18 @@ extension BillingV1 {
                     index: 3, name: "HandleWebhook", inputType: "nexa.gateway.v1.WebhookEvent", outputType: "nexa.gateway.v1.WebhookAck",
                     isIdempotent: false, isPublic: false
                 ),
+                MethodDescriptor(
+                    index: 4, name: "DealClosed", inputType: "nexa.billing.v1.DealClosedRequest", outputType: "nexa.billing.v1.BillingJob",
+                    isIdempotent: false, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 5, name: "GetBillingJob", inputType: "nexa.billing.v1.GetBillingJobRequest", outputType: "nexa.billing.v1.BillingJob",
+                    isIdempotent: true, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 6, name: "GetAccountHealth", inputType: "nexa.billing.v1.GetAccountHealthRequest", outputType: "nexa.billing.v1.AccountHealth",
+                    isIdempotent: true, isPublic: false
+                ),
             ]
         )
 
@@ -32,6 +44,12 @@ extension BillingV1 {
         public protocol Handler: Sendable {
             func handleWebhook(_ request: GatewayV1.WebhookEvent, context: ServerContext) async throws
                 -> GatewayV1.WebhookAck
+            func dealClosed(_ request: BillingV1.DealClosedRequest, context: ServerContext) async throws
+                -> BillingV1.BillingJob
+            func getBillingJob(_ request: BillingV1.GetBillingJobRequest, context: ServerContext) async throws
+                -> BillingV1.BillingJob
+            func getAccountHealth(_ request: BillingV1.GetAccountHealthRequest, context: ServerContext) async throws
+                -> BillingV1.AccountHealth
         }
 
         /// Serves a `Handler` over any transport.
@@ -65,6 +83,21 @@ extension BillingV1 {
                         request, as: GatewayV1.WebhookEvent.self, method: descriptor.methods[3], service: descriptor,
                         environment: environment
                     ) { request, context in try await handler.handleWebhook(request, context: context) }
+                case 4:
+                    return await ServerCall.run(
+                        request, as: BillingV1.DealClosedRequest.self, method: descriptor.methods[4], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.dealClosed(request, context: context) }
+                case 5:
+                    return await ServerCall.run(
+                        request, as: BillingV1.GetBillingJobRequest.self, method: descriptor.methods[5], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.getBillingJob(request, context: context) }
+                case 6:
+                    return await ServerCall.run(
+                        request, as: BillingV1.GetAccountHealthRequest.self, method: descriptor.methods[6], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.getAccountHealth(request, context: context) }
                 default:
                     return ServerCall.unknownMethod(methodIndex, service: descriptor)
                 }
@@ -101,6 +134,24 @@ extension BillingV1 {
                 try await ClientCall.run(request, method: descriptor.methods[3], transport: transport, options: options)
             }
 
+            public func dealClosed(
+                _ request: BillingV1.DealClosedRequest = .init(), options: CallOptions = .init()
+            ) async throws -> BillingV1.BillingJob {
+                try await ClientCall.run(request, method: descriptor.methods[4], transport: transport, options: options)
+            }
+
+            public func getBillingJob(
+                _ request: BillingV1.GetBillingJobRequest = .init(), options: CallOptions = .init()
+            ) async throws -> BillingV1.BillingJob {
+                try await ClientCall.run(request, method: descriptor.methods[5], transport: transport, options: options)
+            }
+
+            public func getAccountHealth(
+                _ request: BillingV1.GetAccountHealthRequest = .init(), options: CallOptions = .init()
+            ) async throws -> BillingV1.AccountHealth {
+                try await ClientCall.run(request, method: descriptor.methods[6], transport: transport, options: options)
+            }
+
             /// Calls a method by name with a JSON request, returning JSON (for `nexactl call`).
             public func callJSON(_ method: String, json: [UInt8], options: CallOptions = .init()) async throws -> [UInt8] {
                 switch method {
@@ -124,6 +175,21 @@ extension BillingV1 {
                         json, as: GatewayV1.WebhookEvent.self, returning: GatewayV1.WebhookAck.self,
                         method: descriptor.methods[3], transport: transport, options: options
                     )
+                case "DealClosed":
+                    return try await ClientCall.runJSON(
+                        json, as: BillingV1.DealClosedRequest.self, returning: BillingV1.BillingJob.self,
+                        method: descriptor.methods[4], transport: transport, options: options
+                    )
+                case "GetBillingJob":
+                    return try await ClientCall.runJSON(
+                        json, as: BillingV1.GetBillingJobRequest.self, returning: BillingV1.BillingJob.self,
+                        method: descriptor.methods[5], transport: transport, options: options
+                    )
+                case "GetAccountHealth":
+                    return try await ClientCall.runJSON(
+                        json, as: BillingV1.GetAccountHealthRequest.self, returning: BillingV1.AccountHealth.self,
+                        method: descriptor.methods[6], transport: transport, options: options
+                    )
                 default:
                     throw RPCError(.unimplemented, "\(descriptor.name) has no method \(method)")
                 }
@@ -139,5 +205,20 @@ extension BillingV1.BillingService.Handler {
         -> GatewayV1.WebhookAck
     {
         throw RPCError(.unimplemented, "nexa.billing.v1.BillingService.HandleWebhook is not implemented yet")
+    }
+    public func dealClosed(_ request: BillingV1.DealClosedRequest, context: ServerContext) async throws
+        -> BillingV1.BillingJob
+    {
+        throw RPCError(.unimplemented, "nexa.billing.v1.BillingService.DealClosed is not implemented yet")
+    }
+    public func getBillingJob(_ request: BillingV1.GetBillingJobRequest, context: ServerContext) async throws
+        -> BillingV1.BillingJob
+    {
+        throw RPCError(.unimplemented, "nexa.billing.v1.BillingService.GetBillingJob is not implemented yet")
+    }
+    public func getAccountHealth(_ request: BillingV1.GetAccountHealthRequest, context: ServerContext) async throws
+        -> BillingV1.AccountHealth
+    {
+        throw RPCError(.unimplemented, "nexa.billing.v1.BillingService.GetAccountHealth is not implemented yet")
     }
 }

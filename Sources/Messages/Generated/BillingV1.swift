@@ -5,3 +5,441 @@ internal import CProtobufC
 
 /// Messages of the proto package `nexa.billing.v1`.
 public enum BillingV1 {}
+
+extension BillingV1 {
+    /// The proto message `nexa.billing.v1.DealClosedRequest`.
+    public struct DealClosedRequest: ProtoMessage {
+        public static let protoName = "nexa.billing.v1.DealClosedRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var dealID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case dealID = "dealId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .dealID) { dealID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(dealID, forKey: .dealID)
+        }
+    }
+}
+
+extension BillingV1.DealClosedRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Billing__V1__DealClosedRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__deal_closed_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__billing__v1__deal_closed_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__deal_closed_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__billing__v1__deal_closed_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__billing__v1__deal_closed_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        dealID = try CRuntime.string(c.deal_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !dealID.isEmpty { c.pointee.deal_id = arena.cString(dealID) }
+    }
+}
+
+extension BillingV1.DealClosedRequest: ContextCarrying {}
+
+extension BillingV1 {
+    /// The proto message `nexa.billing.v1.GetBillingJobRequest`.
+    public struct GetBillingJobRequest: ProtoMessage {
+        public static let protoName = "nexa.billing.v1.GetBillingJobRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var jobID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case jobID = "jobId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .jobID) { jobID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(jobID, forKey: .jobID)
+        }
+    }
+}
+
+extension BillingV1.GetBillingJobRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Billing__V1__GetBillingJobRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__get_billing_job_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__billing__v1__get_billing_job_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__get_billing_job_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__billing__v1__get_billing_job_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__billing__v1__get_billing_job_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        jobID = try CRuntime.string(c.job_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !jobID.isEmpty { c.pointee.job_id = arena.cString(jobID) }
+    }
+}
+
+extension BillingV1.GetBillingJobRequest: ContextCarrying {}
+
+extension BillingV1 {
+    /// The proto message `nexa.billing.v1.BillingJob`.
+    public struct BillingJob: ProtoMessage {
+        public static let protoName = "nexa.billing.v1.BillingJob"
+        public var id: String = ""
+        public var dealID: String = ""
+        public var status: String = ""
+        public var attempts: UInt32 = 0
+        public var lastError: String = ""
+        public var stripeCustomerID: String = ""
+        public var stripeSubscriptionID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case id = "id"
+            case dealID = "dealId"
+            case status = "status"
+            case attempts = "attempts"
+            case lastError = "lastError"
+            case stripeCustomerID = "stripeCustomerId"
+            case stripeSubscriptionID = "stripeSubscriptionId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .id) { id = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .dealID) { dealID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .status) { status = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .attempts) { attempts = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .lastError) { lastError = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .stripeCustomerID) { stripeCustomerID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .stripeSubscriptionID) { stripeSubscriptionID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(dealID, forKey: .dealID)
+            try c.encode(status, forKey: .status)
+            try c.encode(attempts, forKey: .attempts)
+            try c.encode(lastError, forKey: .lastError)
+            try c.encode(stripeCustomerID, forKey: .stripeCustomerID)
+            try c.encode(stripeSubscriptionID, forKey: .stripeSubscriptionID)
+        }
+    }
+}
+
+extension BillingV1.BillingJob: CMessageConvertible {
+    typealias CStruct = Nexa__Billing__V1__BillingJob
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__billing_job__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__billing__v1__billing_job__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__billing_job__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__billing__v1__billing_job__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__billing__v1__billing_job__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        id = try CRuntime.string(c.id)
+        dealID = try CRuntime.string(c.deal_id)
+        status = try CRuntime.string(c.status)
+        attempts = c.attempts
+        lastError = try CRuntime.string(c.last_error)
+        stripeCustomerID = try CRuntime.string(c.stripe_customer_id)
+        stripeSubscriptionID = try CRuntime.string(c.stripe_subscription_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !id.isEmpty { c.pointee.id = arena.cString(id) }
+        if !dealID.isEmpty { c.pointee.deal_id = arena.cString(dealID) }
+        if !status.isEmpty { c.pointee.status = arena.cString(status) }
+        c.pointee.attempts = attempts
+        if !lastError.isEmpty { c.pointee.last_error = arena.cString(lastError) }
+        if !stripeCustomerID.isEmpty { c.pointee.stripe_customer_id = arena.cString(stripeCustomerID) }
+        if !stripeSubscriptionID.isEmpty { c.pointee.stripe_subscription_id = arena.cString(stripeSubscriptionID) }
+    }
+}
+
+extension BillingV1 {
+    /// The proto message `nexa.billing.v1.GetAccountHealthRequest`.
+    public struct GetAccountHealthRequest: ProtoMessage {
+        public static let protoName = "nexa.billing.v1.GetAccountHealthRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var accountID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case accountID = "accountId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .accountID) { accountID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(accountID, forKey: .accountID)
+        }
+    }
+}
+
+extension BillingV1.GetAccountHealthRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Billing__V1__GetAccountHealthRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__get_account_health_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__billing__v1__get_account_health_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__get_account_health_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__billing__v1__get_account_health_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__billing__v1__get_account_health_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        accountID = try CRuntime.string(c.account_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !accountID.isEmpty { c.pointee.account_id = arena.cString(accountID) }
+    }
+}
+
+extension BillingV1.GetAccountHealthRequest: ContextCarrying {}
+
+extension BillingV1 {
+    /// The proto message `nexa.billing.v1.HealthChange`.
+    public struct HealthChange: ProtoMessage {
+        public static let protoName = "nexa.billing.v1.HealthChange"
+        public var cause: String = ""
+        public var eventID: String = ""
+        public var delta: Int32 = 0
+        public var before: Int32 = 0
+        public var after: Int32 = 0
+        public var atUnixMs: Int64 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case cause = "cause"
+            case eventID = "eventId"
+            case delta = "delta"
+            case before = "before"
+            case after = "after"
+            case atUnixMs = "atUnixMs"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .cause) { cause = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .eventID) { eventID = v }
+            if let v = try c.decodeIfPresent(Int32.self, forKey: .delta) { delta = v }
+            if let v = try c.decodeIfPresent(Int32.self, forKey: .before) { before = v }
+            if let v = try c.decodeIfPresent(Int32.self, forKey: .after) { after = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .atUnixMs) { atUnixMs = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(cause, forKey: .cause)
+            try c.encode(eventID, forKey: .eventID)
+            try c.encode(delta, forKey: .delta)
+            try c.encode(before, forKey: .before)
+            try c.encode(after, forKey: .after)
+            try c.encode(atUnixMs, forKey: .atUnixMs)
+        }
+    }
+}
+
+extension BillingV1.HealthChange: CMessageConvertible {
+    typealias CStruct = Nexa__Billing__V1__HealthChange
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__health_change__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__billing__v1__health_change__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__health_change__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__billing__v1__health_change__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__billing__v1__health_change__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        cause = try CRuntime.string(c.cause)
+        eventID = try CRuntime.string(c.event_id)
+        delta = c.delta
+        before = c.before
+        after = c.after
+        atUnixMs = c.at_unix_ms
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !cause.isEmpty { c.pointee.cause = arena.cString(cause) }
+        if !eventID.isEmpty { c.pointee.event_id = arena.cString(eventID) }
+        c.pointee.delta = delta
+        c.pointee.before = before
+        c.pointee.after = after
+        c.pointee.at_unix_ms = atUnixMs
+    }
+}
+
+extension BillingV1 {
+    /// The proto message `nexa.billing.v1.AccountHealth`.
+    public struct AccountHealth: ProtoMessage {
+        public static let protoName = "nexa.billing.v1.AccountHealth"
+        public var accountID: String = ""
+        public var name: String = ""
+        public var score: Int32 = 0
+        public var paymentStatus: String = ""
+        public var churnRisk: String = ""
+        public var subscriptionStatus: String = ""
+        public var mrrCents: Int64 = 0
+        public var currency: String = ""
+        public var nextBillingUnixMs: Int64 = 0
+        public var changes: [BillingV1.HealthChange] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case accountID = "accountId"
+            case name = "name"
+            case score = "score"
+            case paymentStatus = "paymentStatus"
+            case churnRisk = "churnRisk"
+            case subscriptionStatus = "subscriptionStatus"
+            case mrrCents = "mrrCents"
+            case currency = "currency"
+            case nextBillingUnixMs = "nextBillingUnixMs"
+            case changes = "changes"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .accountID) { accountID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .name) { name = v }
+            if let v = try c.decodeIfPresent(Int32.self, forKey: .score) { score = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .paymentStatus) { paymentStatus = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .churnRisk) { churnRisk = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .subscriptionStatus) { subscriptionStatus = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .mrrCents) { mrrCents = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .currency) { currency = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .nextBillingUnixMs) { nextBillingUnixMs = v }
+            if let v = try c.decodeIfPresent([BillingV1.HealthChange].self, forKey: .changes) { changes = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(accountID, forKey: .accountID)
+            try c.encode(name, forKey: .name)
+            try c.encode(score, forKey: .score)
+            try c.encode(paymentStatus, forKey: .paymentStatus)
+            try c.encode(churnRisk, forKey: .churnRisk)
+            try c.encode(subscriptionStatus, forKey: .subscriptionStatus)
+            try c.encode(mrrCents, forKey: .mrrCents)
+            try c.encode(currency, forKey: .currency)
+            try c.encode(nextBillingUnixMs, forKey: .nextBillingUnixMs)
+            try c.encode(changes, forKey: .changes)
+        }
+    }
+}
+
+extension BillingV1.AccountHealth: CMessageConvertible {
+    typealias CStruct = Nexa__Billing__V1__AccountHealth
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__account_health__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__billing__v1__account_health__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__billing__v1__account_health__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__billing__v1__account_health__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__billing__v1__account_health__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        accountID = try CRuntime.string(c.account_id)
+        name = try CRuntime.string(c.name)
+        score = c.score
+        paymentStatus = try CRuntime.string(c.payment_status)
+        churnRisk = try CRuntime.string(c.churn_risk)
+        subscriptionStatus = try CRuntime.string(c.subscription_status)
+        mrrCents = c.mrr_cents
+        currency = try CRuntime.string(c.currency)
+        nextBillingUnixMs = c.next_billing_unix_ms
+        if c.n_changes > 0, let items = c.changes {
+            changes.reserveCapacity(c.n_changes)
+            for i in 0..<c.n_changes { changes.append(try BillingV1.HealthChange(c: items[i]!)) }
+        }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !accountID.isEmpty { c.pointee.account_id = arena.cString(accountID) }
+        if !name.isEmpty { c.pointee.name = arena.cString(name) }
+        c.pointee.score = score
+        if !paymentStatus.isEmpty { c.pointee.payment_status = arena.cString(paymentStatus) }
+        if !churnRisk.isEmpty { c.pointee.churn_risk = arena.cString(churnRisk) }
+        if !subscriptionStatus.isEmpty { c.pointee.subscription_status = arena.cString(subscriptionStatus) }
+        c.pointee.mrr_cents = mrrCents
+        if !currency.isEmpty { c.pointee.currency = arena.cString(currency) }
+        c.pointee.next_billing_unix_ms = nextBillingUnixMs
+        if !changes.isEmpty {
+            c.pointee.n_changes = changes.count
+            c.pointee.changes = arena.array(changes) { arena.message($0) }
+        }
+    }
+}

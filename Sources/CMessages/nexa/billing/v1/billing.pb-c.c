@@ -8,16 +8,819 @@
 #endif
 
 #include "nexa/billing/v1/billing.pb-c.h"
-static const ProtobufCMethodDescriptor nexa__billing__v1__billing_service__method_descriptors[4] =
+void   nexa__billing__v1__deal_closed_request__init
+                     (Nexa__Billing__V1__DealClosedRequest         *message)
+{
+  static const Nexa__Billing__V1__DealClosedRequest init_value = NEXA__BILLING__V1__DEAL_CLOSED_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__billing__v1__deal_closed_request__get_packed_size
+                     (const Nexa__Billing__V1__DealClosedRequest *message)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__deal_closed_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__billing__v1__deal_closed_request__pack
+                     (const Nexa__Billing__V1__DealClosedRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__deal_closed_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__billing__v1__deal_closed_request__pack_to_buffer
+                     (const Nexa__Billing__V1__DealClosedRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__deal_closed_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Billing__V1__DealClosedRequest *
+       nexa__billing__v1__deal_closed_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Billing__V1__DealClosedRequest *)
+     protobuf_c_message_unpack (&nexa__billing__v1__deal_closed_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__billing__v1__deal_closed_request__free_unpacked
+                     (Nexa__Billing__V1__DealClosedRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__billing__v1__deal_closed_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__billing__v1__get_billing_job_request__init
+                     (Nexa__Billing__V1__GetBillingJobRequest         *message)
+{
+  static const Nexa__Billing__V1__GetBillingJobRequest init_value = NEXA__BILLING__V1__GET_BILLING_JOB_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__billing__v1__get_billing_job_request__get_packed_size
+                     (const Nexa__Billing__V1__GetBillingJobRequest *message)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__get_billing_job_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__billing__v1__get_billing_job_request__pack
+                     (const Nexa__Billing__V1__GetBillingJobRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__get_billing_job_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__billing__v1__get_billing_job_request__pack_to_buffer
+                     (const Nexa__Billing__V1__GetBillingJobRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__get_billing_job_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Billing__V1__GetBillingJobRequest *
+       nexa__billing__v1__get_billing_job_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Billing__V1__GetBillingJobRequest *)
+     protobuf_c_message_unpack (&nexa__billing__v1__get_billing_job_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__billing__v1__get_billing_job_request__free_unpacked
+                     (Nexa__Billing__V1__GetBillingJobRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__billing__v1__get_billing_job_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__billing__v1__billing_job__init
+                     (Nexa__Billing__V1__BillingJob         *message)
+{
+  static const Nexa__Billing__V1__BillingJob init_value = NEXA__BILLING__V1__BILLING_JOB__INIT;
+  *message = init_value;
+}
+size_t nexa__billing__v1__billing_job__get_packed_size
+                     (const Nexa__Billing__V1__BillingJob *message)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__billing_job__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__billing__v1__billing_job__pack
+                     (const Nexa__Billing__V1__BillingJob *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__billing_job__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__billing__v1__billing_job__pack_to_buffer
+                     (const Nexa__Billing__V1__BillingJob *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__billing_job__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Billing__V1__BillingJob *
+       nexa__billing__v1__billing_job__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Billing__V1__BillingJob *)
+     protobuf_c_message_unpack (&nexa__billing__v1__billing_job__descriptor,
+                                allocator, len, data);
+}
+void   nexa__billing__v1__billing_job__free_unpacked
+                     (Nexa__Billing__V1__BillingJob *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__billing__v1__billing_job__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__billing__v1__get_account_health_request__init
+                     (Nexa__Billing__V1__GetAccountHealthRequest         *message)
+{
+  static const Nexa__Billing__V1__GetAccountHealthRequest init_value = NEXA__BILLING__V1__GET_ACCOUNT_HEALTH_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__billing__v1__get_account_health_request__get_packed_size
+                     (const Nexa__Billing__V1__GetAccountHealthRequest *message)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__get_account_health_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__billing__v1__get_account_health_request__pack
+                     (const Nexa__Billing__V1__GetAccountHealthRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__get_account_health_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__billing__v1__get_account_health_request__pack_to_buffer
+                     (const Nexa__Billing__V1__GetAccountHealthRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__get_account_health_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Billing__V1__GetAccountHealthRequest *
+       nexa__billing__v1__get_account_health_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Billing__V1__GetAccountHealthRequest *)
+     protobuf_c_message_unpack (&nexa__billing__v1__get_account_health_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__billing__v1__get_account_health_request__free_unpacked
+                     (Nexa__Billing__V1__GetAccountHealthRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__billing__v1__get_account_health_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__billing__v1__health_change__init
+                     (Nexa__Billing__V1__HealthChange         *message)
+{
+  static const Nexa__Billing__V1__HealthChange init_value = NEXA__BILLING__V1__HEALTH_CHANGE__INIT;
+  *message = init_value;
+}
+size_t nexa__billing__v1__health_change__get_packed_size
+                     (const Nexa__Billing__V1__HealthChange *message)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__health_change__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__billing__v1__health_change__pack
+                     (const Nexa__Billing__V1__HealthChange *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__health_change__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__billing__v1__health_change__pack_to_buffer
+                     (const Nexa__Billing__V1__HealthChange *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__health_change__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Billing__V1__HealthChange *
+       nexa__billing__v1__health_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Billing__V1__HealthChange *)
+     protobuf_c_message_unpack (&nexa__billing__v1__health_change__descriptor,
+                                allocator, len, data);
+}
+void   nexa__billing__v1__health_change__free_unpacked
+                     (Nexa__Billing__V1__HealthChange *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__billing__v1__health_change__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__billing__v1__account_health__init
+                     (Nexa__Billing__V1__AccountHealth         *message)
+{
+  static const Nexa__Billing__V1__AccountHealth init_value = NEXA__BILLING__V1__ACCOUNT_HEALTH__INIT;
+  *message = init_value;
+}
+size_t nexa__billing__v1__account_health__get_packed_size
+                     (const Nexa__Billing__V1__AccountHealth *message)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__account_health__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__billing__v1__account_health__pack
+                     (const Nexa__Billing__V1__AccountHealth *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__account_health__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__billing__v1__account_health__pack_to_buffer
+                     (const Nexa__Billing__V1__AccountHealth *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__billing__v1__account_health__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Billing__V1__AccountHealth *
+       nexa__billing__v1__account_health__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Billing__V1__AccountHealth *)
+     protobuf_c_message_unpack (&nexa__billing__v1__account_health__descriptor,
+                                allocator, len, data);
+}
+void   nexa__billing__v1__account_health__free_unpacked
+                     (Nexa__Billing__V1__AccountHealth *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__billing__v1__account_health__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor nexa__billing__v1__deal_closed_request__field_descriptors[2] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__DealClosedRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deal_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__DealClosedRequest, deal_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__billing__v1__deal_closed_request__field_indices_by_name[] = {
+  0,   /* field[0] = context */
+  1,   /* field[1] = deal_id */
+};
+static const ProtobufCIntRange nexa__billing__v1__deal_closed_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__billing__v1__deal_closed_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.billing.v1.DealClosedRequest",
+  "DealClosedRequest",
+  "Nexa__Billing__V1__DealClosedRequest",
+  "nexa.billing.v1",
+  sizeof(Nexa__Billing__V1__DealClosedRequest),
+  2,
+  nexa__billing__v1__deal_closed_request__field_descriptors,
+  nexa__billing__v1__deal_closed_request__field_indices_by_name,
+  1,  nexa__billing__v1__deal_closed_request__number_ranges,
+  (ProtobufCMessageInit) nexa__billing__v1__deal_closed_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__billing__v1__get_billing_job_request__field_descriptors[2] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__GetBillingJobRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "job_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__GetBillingJobRequest, job_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__billing__v1__get_billing_job_request__field_indices_by_name[] = {
+  0,   /* field[0] = context */
+  1,   /* field[1] = job_id */
+};
+static const ProtobufCIntRange nexa__billing__v1__get_billing_job_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__billing__v1__get_billing_job_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.billing.v1.GetBillingJobRequest",
+  "GetBillingJobRequest",
+  "Nexa__Billing__V1__GetBillingJobRequest",
+  "nexa.billing.v1",
+  sizeof(Nexa__Billing__V1__GetBillingJobRequest),
+  2,
+  nexa__billing__v1__get_billing_job_request__field_descriptors,
+  nexa__billing__v1__get_billing_job_request__field_indices_by_name,
+  1,  nexa__billing__v1__get_billing_job_request__number_ranges,
+  (ProtobufCMessageInit) nexa__billing__v1__get_billing_job_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__billing__v1__billing_job__field_descriptors[7] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__BillingJob, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deal_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__BillingJob, deal_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__BillingJob, status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attempts",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__BillingJob, attempts),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_error",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__BillingJob, last_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stripe_customer_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__BillingJob, stripe_customer_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stripe_subscription_id",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__BillingJob, stripe_subscription_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__billing__v1__billing_job__field_indices_by_name[] = {
+  3,   /* field[3] = attempts */
+  1,   /* field[1] = deal_id */
+  0,   /* field[0] = id */
+  4,   /* field[4] = last_error */
+  2,   /* field[2] = status */
+  5,   /* field[5] = stripe_customer_id */
+  6,   /* field[6] = stripe_subscription_id */
+};
+static const ProtobufCIntRange nexa__billing__v1__billing_job__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor nexa__billing__v1__billing_job__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.billing.v1.BillingJob",
+  "BillingJob",
+  "Nexa__Billing__V1__BillingJob",
+  "nexa.billing.v1",
+  sizeof(Nexa__Billing__V1__BillingJob),
+  7,
+  nexa__billing__v1__billing_job__field_descriptors,
+  nexa__billing__v1__billing_job__field_indices_by_name,
+  1,  nexa__billing__v1__billing_job__number_ranges,
+  (ProtobufCMessageInit) nexa__billing__v1__billing_job__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__billing__v1__get_account_health_request__field_descriptors[2] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__GetAccountHealthRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "account_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__GetAccountHealthRequest, account_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__billing__v1__get_account_health_request__field_indices_by_name[] = {
+  1,   /* field[1] = account_id */
+  0,   /* field[0] = context */
+};
+static const ProtobufCIntRange nexa__billing__v1__get_account_health_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__billing__v1__get_account_health_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.billing.v1.GetAccountHealthRequest",
+  "GetAccountHealthRequest",
+  "Nexa__Billing__V1__GetAccountHealthRequest",
+  "nexa.billing.v1",
+  sizeof(Nexa__Billing__V1__GetAccountHealthRequest),
+  2,
+  nexa__billing__v1__get_account_health_request__field_descriptors,
+  nexa__billing__v1__get_account_health_request__field_indices_by_name,
+  1,  nexa__billing__v1__get_account_health_request__number_ranges,
+  (ProtobufCMessageInit) nexa__billing__v1__get_account_health_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__billing__v1__health_change__field_descriptors[6] =
+{
+  {
+    "cause",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__HealthChange, cause),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "event_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__HealthChange, event_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delta",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__HealthChange, delta),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "before",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__HealthChange, before),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__HealthChange, after),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "at_unix_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__HealthChange, at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__billing__v1__health_change__field_indices_by_name[] = {
+  4,   /* field[4] = after */
+  5,   /* field[5] = at_unix_ms */
+  3,   /* field[3] = before */
+  0,   /* field[0] = cause */
+  2,   /* field[2] = delta */
+  1,   /* field[1] = event_id */
+};
+static const ProtobufCIntRange nexa__billing__v1__health_change__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor nexa__billing__v1__health_change__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.billing.v1.HealthChange",
+  "HealthChange",
+  "Nexa__Billing__V1__HealthChange",
+  "nexa.billing.v1",
+  sizeof(Nexa__Billing__V1__HealthChange),
+  6,
+  nexa__billing__v1__health_change__field_descriptors,
+  nexa__billing__v1__health_change__field_indices_by_name,
+  1,  nexa__billing__v1__health_change__number_ranges,
+  (ProtobufCMessageInit) nexa__billing__v1__health_change__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__billing__v1__account_health__field_descriptors[10] =
+{
+  {
+    "account_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__AccountHealth, account_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__AccountHealth, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "score",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__AccountHealth, score),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "payment_status",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__AccountHealth, payment_status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "churn_risk",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__AccountHealth, churn_risk),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "subscription_status",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__AccountHealth, subscription_status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mrr_cents",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__AccountHealth, mrr_cents),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "currency",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__AccountHealth, currency),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_billing_unix_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Billing__V1__AccountHealth, next_billing_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changes",
+    10,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Nexa__Billing__V1__AccountHealth, n_changes),
+    offsetof(Nexa__Billing__V1__AccountHealth, changes),
+    &nexa__billing__v1__health_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__billing__v1__account_health__field_indices_by_name[] = {
+  0,   /* field[0] = account_id */
+  9,   /* field[9] = changes */
+  4,   /* field[4] = churn_risk */
+  7,   /* field[7] = currency */
+  6,   /* field[6] = mrr_cents */
+  1,   /* field[1] = name */
+  8,   /* field[8] = next_billing_unix_ms */
+  3,   /* field[3] = payment_status */
+  2,   /* field[2] = score */
+  5,   /* field[5] = subscription_status */
+};
+static const ProtobufCIntRange nexa__billing__v1__account_health__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor nexa__billing__v1__account_health__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.billing.v1.AccountHealth",
+  "AccountHealth",
+  "Nexa__Billing__V1__AccountHealth",
+  "nexa.billing.v1",
+  sizeof(Nexa__Billing__V1__AccountHealth),
+  10,
+  nexa__billing__v1__account_health__field_descriptors,
+  nexa__billing__v1__account_health__field_indices_by_name,
+  1,  nexa__billing__v1__account_health__number_ranges,
+  (ProtobufCMessageInit) nexa__billing__v1__account_health__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor nexa__billing__v1__billing_service__method_descriptors[7] =
 {
   { "Check", &nexa__rpc__v1__health_check_request__descriptor, &nexa__rpc__v1__health_check_response__descriptor },
   { "ListMethods", &nexa__rpc__v1__list_methods_request__descriptor, &nexa__rpc__v1__list_methods_response__descriptor },
   { "Echo", &nexa__rpc__v1__echo_request__descriptor, &nexa__rpc__v1__echo_response__descriptor },
   { "HandleWebhook", &nexa__gateway__v1__webhook_event__descriptor, &nexa__gateway__v1__webhook_ack__descriptor },
+  { "DealClosed", &nexa__billing__v1__deal_closed_request__descriptor, &nexa__billing__v1__billing_job__descriptor },
+  { "GetBillingJob", &nexa__billing__v1__get_billing_job_request__descriptor, &nexa__billing__v1__billing_job__descriptor },
+  { "GetAccountHealth", &nexa__billing__v1__get_account_health_request__descriptor, &nexa__billing__v1__account_health__descriptor },
 };
 const unsigned nexa__billing__v1__billing_service__method_indices_by_name[] = {
   0,        /* Check */
+  4,        /* DealClosed */
   2,        /* Echo */
+  6,        /* GetAccountHealth */
+  5,        /* GetBillingJob */
   3,        /* HandleWebhook */
   1         /* ListMethods */
 };
@@ -28,7 +831,7 @@ const ProtobufCServiceDescriptor nexa__billing__v1__billing_service__descriptor 
   "BillingService",
   "Nexa__Billing__V1__BillingService",
   "nexa.billing.v1",
-  4,
+  7,
   nexa__billing__v1__billing_service__method_descriptors,
   nexa__billing__v1__billing_service__method_indices_by_name
 };
@@ -63,6 +866,30 @@ void nexa__billing__v1__billing_service__handle_webhook(ProtobufCService *servic
 {
   assert(service->descriptor == &nexa__billing__v1__billing_service__descriptor);
   service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__billing__v1__billing_service__deal_closed(ProtobufCService *service,
+                                                     const Nexa__Billing__V1__DealClosedRequest *input,
+                                                     Nexa__Billing__V1__BillingJob_Closure closure,
+                                                     void *closure_data)
+{
+  assert(service->descriptor == &nexa__billing__v1__billing_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__billing__v1__billing_service__get_billing_job(ProtobufCService *service,
+                                                         const Nexa__Billing__V1__GetBillingJobRequest *input,
+                                                         Nexa__Billing__V1__BillingJob_Closure closure,
+                                                         void *closure_data)
+{
+  assert(service->descriptor == &nexa__billing__v1__billing_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__billing__v1__billing_service__get_account_health(ProtobufCService *service,
+                                                            const Nexa__Billing__V1__GetAccountHealthRequest *input,
+                                                            Nexa__Billing__V1__AccountHealth_Closure closure,
+                                                            void *closure_data)
+{
+  assert(service->descriptor == &nexa__billing__v1__billing_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void nexa__billing__v1__billing_service__init (Nexa__Billing__V1__BillingService_Service *service,
                                                Nexa__Billing__V1__BillingService_ServiceDestroy destroy)

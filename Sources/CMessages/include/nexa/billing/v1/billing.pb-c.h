@@ -16,10 +16,17 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "nexa/gateway/v1/webhook.pb-c.h"
+#include "nexa/rpc/v1/context.pb-c.h"
 #include "nexa/rpc/v1/echo.pb-c.h"
 #include "nexa/rpc/v1/health.pb-c.h"
 #include "nexa/rpc/v1/reflection.pb-c.h"
 
+typedef struct Nexa__Billing__V1__DealClosedRequest Nexa__Billing__V1__DealClosedRequest;
+typedef struct Nexa__Billing__V1__GetBillingJobRequest Nexa__Billing__V1__GetBillingJobRequest;
+typedef struct Nexa__Billing__V1__BillingJob Nexa__Billing__V1__BillingJob;
+typedef struct Nexa__Billing__V1__GetAccountHealthRequest Nexa__Billing__V1__GetAccountHealthRequest;
+typedef struct Nexa__Billing__V1__HealthChange Nexa__Billing__V1__HealthChange;
+typedef struct Nexa__Billing__V1__AccountHealth Nexa__Billing__V1__AccountHealth;
 
 
 /* --- enums --- */
@@ -27,8 +34,236 @@ PROTOBUF_C__BEGIN_DECLS
 
 /* --- messages --- */
 
+struct  Nexa__Billing__V1__DealClosedRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+  char *deal_id;
+};
+#define NEXA__BILLING__V1__DEAL_CLOSED_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__billing__v1__deal_closed_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Nexa__Billing__V1__GetBillingJobRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+  char *job_id;
+};
+#define NEXA__BILLING__V1__GET_BILLING_JOB_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__billing__v1__get_billing_job_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Nexa__Billing__V1__BillingJob
+{
+  ProtobufCMessage base;
+  char *id;
+  char *deal_id;
+  /*
+   * `pending`, `done` or `failed`.
+   */
+  char *status;
+  uint32_t attempts;
+  char *last_error;
+  char *stripe_customer_id;
+  char *stripe_subscription_id;
+};
+#define NEXA__BILLING__V1__BILLING_JOB__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__billing__v1__billing_job__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Nexa__Billing__V1__GetAccountHealthRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+  char *account_id;
+};
+#define NEXA__BILLING__V1__GET_ACCOUNT_HEALTH_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__billing__v1__get_account_health_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Nexa__Billing__V1__HealthChange
+{
+  ProtobufCMessage base;
+  /*
+   * What caused it, e.g. `invoice.payment_failed`.
+   */
+  char *cause;
+  /*
+   * The provider event, when one caused it.
+   */
+  char *event_id;
+  int32_t delta;
+  int32_t before;
+  int32_t after;
+  int64_t at_unix_ms;
+};
+#define NEXA__BILLING__V1__HEALTH_CHANGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__billing__v1__health_change__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
+
+
+struct  Nexa__Billing__V1__AccountHealth
+{
+  ProtobufCMessage base;
+  char *account_id;
+  char *name;
+  int32_t score;
+  char *payment_status;
+  char *churn_risk;
+  char *subscription_status;
+  int64_t mrr_cents;
+  char *currency;
+  int64_t next_billing_unix_ms;
+  /*
+   * Oldest first.
+   */
+  size_t n_changes;
+  Nexa__Billing__V1__HealthChange **changes;
+};
+#define NEXA__BILLING__V1__ACCOUNT_HEALTH__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__billing__v1__account_health__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
+
+
+/* Nexa__Billing__V1__DealClosedRequest methods */
+void   nexa__billing__v1__deal_closed_request__init
+                     (Nexa__Billing__V1__DealClosedRequest         *message);
+size_t nexa__billing__v1__deal_closed_request__get_packed_size
+                     (const Nexa__Billing__V1__DealClosedRequest   *message);
+size_t nexa__billing__v1__deal_closed_request__pack
+                     (const Nexa__Billing__V1__DealClosedRequest   *message,
+                      uint8_t             *out);
+size_t nexa__billing__v1__deal_closed_request__pack_to_buffer
+                     (const Nexa__Billing__V1__DealClosedRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Billing__V1__DealClosedRequest *
+       nexa__billing__v1__deal_closed_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__billing__v1__deal_closed_request__free_unpacked
+                     (Nexa__Billing__V1__DealClosedRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__Billing__V1__GetBillingJobRequest methods */
+void   nexa__billing__v1__get_billing_job_request__init
+                     (Nexa__Billing__V1__GetBillingJobRequest         *message);
+size_t nexa__billing__v1__get_billing_job_request__get_packed_size
+                     (const Nexa__Billing__V1__GetBillingJobRequest   *message);
+size_t nexa__billing__v1__get_billing_job_request__pack
+                     (const Nexa__Billing__V1__GetBillingJobRequest   *message,
+                      uint8_t             *out);
+size_t nexa__billing__v1__get_billing_job_request__pack_to_buffer
+                     (const Nexa__Billing__V1__GetBillingJobRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Billing__V1__GetBillingJobRequest *
+       nexa__billing__v1__get_billing_job_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__billing__v1__get_billing_job_request__free_unpacked
+                     (Nexa__Billing__V1__GetBillingJobRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__Billing__V1__BillingJob methods */
+void   nexa__billing__v1__billing_job__init
+                     (Nexa__Billing__V1__BillingJob         *message);
+size_t nexa__billing__v1__billing_job__get_packed_size
+                     (const Nexa__Billing__V1__BillingJob   *message);
+size_t nexa__billing__v1__billing_job__pack
+                     (const Nexa__Billing__V1__BillingJob   *message,
+                      uint8_t             *out);
+size_t nexa__billing__v1__billing_job__pack_to_buffer
+                     (const Nexa__Billing__V1__BillingJob   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Billing__V1__BillingJob *
+       nexa__billing__v1__billing_job__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__billing__v1__billing_job__free_unpacked
+                     (Nexa__Billing__V1__BillingJob *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__Billing__V1__GetAccountHealthRequest methods */
+void   nexa__billing__v1__get_account_health_request__init
+                     (Nexa__Billing__V1__GetAccountHealthRequest         *message);
+size_t nexa__billing__v1__get_account_health_request__get_packed_size
+                     (const Nexa__Billing__V1__GetAccountHealthRequest   *message);
+size_t nexa__billing__v1__get_account_health_request__pack
+                     (const Nexa__Billing__V1__GetAccountHealthRequest   *message,
+                      uint8_t             *out);
+size_t nexa__billing__v1__get_account_health_request__pack_to_buffer
+                     (const Nexa__Billing__V1__GetAccountHealthRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Billing__V1__GetAccountHealthRequest *
+       nexa__billing__v1__get_account_health_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__billing__v1__get_account_health_request__free_unpacked
+                     (Nexa__Billing__V1__GetAccountHealthRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__Billing__V1__HealthChange methods */
+void   nexa__billing__v1__health_change__init
+                     (Nexa__Billing__V1__HealthChange         *message);
+size_t nexa__billing__v1__health_change__get_packed_size
+                     (const Nexa__Billing__V1__HealthChange   *message);
+size_t nexa__billing__v1__health_change__pack
+                     (const Nexa__Billing__V1__HealthChange   *message,
+                      uint8_t             *out);
+size_t nexa__billing__v1__health_change__pack_to_buffer
+                     (const Nexa__Billing__V1__HealthChange   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Billing__V1__HealthChange *
+       nexa__billing__v1__health_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__billing__v1__health_change__free_unpacked
+                     (Nexa__Billing__V1__HealthChange *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__Billing__V1__AccountHealth methods */
+void   nexa__billing__v1__account_health__init
+                     (Nexa__Billing__V1__AccountHealth         *message);
+size_t nexa__billing__v1__account_health__get_packed_size
+                     (const Nexa__Billing__V1__AccountHealth   *message);
+size_t nexa__billing__v1__account_health__pack
+                     (const Nexa__Billing__V1__AccountHealth   *message,
+                      uint8_t             *out);
+size_t nexa__billing__v1__account_health__pack_to_buffer
+                     (const Nexa__Billing__V1__AccountHealth   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Billing__V1__AccountHealth *
+       nexa__billing__v1__account_health__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__billing__v1__account_health__free_unpacked
+                     (Nexa__Billing__V1__AccountHealth *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Nexa__Billing__V1__DealClosedRequest_Closure)
+                 (const Nexa__Billing__V1__DealClosedRequest *message,
+                  void *closure_data);
+typedef void (*Nexa__Billing__V1__GetBillingJobRequest_Closure)
+                 (const Nexa__Billing__V1__GetBillingJobRequest *message,
+                  void *closure_data);
+typedef void (*Nexa__Billing__V1__BillingJob_Closure)
+                 (const Nexa__Billing__V1__BillingJob *message,
+                  void *closure_data);
+typedef void (*Nexa__Billing__V1__GetAccountHealthRequest_Closure)
+                 (const Nexa__Billing__V1__GetAccountHealthRequest *message,
+                  void *closure_data);
+typedef void (*Nexa__Billing__V1__HealthChange_Closure)
+                 (const Nexa__Billing__V1__HealthChange *message,
+                  void *closure_data);
+typedef void (*Nexa__Billing__V1__AccountHealth_Closure)
+                 (const Nexa__Billing__V1__AccountHealth *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -52,6 +287,18 @@ struct Nexa__Billing__V1__BillingService_Service
                          const Nexa__Gateway__V1__WebhookEvent *input,
                          Nexa__Gateway__V1__WebhookAck_Closure closure,
                          void *closure_data);
+  void (*deal_closed)(Nexa__Billing__V1__BillingService_Service *service,
+                      const Nexa__Billing__V1__DealClosedRequest *input,
+                      Nexa__Billing__V1__BillingJob_Closure closure,
+                      void *closure_data);
+  void (*get_billing_job)(Nexa__Billing__V1__BillingService_Service *service,
+                          const Nexa__Billing__V1__GetBillingJobRequest *input,
+                          Nexa__Billing__V1__BillingJob_Closure closure,
+                          void *closure_data);
+  void (*get_account_health)(Nexa__Billing__V1__BillingService_Service *service,
+                             const Nexa__Billing__V1__GetAccountHealthRequest *input,
+                             Nexa__Billing__V1__AccountHealth_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Nexa__Billing__V1__BillingService_ServiceDestroy)(Nexa__Billing__V1__BillingService_Service *);
 void nexa__billing__v1__billing_service__init (Nexa__Billing__V1__BillingService_Service *service,
@@ -63,7 +310,10 @@ void nexa__billing__v1__billing_service__init (Nexa__Billing__V1__BillingService
       function_prefix__ ## check,\
       function_prefix__ ## list_methods,\
       function_prefix__ ## echo,\
-      function_prefix__ ## handle_webhook  }
+      function_prefix__ ## handle_webhook,\
+      function_prefix__ ## deal_closed,\
+      function_prefix__ ## get_billing_job,\
+      function_prefix__ ## get_account_health  }
 void nexa__billing__v1__billing_service__check(ProtobufCService *service,
                                                const Nexa__Rpc__V1__HealthCheckRequest *input,
                                                Nexa__Rpc__V1__HealthCheckResponse_Closure closure,
@@ -80,9 +330,27 @@ void nexa__billing__v1__billing_service__handle_webhook(ProtobufCService *servic
                                                         const Nexa__Gateway__V1__WebhookEvent *input,
                                                         Nexa__Gateway__V1__WebhookAck_Closure closure,
                                                         void *closure_data);
+void nexa__billing__v1__billing_service__deal_closed(ProtobufCService *service,
+                                                     const Nexa__Billing__V1__DealClosedRequest *input,
+                                                     Nexa__Billing__V1__BillingJob_Closure closure,
+                                                     void *closure_data);
+void nexa__billing__v1__billing_service__get_billing_job(ProtobufCService *service,
+                                                         const Nexa__Billing__V1__GetBillingJobRequest *input,
+                                                         Nexa__Billing__V1__BillingJob_Closure closure,
+                                                         void *closure_data);
+void nexa__billing__v1__billing_service__get_account_health(ProtobufCService *service,
+                                                            const Nexa__Billing__V1__GetAccountHealthRequest *input,
+                                                            Nexa__Billing__V1__AccountHealth_Closure closure,
+                                                            void *closure_data);
 
 /* --- descriptors --- */
 
+extern const ProtobufCMessageDescriptor nexa__billing__v1__deal_closed_request__descriptor;
+extern const ProtobufCMessageDescriptor nexa__billing__v1__get_billing_job_request__descriptor;
+extern const ProtobufCMessageDescriptor nexa__billing__v1__billing_job__descriptor;
+extern const ProtobufCMessageDescriptor nexa__billing__v1__get_account_health_request__descriptor;
+extern const ProtobufCMessageDescriptor nexa__billing__v1__health_change__descriptor;
+extern const ProtobufCMessageDescriptor nexa__billing__v1__account_health__descriptor;
 extern const ProtobufCServiceDescriptor nexa__billing__v1__billing_service__descriptor;
 
 PROTOBUF_C__END_DECLS
