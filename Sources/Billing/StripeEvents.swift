@@ -30,10 +30,10 @@ public struct StripeEvents: Sendable {
         switch type {
         case "invoice.payment_succeeded":
             guard let invoice = StripeInvoice(object) else { throw RPCError(.invalidArgument, "the invoice is unreadable") }
-            return try await paymentSucceeded(invoice, eventID: id, workspace: workspace)
+            return try await paymentSucceeded(invoice, eventID: id, at: created, workspace: workspace)
         case "invoice.payment_failed":
             guard let invoice = StripeInvoice(object) else { throw RPCError(.invalidArgument, "the invoice is unreadable") }
-            return try await paymentFailed(invoice, eventID: id, workspace: workspace)
+            return try await paymentFailed(invoice, eventID: id, at: created, workspace: workspace)
         case "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted":
             guard let subscription = StripeSubscription(object) else { throw RPCError(.invalidArgument, "the subscription is unreadable") }
             return try await subscriptionChanged(subscription, eventID: id, type: type, at: created, workspace: workspace)
@@ -51,7 +51,7 @@ public struct StripeEvents: Sendable {
         return (try row.decode(at: 0), try row.decodeIfPresent(at: 1), try row.decode(at: 2))
     }
 
-    private func paymentSucceeded(_ invoice: StripeInvoice, eventID: String, workspace: UUID) async throws -> Bool {
+    private func paymentSucceeded(_ invoice: StripeInvoice, eventID: String, at created: Date, workspace: UUID) async throws -> Bool {
         try await db.withTransaction { tx in
             let account = try await account(customer: invoice.customer, workspace: workspace, in: tx)
             guard try await EffectLedger.claim("payment_received", of: eventID, from: "stripe", workspace: workspace, in: tx) else { return true }
@@ -65,8 +65,11 @@ public struct StripeEvents: Sendable {
                                            'currency', \(invoice.currency)::text, 'paid_at', \(paidAt)::timestamptz, 'event_id', \(eventID)::text))
                 ON CONFLICT (workspace_id, source, external_id) DO NOTHING
                 """)
+            // The payment status follows the newest invoice event; an older one arriving late leaves it.
             try await tx.execute("""
-                UPDATE accounts SET last_payment_date = greatest(last_payment_date, \(paidAt)), payment_status = 'current', updated_at = now()
+                UPDATE accounts SET last_payment_date = greatest(last_payment_date, \(paidAt)), updated_at = now(),
+                  payment_status = CASE WHEN payment_state_at IS NULL OR payment_state_at <= \(created) THEN 'current' ELSE payment_status END,
+                  payment_state_at = greatest(payment_state_at, \(created))
                 WHERE id = \(account.id)
                 """)
             try await AccountHealth.change(account: account.id, workspace: workspace, by: 5, cause: "invoice.payment_succeeded",
@@ -75,7 +78,7 @@ public struct StripeEvents: Sendable {
         }
     }
 
-    private func paymentFailed(_ invoice: StripeInvoice, eventID: String, workspace: UUID) async throws -> Bool {
+    private func paymentFailed(_ invoice: StripeInvoice, eventID: String, at created: Date, workspace: UUID) async throws -> Bool {
         try await db.withTransaction { tx in
             let account = try await account(customer: invoice.customer, workspace: workspace, in: tx)
             guard try await EffectLedger.claim("payment_failed", of: eventID, from: "stripe", workspace: workspace, in: tx) else { return true }
@@ -93,7 +96,10 @@ public struct StripeEvents: Sendable {
                         current_date, \(account.csm), \(account.id))
                 """)
             try await tx.execute("""
-                UPDATE accounts SET payment_status = 'overdue', churn_risk = 'high', updated_at = now() WHERE id = \(account.id)
+                UPDATE accounts SET churn_risk = 'high', updated_at = now(),
+                  payment_status = CASE WHEN payment_state_at IS NULL OR payment_state_at <= \(created) THEN 'overdue' ELSE payment_status END,
+                  payment_state_at = greatest(payment_state_at, \(created))
+                WHERE id = \(account.id)
                 """)
             try await AccountHealth.change(account: account.id, workspace: workspace, by: -15, cause: "invoice.payment_failed",
                                            source: "stripe", eventID: eventID, in: tx)

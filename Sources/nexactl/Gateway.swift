@@ -107,7 +107,7 @@ struct Webhooks: AsyncParsableCommand {
                 entry.value = String(item[item.index(after: eq)...])
                 return entry
             }
-            let response = try await service.gateway { try await $0.createWebhookEndpoint(request, options: $1) }
+            let response = try await service.rpc("gateway") { try await GatewayV1.GatewayService.Client(transport: $0).createWebhookEndpoint(request, options: $1) }
             print("endpoint: \(response.endpointID)\npath:     \(response.path)")
             if !response.secret.isEmpty { print("secret:   \(response.secret)\n(store it now: it is not shown again)") }
         }
@@ -125,7 +125,7 @@ struct Connect: AsyncParsableCommand {
         var request = GatewayV1.CreateConnectLinkRequest()
         request.provider = provider
         request.userID = user
-        let response = try await service.gateway { try await $0.createConnectLink(request, options: $1) }
+        let response = try await service.rpc("gateway") { try await GatewayV1.GatewayService.Client(transport: $0).createConnectLink(request, options: $1) }
         print(response.url)
     }
 }
@@ -136,15 +136,12 @@ func parseWorkspace(_ text: String) throws -> UUID {
 }
 
 extension ServiceOptions {
-    /// Calls the gateway with this command's key and deadline; RPC errors end the command with their message.
-    func gateway<R: Sendable>(
-        _ call: (GatewayV1.GatewayService.Client<RPCClient>, CallOptions) async throws -> R
-    ) async throws -> R {
-        let client = RPCClient(configuration: ClientConfiguration(targets: [(host, try port(of: "gateway"))]))
+    /// Calls `service` with this command's key and deadline; RPC errors end the command with their message.
+    func rpc<R: Sendable>(_ service: String, _ call: (RPCClient, CallOptions) async throws -> R) async throws -> R {
+        let client = RPCClient(configuration: ClientConfiguration(targets: [(host, try port(of: service))]))
         defer { Task { await client.close() } }
         do {
-            return try await call(GatewayV1.GatewayService.Client(transport: client),
-                                  CallOptions(timeout: .milliseconds(Int64(timeout * 1000)), apiKey: apiKey))
+            return try await call(client, CallOptions(timeout: .milliseconds(Int64(timeout * 1000)), apiKey: apiKey))
         } catch let error as RPCError {
             fail("\(error.code): \(error.message)")
         }

@@ -18,7 +18,9 @@ trap 'exit 0' INT TERM
 
 "$bin/nexactl" migrate
 # Provider stand-ins: every provider base URL of the services points here in development.
-"$bin/nexa-sandbox" >"$logs/sandbox.log" 2>&1 & pids+=($!)
+# A new seed each run: the stand-ins' ids are deterministic per seed, and the development database
+# keeps the events of earlier runs (the inbox would rightly take a repeated event id as a redelivery).
+NEXA_SANDBOX_SEED=${NEXA_SANDBOX_SEED:-$(date +%s)} "$bin/nexa-sandbox" >"$logs/sandbox.log" 2>&1 & pids+=($!)
 export NEXA_SANDBOX_URL=http://127.0.0.1:${NEXA_SANDBOX_PORT:-7300}
 export NEXA_STRIPE_API_URL=$NEXA_SANDBOX_URL/stripe NEXA_GOOGLE_ACCOUNTS_URL=$NEXA_SANDBOX_URL/google/accounts \
   NEXA_GOOGLE_OAUTH2_URL=$NEXA_SANDBOX_URL/google/oauth2 NEXA_GOOGLE_APIS_URL=$NEXA_SANDBOX_URL/google/www \
@@ -29,6 +31,8 @@ export NEXA_VAULT_KEYS=$(cat "$root/.data/vault.keys")
 # The Google stand-in's OAuth client (GoogleStandIn.Configuration).
 export NEXA_GOOGLE_CLIENT_ID=nexa-sandbox-client.apps.googleusercontent.com NEXA_GOOGLE_CLIENT_SECRET=GOCSPX-nexa-sandbox-secret
 gateway=http://127.0.0.1:${NEXA_GATEWAY_HTTP_PORT:-8080}
+# The Stripe stand-in's secret key, for billing.
+export NEXA_STRIPE_SECRET_KEY=sk_test_nexa_sandbox_4eC39HqLyjWDarjtT1zdp7dc
 for s in gateway email-calendar billing marketing support data-transfer; do
   "$bin/nexa-$s" >"$logs/$s.log" 2>&1 & pids+=($!)
 done
@@ -49,24 +53,47 @@ echo; echo "== without a key: UNAUTHENTICATED =="
 echo; echo "== provider stand-ins (nexa-sandbox) =="
 grep -E "^  " "$logs/sandbox.log" || true
 stripe_key=sk_test_nexa_sandbox_4eC39HqLyjWDarjtT1zdp7dc
-stripe=$NEXA_SANDBOX_URL/stripe
-cus=$(curl -sf -u "$stripe_key:" "$stripe/v1/customers" -d email=demo@example.com -d name="Demo Account" | sed -n 's/^  "id" : "\(cus_[^"]*\)".*/\1/p')
-price=$(curl -sf -u "$stripe_key:" "$stripe/v1/prices" -d currency=usd -d unit_amount=4900 -d "product_data[name]=Nexa Pro" -d "recurring[interval]=month" | sed -n 's/^  "id" : "\(price_[^"]*\)".*/\1/p')
-sub=$(curl -sf -u "$stripe_key:" "$stripe/v1/subscriptions" -d customer="$cus" -d "items[0][price]=$price" -d "items[0][quantity]=2" | sed -n 's/^  "id" : "\(sub_[^"]*\)".*/\1/p')
-echo "Stripe stand-in: customer $cus, price $price, subscription $sub"
-"$bin/nexactl" sandbox stripe-fail "$sub" >/dev/null && echo "failed its next invoice; the signed webhooks Stripe would send:"
-"$bin/nexactl" sandbox stripe-webhooks | sed -n 's/^    "type" : "\(.*\)",*$/  \1/p'
-
-echo; echo "== gateway: signed Stripe webhooks in, each stored once, before the 2xx =="
 export NEXA_API_KEY=$key
 endpoint=$("$bin/nexactl" webhooks create-endpoint --provider stripe --secret whsec_nexa_sandbox_secret | sed -n 's/^path: *//p')
-echo "endpoint $gateway$endpoint"
-"$bin/nexactl" sandbox stripe-webhooks --url "$gateway$endpoint" --duplicate --reverse >/dev/null
-echo "sent every delivery twice, newest first; a forged one:"
+
+echo; echo "== billing: a deal closed-won becomes a Stripe customer and subscription =="
+price=$(curl -sf -u "$stripe_key:" "$NEXA_SANDBOX_URL/stripe/v1/prices" -d currency=usd -d unit_amount=4900 \
+  -d "product_data[name]=Nexa Pro" -d "recurring[interval]=month" | sed -n 's/^  "id" : "\(price_[^"]*\)".*/\1/p')
+run=$(date +%s)
+read -r deal account < <(psql -qAt "$NEXA_DATABASE_URL" <<SQL
+WITH csm AS (INSERT INTO users (id, workspace_id, email, name)
+             VALUES (gen_random_uuid(), '$workspace', 'csm-$run@nexa-demo.test', 'Casey CSM') RETURNING id),
+acct AS (INSERT INTO accounts (id, workspace_id, name, normalized_name, csm_user_id)
+         SELECT gen_random_uuid(), '$workspace', 'Acme Corp $run', 'acme corp $run', id FROM csm RETURNING id),
+contact AS (INSERT INTO contacts (id, workspace_id, account_id, email, first_name)
+            SELECT gen_random_uuid(), '$workspace', id, 'buyer-$run@acme.test', 'Bea' FROM acct RETURNING id, account_id),
+deal AS (INSERT INTO deals (id, workspace_id, account_id, primary_contact_id, name, stage)
+         SELECT gen_random_uuid(), '$workspace', account_id, id, 'Acme Pro', 'closed_won' FROM contact RETURNING id, account_id),
+item AS (INSERT INTO deal_line_items (id, workspace_id, deal_id, stripe_price_id, quantity)
+         SELECT gen_random_uuid(), '$workspace', id, '$price', 3 FROM deal)
+SELECT id || ' ' || account_id FROM deal;
+SQL
+)
+echo "deal $deal (3 × \$49/month, price $price) closed won → nexactl billing deal-closed --wait"
+"$bin/nexactl" billing deal-closed "$deal" --wait
+sub=$(psql -qAt "$NEXA_DATABASE_URL" -c "SELECT stripe_subscription_id FROM accounts WHERE id = '$account'")
+
+echo; echo "== Stripe webhooks through the gateway: verified, stored once before the 2xx, delivered to billing =="
+"$bin/nexactl" sandbox stripe-pay "$sub" >/dev/null && echo "the stand-in pays the next invoice, then fails the one after"
+"$bin/nexactl" sandbox stripe-fail "$sub" >/dev/null
+"$bin/nexactl" sandbox stripe-webhooks --url "$gateway$endpoint" --duplicate >/dev/null
+echo "every signed delivery sent twice; a forged one is refused:"
 curl -s -o /dev/null -w "  HTTP %{http_code}\n" "$gateway$endpoint" -H 'Stripe-Signature: t=1,v1=00' -d '{"id":"evt_forged"}'
-sleep 1
-"$bin/nexactl" webhooks list --workspace "$workspace" --limit 10
-echo "(billing's HandleWebhook is not built yet: it answers UNIMPLEMENTED and the events wait in the inbox)"
+for i in $(seq 1 50); do
+  [ "$(psql -qAt "$NEXA_DATABASE_URL" -c "SELECT count(*) FROM webhook_inbox WHERE provider = 'stripe' AND status <> 'delivered'")" = 0 ] && break
+  sleep 0.2
+done
+"$bin/nexactl" webhooks list --workspace "$workspace" --limit 12
+
+echo; echo "== the account: health explained, the alert and the task =="
+"$bin/nexactl" accounts health "$account"
+psql -qAt "$NEXA_DATABASE_URL" -F ' | ' -c "SELECT 'alert: ' || severity, message FROM alerts WHERE account_id = '$account'" \
+  -c "SELECT 'task: ' || priority, title, 'due ' || due_date FROM tasks WHERE account_id = '$account'"
 
 echo; echo "== gateway: connect a Google account (OAuth with PKCE against the stand-in) =="
 "$bin/nexactl" users create --workspace "$workspace" --email ana@nexa-demo.test --name "Ana Demo" >/dev/null

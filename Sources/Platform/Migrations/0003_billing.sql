@@ -34,4 +34,6 @@ CREATE INDEX account_health_events_account ON account_health_events (workspace_i
 
 -- The provider time of the subscription state an account holds: an older event never overwrites it.
 ALTER TABLE accounts ADD COLUMN stripe_state_at timestamptz;
+-- The same for the payment status that invoice events set.
+ALTER TABLE accounts ADD COLUMN payment_state_at timestamptz;
 CREATE INDEX accounts_stripe_customer ON accounts (workspace_id, stripe_customer_id);
