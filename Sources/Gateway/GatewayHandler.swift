@@ -72,6 +72,59 @@ public struct GatewayHandler: GatewayV1.GatewayService.Handler {
         return response
     }
 
+    // MARK: API keys
+
+    /// The caller's own key; managing keys needs one valid for every service.
+    private func requireKeyManager(_ context: ServerContext) async throws -> UUID {
+        let workspace = try context.workspace()
+        let keys = try await APIKeys(db: db).list(workspaceID: workspace)
+        guard let caller = keys.first(where: { $0.id == context.principal?.keyID }), caller.services.contains("*") else {
+            throw RPCError(.permissionDenied, "managing API keys needs a key for every service (*)")
+        }
+        return workspace
+    }
+
+    public func createApiKey(_ request: GatewayV1.CreateApiKeyRequest, context: ServerContext) async throws -> GatewayV1.CreateApiKeyResponse {
+        let workspace = try await requireKeyManager(context)
+        let known = Set(ServiceSettings.services + ["*"])
+        if let unknown = request.services.first(where: { !known.contains($0) }) {
+            throw RPCError(.invalidArgument, "unknown service \"\(unknown)\"; one of \(known.sorted().joined(separator: ", "))")
+        }
+        let (key, text) = try await APIKeys(db: db).create(
+            workspaceID: workspace, name: request.name.isEmpty ? "api" : request.name, services: request.services)
+        var response = GatewayV1.CreateApiKeyResponse()
+        response.key = Self.message(key)
+        response.secret = text
+        return response
+    }
+
+    public func listApiKeys(_ request: GatewayV1.ListApiKeysRequest, context: ServerContext) async throws -> GatewayV1.ListApiKeysResponse {
+        let workspace = try await requireKeyManager(context)
+        var response = GatewayV1.ListApiKeysResponse()
+        response.keys = try await APIKeys(db: db).list(workspaceID: workspace).map(Self.message)
+        return response
+    }
+
+    public func revokeApiKey(_ request: GatewayV1.RevokeApiKeyRequest, context: ServerContext) async throws -> GatewayV1.ApiKey {
+        let workspace = try await requireKeyManager(context)
+        guard var key = try await APIKeys(db: db).list(workspaceID: workspace).first(where: { $0.id == request.id }) else {
+            throw RPCError(.notFound, "no API key \(request.id) in this workspace")
+        }
+        try await APIKeys(db: db).revoke(id: key.id)
+        key.revokedAt = key.revokedAt ?? Date()
+        return Self.message(key)
+    }
+
+    static func message(_ key: APIKeys.Key) -> GatewayV1.ApiKey {
+        var message = GatewayV1.ApiKey()
+        message.id = key.id
+        message.name = key.name
+        message.services = key.services
+        message.createdAtUnixMs = Int64(key.createdAt.timeIntervalSince1970 * 1000)
+        message.revoked = key.revokedAt != nil
+        return message
+    }
+
     static func message(_ connection: Connections.Connection) -> GatewayV1.Connection {
         var message = GatewayV1.Connection()
         message.id = connection.id.uuidString.lowercased()

@@ -49,6 +49,18 @@ extension GatewayV1 {
                     index: 9, name: "ReplayWebhookEvents", inputType: "nexa.gateway.v1.ReplayWebhookEventsRequest", outputType: "nexa.gateway.v1.ReplayWebhookEventsResponse",
                     isIdempotent: false, isPublic: false
                 ),
+                MethodDescriptor(
+                    index: 10, name: "CreateApiKey", inputType: "nexa.gateway.v1.CreateApiKeyRequest", outputType: "nexa.gateway.v1.CreateApiKeyResponse",
+                    isIdempotent: false, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 11, name: "ListApiKeys", inputType: "nexa.gateway.v1.ListApiKeysRequest", outputType: "nexa.gateway.v1.ListApiKeysResponse",
+                    isIdempotent: true, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 12, name: "RevokeApiKey", inputType: "nexa.gateway.v1.RevokeApiKeyRequest", outputType: "nexa.gateway.v1.ApiKey",
+                    isIdempotent: false, isPublic: false
+                ),
             ]
         )
 
@@ -68,6 +80,12 @@ extension GatewayV1 {
                 -> GatewayV1.ListWebhookEventsResponse
             func replayWebhookEvents(_ request: GatewayV1.ReplayWebhookEventsRequest, context: ServerContext) async throws
                 -> GatewayV1.ReplayWebhookEventsResponse
+            func createApiKey(_ request: GatewayV1.CreateApiKeyRequest, context: ServerContext) async throws
+                -> GatewayV1.CreateApiKeyResponse
+            func listApiKeys(_ request: GatewayV1.ListApiKeysRequest, context: ServerContext) async throws
+                -> GatewayV1.ListApiKeysResponse
+            func revokeApiKey(_ request: GatewayV1.RevokeApiKeyRequest, context: ServerContext) async throws
+                -> GatewayV1.ApiKey
         }
 
         /// Serves a `Handler` over any transport.
@@ -131,6 +149,21 @@ extension GatewayV1 {
                         request, as: GatewayV1.ReplayWebhookEventsRequest.self, method: descriptor.methods[9], service: descriptor,
                         environment: environment
                     ) { request, context in try await handler.replayWebhookEvents(request, context: context) }
+                case 10:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.CreateApiKeyRequest.self, method: descriptor.methods[10], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.createApiKey(request, context: context) }
+                case 11:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.ListApiKeysRequest.self, method: descriptor.methods[11], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.listApiKeys(request, context: context) }
+                case 12:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.RevokeApiKeyRequest.self, method: descriptor.methods[12], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.revokeApiKey(request, context: context) }
                 default:
                     return ServerCall.unknownMethod(methodIndex, service: descriptor)
                 }
@@ -203,6 +236,24 @@ extension GatewayV1 {
                 try await ClientCall.run(request, method: descriptor.methods[9], transport: transport, options: options)
             }
 
+            public func createApiKey(
+                _ request: GatewayV1.CreateApiKeyRequest = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.CreateApiKeyResponse {
+                try await ClientCall.run(request, method: descriptor.methods[10], transport: transport, options: options)
+            }
+
+            public func listApiKeys(
+                _ request: GatewayV1.ListApiKeysRequest = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.ListApiKeysResponse {
+                try await ClientCall.run(request, method: descriptor.methods[11], transport: transport, options: options)
+            }
+
+            public func revokeApiKey(
+                _ request: GatewayV1.RevokeApiKeyRequest = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.ApiKey {
+                try await ClientCall.run(request, method: descriptor.methods[12], transport: transport, options: options)
+            }
+
             /// Calls a method by name with a JSON request, returning JSON (for `nexactl call`).
             public func callJSON(_ method: String, json: [UInt8], options: CallOptions = .init()) async throws -> [UInt8] {
                 switch method {
@@ -256,6 +307,21 @@ extension GatewayV1 {
                         json, as: GatewayV1.ReplayWebhookEventsRequest.self, returning: GatewayV1.ReplayWebhookEventsResponse.self,
                         method: descriptor.methods[9], transport: transport, options: options
                     )
+                case "CreateApiKey":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.CreateApiKeyRequest.self, returning: GatewayV1.CreateApiKeyResponse.self,
+                        method: descriptor.methods[10], transport: transport, options: options
+                    )
+                case "ListApiKeys":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.ListApiKeysRequest.self, returning: GatewayV1.ListApiKeysResponse.self,
+                        method: descriptor.methods[11], transport: transport, options: options
+                    )
+                case "RevokeApiKey":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.RevokeApiKeyRequest.self, returning: GatewayV1.ApiKey.self,
+                        method: descriptor.methods[12], transport: transport, options: options
+                    )
                 default:
                     throw RPCError(.unimplemented, "\(descriptor.name) has no method \(method)")
                 }
@@ -301,5 +367,20 @@ extension GatewayV1.GatewayService.Handler {
         -> GatewayV1.ReplayWebhookEventsResponse
     {
         throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.ReplayWebhookEvents is not implemented yet")
+    }
+    public func createApiKey(_ request: GatewayV1.CreateApiKeyRequest, context: ServerContext) async throws
+        -> GatewayV1.CreateApiKeyResponse
+    {
+        throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.CreateApiKey is not implemented yet")
+    }
+    public func listApiKeys(_ request: GatewayV1.ListApiKeysRequest, context: ServerContext) async throws
+        -> GatewayV1.ListApiKeysResponse
+    {
+        throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.ListApiKeys is not implemented yet")
+    }
+    public func revokeApiKey(_ request: GatewayV1.RevokeApiKeyRequest, context: ServerContext) async throws
+        -> GatewayV1.ApiKey
+    {
+        throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.RevokeApiKey is not implemented yet")
     }
 }

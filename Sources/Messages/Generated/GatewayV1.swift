@@ -7,6 +7,366 @@ internal import CProtobufC
 public enum GatewayV1 {}
 
 extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.ApiKey`.
+    public struct ApiKey: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.ApiKey"
+        public var id: String = ""
+        public var name: String = ""
+        public var services: [String] = []
+        public var createdAtUnixMs: Int64 = 0
+        public var revoked: Bool = false
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case id = "id"
+            case name = "name"
+            case services = "services"
+            case createdAtUnixMs = "createdAtUnixMs"
+            case revoked = "revoked"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .id) { id = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .name) { name = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .services) { services = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .createdAtUnixMs) { createdAtUnixMs = v }
+            if let v = try c.decodeIfPresent(Bool.self, forKey: .revoked) { revoked = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(name, forKey: .name)
+            try c.encode(services, forKey: .services)
+            try c.encode(createdAtUnixMs, forKey: .createdAtUnixMs)
+            try c.encode(revoked, forKey: .revoked)
+        }
+    }
+}
+
+extension GatewayV1.ApiKey: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__ApiKey
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__api_key__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__api_key__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__api_key__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__api_key__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__api_key__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        id = try CRuntime.string(c.id)
+        name = try CRuntime.string(c.name)
+        if c.n_services > 0, let items = c.services {
+            services.reserveCapacity(c.n_services)
+            for i in 0..<c.n_services { services.append(try CRuntime.string(items[i])) }
+        }
+        createdAtUnixMs = c.created_at_unix_ms
+        revoked = c.revoked != 0
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !id.isEmpty { c.pointee.id = arena.cString(id) }
+        if !name.isEmpty { c.pointee.name = arena.cString(name) }
+        if !services.isEmpty {
+            c.pointee.n_services = services.count
+            c.pointee.services = arena.array(services) { arena.cString($0) }
+        }
+        c.pointee.created_at_unix_ms = createdAtUnixMs
+        c.pointee.revoked = revoked ? 1 : 0
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.CreateApiKeyRequest`.
+    public struct CreateApiKeyRequest: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.CreateApiKeyRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var name: String = ""
+        public var services: [String] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case name = "name"
+            case services = "services"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .name) { name = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .services) { services = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(name, forKey: .name)
+            try c.encode(services, forKey: .services)
+        }
+    }
+}
+
+extension GatewayV1.CreateApiKeyRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__CreateApiKeyRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_api_key_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__create_api_key_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_api_key_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__create_api_key_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__create_api_key_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        name = try CRuntime.string(c.name)
+        if c.n_services > 0, let items = c.services {
+            services.reserveCapacity(c.n_services)
+            for i in 0..<c.n_services { services.append(try CRuntime.string(items[i])) }
+        }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !name.isEmpty { c.pointee.name = arena.cString(name) }
+        if !services.isEmpty {
+            c.pointee.n_services = services.count
+            c.pointee.services = arena.array(services) { arena.cString($0) }
+        }
+    }
+}
+
+extension GatewayV1.CreateApiKeyRequest: ContextCarrying {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.CreateApiKeyResponse`.
+    public struct CreateApiKeyResponse: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.CreateApiKeyResponse"
+        public var key: GatewayV1.ApiKey? = nil
+        public var secret: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case key = "key"
+            case secret = "secret"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(GatewayV1.ApiKey.self, forKey: .key) { key = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .secret) { secret = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(key, forKey: .key)
+            try c.encode(secret, forKey: .secret)
+        }
+    }
+}
+
+extension GatewayV1.CreateApiKeyResponse: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__CreateApiKeyResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_api_key_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__create_api_key_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__create_api_key_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__create_api_key_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__create_api_key_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.key { key = try GatewayV1.ApiKey(c: p) }
+        secret = try CRuntime.string(c.secret)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = key { c.pointee.key = arena.message(v) }
+        if !secret.isEmpty { c.pointee.secret = arena.cString(secret) }
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.ListApiKeysRequest`.
+    public struct ListApiKeysRequest: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.ListApiKeysRequest"
+        public var context: RPCV1.RequestContext? = nil
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+        }
+    }
+}
+
+extension GatewayV1.ListApiKeysRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__ListApiKeysRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_api_keys_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__list_api_keys_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_api_keys_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__list_api_keys_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__list_api_keys_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+    }
+}
+
+extension GatewayV1.ListApiKeysRequest: ContextCarrying {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.ListApiKeysResponse`.
+    public struct ListApiKeysResponse: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.ListApiKeysResponse"
+        public var keys: [GatewayV1.ApiKey] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case keys = "keys"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent([GatewayV1.ApiKey].self, forKey: .keys) { keys = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(keys, forKey: .keys)
+        }
+    }
+}
+
+extension GatewayV1.ListApiKeysResponse: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__ListApiKeysResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_api_keys_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__list_api_keys_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__list_api_keys_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__list_api_keys_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__list_api_keys_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if c.n_keys > 0, let items = c.keys {
+            keys.reserveCapacity(c.n_keys)
+            for i in 0..<c.n_keys { keys.append(try GatewayV1.ApiKey(c: items[i]!)) }
+        }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !keys.isEmpty {
+            c.pointee.n_keys = keys.count
+            c.pointee.keys = arena.array(keys) { arena.message($0) }
+        }
+    }
+}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.RevokeApiKeyRequest`.
+    public struct RevokeApiKeyRequest: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.RevokeApiKeyRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var id: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case id = "id"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .id) { id = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(id, forKey: .id)
+        }
+    }
+}
+
+extension GatewayV1.RevokeApiKeyRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__RevokeApiKeyRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__revoke_api_key_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__revoke_api_key_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__revoke_api_key_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__revoke_api_key_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__revoke_api_key_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        id = try CRuntime.string(c.id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !id.isEmpty { c.pointee.id = arena.cString(id) }
+    }
+}
+
+extension GatewayV1.RevokeApiKeyRequest: ContextCarrying {}
+
+extension GatewayV1 {
     /// The proto message `nexa.gateway.v1.Connection`.
     public struct Connection: ProtoMessage {
         public static let protoName = "nexa.gateway.v1.Connection"

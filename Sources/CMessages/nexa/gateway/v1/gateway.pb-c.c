@@ -8,6 +8,276 @@
 #endif
 
 #include "nexa/gateway/v1/gateway.pb-c.h"
+void   nexa__gateway__v1__api_key__init
+                     (Nexa__Gateway__V1__ApiKey         *message)
+{
+  static const Nexa__Gateway__V1__ApiKey init_value = NEXA__GATEWAY__V1__API_KEY__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__api_key__get_packed_size
+                     (const Nexa__Gateway__V1__ApiKey *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__api_key__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__api_key__pack
+                     (const Nexa__Gateway__V1__ApiKey *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__api_key__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__api_key__pack_to_buffer
+                     (const Nexa__Gateway__V1__ApiKey *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__api_key__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__ApiKey *
+       nexa__gateway__v1__api_key__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__ApiKey *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__api_key__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__api_key__free_unpacked
+                     (Nexa__Gateway__V1__ApiKey *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__api_key__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__create_api_key_request__init
+                     (Nexa__Gateway__V1__CreateApiKeyRequest         *message)
+{
+  static const Nexa__Gateway__V1__CreateApiKeyRequest init_value = NEXA__GATEWAY__V1__CREATE_API_KEY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__create_api_key_request__get_packed_size
+                     (const Nexa__Gateway__V1__CreateApiKeyRequest *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_api_key_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__create_api_key_request__pack
+                     (const Nexa__Gateway__V1__CreateApiKeyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_api_key_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__create_api_key_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__CreateApiKeyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_api_key_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__CreateApiKeyRequest *
+       nexa__gateway__v1__create_api_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__CreateApiKeyRequest *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__create_api_key_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__create_api_key_request__free_unpacked
+                     (Nexa__Gateway__V1__CreateApiKeyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__create_api_key_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__create_api_key_response__init
+                     (Nexa__Gateway__V1__CreateApiKeyResponse         *message)
+{
+  static const Nexa__Gateway__V1__CreateApiKeyResponse init_value = NEXA__GATEWAY__V1__CREATE_API_KEY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__create_api_key_response__get_packed_size
+                     (const Nexa__Gateway__V1__CreateApiKeyResponse *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_api_key_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__create_api_key_response__pack
+                     (const Nexa__Gateway__V1__CreateApiKeyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_api_key_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__create_api_key_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__CreateApiKeyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__create_api_key_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__CreateApiKeyResponse *
+       nexa__gateway__v1__create_api_key_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__CreateApiKeyResponse *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__create_api_key_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__create_api_key_response__free_unpacked
+                     (Nexa__Gateway__V1__CreateApiKeyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__create_api_key_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__list_api_keys_request__init
+                     (Nexa__Gateway__V1__ListApiKeysRequest         *message)
+{
+  static const Nexa__Gateway__V1__ListApiKeysRequest init_value = NEXA__GATEWAY__V1__LIST_API_KEYS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__list_api_keys_request__get_packed_size
+                     (const Nexa__Gateway__V1__ListApiKeysRequest *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_api_keys_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__list_api_keys_request__pack
+                     (const Nexa__Gateway__V1__ListApiKeysRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_api_keys_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__list_api_keys_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__ListApiKeysRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_api_keys_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__ListApiKeysRequest *
+       nexa__gateway__v1__list_api_keys_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__ListApiKeysRequest *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__list_api_keys_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__list_api_keys_request__free_unpacked
+                     (Nexa__Gateway__V1__ListApiKeysRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__list_api_keys_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__list_api_keys_response__init
+                     (Nexa__Gateway__V1__ListApiKeysResponse         *message)
+{
+  static const Nexa__Gateway__V1__ListApiKeysResponse init_value = NEXA__GATEWAY__V1__LIST_API_KEYS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__list_api_keys_response__get_packed_size
+                     (const Nexa__Gateway__V1__ListApiKeysResponse *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_api_keys_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__list_api_keys_response__pack
+                     (const Nexa__Gateway__V1__ListApiKeysResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_api_keys_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__list_api_keys_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__ListApiKeysResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__list_api_keys_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__ListApiKeysResponse *
+       nexa__gateway__v1__list_api_keys_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__ListApiKeysResponse *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__list_api_keys_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__list_api_keys_response__free_unpacked
+                     (Nexa__Gateway__V1__ListApiKeysResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__list_api_keys_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__revoke_api_key_request__init
+                     (Nexa__Gateway__V1__RevokeApiKeyRequest         *message)
+{
+  static const Nexa__Gateway__V1__RevokeApiKeyRequest init_value = NEXA__GATEWAY__V1__REVOKE_API_KEY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__revoke_api_key_request__get_packed_size
+                     (const Nexa__Gateway__V1__RevokeApiKeyRequest *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__revoke_api_key_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__revoke_api_key_request__pack
+                     (const Nexa__Gateway__V1__RevokeApiKeyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__revoke_api_key_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__revoke_api_key_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__RevokeApiKeyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__revoke_api_key_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__RevokeApiKeyRequest *
+       nexa__gateway__v1__revoke_api_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__RevokeApiKeyRequest *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__revoke_api_key_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__revoke_api_key_request__free_unpacked
+                     (Nexa__Gateway__V1__RevokeApiKeyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__revoke_api_key_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   nexa__gateway__v1__connection__init
                      (Nexa__Gateway__V1__Connection         *message)
 {
@@ -728,6 +998,338 @@ void   nexa__gateway__v1__replay_webhook_events_response__free_unpacked
   assert(message->base.descriptor == &nexa__gateway__v1__replay_webhook_events_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCFieldDescriptor nexa__gateway__v1__api_key__field_descriptors[5] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ApiKey, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ApiKey, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "services",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__Gateway__V1__ApiKey, n_services),
+    offsetof(Nexa__Gateway__V1__ApiKey, services),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at_unix_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ApiKey, created_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revoked",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ApiKey, revoked),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__api_key__field_indices_by_name[] = {
+  3,   /* field[3] = created_at_unix_ms */
+  0,   /* field[0] = id */
+  1,   /* field[1] = name */
+  4,   /* field[4] = revoked */
+  2,   /* field[2] = services */
+};
+static const ProtobufCIntRange nexa__gateway__v1__api_key__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__api_key__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.ApiKey",
+  "ApiKey",
+  "Nexa__Gateway__V1__ApiKey",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__ApiKey),
+  5,
+  nexa__gateway__v1__api_key__field_descriptors,
+  nexa__gateway__v1__api_key__field_indices_by_name,
+  1,  nexa__gateway__v1__api_key__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__api_key__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__create_api_key_request__field_descriptors[3] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateApiKeyRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateApiKeyRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "services",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__Gateway__V1__CreateApiKeyRequest, n_services),
+    offsetof(Nexa__Gateway__V1__CreateApiKeyRequest, services),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__create_api_key_request__field_indices_by_name[] = {
+  0,   /* field[0] = context */
+  1,   /* field[1] = name */
+  2,   /* field[2] = services */
+};
+static const ProtobufCIntRange nexa__gateway__v1__create_api_key_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__create_api_key_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.CreateApiKeyRequest",
+  "CreateApiKeyRequest",
+  "Nexa__Gateway__V1__CreateApiKeyRequest",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__CreateApiKeyRequest),
+  3,
+  nexa__gateway__v1__create_api_key_request__field_descriptors,
+  nexa__gateway__v1__create_api_key_request__field_indices_by_name,
+  1,  nexa__gateway__v1__create_api_key_request__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__create_api_key_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__create_api_key_response__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateApiKeyResponse, key),
+    &nexa__gateway__v1__api_key__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secret",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__CreateApiKeyResponse, secret),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__create_api_key_response__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = secret */
+};
+static const ProtobufCIntRange nexa__gateway__v1__create_api_key_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__create_api_key_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.CreateApiKeyResponse",
+  "CreateApiKeyResponse",
+  "Nexa__Gateway__V1__CreateApiKeyResponse",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__CreateApiKeyResponse),
+  2,
+  nexa__gateway__v1__create_api_key_response__field_descriptors,
+  nexa__gateway__v1__create_api_key_response__field_indices_by_name,
+  1,  nexa__gateway__v1__create_api_key_response__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__create_api_key_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__list_api_keys_request__field_descriptors[1] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__ListApiKeysRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__list_api_keys_request__field_indices_by_name[] = {
+  0,   /* field[0] = context */
+};
+static const ProtobufCIntRange nexa__gateway__v1__list_api_keys_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__list_api_keys_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.ListApiKeysRequest",
+  "ListApiKeysRequest",
+  "Nexa__Gateway__V1__ListApiKeysRequest",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__ListApiKeysRequest),
+  1,
+  nexa__gateway__v1__list_api_keys_request__field_descriptors,
+  nexa__gateway__v1__list_api_keys_request__field_indices_by_name,
+  1,  nexa__gateway__v1__list_api_keys_request__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__list_api_keys_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__list_api_keys_response__field_descriptors[1] =
+{
+  {
+    "keys",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Nexa__Gateway__V1__ListApiKeysResponse, n_keys),
+    offsetof(Nexa__Gateway__V1__ListApiKeysResponse, keys),
+    &nexa__gateway__v1__api_key__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__list_api_keys_response__field_indices_by_name[] = {
+  0,   /* field[0] = keys */
+};
+static const ProtobufCIntRange nexa__gateway__v1__list_api_keys_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__list_api_keys_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.ListApiKeysResponse",
+  "ListApiKeysResponse",
+  "Nexa__Gateway__V1__ListApiKeysResponse",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__ListApiKeysResponse),
+  1,
+  nexa__gateway__v1__list_api_keys_response__field_descriptors,
+  nexa__gateway__v1__list_api_keys_response__field_indices_by_name,
+  1,  nexa__gateway__v1__list_api_keys_response__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__list_api_keys_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__gateway__v1__revoke_api_key_request__field_descriptors[2] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__RevokeApiKeyRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__RevokeApiKeyRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__revoke_api_key_request__field_indices_by_name[] = {
+  0,   /* field[0] = context */
+  1,   /* field[1] = id */
+};
+static const ProtobufCIntRange nexa__gateway__v1__revoke_api_key_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__revoke_api_key_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.RevokeApiKeyRequest",
+  "RevokeApiKeyRequest",
+  "Nexa__Gateway__V1__RevokeApiKeyRequest",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__RevokeApiKeyRequest),
+  2,
+  nexa__gateway__v1__revoke_api_key_request__field_descriptors,
+  nexa__gateway__v1__revoke_api_key_request__field_indices_by_name,
+  1,  nexa__gateway__v1__revoke_api_key_request__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__revoke_api_key_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor nexa__gateway__v1__connection__field_descriptors[7] =
 {
   {
@@ -1804,7 +2406,7 @@ const ProtobufCMessageDescriptor nexa__gateway__v1__replay_webhook_events_respon
   (ProtobufCMessageInit) nexa__gateway__v1__replay_webhook_events_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor nexa__gateway__v1__gateway_service__method_descriptors[10] =
+static const ProtobufCMethodDescriptor nexa__gateway__v1__gateway_service__method_descriptors[13] =
 {
   { "Check", &nexa__rpc__v1__health_check_request__descriptor, &nexa__rpc__v1__health_check_response__descriptor },
   { "ListMethods", &nexa__rpc__v1__list_methods_request__descriptor, &nexa__rpc__v1__list_methods_response__descriptor },
@@ -1816,18 +2418,24 @@ static const ProtobufCMethodDescriptor nexa__gateway__v1__gateway_service__metho
   { "CreateWebhookEndpoint", &nexa__gateway__v1__create_webhook_endpoint_request__descriptor, &nexa__gateway__v1__create_webhook_endpoint_response__descriptor },
   { "ListWebhookEvents", &nexa__gateway__v1__list_webhook_events_request__descriptor, &nexa__gateway__v1__list_webhook_events_response__descriptor },
   { "ReplayWebhookEvents", &nexa__gateway__v1__replay_webhook_events_request__descriptor, &nexa__gateway__v1__replay_webhook_events_response__descriptor },
+  { "CreateApiKey", &nexa__gateway__v1__create_api_key_request__descriptor, &nexa__gateway__v1__create_api_key_response__descriptor },
+  { "ListApiKeys", &nexa__gateway__v1__list_api_keys_request__descriptor, &nexa__gateway__v1__list_api_keys_response__descriptor },
+  { "RevokeApiKey", &nexa__gateway__v1__revoke_api_key_request__descriptor, &nexa__gateway__v1__api_key__descriptor },
 };
 const unsigned nexa__gateway__v1__gateway_service__method_indices_by_name[] = {
   0,        /* Check */
+  10,        /* CreateApiKey */
   6,        /* CreateConnectLink */
   7,        /* CreateWebhookEndpoint */
   5,        /* DisconnectConnection */
   2,        /* Echo */
   3,        /* GetAccessToken */
+  11,        /* ListApiKeys */
   4,        /* ListConnections */
   1,        /* ListMethods */
   8,        /* ListWebhookEvents */
-  9         /* ReplayWebhookEvents */
+  9,        /* ReplayWebhookEvents */
+  12         /* RevokeApiKey */
 };
 const ProtobufCServiceDescriptor nexa__gateway__v1__gateway_service__descriptor =
 {
@@ -1836,7 +2444,7 @@ const ProtobufCServiceDescriptor nexa__gateway__v1__gateway_service__descriptor 
   "GatewayService",
   "Nexa__Gateway__V1__GatewayService",
   "nexa.gateway.v1",
-  10,
+  13,
   nexa__gateway__v1__gateway_service__method_descriptors,
   nexa__gateway__v1__gateway_service__method_indices_by_name
 };
@@ -1919,6 +2527,30 @@ void nexa__gateway__v1__gateway_service__replay_webhook_events(ProtobufCService 
 {
   assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
   service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__gateway__v1__gateway_service__create_api_key(ProtobufCService *service,
+                                                        const Nexa__Gateway__V1__CreateApiKeyRequest *input,
+                                                        Nexa__Gateway__V1__CreateApiKeyResponse_Closure closure,
+                                                        void *closure_data)
+{
+  assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__gateway__v1__gateway_service__list_api_keys(ProtobufCService *service,
+                                                       const Nexa__Gateway__V1__ListApiKeysRequest *input,
+                                                       Nexa__Gateway__V1__ListApiKeysResponse_Closure closure,
+                                                       void *closure_data)
+{
+  assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__gateway__v1__gateway_service__revoke_api_key(ProtobufCService *service,
+                                                        const Nexa__Gateway__V1__RevokeApiKeyRequest *input,
+                                                        Nexa__Gateway__V1__ApiKey_Closure closure,
+                                                        void *closure_data)
+{
+  assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void nexa__gateway__v1__gateway_service__init (Nexa__Gateway__V1__GatewayService_Service *service,
                                                Nexa__Gateway__V1__GatewayService_ServiceDestroy destroy)

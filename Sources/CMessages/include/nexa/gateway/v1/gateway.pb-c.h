@@ -20,6 +20,12 @@ PROTOBUF_C__BEGIN_DECLS
 #include "nexa/rpc/v1/health.pb-c.h"
 #include "nexa/rpc/v1/reflection.pb-c.h"
 
+typedef struct Nexa__Gateway__V1__ApiKey Nexa__Gateway__V1__ApiKey;
+typedef struct Nexa__Gateway__V1__CreateApiKeyRequest Nexa__Gateway__V1__CreateApiKeyRequest;
+typedef struct Nexa__Gateway__V1__CreateApiKeyResponse Nexa__Gateway__V1__CreateApiKeyResponse;
+typedef struct Nexa__Gateway__V1__ListApiKeysRequest Nexa__Gateway__V1__ListApiKeysRequest;
+typedef struct Nexa__Gateway__V1__ListApiKeysResponse Nexa__Gateway__V1__ListApiKeysResponse;
+typedef struct Nexa__Gateway__V1__RevokeApiKeyRequest Nexa__Gateway__V1__RevokeApiKeyRequest;
 typedef struct Nexa__Gateway__V1__Connection Nexa__Gateway__V1__Connection;
 typedef struct Nexa__Gateway__V1__GetAccessTokenRequest Nexa__Gateway__V1__GetAccessTokenRequest;
 typedef struct Nexa__Gateway__V1__GetAccessTokenResponse Nexa__Gateway__V1__GetAccessTokenResponse;
@@ -42,6 +48,83 @@ typedef struct Nexa__Gateway__V1__ReplayWebhookEventsResponse Nexa__Gateway__V1_
 
 
 /* --- messages --- */
+
+struct  Nexa__Gateway__V1__ApiKey
+{
+  ProtobufCMessage base;
+  char *id;
+  char *name;
+  /*
+   * Short service names, or `*`.
+   */
+  size_t n_services;
+  char **services;
+  int64_t created_at_unix_ms;
+  protobuf_c_boolean revoked;
+};
+#define NEXA__GATEWAY__V1__API_KEY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__gateway__v1__api_key__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
+
+
+struct  Nexa__Gateway__V1__CreateApiKeyRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+  char *name;
+  size_t n_services;
+  char **services;
+};
+#define NEXA__GATEWAY__V1__CREATE_API_KEY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__gateway__v1__create_api_key_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Nexa__Gateway__V1__CreateApiKeyResponse
+{
+  ProtobufCMessage base;
+  Nexa__Gateway__V1__ApiKey *key;
+  /*
+   * `nexa_<id>_<secret>`: shown only here, stored only as a hash.
+   */
+  char *secret;
+};
+#define NEXA__GATEWAY__V1__CREATE_API_KEY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__gateway__v1__create_api_key_response__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Nexa__Gateway__V1__ListApiKeysRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+};
+#define NEXA__GATEWAY__V1__LIST_API_KEYS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__gateway__v1__list_api_keys_request__descriptor) \
+    , NULL }
+
+
+struct  Nexa__Gateway__V1__ListApiKeysResponse
+{
+  ProtobufCMessage base;
+  size_t n_keys;
+  Nexa__Gateway__V1__ApiKey **keys;
+};
+#define NEXA__GATEWAY__V1__LIST_API_KEYS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__gateway__v1__list_api_keys_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Nexa__Gateway__V1__RevokeApiKeyRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+  char *id;
+};
+#define NEXA__GATEWAY__V1__REVOKE_API_KEY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__gateway__v1__revoke_api_key_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
 
 struct  Nexa__Gateway__V1__Connection
 {
@@ -278,6 +361,120 @@ struct  Nexa__Gateway__V1__ReplayWebhookEventsResponse
     , 0 }
 
 
+/* Nexa__Gateway__V1__ApiKey methods */
+void   nexa__gateway__v1__api_key__init
+                     (Nexa__Gateway__V1__ApiKey         *message);
+size_t nexa__gateway__v1__api_key__get_packed_size
+                     (const Nexa__Gateway__V1__ApiKey   *message);
+size_t nexa__gateway__v1__api_key__pack
+                     (const Nexa__Gateway__V1__ApiKey   *message,
+                      uint8_t             *out);
+size_t nexa__gateway__v1__api_key__pack_to_buffer
+                     (const Nexa__Gateway__V1__ApiKey   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Gateway__V1__ApiKey *
+       nexa__gateway__v1__api_key__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__gateway__v1__api_key__free_unpacked
+                     (Nexa__Gateway__V1__ApiKey *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__Gateway__V1__CreateApiKeyRequest methods */
+void   nexa__gateway__v1__create_api_key_request__init
+                     (Nexa__Gateway__V1__CreateApiKeyRequest         *message);
+size_t nexa__gateway__v1__create_api_key_request__get_packed_size
+                     (const Nexa__Gateway__V1__CreateApiKeyRequest   *message);
+size_t nexa__gateway__v1__create_api_key_request__pack
+                     (const Nexa__Gateway__V1__CreateApiKeyRequest   *message,
+                      uint8_t             *out);
+size_t nexa__gateway__v1__create_api_key_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__CreateApiKeyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Gateway__V1__CreateApiKeyRequest *
+       nexa__gateway__v1__create_api_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__gateway__v1__create_api_key_request__free_unpacked
+                     (Nexa__Gateway__V1__CreateApiKeyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__Gateway__V1__CreateApiKeyResponse methods */
+void   nexa__gateway__v1__create_api_key_response__init
+                     (Nexa__Gateway__V1__CreateApiKeyResponse         *message);
+size_t nexa__gateway__v1__create_api_key_response__get_packed_size
+                     (const Nexa__Gateway__V1__CreateApiKeyResponse   *message);
+size_t nexa__gateway__v1__create_api_key_response__pack
+                     (const Nexa__Gateway__V1__CreateApiKeyResponse   *message,
+                      uint8_t             *out);
+size_t nexa__gateway__v1__create_api_key_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__CreateApiKeyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Gateway__V1__CreateApiKeyResponse *
+       nexa__gateway__v1__create_api_key_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__gateway__v1__create_api_key_response__free_unpacked
+                     (Nexa__Gateway__V1__CreateApiKeyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__Gateway__V1__ListApiKeysRequest methods */
+void   nexa__gateway__v1__list_api_keys_request__init
+                     (Nexa__Gateway__V1__ListApiKeysRequest         *message);
+size_t nexa__gateway__v1__list_api_keys_request__get_packed_size
+                     (const Nexa__Gateway__V1__ListApiKeysRequest   *message);
+size_t nexa__gateway__v1__list_api_keys_request__pack
+                     (const Nexa__Gateway__V1__ListApiKeysRequest   *message,
+                      uint8_t             *out);
+size_t nexa__gateway__v1__list_api_keys_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__ListApiKeysRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Gateway__V1__ListApiKeysRequest *
+       nexa__gateway__v1__list_api_keys_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__gateway__v1__list_api_keys_request__free_unpacked
+                     (Nexa__Gateway__V1__ListApiKeysRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__Gateway__V1__ListApiKeysResponse methods */
+void   nexa__gateway__v1__list_api_keys_response__init
+                     (Nexa__Gateway__V1__ListApiKeysResponse         *message);
+size_t nexa__gateway__v1__list_api_keys_response__get_packed_size
+                     (const Nexa__Gateway__V1__ListApiKeysResponse   *message);
+size_t nexa__gateway__v1__list_api_keys_response__pack
+                     (const Nexa__Gateway__V1__ListApiKeysResponse   *message,
+                      uint8_t             *out);
+size_t nexa__gateway__v1__list_api_keys_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__ListApiKeysResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Gateway__V1__ListApiKeysResponse *
+       nexa__gateway__v1__list_api_keys_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__gateway__v1__list_api_keys_response__free_unpacked
+                     (Nexa__Gateway__V1__ListApiKeysResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__Gateway__V1__RevokeApiKeyRequest methods */
+void   nexa__gateway__v1__revoke_api_key_request__init
+                     (Nexa__Gateway__V1__RevokeApiKeyRequest         *message);
+size_t nexa__gateway__v1__revoke_api_key_request__get_packed_size
+                     (const Nexa__Gateway__V1__RevokeApiKeyRequest   *message);
+size_t nexa__gateway__v1__revoke_api_key_request__pack
+                     (const Nexa__Gateway__V1__RevokeApiKeyRequest   *message,
+                      uint8_t             *out);
+size_t nexa__gateway__v1__revoke_api_key_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__RevokeApiKeyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Gateway__V1__RevokeApiKeyRequest *
+       nexa__gateway__v1__revoke_api_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__gateway__v1__revoke_api_key_request__free_unpacked
+                     (Nexa__Gateway__V1__RevokeApiKeyRequest *message,
+                      ProtobufCAllocator *allocator);
 /* Nexa__Gateway__V1__Connection methods */
 void   nexa__gateway__v1__connection__init
                      (Nexa__Gateway__V1__Connection         *message);
@@ -584,6 +781,24 @@ void   nexa__gateway__v1__replay_webhook_events_response__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Nexa__Gateway__V1__ApiKey_Closure)
+                 (const Nexa__Gateway__V1__ApiKey *message,
+                  void *closure_data);
+typedef void (*Nexa__Gateway__V1__CreateApiKeyRequest_Closure)
+                 (const Nexa__Gateway__V1__CreateApiKeyRequest *message,
+                  void *closure_data);
+typedef void (*Nexa__Gateway__V1__CreateApiKeyResponse_Closure)
+                 (const Nexa__Gateway__V1__CreateApiKeyResponse *message,
+                  void *closure_data);
+typedef void (*Nexa__Gateway__V1__ListApiKeysRequest_Closure)
+                 (const Nexa__Gateway__V1__ListApiKeysRequest *message,
+                  void *closure_data);
+typedef void (*Nexa__Gateway__V1__ListApiKeysResponse_Closure)
+                 (const Nexa__Gateway__V1__ListApiKeysResponse *message,
+                  void *closure_data);
+typedef void (*Nexa__Gateway__V1__RevokeApiKeyRequest_Closure)
+                 (const Nexa__Gateway__V1__RevokeApiKeyRequest *message,
+                  void *closure_data);
 typedef void (*Nexa__Gateway__V1__Connection_Closure)
                  (const Nexa__Gateway__V1__Connection *message,
                   void *closure_data);
@@ -679,6 +894,18 @@ struct Nexa__Gateway__V1__GatewayService_Service
                                 const Nexa__Gateway__V1__ReplayWebhookEventsRequest *input,
                                 Nexa__Gateway__V1__ReplayWebhookEventsResponse_Closure closure,
                                 void *closure_data);
+  void (*create_api_key)(Nexa__Gateway__V1__GatewayService_Service *service,
+                         const Nexa__Gateway__V1__CreateApiKeyRequest *input,
+                         Nexa__Gateway__V1__CreateApiKeyResponse_Closure closure,
+                         void *closure_data);
+  void (*list_api_keys)(Nexa__Gateway__V1__GatewayService_Service *service,
+                        const Nexa__Gateway__V1__ListApiKeysRequest *input,
+                        Nexa__Gateway__V1__ListApiKeysResponse_Closure closure,
+                        void *closure_data);
+  void (*revoke_api_key)(Nexa__Gateway__V1__GatewayService_Service *service,
+                         const Nexa__Gateway__V1__RevokeApiKeyRequest *input,
+                         Nexa__Gateway__V1__ApiKey_Closure closure,
+                         void *closure_data);
 };
 typedef void (*Nexa__Gateway__V1__GatewayService_ServiceDestroy)(Nexa__Gateway__V1__GatewayService_Service *);
 void nexa__gateway__v1__gateway_service__init (Nexa__Gateway__V1__GatewayService_Service *service,
@@ -696,7 +923,10 @@ void nexa__gateway__v1__gateway_service__init (Nexa__Gateway__V1__GatewayService
       function_prefix__ ## create_connect_link,\
       function_prefix__ ## create_webhook_endpoint,\
       function_prefix__ ## list_webhook_events,\
-      function_prefix__ ## replay_webhook_events  }
+      function_prefix__ ## replay_webhook_events,\
+      function_prefix__ ## create_api_key,\
+      function_prefix__ ## list_api_keys,\
+      function_prefix__ ## revoke_api_key  }
 void nexa__gateway__v1__gateway_service__check(ProtobufCService *service,
                                                const Nexa__Rpc__V1__HealthCheckRequest *input,
                                                Nexa__Rpc__V1__HealthCheckResponse_Closure closure,
@@ -737,9 +967,27 @@ void nexa__gateway__v1__gateway_service__replay_webhook_events(ProtobufCService 
                                                                const Nexa__Gateway__V1__ReplayWebhookEventsRequest *input,
                                                                Nexa__Gateway__V1__ReplayWebhookEventsResponse_Closure closure,
                                                                void *closure_data);
+void nexa__gateway__v1__gateway_service__create_api_key(ProtobufCService *service,
+                                                        const Nexa__Gateway__V1__CreateApiKeyRequest *input,
+                                                        Nexa__Gateway__V1__CreateApiKeyResponse_Closure closure,
+                                                        void *closure_data);
+void nexa__gateway__v1__gateway_service__list_api_keys(ProtobufCService *service,
+                                                       const Nexa__Gateway__V1__ListApiKeysRequest *input,
+                                                       Nexa__Gateway__V1__ListApiKeysResponse_Closure closure,
+                                                       void *closure_data);
+void nexa__gateway__v1__gateway_service__revoke_api_key(ProtobufCService *service,
+                                                        const Nexa__Gateway__V1__RevokeApiKeyRequest *input,
+                                                        Nexa__Gateway__V1__ApiKey_Closure closure,
+                                                        void *closure_data);
 
 /* --- descriptors --- */
 
+extern const ProtobufCMessageDescriptor nexa__gateway__v1__api_key__descriptor;
+extern const ProtobufCMessageDescriptor nexa__gateway__v1__create_api_key_request__descriptor;
+extern const ProtobufCMessageDescriptor nexa__gateway__v1__create_api_key_response__descriptor;
+extern const ProtobufCMessageDescriptor nexa__gateway__v1__list_api_keys_request__descriptor;
+extern const ProtobufCMessageDescriptor nexa__gateway__v1__list_api_keys_response__descriptor;
+extern const ProtobufCMessageDescriptor nexa__gateway__v1__revoke_api_key_request__descriptor;
 extern const ProtobufCMessageDescriptor nexa__gateway__v1__connection__descriptor;
 extern const ProtobufCMessageDescriptor nexa__gateway__v1__get_access_token_request__descriptor;
 extern const ProtobufCMessageDescriptor nexa__gateway__v1__get_access_token_response__descriptor;
