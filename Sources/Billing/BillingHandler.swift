@@ -92,12 +92,6 @@ public struct BillingHandler: BillingV1.BillingService.Handler {
     }
 }
 
-extension ServerContext {
-    func workspace() throws -> UUID {
-        guard let id = UUID(uuidString: try workspaceID()) else { throw RPCError(.unauthenticated, "the key's workspace is not a UUID") }
-        return id
-    }
-}
 
 /// The billing service, ready for an RPC server (no Stripe: jobs wait with an error until it is configured).
 public func makeBillingService(db: PostgresClient, stripe: StripeClient? = nil) -> some ServerService {

@@ -108,27 +108,8 @@ public final class DealBilling: Sendable {
 
     /// Runs until cancelled: woken by `NOTIFY billing_jobs`, polling as a fallback.
     public func run() async {
-        let wakeups = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    for try await _ in self.db.notifications(channels: ["billing_jobs"]) { wakeups.continuation.yield() }
-                } catch {
-                    self.logger.warning("billing job notifications stopped; polling only", metadata: ["error": "\(error)"])
-                }
-            }
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: self.configuration.pollInterval)
-                    wakeups.continuation.yield()
-                }
-            }
-            group.addTask {
-                for await _ in wakeups.stream {
-                    while !Task.isCancelled, await self.processDue() > 0 {}
-                }
-            }
-            await group.waitForAll()
+        await NotifiedLoop.run(db: db, channel: "billing_jobs", pollInterval: configuration.pollInterval, logger: logger) {
+            await self.processDue()
         }
     }
 
@@ -254,11 +235,11 @@ public final class DealBilling: Sendable {
                 }
                 logger.error("billing job failed", metadata: ["job": "\(job)", "error": "\(message)"])
             } else {
-                let ceiling = min(Double(configuration.maximumBackoff.components.seconds),
-                                  Double(configuration.initialBackoff.components.seconds) * pow(2, Double(attempts - 1)))
+                let wait = Backoff.fullJitter(attempt: attempts, initial: configuration.initialBackoff, maximum: configuration.maximumBackoff)
                 try await db.execute("""
                     UPDATE billing_jobs SET attempts = \(attempts), last_error = \(message), updated_at = now(),
-                      next_attempt_at = now() + \(Double.random(in: 0...max(0.001, ceiling))) * interval '1 second' WHERE id = \(job)
+                      next_attempt_at = now() + \(Int(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)) * interval '1 millisecond'
+                    WHERE id = \(job)
                     """)
                 logger.notice("billing job will retry", metadata: ["job": "\(job)", "attempt": "\(attempts)", "error": "\(message)"])
             }

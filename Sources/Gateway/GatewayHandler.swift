@@ -211,10 +211,3 @@ public struct GatewayHandler: GatewayV1.GatewayService.Handler {
     }
 }
 
-extension ServerContext {
-    /// The caller's workspace as a UUID.
-    func workspace() throws -> UUID {
-        guard let id = UUID(uuidString: try workspaceID()) else { throw RPCError(.unauthenticated, "the key's workspace is not a UUID") }
-        return id
-    }
-}

@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 public import Messages
 import Metrics
+import Platform
 import Synchronization
 public import Postgres
 public import RPC
@@ -74,30 +75,8 @@ public final class WebhookDispatcher: Sendable {
 
     /// Runs until cancelled.
     public func run() async {
-        let wakeups = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    for try await _ in self.db.notifications(channels: ["webhook_inbox"]) { wakeups.continuation.yield() }
-                } catch {
-                    self.logger.warning("inbox notifications stopped; polling only", metadata: ["error": "\(error)"])
-                }
-            }
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: self.configuration.pollInterval)
-                    wakeups.continuation.yield()
-                }
-            }
-            group.addTask {
-                for await _ in wakeups.stream {
-                    // Drain: keep passing while passes find work.
-                    while !Task.isCancelled, await self.dispatchDue() > 0 {}
-                    if Task.isCancelled { break }
-                }
-            }
-            // Cancellation reaches every child: the streams end and the loops return.
-            await group.waitForAll()
+        await NotifiedLoop.run(db: db, channel: "webhook_inbox", pollInterval: configuration.pollInterval, logger: logger) {
+            await self.dispatchDue()
         }
     }
 
@@ -215,7 +194,7 @@ public final class WebhookDispatcher: Sendable {
                 Counter(label: "nexa_webhook_deliveries_total", dimensions: [("service", service), ("result", "dead")]).increment()
                 logger.error("webhook dead-lettered", metadata: ["inbox_id": "\(id)", "service": "\(service)", "error": "\(message)"])
             } else {
-                let backoff = Self.backoff(attempt: spent, initial: configuration.initialBackoff, maximum: configuration.maximumBackoff)
+                let backoff = Backoff.fullJitter(attempt: spent, initial: configuration.initialBackoff, maximum: configuration.maximumBackoff)
                 try await db.execute("""
                     UPDATE webhook_inbox SET attempts = \(spent), last_error = \("\(status): \(message)"),
                       next_attempt_at = now() + \(Double(backoff.milliseconds) / 1000) * interval '1 second' WHERE id = \(id)
@@ -227,12 +206,6 @@ public final class WebhookDispatcher: Sendable {
             // The lease ends by itself; the event becomes due again.
             logger.warning("cannot record a delivery failure", metadata: ["inbox_id": "\(id)", "error": "\(error)"])
         }
-    }
-
-    /// Full jitter: a random duration in [0, min(maximum, initial × 2^(attempt−1))].
-    static func backoff(attempt: Int, initial: Duration, maximum: Duration) -> Duration {
-        let ceiling = min(Double(maximum.milliseconds), Double(initial.milliseconds) * pow(2, Double(max(0, attempt - 1))))
-        return .milliseconds(Int64(Double.random(in: 0...ceiling)))
     }
 }
 
