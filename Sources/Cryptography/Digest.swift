@@ -13,25 +13,21 @@ public enum Digest {
 
     /// HMAC-SHA256 of `data` under `key`.
     public static func hmacSHA256(key: some Collection<UInt8>, data: some Collection<UInt8>) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 32
-        let key = Array(key), data = Array(data)
-        key.withUnsafeBufferPointer { k in
-            data.withUnsafeBufferPointer { d in
-                _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), d.baseAddress, d.count, &out, &length)
-            }
-        }
-        return out
+        hmac(EVP_sha256(), length: 32, key: key, data: data)
     }
 
     /// HMAC-SHA1 of `data` under `key` (Intercom's `X-Hub-Signature`; nowhere else).
     public static func hmacSHA1(key: some Collection<UInt8>, data: some Collection<UInt8>) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 20)
-        var length: UInt32 = 20
+        hmac(EVP_sha1(), length: 20, key: key, data: data)
+    }
+
+    private static func hmac(_ md: OpaquePointer?, length: Int, key: some Collection<UInt8>, data: some Collection<UInt8>) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: length)
+        var written = UInt32(length)
         let key = Array(key), data = Array(data)
         key.withUnsafeBufferPointer { k in
             data.withUnsafeBufferPointer { d in
-                _ = HMAC(EVP_sha1(), k.baseAddress, Int32(k.count), d.baseAddress, d.count, &out, &length)
+                _ = HMAC(md, k.baseAddress, Int32(k.count), d.baseAddress, d.count, &out, &written)
             }
         }
         return out
