@@ -152,7 +152,7 @@ public final class DealBilling: Sendable {
         // Every price first: an unknown one fails the job before anything exists at Stripe.
         for item in facts.items {
             do {
-                _ = try await stripe.price(item.price)
+                _ = try await stripe.price(item.price, workspace: workspace.uuidString)
             } catch {
                 if case StripeClient.Failure.missing = error {
                     throw PlatformError(.failedPrecondition, "Stripe has no price \(item.price)")
@@ -164,7 +164,8 @@ public final class DealBilling: Sendable {
         var customer = facts.customerID
         if customer == nil {
             let created = try await stripe.createCustomer(
-                email: facts.email, name: facts.accountName, metadata: metadata, idempotencyKey: "nexa-deal-\(deal.uuidString.lowercased())-customer")
+                email: facts.email, name: facts.accountName, metadata: metadata, idempotencyKey: "nexa-deal-\(deal.uuidString.lowercased())-customer",
+                workspace: workspace.uuidString)
             // Kept at once, so a later deal of this account reuses it; the key covers a crash before this line.
             try await db.execute("""
                 UPDATE accounts SET stripe_customer_id = \(created), updated_at = now()
@@ -173,7 +174,8 @@ public final class DealBilling: Sendable {
             customer = created
         }
         let subscription = try await stripe.createSubscription(
-            customer: customer!, items: facts.items, metadata: metadata, idempotencyKey: "nexa-deal-\(deal.uuidString.lowercased())-subscription")
+            customer: customer!, items: facts.items, metadata: metadata, idempotencyKey: "nexa-deal-\(deal.uuidString.lowercased())-subscription",
+            workspace: workspace.uuidString)
         try await afterStripeCalls?(job)
         try await db.withTransaction { tx in
             try await Self.store(subscription, eventTime: nil, account: facts.account, workspace: workspace, in: tx)

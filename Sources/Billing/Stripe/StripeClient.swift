@@ -2,7 +2,8 @@ public import CurlHTTP
 public import Foundation
 
 /// The Stripe calls billing makes, over libcurl: form-encoded, version pinned, every POST with an
-/// `Idempotency-Key` derived from our own operation, retried on network errors, 429 and 5xx.
+/// `Idempotency-Key` derived from our own operation, retried on network errors, 429 and 5xx, paced
+/// by the per-workspace rate limiter and counted in the per-provider metrics.
 public struct StripeClient: Sendable {
     public enum Failure: Error, Hashable, Sendable, CustomStringConvertible {
         /// Stripe says the thing does not exist (an unknown price).
@@ -24,40 +25,44 @@ public struct StripeClient: Sendable {
     public let baseURL: String
     let secretKey: String
     let version: String
-    let http: HTTPClient
-    let retry: RetryPolicy
+    let client: ProviderClient
 
-    public init(baseURL: String, secretKey: String, version: String = "2026-10-28.endive", http: HTTPClient, retry: RetryPolicy = .standard) {
+    /// Stripe's test-mode limit is 25 requests a second (live: 100); stay under it per workspace.
+    public static let rateLimit = RateLimiter.Limit(burst: 25, perSecond: 25)
+
+    public init(baseURL: String, secretKey: String, version: String = "2026-10-28.endive", http: HTTPClient, retry: RetryPolicy = .standard,
+                limiter: RateLimiter = RateLimiter(limits: ["stripe": StripeClient.rateLimit])) {
         self.baseURL = baseURL
         self.secretKey = secretKey
         self.version = version
-        self.http = http
-        self.retry = retry
+        var policy = retry
+        policy.retryableStatuses.insert(409)  // idempotency_key_in_use: the first attempt is still running
+        client = ProviderClient(provider: "stripe", http: http, limiter: limiter, retry: policy)
     }
 
-    public func price(_ id: String) async throws(Failure) -> StripePrice {
-        let object = try await send(HTTPClientRequest(url: "\(baseURL)/v1/prices/\(HTTPClientRequest.formEncode(id))", headers: headers()))
+    public func price(_ id: String, workspace: String) async throws(Failure) -> StripePrice {
+        let object = try await send(HTTPClientRequest(url: "\(baseURL)/v1/prices/\(HTTPClientRequest.formEncode(id))", headers: headers()), workspace: workspace)
         guard let price = StripePrice(object) else { throw .refused(status: 200, message: "unreadable price \(id)") }
         return price
     }
 
-    public func createCustomer(email: String, name: String, metadata: [String: String], idempotencyKey: String) async throws(Failure) -> String {
+    public func createCustomer(email: String, name: String, metadata: [String: String], idempotencyKey: String, workspace: String) async throws(Failure) -> String {
         var form = [("email", email), ("name", name)]
         form += metadata.sorted { $0.key < $1.key }.map { ("metadata[\($0.key)]", $0.value) }
-        let object = try await send(.form("\(baseURL)/v1/customers", form, headers: headers(idempotencyKey: idempotencyKey)))
+        let object = try await send(.form("\(baseURL)/v1/customers", form, headers: headers(idempotencyKey: idempotencyKey)), workspace: workspace)
         guard let id = object["id"] as? String else { throw .refused(status: 200, message: "no customer id") }
         return id
     }
 
     public func createSubscription(
-        customer: String, items: [(price: String, quantity: Int)], metadata: [String: String], idempotencyKey: String
+        customer: String, items: [(price: String, quantity: Int)], metadata: [String: String], idempotencyKey: String, workspace: String
     ) async throws(Failure) -> StripeSubscription {
         var form = [("customer", customer)]
         for (i, item) in items.enumerated() {
             form += [("items[\(i)][price]", item.price), ("items[\(i)][quantity]", "\(item.quantity)")]
         }
         form += metadata.sorted { $0.key < $1.key }.map { ("metadata[\($0.key)]", $0.value) }
-        let object = try await send(.form("\(baseURL)/v1/subscriptions", form, headers: headers(idempotencyKey: idempotencyKey)))
+        let object = try await send(.form("\(baseURL)/v1/subscriptions", form, headers: headers(idempotencyKey: idempotencyKey)), workspace: workspace)
         guard let subscription = StripeSubscription(object) else { throw .refused(status: 200, message: "unreadable subscription") }
         return subscription
     }
@@ -68,12 +73,10 @@ public struct StripeClient: Sendable {
         return headers
     }
 
-    private func send(_ request: HTTPClientRequest) async throws(Failure) -> [String: Any] {
-        var policy = retry
-        policy.retryableStatuses.insert(409)  // idempotency_key_in_use: the first attempt is still running
+    private func send(_ request: HTTPClientRequest, workspace: String) async throws(Failure) -> [String: Any] {
         let response: HTTPClientResponse
         do {
-            response = try await http.execute(request, retry: policy)
+            response = try await client.send(request, workspace: workspace)
         } catch {
             throw .unavailable("\(error)")
         }
