@@ -56,6 +56,9 @@ var targets: [Target] = [
     // Outbound HTTP over libcurl, for every provider call and webhook.
     .target(name: "CurlHTTP", dependencies: ["CCurl", metrics] + nio, swiftSettings: strictSettings),
 
+    // RFC 4180 CSV, streaming, for data transfer.
+    .target(name: "CSV", swiftSettings: strictSettings),
+    .testTarget(name: "CSVTests", dependencies: ["CSV"], swiftSettings: strictSettings),
     // Declarative payload ↔ CRM field mapping for the domain services.
     .target(name: "DataMapping", swiftSettings: strictSettings),
     .testTarget(name: "DataMappingTests", dependencies: ["DataMapping"], swiftSettings: strictSettings),

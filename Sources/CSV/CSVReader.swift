@@ -1,0 +1,159 @@
+/// A streaming RFC 4180 reader: quoted fields with embedded delimiters, newlines and doubled quotes;
+/// CRLF or LF; a UTF-8 byte-order mark skipped; blank lines skipped; strict UTF-8. Bytes go in as
+/// they arrive (`feed`), records come out with the physical row they started on (the header is
+/// row 1), so the whole file is never held.
+public struct CSVReader: Sendable {
+    /// A record and the physical row (line) it starts on.
+    public struct Record: Sendable, Hashable {
+        public var row: Int
+        public var fields: [String]
+
+        public init(row: Int, fields: [String]) {
+            self.row = row
+            self.fields = fields
+        }
+    }
+
+    public enum Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        case unclosedQuote(row: Int)
+        case invalidUTF8(row: Int)
+        case quoteInUnquotedField(row: Int)
+        case textAfterClosingQuote(row: Int)
+
+        public var row: Int {
+            switch self {
+            case .unclosedQuote(let row), .invalidUTF8(let row), .quoteInUnquotedField(let row), .textAfterClosingQuote(let row): row
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .unclosedQuote(let row): "row \(row): a quoted field is never closed"
+            case .invalidUTF8(let row): "row \(row): the text is not valid UTF-8"
+            case .quoteInUnquotedField(let row): "row \(row): a quote inside an unquoted field (quote the whole field and double the quote)"
+            case .textAfterClosingQuote(let row): "row \(row): text after a closing quote (a quote inside a quoted field must be doubled)"
+            }
+        }
+    }
+
+    public let delimiter: UInt8
+    private var field: [UInt8] = []
+    private var fields: [String] = []
+    private var inQuotes = false
+    private var afterQuote = false
+    private var fieldWasQuoted = false
+    private var pendingCR = false
+    private var line = 1
+    private var recordRow = 1
+    private var atStart = true
+    private var bomChecked = false
+    private var bomBuffer: [UInt8] = []
+
+    public init(delimiter: UInt8 = UInt8(ascii: ",")) {
+        self.delimiter = delimiter
+    }
+
+    /// The delimiter of a file from its first line: comma, semicolon or tab, whichever appears most
+    /// outside quotes (comma on a tie or none).
+    public static func detectDelimiter(_ prefix: some Collection<UInt8>) -> UInt8 {
+        var counts: [UInt8: Int] = [UInt8(ascii: ","): 0, UInt8(ascii: ";"): 0, UInt8(ascii: "\t"): 0]
+        var quoted = false
+        var bytes = Array(prefix)
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        for byte in bytes {
+            if byte == UInt8(ascii: "\"") { quoted.toggle(); continue }
+            if !quoted && (byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")) { break }
+            if !quoted, counts[byte] != nil { counts[byte]! += 1 }
+        }
+        let comma = counts[UInt8(ascii: ",")]!
+        let best = counts.max { a, b in a.value == b.value ? a.key != UInt8(ascii: ",") && b.key == UInt8(ascii: ",") : a.value < b.value }!
+        return best.value > comma ? best.key : UInt8(ascii: ",")
+    }
+
+    /// Parses `bytes`, returning the records completed by them.
+    public mutating func feed(_ bytes: some Collection<UInt8>) throws(Failure) -> [Record] {
+        var records: [Record] = []
+        var input = Array(bytes)
+        if !bomChecked {
+            bomBuffer += input
+            if bomBuffer.count < 3 && bomBuffer == Array([0xEF, 0xBB, 0xBF].prefix(bomBuffer.count)) { return [] }
+            input = bomBuffer.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bomBuffer.dropFirst(3)) : bomBuffer
+            bomBuffer = []
+            bomChecked = true
+        }
+        for byte in input {
+            if pendingCR {
+                pendingCR = false
+                if byte == UInt8(ascii: "\n") { continue }  // CRLF: the record already ended at CR
+            }
+            if inQuotes {
+                if byte == UInt8(ascii: "\"") {
+                    inQuotes = false
+                    afterQuote = true
+                } else {
+                    if byte == UInt8(ascii: "\n") { line += 1 }
+                    field.append(byte)
+                }
+                continue
+            }
+            if afterQuote {
+                afterQuote = false
+                if byte == UInt8(ascii: "\"") {  // a doubled quote inside a quoted field
+                    field.append(byte)
+                    inQuotes = true
+                    continue
+                }
+                guard byte == delimiter || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") else {
+                    throw .textAfterClosingQuote(row: recordRow)
+                }
+            }
+            switch byte {
+            case UInt8(ascii: "\""):
+                guard field.isEmpty && !fieldWasQuoted else { throw .quoteInUnquotedField(row: recordRow) }
+                inQuotes = true
+                fieldWasQuoted = true
+                atStart = false
+            case delimiter:
+                try endField()
+                atStart = false
+            case UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+                if byte == UInt8(ascii: "\r") { pendingCR = true }
+                if let record = try endRecord() { records.append(record) }
+                line += 1
+                recordRow = line
+            default:
+                field.append(byte)
+                atStart = false
+            }
+        }
+        return records
+    }
+
+    /// Ends the input: the last record (without a final newline), or an unclosed quote.
+    public mutating func finish() throws(Failure) -> Record? {
+        if !bomChecked {
+            bomChecked = true
+            let rest = bomBuffer
+            bomBuffer = []
+            // Under three bytes in all: at most one record ends inside them, and then nothing is left.
+            if let record = try feed(rest).first { return record }
+        }
+        if inQuotes { throw .unclosedQuote(row: recordRow) }
+        return try endRecord()
+    }
+
+    private mutating func endField() throws(Failure) {
+        guard let text = String(validating: field, as: UTF8.self) else { throw .invalidUTF8(row: recordRow) }
+        fields.append(text)
+        field.removeAll(keepingCapacity: true)
+        fieldWasQuoted = false
+    }
+
+    private mutating func endRecord() throws(Failure) -> Record? {
+        defer { atStart = true }
+        if atStart && field.isEmpty && fields.isEmpty && !fieldWasQuoted { return nil }  // a blank line
+        try endField()
+        defer { fields.removeAll(keepingCapacity: true) }
+        return Record(row: recordRow, fields: fields)
+    }
+}

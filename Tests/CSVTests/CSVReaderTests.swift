@@ -1,0 +1,49 @@
+import CSV
+import Testing
+
+@Suite struct CSVReaderTests {
+    static func parse(_ text: String, delimiter: UInt8 = UInt8(ascii: ","), chunk: Int = .max) throws -> [CSVReader.Record] {
+        try parse(Array(text.utf8), delimiter: delimiter, chunk: chunk)
+    }
+
+    static func parse(_ bytes: [UInt8], delimiter: UInt8 = UInt8(ascii: ","), chunk: Int = .max) throws -> [CSVReader.Record] {
+        var reader = CSVReader(delimiter: delimiter)
+        var records: [CSVReader.Record] = []
+        var i = 0
+        while i < bytes.count {
+            let end = min(bytes.count, i + min(chunk, bytes.count))
+            records += try reader.feed(bytes[i..<end])
+            i = end
+        }
+        if let last = try reader.finish() { records.append(last) }
+        return records
+    }
+
+    @Test func quotedFieldsEmbeddedNewlinesAndDoubledQuotesAtEveryChunkSize() throws {
+        let text = "\u{FEFF}name,note,email\r\n\"Doe, Jane\",\"said \"\"hi\"\"\r\nthen left\",jane@x.test\r\n\r\nBob,,bob@x.test\nÉlodie,\"\",e@x.test"
+        let expected = [
+            CSVReader.Record(row: 1, fields: ["name", "note", "email"]),
+            CSVReader.Record(row: 2, fields: ["Doe, Jane", "said \"hi\"\r\nthen left", "jane@x.test"]),
+            CSVReader.Record(row: 5, fields: ["Bob", "", "bob@x.test"]),
+            CSVReader.Record(row: 6, fields: ["Élodie", "", "e@x.test"]),
+        ]
+        for chunk in [1, 2, 3, 7, 64, .max] {
+            #expect(try Self.parse(text, chunk: chunk) == expected, "chunk \(chunk)")
+        }
+    }
+
+    @Test func malformedFilesNameTheRow() {
+        #expect(throws: CSVReader.Failure.unclosedQuote(row: 3)) { try Self.parse("a,b\n1,2\n3,\"open\n4,5\n") }
+        #expect(throws: CSVReader.Failure.invalidUTF8(row: 2)) { try Self.parse(Array("a,b\n".utf8) + [0x66, 0xFF, 0x2C, 0x31, 0x0A]) }
+        #expect(throws: CSVReader.Failure.quoteInUnquotedField(row: 2)) { try Self.parse("a,b\nx\"y,1\n") }
+        #expect(throws: CSVReader.Failure.textAfterClosingQuote(row: 2)) { try Self.parse("a,b\n\"x\"y,1\n") }
+    }
+
+    @Test func detectsCommaSemicolonAndTab() throws {
+        #expect(CSVReader.detectDelimiter(Array("Name;E-mail;\"Company, Inc\"\n1;2;3".utf8)) == UInt8(ascii: ";"))
+        #expect(CSVReader.detectDelimiter(Array("Name\tE-mail\tCompany\n".utf8)) == UInt8(ascii: "\t"))
+        #expect(CSVReader.detectDelimiter(Array("\u{FEFF}Name,\"a;b;c\",Email\n".utf8)) == UInt8(ascii: ","))
+        #expect(CSVReader.detectDelimiter(Array("Email\n".utf8)) == UInt8(ascii: ","))
+        #expect(try Self.parse("a;b\n1;\"2;3\"\n", delimiter: UInt8(ascii: ";")).last?.fields == ["1", "2;3"])
+    }
+}
