@@ -47,3 +47,18 @@ import Testing
         #expect(try Self.parse("a;b\n1;\"2;3\"\n", delimiter: UInt8(ascii: ";")).last?.fields == ["1", "2;3"])
     }
 }
+
+@Suite struct CSVWriterTests {
+    @Test func quotesWhatNeedsItAndRoundTrips() throws {
+        let fields = ["plain", "with, comma", "with \"quote\"", "two\r\nlines", "", "Élodie"]
+        let bytes = CSVWriter().record(fields)
+        #expect(String(decoding: bytes, as: UTF8.self) == "plain,\"with, comma\",\"with \"\"quote\"\"\",\"two\r\nlines\",,Élodie\r\n")
+        #expect(try CSVReaderTests.parse(bytes).first?.fields == fields)
+    }
+
+    @Test func neutralisesFormulaInjection() {
+        let bytes = CSVWriter().record(["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "safe=ok"])
+        #expect(String(decoding: bytes, as: UTF8.self)
+                == "\"'=HYPERLINK(\"\"http://x\"\")\",'+1,'-2,'@SUM(A1),'\tx,\"'\rx\",safe=ok\r\n")
+    }
+}

@@ -1,0 +1,38 @@
+/// Writes RFC 4180 CSV (CRLF line ends, fields quoted when they hold a delimiter, quote, CR or LF)
+/// and neutralises spreadsheet formula injection: a cell starting with `=`, `+`, `-`, `@`, tab or
+/// carriage return gets a leading apostrophe, so a spreadsheet shows it as text instead of running it.
+public struct CSVWriter: Sendable {
+    public let delimiter: UInt8
+
+    public init(delimiter: UInt8 = UInt8(ascii: ",")) { self.delimiter = delimiter }
+
+    /// One record, with its CRLF, appended to `out`.
+    public func append(_ fields: [String], to out: inout [UInt8]) {
+        for (i, field) in fields.enumerated() {
+            if i > 0 { out.append(delimiter) }
+            append(field: field, to: &out)
+        }
+        out += [UInt8(ascii: "\r"), UInt8(ascii: "\n")]
+    }
+
+    public func record(_ fields: [String]) -> [UInt8] {
+        var out: [UInt8] = []
+        append(fields, to: &out)
+        return out
+    }
+
+    private func append(field: String, to out: inout [UInt8]) {
+        var bytes = Array(field.utf8)
+        if let first = bytes.first, [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D].contains(first) {
+            bytes.insert(UInt8(ascii: "'"), at: 0)
+        }
+        let needsQuotes = bytes.contains { $0 == delimiter || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
+        guard needsQuotes else { out += bytes; return }
+        out.append(UInt8(ascii: "\""))
+        for byte in bytes {
+            if byte == UInt8(ascii: "\"") { out.append(byte) }
+            out.append(byte)
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
