@@ -157,6 +157,7 @@ var targets: [Target] = [
 /// What a domain library needs beyond the platform.
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Billing": ["CurlHTTP", log, lifecycle],
+    "DataTransfer": ["CSV"],
     "Gateway": ["Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle, .product(name: "Hummingbird", package: "hummingbird")] + nio,
 ]
 
@@ -172,6 +173,11 @@ for service in services {
         swiftSettings: strictSettings
     ))
 }
+targets.append(.testTarget(
+    name: "DataTransferTests",
+    dependencies: ["DataTransfer", "CSV", "Postgres", "TestSupport"],
+    swiftSettings: strictSettings
+))
 targets.append(.testTarget(
     name: "BillingTests",
     dependencies: ["Billing", "Gateway", "Platform", "RPC", "RPCNIO", "Messages", "Postgres", "CurlHTTP", "TestSupport", "Sandbox",

@@ -1,0 +1,206 @@
+public import CSV
+public import Foundation
+public import Postgres
+
+/// Imports contacts from a CSV file: every row checked first, then written in batches of 1,000,
+/// each batch one transaction: dedupe by email (case-insensitive, per workspace) — an update never
+/// erases a value with an empty cell, and tags merge — and the account found or created by its
+/// normalised name. A row repeated inside the file is merged into the first and counted.
+public struct ContactImporter: Sendable {
+    public enum Mode: String, Sendable {
+        /// Any invalid row fails the import: nothing is written, every error is reported (the default).
+        case fail
+        /// Valid rows are written; invalid ones are counted as skipped.
+        case skip
+    }
+
+    public struct Summary: Sendable, Hashable {
+        public var total = 0
+        public var created = 0
+        public var updated = 0
+        public var skipped = 0
+        /// Rows whose email appeared earlier in the same file.
+        public var merged = 0
+        public var problems: [ContactRow.Problem] = []
+        /// Dry run only: what each row would do (`create`, `update`, `merge`, `skip: <reason>`).
+        public var plan: [(row: Int, action: String)] = []
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.total == b.total && a.created == b.created && a.updated == b.updated && a.skipped == b.skipped && a.merged == b.merged
+                && a.problems == b.problems
+        }
+
+        public func hash(into hasher: inout Hasher) { hasher.combine(total); hasher.combine(created) }
+    }
+
+    public enum Failure: Error, Sendable, CustomStringConvertible {
+        case malformed(CSVReader.Failure)
+        case mapping(ImportMapping.Failure)
+        case empty
+        case invalidRows([ContactRow.Problem])
+
+        public var description: String {
+            switch self {
+            case .malformed(let f): "the file is not valid CSV: \(f)"
+            case .mapping(let f): "\(f)"
+            case .empty: "the file has no header row"
+            case .invalidRows(let problems): "\(problems.count) invalid row(s); nothing was imported. First: \(problems[0])"
+            }
+        }
+    }
+
+    public let db: PostgresClient
+    public var batchSize = 1000
+
+    public init(db: PostgresClient) { self.db = db }
+
+    /// Reads `file` in chunks, so a file of any size is never held whole.
+    static func records(of file: URL, _ body: (CSVReader.Record) throws -> Void) throws {
+        guard let handle = FileHandle(forReadingAtPath: file.path) else { throw CocoaError(.fileNoSuchFile) }
+        defer { try? handle.close() }
+        let head = try handle.read(upToCount: 64 * 1024) ?? Data()
+        var reader = CSVReader(delimiter: CSVReader.detectDelimiter(head))
+        var chunk = head
+        while !chunk.isEmpty {
+            do {
+                for record in try reader.feed(chunk) { try body(record) }
+            } catch let failure as CSVReader.Failure {
+                throw Failure.malformed(failure)
+            }
+            chunk = try handle.read(upToCount: 256 * 1024) ?? Data()
+        }
+        do {
+            if let last = try reader.finish() { try body(last) }
+        } catch let failure as CSVReader.Failure {
+            throw Failure.malformed(failure)
+        }
+    }
+
+    /// Checks and (unless `dryRun`) writes the contacts of `file` for `workspace`.
+    /// - Parameter mapping: explicit `(header, field)` pairs, or nil to use the suggested mapping.
+    public func run(file: URL, workspace: UUID, mapping pairs: [(header: String, field: String)]? = nil, mode: Mode = .fail,
+                    dryRun: Bool = false) async throws -> Summary {
+        // Pass 1: parse and check every row; nothing is written yet.
+        var mapping: ImportMapping?
+        var summary = Summary()
+        var valid: [ContactRow] = []
+        try Self.records(of: file) { record in
+            guard let current = mapping else {
+                do {
+                    mapping = try pairs.map { try ImportMapping.explicit($0, headers: record.fields) } ?? ImportMapping.suggest(headers: record.fields)
+                } catch let failure as ImportMapping.Failure {
+                    throw Failure.mapping(failure)
+                }
+                return
+            }
+            summary.total += 1
+            do {
+                valid.append(try ContactRow(row: record.row, fields: record.fields, mapping: current))
+            } catch let problem as ContactRow.Problem {
+                summary.problems.append(problem)
+            }
+        }
+        guard mapping != nil else { throw Failure.empty }
+        if mode == .fail, !summary.problems.isEmpty { throw Failure.invalidRows(summary.problems) }
+        summary.skipped = summary.problems.count
+        if dryRun { summary.plan += summary.problems.map { ($0.row, "skip: \($0.field) \($0.message)") } }
+
+        // Pass 2: batches, each one transaction.
+        var seen = Set<String>()
+        var start = 0
+        while start < valid.count {
+            let batch = Array(valid[start..<min(valid.count, start + batchSize)])
+            start += batchSize
+            var merged: [String: ContactRow] = [:]
+            var order: [String] = []
+            for row in batch {
+                if seen.contains(row.email) || merged[row.email] != nil {
+                    summary.merged += 1
+                    if dryRun { summary.plan.append((row.row, "merge")) }
+                }
+                if var existing = merged[row.email] {
+                    existing.merge(row)
+                    merged[row.email] = existing
+                } else {
+                    merged[row.email] = row
+                    order.append(row.email)
+                }
+            }
+            let rows = order.map { merged[$0]! }
+            if dryRun {
+                let existing = Set(try await db.query("""
+                    SELECT lower(email::text) FROM contacts WHERE workspace_id = \(workspace) AND email = ANY(\(PostgresTextArray(rows.map(\.email)))::citext[])
+                    """).map { try $0.decode(String.self, at: 0) })
+                for row in rows where !seen.contains(row.email) {
+                    let action = existing.contains(row.email) ? "update" : "create"
+                    summary.plan.append((row.row, action))
+                    if action == "create" { summary.created += 1 } else { summary.updated += 1 }
+                }
+            } else {
+                let (created, updated) = try await write(rows, workspace: workspace)
+                // A contact first created by an earlier batch of this file counts once, as created.
+                let repeats = rows.filter { seen.contains($0.email) }.count
+                summary.created += created
+                summary.updated += updated - repeats
+            }
+            seen.formUnion(order)
+        }
+        if dryRun { summary.plan.sort { $0.row < $1.row } }
+        return summary
+    }
+
+    /// Upserts one batch in one transaction; returns (created, updated).
+    private func write(_ rows: [ContactRow], workspace: UUID) async throws -> (Int, Int) {
+        let names = rows.map { $0.accountName ?? "" }
+        let separator = "\u{1F}"
+        let custom = try rows.map { String(decoding: try JSONSerialization.data(withJSONObject: $0.custom, options: [.sortedKeys]), as: UTF8.self) }
+        return try await db.withTransaction { tx in
+            // Accounts by normalised name: found, or created once.
+            try await tx.execute("""
+                INSERT INTO accounts (id, workspace_id, name, normalized_name)
+                SELECT gen_random_uuid(), \(workspace), min(n), lower(regexp_replace(trim(n), '\\s+', ' ', 'g'))
+                FROM unnest(\(PostgresTextArray(names))::text[]) AS n WHERE trim(n) <> ''
+                GROUP BY lower(regexp_replace(trim(n), '\\s+', ' ', 'g'))
+                ON CONFLICT (workspace_id, normalized_name) DO NOTHING
+                """)
+            let rows = try await tx.query("""
+                WITH input AS (
+                  SELECT * FROM unnest(\(PostgresTextArray(rows.map(\.email)))::text[], \(PostgresTextArray(rows.map { $0.firstName ?? "" }))::text[],
+                                       \(PostgresTextArray(rows.map { $0.lastName ?? "" }))::text[], \(PostgresTextArray(rows.map { $0.phone ?? "" }))::text[],
+                                       \(PostgresTextArray(rows.map { $0.title ?? "" }))::text[], \(PostgresTextArray(names))::text[],
+                                       \(PostgresTextArray(rows.map { $0.tags.joined(separator: separator) }))::text[], \(PostgresTextArray(custom))::text[])
+                    AS t(email, first_name, last_name, phone, title, account, tags, custom))
+                INSERT INTO contacts AS c (id, workspace_id, account_id, email, first_name, last_name, phone, title, tags, custom)
+                SELECT gen_random_uuid(), \(workspace), a.id, i.email, i.first_name, i.last_name, nullif(i.phone, ''), nullif(i.title, ''),
+                       coalesce(string_to_array(nullif(i.tags, ''), \(separator)), '{}'), i.custom::jsonb
+                FROM input i LEFT JOIN accounts a ON a.workspace_id = \(workspace) AND trim(i.account) <> ''
+                                                  AND a.normalized_name = lower(regexp_replace(trim(i.account), '\\s+', ' ', 'g'))
+                ON CONFLICT (workspace_id, email) DO UPDATE SET
+                  first_name = coalesce(nullif(EXCLUDED.first_name, ''), c.first_name),
+                  last_name = coalesce(nullif(EXCLUDED.last_name, ''), c.last_name),
+                  phone = coalesce(EXCLUDED.phone, c.phone),
+                  title = coalesce(EXCLUDED.title, c.title),
+                  account_id = coalesce(EXCLUDED.account_id, c.account_id),
+                  tags = ARRAY(SELECT DISTINCT unnest(c.tags || EXCLUDED.tags) ORDER BY 1),
+                  custom = c.custom || EXCLUDED.custom,
+                  updated_at = now()
+                RETURNING (xmax = 0)
+                """)
+            let created = try rows.filter { try $0.decode(Bool.self, at: 0) }.count
+            return (created, rows.count - created)
+        }
+    }
+}
+
+extension ContactRow {
+    /// A later row of the same email fills what the earlier left empty and adds its tags.
+    mutating func merge(_ other: ContactRow) {
+        firstName = other.firstName ?? firstName
+        lastName = other.lastName ?? lastName
+        phone = other.phone ?? phone
+        title = other.title ?? title
+        accountName = other.accountName ?? accountName
+        tags = Array(Set(tags + other.tags)).sorted()
+        custom.merge(other.custom) { _, new in new }
+    }
+}
