@@ -157,7 +157,7 @@ var targets: [Target] = [
 /// What a domain library needs beyond the platform.
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Billing": ["CurlHTTP", log, lifecycle],
-    "DataTransfer": ["CSV"],
+    "DataTransfer": ["CSV", log, lifecycle],
     "Gateway": ["Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle, .product(name: "Hummingbird", package: "hummingbird")] + nio,
 ]
 

@@ -1,18 +1,80 @@
+import Foundation
+public import Logging
 public import Messages
+public import Platform
 public import Postgres
 public import RPC
 
-/// The data_transfer service: CSV import and export.
-///
-/// Its domain methods are not built yet; the generated defaults answer UNIMPLEMENTED. Health,
-/// reflection and echo are served by the RPC runtime.
+/// The data transfer service: CSV imports now (exports follow).
 public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
-    let db: PostgresClient
+    let jobs: ImportJobs
 
-    public init(db: PostgresClient) { self.db = db }
+    public init(jobs: ImportJobs) { self.jobs = jobs }
+
+    public func startImport(_ request: DataTransferV1.StartImportRequest, context: ServerContext) async throws -> DataTransferV1.ImportJob {
+        let entity = request.entity.isEmpty ? "contacts" : request.entity
+        guard entity == "contacts" else { throw RPCError(.unimplemented, "importing \(entity) is not built yet; contacts is") }
+        guard let mode = ContactImporter.Mode(rawValue: request.mode.isEmpty ? "fail" : request.mode) else {
+            throw RPCError(.invalidArgument, "mode is fail or skip, not \(request.mode)")
+        }
+        let mapping = request.mapping.isEmpty ? nil : request.mapping.map { (header: $0.header, field: $0.field) }
+        let job = try await jobs.start(workspace: try context.workspace(), blobKey: request.blobKey, fileName: request.fileName,
+                                       mapping: mapping, mode: mode, dryRun: request.dryRun)
+        return Self.message(job)
+    }
+
+    public func getImportJob(_ request: DataTransferV1.ImportJobRequest, context: ServerContext) async throws -> DataTransferV1.ImportJob {
+        guard let id = UUID(uuidString: request.jobID) else { throw RPCError(.invalidArgument, "job_id is not a UUID") }
+        return Self.message(try await jobs.get(id, workspace: try context.workspace()))
+    }
+
+    public func cancelImport(_ request: DataTransferV1.ImportJobRequest, context: ServerContext) async throws -> DataTransferV1.ImportJob {
+        guard let id = UUID(uuidString: request.jobID) else { throw RPCError(.invalidArgument, "job_id is not a UUID") }
+        return Self.message(try await jobs.cancel(id, workspace: try context.workspace()))
+    }
+
+    static func message(_ job: ImportJobs.Job) -> DataTransferV1.ImportJob {
+        var m = DataTransferV1.ImportJob()
+        m.id = job.id.uuidString.lowercased()
+        m.entity = job.entity
+        m.status = job.status
+        m.mode = job.mode
+        m.dryRun = job.dryRun
+        m.total = UInt32(job.total)
+        m.processed = UInt32(job.processed)
+        m.created = UInt32(job.created)
+        m.updated = UInt32(job.updated)
+        m.skipped = UInt32(job.skipped)
+        m.merged = UInt32(job.merged)
+        m.percent = UInt32(job.percent)
+        m.error = job.error ?? ""
+        m.problems = job.problems.prefix(100).map { problem in
+            var p = DataTransferV1.ImportProblem()
+            p.row = UInt32(problem.row)
+            p.field = problem.field
+            p.message = problem.message
+            return p
+        }
+        m.createdAtUnixMs = Int64(job.createdAt.timeIntervalSince1970 * 1000)
+        m.finishedAtUnixMs = job.finishedAt.map { Int64($0.timeIntervalSince1970 * 1000) } ?? 0
+        if let started = job.startedAt, let finished = job.finishedAt {
+            m.durationMs = Int64(finished.timeIntervalSince(started) * 1000)
+        }
+        return m
+    }
 }
 
-/// The data_transfer service, ready for an RPC server.
-public func makeDataTransferService(db: PostgresClient) -> some ServerService {
-    DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(db: db))
+/// The data transfer service, ready for an RPC server.
+public func makeDataTransferService(db: PostgresClient, blobs: LocalBlobStore = .fromEnvironment()) -> some ServerService {
+    DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(jobs: ImportJobs(db: db, blobs: blobs, logger: Logger(label: "nexa.data_transfer"))))
+}
+
+/// Everything nexa-data-transfer runs: its RPC service and the import worker.
+public enum DataTransferComponents {
+    public static func make(db: PostgresClient, logger: Logger) -> ServiceMain.Components {
+        let jobs = ImportJobs(db: db, blobs: .fromEnvironment(), logger: logger)
+        return ServiceMain.Components(
+            rpc: DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(jobs: jobs)),
+            background: [BackgroundService(name: "imports") { await jobs.run() }])
+    }
 }

@@ -6,11 +6,14 @@ import Platform
 struct Main: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nexa-data-transfer",
-        abstract: "Nexa Integrations data_transfer service: CSV import and export.",
-        discussion: ServiceSettings.documentation(service: "data_transfer")
+        abstract: "Nexa Integrations data transfer service: CSV import (export to come).",
+        discussion: ServiceSettings.documentation(service: "data_transfer") + """
+
+              NEXA_BLOB_DIR                where uploads and exports are stored (default .data/blobs)
+            """
     )
 
     func run() async throws {
-        try await ServiceMain.run(service: "data_transfer") { makeDataTransferService(db: $0) }
+        try await ServiceMain.run(service: "data_transfer") { db, _, logger in DataTransferComponents.make(db: db, logger: logger) }
     }
 }

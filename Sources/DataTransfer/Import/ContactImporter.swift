@@ -25,6 +25,8 @@ public struct ContactImporter: Sendable {
         /// Dry run only: what each row would do (`create`, `update`, `merge`, `skip: <reason>`).
         public var plan: [(row: Int, action: String)] = []
 
+        public init() {}
+
         public static func == (a: Self, b: Self) -> Bool {
             a.total == b.total && a.created == b.created && a.updated == b.updated && a.skipped == b.skipped && a.merged == b.merged
                 && a.problems == b.problems
@@ -46,6 +48,27 @@ public struct ContactImporter: Sendable {
             case .empty: "the file has no header row"
             case .invalidRows(let problems): "\(problems.count) invalid row(s); nothing was imported. First: \(problems[0])"
             }
+        }
+    }
+
+    /// Where a job stands, and what to do at each committed batch (resume, progress, cancel).
+    public struct Checkpoint: Sendable {
+        /// Valid rows already written by an earlier run of the same job: skipped, their counts kept.
+        public var resumeAfter: Int
+        public var summary: Summary
+        /// Runs inside each batch's transaction with the counts so far and the valid rows done, so
+        /// progress is committed exactly with the rows it counts.
+        public var record: @Sendable (PostgresConnectionHandle, Summary, Int) async throws -> Void
+        /// Asked after each batch: true stops the import there (cancel).
+        public var shouldStop: @Sendable () async -> Bool
+
+        public init(resumeAfter: Int = 0, summary: Summary = Summary(),
+                    record: @escaping @Sendable (PostgresConnectionHandle, Summary, Int) async throws -> Void,
+                    shouldStop: @escaping @Sendable () async -> Bool = { false }) {
+            self.resumeAfter = resumeAfter
+            self.summary = summary
+            self.record = record
+            self.shouldStop = shouldStop
         }
     }
 
@@ -79,7 +102,7 @@ public struct ContactImporter: Sendable {
     /// Checks and (unless `dryRun`) writes the contacts of `file` for `workspace`.
     /// - Parameter mapping: explicit `(header, field)` pairs, or nil to use the suggested mapping.
     public func run(file: URL, workspace: UUID, mapping pairs: [(header: String, field: String)]? = nil, mode: Mode = .fail,
-                    dryRun: Bool = false) async throws -> Summary {
+                    dryRun: Bool = false, checkpoint: Checkpoint? = nil) async throws -> Summary {
         // Pass 1: parse and check every row; nothing is written yet.
         var mapping: ImportMapping?
         var summary = Summary()
@@ -108,6 +131,14 @@ public struct ContactImporter: Sendable {
         // Pass 2: batches, each one transaction.
         var seen = Set<String>()
         var start = 0
+        if let checkpoint, checkpoint.resumeAfter > 0 {
+            // Already written by an earlier run: their counts were committed with them.
+            start = min(checkpoint.resumeAfter, valid.count)
+            seen = Set(valid[..<start].map(\.email))
+            summary.created = checkpoint.summary.created
+            summary.updated = checkpoint.summary.updated
+            summary.merged = checkpoint.summary.merged
+        }
         while start < valid.count {
             let batch = Array(valid[start..<min(valid.count, start + batchSize)])
             start += batchSize
@@ -137,20 +168,29 @@ public struct ContactImporter: Sendable {
                     if action == "create" { summary.created += 1 } else { summary.updated += 1 }
                 }
             } else {
-                let (created, updated) = try await write(rows, workspace: workspace)
                 // A contact first created by an earlier batch of this file counts once, as created.
                 let repeats = rows.filter { seen.contains($0.email) }.count
-                summary.created += created
-                summary.updated += updated - repeats
+                let before = summary
+                let done = min(start, valid.count)
+                summary = try await write(rows, workspace: workspace) { tx, created, updated in
+                    var after = before
+                    after.created += created
+                    after.updated += updated - repeats
+                    try await checkpoint?.record(tx, after, done)
+                    return after
+                }
             }
             seen.formUnion(order)
+            if let checkpoint, await checkpoint.shouldStop() { break }
         }
         if dryRun { summary.plan.sort { $0.row < $1.row } }
         return summary
     }
 
-    /// Upserts one batch in one transaction; returns (created, updated).
-    private func write(_ rows: [ContactRow], workspace: UUID) async throws -> (Int, Int) {
+    /// Upserts one batch in one transaction, with `commit` (the counts, the checkpoint) in it.
+    private func write<R: Sendable>(
+        _ rows: [ContactRow], workspace: UUID, commit: @Sendable (PostgresConnectionHandle, Int, Int) async throws -> R
+    ) async throws -> R {
         let names = rows.map { $0.accountName ?? "" }
         let separator = "\u{1F}"
         let custom = try rows.map { String(decoding: try JSONSerialization.data(withJSONObject: $0.custom, options: [.sortedKeys]), as: UTF8.self) }
@@ -187,7 +227,7 @@ public struct ContactImporter: Sendable {
                 RETURNING (xmax = 0)
                 """)
             let created = try rows.filter { try $0.decode(Bool.self, at: 0) }.count
-            return (created, rows.count - created)
+            return try await commit(tx, created, rows.count - created)
         }
     }
 }

@@ -21,11 +21,29 @@ extension DataTransferV1 {
                     index: 2, name: "Echo", inputType: "nexa.rpc.v1.EchoRequest", outputType: "nexa.rpc.v1.EchoResponse",
                     isIdempotent: true, isPublic: false
                 ),
+                MethodDescriptor(
+                    index: 3, name: "StartImport", inputType: "nexa.data_transfer.v1.StartImportRequest", outputType: "nexa.data_transfer.v1.ImportJob",
+                    isIdempotent: false, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 4, name: "GetImportJob", inputType: "nexa.data_transfer.v1.ImportJobRequest", outputType: "nexa.data_transfer.v1.ImportJob",
+                    isIdempotent: true, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 5, name: "CancelImport", inputType: "nexa.data_transfer.v1.ImportJobRequest", outputType: "nexa.data_transfer.v1.ImportJob",
+                    isIdempotent: false, isPublic: false
+                ),
             ]
         )
 
         /// What a service implements. Methods it does not implement answer UNIMPLEMENTED.
         public protocol Handler: Sendable {
+            func startImport(_ request: DataTransferV1.StartImportRequest, context: ServerContext) async throws
+                -> DataTransferV1.ImportJob
+            func getImportJob(_ request: DataTransferV1.ImportJobRequest, context: ServerContext) async throws
+                -> DataTransferV1.ImportJob
+            func cancelImport(_ request: DataTransferV1.ImportJobRequest, context: ServerContext) async throws
+                -> DataTransferV1.ImportJob
         }
 
         /// Serves a `Handler` over any transport.
@@ -54,6 +72,21 @@ extension DataTransferV1 {
                         request, as: RPCV1.EchoRequest.self, method: descriptor.methods[2], service: descriptor,
                         environment: environment
                     ) { request, context in try await StandardMethods.echo(request, context: context, service: descriptor, environment: environment) }
+                case 3:
+                    return await ServerCall.run(
+                        request, as: DataTransferV1.StartImportRequest.self, method: descriptor.methods[3], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.startImport(request, context: context) }
+                case 4:
+                    return await ServerCall.run(
+                        request, as: DataTransferV1.ImportJobRequest.self, method: descriptor.methods[4], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.getImportJob(request, context: context) }
+                case 5:
+                    return await ServerCall.run(
+                        request, as: DataTransferV1.ImportJobRequest.self, method: descriptor.methods[5], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.cancelImport(request, context: context) }
                 default:
                     return ServerCall.unknownMethod(methodIndex, service: descriptor)
                 }
@@ -84,6 +117,24 @@ extension DataTransferV1 {
                 try await ClientCall.run(request, method: descriptor.methods[2], transport: transport, options: options)
             }
 
+            public func startImport(
+                _ request: DataTransferV1.StartImportRequest = .init(), options: CallOptions = .init()
+            ) async throws -> DataTransferV1.ImportJob {
+                try await ClientCall.run(request, method: descriptor.methods[3], transport: transport, options: options)
+            }
+
+            public func getImportJob(
+                _ request: DataTransferV1.ImportJobRequest = .init(), options: CallOptions = .init()
+            ) async throws -> DataTransferV1.ImportJob {
+                try await ClientCall.run(request, method: descriptor.methods[4], transport: transport, options: options)
+            }
+
+            public func cancelImport(
+                _ request: DataTransferV1.ImportJobRequest = .init(), options: CallOptions = .init()
+            ) async throws -> DataTransferV1.ImportJob {
+                try await ClientCall.run(request, method: descriptor.methods[5], transport: transport, options: options)
+            }
+
             /// Calls a method by name with a JSON request, returning JSON (for `nexactl call`).
             public func callJSON(_ method: String, json: [UInt8], options: CallOptions = .init()) async throws -> [UInt8] {
                 switch method {
@@ -102,6 +153,21 @@ extension DataTransferV1 {
                         json, as: RPCV1.EchoRequest.self, returning: RPCV1.EchoResponse.self,
                         method: descriptor.methods[2], transport: transport, options: options
                     )
+                case "StartImport":
+                    return try await ClientCall.runJSON(
+                        json, as: DataTransferV1.StartImportRequest.self, returning: DataTransferV1.ImportJob.self,
+                        method: descriptor.methods[3], transport: transport, options: options
+                    )
+                case "GetImportJob":
+                    return try await ClientCall.runJSON(
+                        json, as: DataTransferV1.ImportJobRequest.self, returning: DataTransferV1.ImportJob.self,
+                        method: descriptor.methods[4], transport: transport, options: options
+                    )
+                case "CancelImport":
+                    return try await ClientCall.runJSON(
+                        json, as: DataTransferV1.ImportJobRequest.self, returning: DataTransferV1.ImportJob.self,
+                        method: descriptor.methods[5], transport: transport, options: options
+                    )
                 default:
                     throw RPCError(.unimplemented, "\(descriptor.name) has no method \(method)")
                 }
@@ -109,5 +175,23 @@ extension DataTransferV1 {
 
             private var descriptor: ServiceDescriptor { DataTransferService.descriptor }
         }
+    }
+}
+
+extension DataTransferV1.DataTransferService.Handler {
+    public func startImport(_ request: DataTransferV1.StartImportRequest, context: ServerContext) async throws
+        -> DataTransferV1.ImportJob
+    {
+        throw RPCError(.unimplemented, "nexa.data_transfer.v1.DataTransferService.StartImport is not implemented yet")
+    }
+    public func getImportJob(_ request: DataTransferV1.ImportJobRequest, context: ServerContext) async throws
+        -> DataTransferV1.ImportJob
+    {
+        throw RPCError(.unimplemented, "nexa.data_transfer.v1.DataTransferService.GetImportJob is not implemented yet")
+    }
+    public func cancelImport(_ request: DataTransferV1.ImportJobRequest, context: ServerContext) async throws
+        -> DataTransferV1.ImportJob
+    {
+        throw RPCError(.unimplemented, "nexa.data_transfer.v1.DataTransferService.CancelImport is not implemented yet")
     }
 }

@@ -5,3 +5,415 @@ internal import CProtobufC
 
 /// Messages of the proto package `nexa.data_transfer.v1`.
 public enum DataTransferV1 {}
+
+extension DataTransferV1 {
+    /// The proto message `nexa.data_transfer.v1.MappingPair`.
+    public struct MappingPair: ProtoMessage {
+        public static let protoName = "nexa.data_transfer.v1.MappingPair"
+        public var header: String = ""
+        public var field: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case header = "header"
+            case field = "field"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .header) { header = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .field) { field = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(header, forKey: .header)
+            try c.encode(field, forKey: .field)
+        }
+    }
+}
+
+extension DataTransferV1.MappingPair: CMessageConvertible {
+    typealias CStruct = Nexa__DataTransfer__V1__MappingPair
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__mapping_pair__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__data_transfer__v1__mapping_pair__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__mapping_pair__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__data_transfer__v1__mapping_pair__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__data_transfer__v1__mapping_pair__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        header = try CRuntime.string(c.header)
+        field = try CRuntime.string(c.field)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !header.isEmpty { c.pointee.header = arena.cString(header) }
+        if !field.isEmpty { c.pointee.field = arena.cString(field) }
+    }
+}
+
+extension DataTransferV1 {
+    /// The proto message `nexa.data_transfer.v1.StartImportRequest`.
+    public struct StartImportRequest: ProtoMessage {
+        public static let protoName = "nexa.data_transfer.v1.StartImportRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var blobKey: String = ""
+        public var entity: String = ""
+        public var mapping: [DataTransferV1.MappingPair] = []
+        public var mode: String = ""
+        public var dryRun: Bool = false
+        public var fileName: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case blobKey = "blobKey"
+            case entity = "entity"
+            case mapping = "mapping"
+            case mode = "mode"
+            case dryRun = "dryRun"
+            case fileName = "fileName"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .blobKey) { blobKey = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .entity) { entity = v }
+            if let v = try c.decodeIfPresent([DataTransferV1.MappingPair].self, forKey: .mapping) { mapping = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .mode) { mode = v }
+            if let v = try c.decodeIfPresent(Bool.self, forKey: .dryRun) { dryRun = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .fileName) { fileName = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(blobKey, forKey: .blobKey)
+            try c.encode(entity, forKey: .entity)
+            try c.encode(mapping, forKey: .mapping)
+            try c.encode(mode, forKey: .mode)
+            try c.encode(dryRun, forKey: .dryRun)
+            try c.encode(fileName, forKey: .fileName)
+        }
+    }
+}
+
+extension DataTransferV1.StartImportRequest: CMessageConvertible {
+    typealias CStruct = Nexa__DataTransfer__V1__StartImportRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__start_import_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__data_transfer__v1__start_import_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__start_import_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__data_transfer__v1__start_import_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__data_transfer__v1__start_import_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        blobKey = try CRuntime.string(c.blob_key)
+        entity = try CRuntime.string(c.entity)
+        if c.n_mapping > 0, let items = c.mapping {
+            mapping.reserveCapacity(c.n_mapping)
+            for i in 0..<c.n_mapping { mapping.append(try DataTransferV1.MappingPair(c: items[i]!)) }
+        }
+        mode = try CRuntime.string(c.mode)
+        dryRun = c.dry_run != 0
+        fileName = try CRuntime.string(c.file_name)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !blobKey.isEmpty { c.pointee.blob_key = arena.cString(blobKey) }
+        if !entity.isEmpty { c.pointee.entity = arena.cString(entity) }
+        if !mapping.isEmpty {
+            c.pointee.n_mapping = mapping.count
+            c.pointee.mapping = arena.array(mapping) { arena.message($0) }
+        }
+        if !mode.isEmpty { c.pointee.mode = arena.cString(mode) }
+        c.pointee.dry_run = dryRun ? 1 : 0
+        if !fileName.isEmpty { c.pointee.file_name = arena.cString(fileName) }
+    }
+}
+
+extension DataTransferV1.StartImportRequest: ContextCarrying {}
+
+extension DataTransferV1 {
+    /// The proto message `nexa.data_transfer.v1.ImportJobRequest`.
+    public struct ImportJobRequest: ProtoMessage {
+        public static let protoName = "nexa.data_transfer.v1.ImportJobRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var jobID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case jobID = "jobId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .jobID) { jobID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(jobID, forKey: .jobID)
+        }
+    }
+}
+
+extension DataTransferV1.ImportJobRequest: CMessageConvertible {
+    typealias CStruct = Nexa__DataTransfer__V1__ImportJobRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__import_job_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__data_transfer__v1__import_job_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__import_job_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__data_transfer__v1__import_job_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__data_transfer__v1__import_job_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        jobID = try CRuntime.string(c.job_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !jobID.isEmpty { c.pointee.job_id = arena.cString(jobID) }
+    }
+}
+
+extension DataTransferV1.ImportJobRequest: ContextCarrying {}
+
+extension DataTransferV1 {
+    /// The proto message `nexa.data_transfer.v1.ImportProblem`.
+    public struct ImportProblem: ProtoMessage {
+        public static let protoName = "nexa.data_transfer.v1.ImportProblem"
+        public var row: UInt32 = 0
+        public var field: String = ""
+        public var message: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case row = "row"
+            case field = "field"
+            case message = "message"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .row) { row = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .field) { field = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .message) { message = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(row, forKey: .row)
+            try c.encode(field, forKey: .field)
+            try c.encode(message, forKey: .message)
+        }
+    }
+}
+
+extension DataTransferV1.ImportProblem: CMessageConvertible {
+    typealias CStruct = Nexa__DataTransfer__V1__ImportProblem
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__import_problem__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__data_transfer__v1__import_problem__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__import_problem__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__data_transfer__v1__import_problem__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__data_transfer__v1__import_problem__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        row = c.row
+        field = try CRuntime.string(c.field)
+        message = try CRuntime.string(c.message)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        c.pointee.row = row
+        if !field.isEmpty { c.pointee.field = arena.cString(field) }
+        if !message.isEmpty { c.pointee.message = arena.cString(message) }
+    }
+}
+
+extension DataTransferV1 {
+    /// The proto message `nexa.data_transfer.v1.ImportJob`.
+    public struct ImportJob: ProtoMessage {
+        public static let protoName = "nexa.data_transfer.v1.ImportJob"
+        public var id: String = ""
+        public var entity: String = ""
+        public var status: String = ""
+        public var mode: String = ""
+        public var dryRun: Bool = false
+        public var total: UInt32 = 0
+        public var processed: UInt32 = 0
+        public var created: UInt32 = 0
+        public var updated: UInt32 = 0
+        public var skipped: UInt32 = 0
+        public var merged: UInt32 = 0
+        public var percent: UInt32 = 0
+        public var error: String = ""
+        public var problems: [DataTransferV1.ImportProblem] = []
+        public var createdAtUnixMs: Int64 = 0
+        public var finishedAtUnixMs: Int64 = 0
+        public var durationMs: Int64 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case id = "id"
+            case entity = "entity"
+            case status = "status"
+            case mode = "mode"
+            case dryRun = "dryRun"
+            case total = "total"
+            case processed = "processed"
+            case created = "created"
+            case updated = "updated"
+            case skipped = "skipped"
+            case merged = "merged"
+            case percent = "percent"
+            case error = "error"
+            case problems = "problems"
+            case createdAtUnixMs = "createdAtUnixMs"
+            case finishedAtUnixMs = "finishedAtUnixMs"
+            case durationMs = "durationMs"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .id) { id = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .entity) { entity = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .status) { status = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .mode) { mode = v }
+            if let v = try c.decodeIfPresent(Bool.self, forKey: .dryRun) { dryRun = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .total) { total = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .processed) { processed = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .created) { created = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .updated) { updated = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .skipped) { skipped = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .merged) { merged = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .percent) { percent = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .error) { error = v }
+            if let v = try c.decodeIfPresent([DataTransferV1.ImportProblem].self, forKey: .problems) { problems = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .createdAtUnixMs) { createdAtUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .finishedAtUnixMs) { finishedAtUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .durationMs) { durationMs = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(entity, forKey: .entity)
+            try c.encode(status, forKey: .status)
+            try c.encode(mode, forKey: .mode)
+            try c.encode(dryRun, forKey: .dryRun)
+            try c.encode(total, forKey: .total)
+            try c.encode(processed, forKey: .processed)
+            try c.encode(created, forKey: .created)
+            try c.encode(updated, forKey: .updated)
+            try c.encode(skipped, forKey: .skipped)
+            try c.encode(merged, forKey: .merged)
+            try c.encode(percent, forKey: .percent)
+            try c.encode(error, forKey: .error)
+            try c.encode(problems, forKey: .problems)
+            try c.encode(createdAtUnixMs, forKey: .createdAtUnixMs)
+            try c.encode(finishedAtUnixMs, forKey: .finishedAtUnixMs)
+            try c.encode(durationMs, forKey: .durationMs)
+        }
+    }
+}
+
+extension DataTransferV1.ImportJob: CMessageConvertible {
+    typealias CStruct = Nexa__DataTransfer__V1__ImportJob
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__import_job__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__data_transfer__v1__import_job__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__import_job__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__data_transfer__v1__import_job__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__data_transfer__v1__import_job__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        id = try CRuntime.string(c.id)
+        entity = try CRuntime.string(c.entity)
+        status = try CRuntime.string(c.status)
+        mode = try CRuntime.string(c.mode)
+        dryRun = c.dry_run != 0
+        total = c.total
+        processed = c.processed
+        created = c.created
+        updated = c.updated
+        skipped = c.skipped
+        merged = c.merged
+        percent = c.percent
+        error = try CRuntime.string(c.error)
+        if c.n_problems > 0, let items = c.problems {
+            problems.reserveCapacity(c.n_problems)
+            for i in 0..<c.n_problems { problems.append(try DataTransferV1.ImportProblem(c: items[i]!)) }
+        }
+        createdAtUnixMs = c.created_at_unix_ms
+        finishedAtUnixMs = c.finished_at_unix_ms
+        durationMs = c.duration_ms
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !id.isEmpty { c.pointee.id = arena.cString(id) }
+        if !entity.isEmpty { c.pointee.entity = arena.cString(entity) }
+        if !status.isEmpty { c.pointee.status = arena.cString(status) }
+        if !mode.isEmpty { c.pointee.mode = arena.cString(mode) }
+        c.pointee.dry_run = dryRun ? 1 : 0
+        c.pointee.total = total
+        c.pointee.processed = processed
+        c.pointee.created = created
+        c.pointee.updated = updated
+        c.pointee.skipped = skipped
+        c.pointee.merged = merged
+        c.pointee.percent = percent
+        if !error.isEmpty { c.pointee.error = arena.cString(error) }
+        if !problems.isEmpty {
+            c.pointee.n_problems = problems.count
+            c.pointee.problems = arena.array(problems) { arena.message($0) }
+        }
+        c.pointee.created_at_unix_ms = createdAtUnixMs
+        c.pointee.finished_at_unix_ms = finishedAtUnixMs
+        c.pointee.duration_ms = durationMs
+    }
+}

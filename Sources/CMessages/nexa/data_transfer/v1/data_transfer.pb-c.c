@@ -8,16 +8,775 @@
 #endif
 
 #include "nexa/data_transfer/v1/data_transfer.pb-c.h"
-static const ProtobufCMethodDescriptor nexa__data_transfer__v1__data_transfer_service__method_descriptors[3] =
+void   nexa__data_transfer__v1__mapping_pair__init
+                     (Nexa__DataTransfer__V1__MappingPair         *message)
+{
+  static const Nexa__DataTransfer__V1__MappingPair init_value = NEXA__DATA_TRANSFER__V1__MAPPING_PAIR__INIT;
+  *message = init_value;
+}
+size_t nexa__data_transfer__v1__mapping_pair__get_packed_size
+                     (const Nexa__DataTransfer__V1__MappingPair *message)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__mapping_pair__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__data_transfer__v1__mapping_pair__pack
+                     (const Nexa__DataTransfer__V1__MappingPair *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__mapping_pair__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__data_transfer__v1__mapping_pair__pack_to_buffer
+                     (const Nexa__DataTransfer__V1__MappingPair *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__mapping_pair__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__DataTransfer__V1__MappingPair *
+       nexa__data_transfer__v1__mapping_pair__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__DataTransfer__V1__MappingPair *)
+     protobuf_c_message_unpack (&nexa__data_transfer__v1__mapping_pair__descriptor,
+                                allocator, len, data);
+}
+void   nexa__data_transfer__v1__mapping_pair__free_unpacked
+                     (Nexa__DataTransfer__V1__MappingPair *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__data_transfer__v1__mapping_pair__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__data_transfer__v1__start_import_request__init
+                     (Nexa__DataTransfer__V1__StartImportRequest         *message)
+{
+  static const Nexa__DataTransfer__V1__StartImportRequest init_value = NEXA__DATA_TRANSFER__V1__START_IMPORT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__data_transfer__v1__start_import_request__get_packed_size
+                     (const Nexa__DataTransfer__V1__StartImportRequest *message)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__start_import_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__data_transfer__v1__start_import_request__pack
+                     (const Nexa__DataTransfer__V1__StartImportRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__start_import_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__data_transfer__v1__start_import_request__pack_to_buffer
+                     (const Nexa__DataTransfer__V1__StartImportRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__start_import_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__DataTransfer__V1__StartImportRequest *
+       nexa__data_transfer__v1__start_import_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__DataTransfer__V1__StartImportRequest *)
+     protobuf_c_message_unpack (&nexa__data_transfer__v1__start_import_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__data_transfer__v1__start_import_request__free_unpacked
+                     (Nexa__DataTransfer__V1__StartImportRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__data_transfer__v1__start_import_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__data_transfer__v1__import_job_request__init
+                     (Nexa__DataTransfer__V1__ImportJobRequest         *message)
+{
+  static const Nexa__DataTransfer__V1__ImportJobRequest init_value = NEXA__DATA_TRANSFER__V1__IMPORT_JOB_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__data_transfer__v1__import_job_request__get_packed_size
+                     (const Nexa__DataTransfer__V1__ImportJobRequest *message)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_job_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__data_transfer__v1__import_job_request__pack
+                     (const Nexa__DataTransfer__V1__ImportJobRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_job_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__data_transfer__v1__import_job_request__pack_to_buffer
+                     (const Nexa__DataTransfer__V1__ImportJobRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_job_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__DataTransfer__V1__ImportJobRequest *
+       nexa__data_transfer__v1__import_job_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__DataTransfer__V1__ImportJobRequest *)
+     protobuf_c_message_unpack (&nexa__data_transfer__v1__import_job_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__data_transfer__v1__import_job_request__free_unpacked
+                     (Nexa__DataTransfer__V1__ImportJobRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_job_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__data_transfer__v1__import_problem__init
+                     (Nexa__DataTransfer__V1__ImportProblem         *message)
+{
+  static const Nexa__DataTransfer__V1__ImportProblem init_value = NEXA__DATA_TRANSFER__V1__IMPORT_PROBLEM__INIT;
+  *message = init_value;
+}
+size_t nexa__data_transfer__v1__import_problem__get_packed_size
+                     (const Nexa__DataTransfer__V1__ImportProblem *message)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_problem__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__data_transfer__v1__import_problem__pack
+                     (const Nexa__DataTransfer__V1__ImportProblem *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_problem__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__data_transfer__v1__import_problem__pack_to_buffer
+                     (const Nexa__DataTransfer__V1__ImportProblem *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_problem__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__DataTransfer__V1__ImportProblem *
+       nexa__data_transfer__v1__import_problem__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__DataTransfer__V1__ImportProblem *)
+     protobuf_c_message_unpack (&nexa__data_transfer__v1__import_problem__descriptor,
+                                allocator, len, data);
+}
+void   nexa__data_transfer__v1__import_problem__free_unpacked
+                     (Nexa__DataTransfer__V1__ImportProblem *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_problem__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__data_transfer__v1__import_job__init
+                     (Nexa__DataTransfer__V1__ImportJob         *message)
+{
+  static const Nexa__DataTransfer__V1__ImportJob init_value = NEXA__DATA_TRANSFER__V1__IMPORT_JOB__INIT;
+  *message = init_value;
+}
+size_t nexa__data_transfer__v1__import_job__get_packed_size
+                     (const Nexa__DataTransfer__V1__ImportJob *message)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_job__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__data_transfer__v1__import_job__pack
+                     (const Nexa__DataTransfer__V1__ImportJob *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_job__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__data_transfer__v1__import_job__pack_to_buffer
+                     (const Nexa__DataTransfer__V1__ImportJob *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_job__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__DataTransfer__V1__ImportJob *
+       nexa__data_transfer__v1__import_job__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__DataTransfer__V1__ImportJob *)
+     protobuf_c_message_unpack (&nexa__data_transfer__v1__import_job__descriptor,
+                                allocator, len, data);
+}
+void   nexa__data_transfer__v1__import_job__free_unpacked
+                     (Nexa__DataTransfer__V1__ImportJob *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__data_transfer__v1__import_job__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__mapping_pair__field_descriptors[2] =
+{
+  {
+    "header",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__MappingPair, header),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "field",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__MappingPair, field),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__data_transfer__v1__mapping_pair__field_indices_by_name[] = {
+  1,   /* field[1] = field */
+  0,   /* field[0] = header */
+};
+static const ProtobufCIntRange nexa__data_transfer__v1__mapping_pair__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__data_transfer__v1__mapping_pair__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.data_transfer.v1.MappingPair",
+  "MappingPair",
+  "Nexa__DataTransfer__V1__MappingPair",
+  "nexa.data_transfer.v1",
+  sizeof(Nexa__DataTransfer__V1__MappingPair),
+  2,
+  nexa__data_transfer__v1__mapping_pair__field_descriptors,
+  nexa__data_transfer__v1__mapping_pair__field_indices_by_name,
+  1,  nexa__data_transfer__v1__mapping_pair__number_ranges,
+  (ProtobufCMessageInit) nexa__data_transfer__v1__mapping_pair__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__start_import_request__field_descriptors[7] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__StartImportRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "blob_key",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__StartImportRequest, blob_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entity",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__StartImportRequest, entity),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mapping",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Nexa__DataTransfer__V1__StartImportRequest, n_mapping),
+    offsetof(Nexa__DataTransfer__V1__StartImportRequest, mapping),
+    &nexa__data_transfer__v1__mapping_pair__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mode",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__StartImportRequest, mode),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dry_run",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__StartImportRequest, dry_run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "file_name",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__StartImportRequest, file_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__data_transfer__v1__start_import_request__field_indices_by_name[] = {
+  1,   /* field[1] = blob_key */
+  0,   /* field[0] = context */
+  5,   /* field[5] = dry_run */
+  2,   /* field[2] = entity */
+  6,   /* field[6] = file_name */
+  3,   /* field[3] = mapping */
+  4,   /* field[4] = mode */
+};
+static const ProtobufCIntRange nexa__data_transfer__v1__start_import_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor nexa__data_transfer__v1__start_import_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.data_transfer.v1.StartImportRequest",
+  "StartImportRequest",
+  "Nexa__DataTransfer__V1__StartImportRequest",
+  "nexa.data_transfer.v1",
+  sizeof(Nexa__DataTransfer__V1__StartImportRequest),
+  7,
+  nexa__data_transfer__v1__start_import_request__field_descriptors,
+  nexa__data_transfer__v1__start_import_request__field_indices_by_name,
+  1,  nexa__data_transfer__v1__start_import_request__number_ranges,
+  (ProtobufCMessageInit) nexa__data_transfer__v1__start_import_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_job_request__field_descriptors[2] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJobRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "job_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJobRequest, job_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__data_transfer__v1__import_job_request__field_indices_by_name[] = {
+  0,   /* field[0] = context */
+  1,   /* field[1] = job_id */
+};
+static const ProtobufCIntRange nexa__data_transfer__v1__import_job_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_job_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.data_transfer.v1.ImportJobRequest",
+  "ImportJobRequest",
+  "Nexa__DataTransfer__V1__ImportJobRequest",
+  "nexa.data_transfer.v1",
+  sizeof(Nexa__DataTransfer__V1__ImportJobRequest),
+  2,
+  nexa__data_transfer__v1__import_job_request__field_descriptors,
+  nexa__data_transfer__v1__import_job_request__field_indices_by_name,
+  1,  nexa__data_transfer__v1__import_job_request__number_ranges,
+  (ProtobufCMessageInit) nexa__data_transfer__v1__import_job_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_problem__field_descriptors[3] =
+{
+  {
+    "row",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportProblem, row),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "field",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportProblem, field),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportProblem, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__data_transfer__v1__import_problem__field_indices_by_name[] = {
+  1,   /* field[1] = field */
+  2,   /* field[2] = message */
+  0,   /* field[0] = row */
+};
+static const ProtobufCIntRange nexa__data_transfer__v1__import_problem__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_problem__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.data_transfer.v1.ImportProblem",
+  "ImportProblem",
+  "Nexa__DataTransfer__V1__ImportProblem",
+  "nexa.data_transfer.v1",
+  sizeof(Nexa__DataTransfer__V1__ImportProblem),
+  3,
+  nexa__data_transfer__v1__import_problem__field_descriptors,
+  nexa__data_transfer__v1__import_problem__field_indices_by_name,
+  1,  nexa__data_transfer__v1__import_problem__number_ranges,
+  (ProtobufCMessageInit) nexa__data_transfer__v1__import_problem__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_job__field_descriptors[17] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entity",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, entity),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mode",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, mode),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dry_run",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, dry_run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, total),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "processed",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, processed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, created),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, updated),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "skipped",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, skipped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "merged",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, merged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "percent",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, percent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "error",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "problems",
+    14,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Nexa__DataTransfer__V1__ImportJob, n_problems),
+    offsetof(Nexa__DataTransfer__V1__ImportJob, problems),
+    &nexa__data_transfer__v1__import_problem__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at_unix_ms",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, created_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "finished_at_unix_ms",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, finished_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration_ms",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, duration_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__data_transfer__v1__import_job__field_indices_by_name[] = {
+  7,   /* field[7] = created */
+  14,   /* field[14] = created_at_unix_ms */
+  4,   /* field[4] = dry_run */
+  16,   /* field[16] = duration_ms */
+  1,   /* field[1] = entity */
+  12,   /* field[12] = error */
+  15,   /* field[15] = finished_at_unix_ms */
+  0,   /* field[0] = id */
+  10,   /* field[10] = merged */
+  3,   /* field[3] = mode */
+  11,   /* field[11] = percent */
+  13,   /* field[13] = problems */
+  6,   /* field[6] = processed */
+  9,   /* field[9] = skipped */
+  2,   /* field[2] = status */
+  5,   /* field[5] = total */
+  8,   /* field[8] = updated */
+};
+static const ProtobufCIntRange nexa__data_transfer__v1__import_job__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 17 }
+};
+const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_job__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.data_transfer.v1.ImportJob",
+  "ImportJob",
+  "Nexa__DataTransfer__V1__ImportJob",
+  "nexa.data_transfer.v1",
+  sizeof(Nexa__DataTransfer__V1__ImportJob),
+  17,
+  nexa__data_transfer__v1__import_job__field_descriptors,
+  nexa__data_transfer__v1__import_job__field_indices_by_name,
+  1,  nexa__data_transfer__v1__import_job__number_ranges,
+  (ProtobufCMessageInit) nexa__data_transfer__v1__import_job__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor nexa__data_transfer__v1__data_transfer_service__method_descriptors[6] =
 {
   { "Check", &nexa__rpc__v1__health_check_request__descriptor, &nexa__rpc__v1__health_check_response__descriptor },
   { "ListMethods", &nexa__rpc__v1__list_methods_request__descriptor, &nexa__rpc__v1__list_methods_response__descriptor },
   { "Echo", &nexa__rpc__v1__echo_request__descriptor, &nexa__rpc__v1__echo_response__descriptor },
+  { "StartImport", &nexa__data_transfer__v1__start_import_request__descriptor, &nexa__data_transfer__v1__import_job__descriptor },
+  { "GetImportJob", &nexa__data_transfer__v1__import_job_request__descriptor, &nexa__data_transfer__v1__import_job__descriptor },
+  { "CancelImport", &nexa__data_transfer__v1__import_job_request__descriptor, &nexa__data_transfer__v1__import_job__descriptor },
 };
 const unsigned nexa__data_transfer__v1__data_transfer_service__method_indices_by_name[] = {
+  5,        /* CancelImport */
   0,        /* Check */
   2,        /* Echo */
-  1         /* ListMethods */
+  4,        /* GetImportJob */
+  1,        /* ListMethods */
+  3         /* StartImport */
 };
 const ProtobufCServiceDescriptor nexa__data_transfer__v1__data_transfer_service__descriptor =
 {
@@ -26,7 +785,7 @@ const ProtobufCServiceDescriptor nexa__data_transfer__v1__data_transfer_service_
   "DataTransferService",
   "Nexa__DataTransfer__V1__DataTransferService",
   "nexa.data_transfer.v1",
-  3,
+  6,
   nexa__data_transfer__v1__data_transfer_service__method_descriptors,
   nexa__data_transfer__v1__data_transfer_service__method_indices_by_name
 };
@@ -53,6 +812,30 @@ void nexa__data_transfer__v1__data_transfer_service__echo(ProtobufCService *serv
 {
   assert(service->descriptor == &nexa__data_transfer__v1__data_transfer_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__data_transfer__v1__data_transfer_service__start_import(ProtobufCService *service,
+                                                                  const Nexa__DataTransfer__V1__StartImportRequest *input,
+                                                                  Nexa__DataTransfer__V1__ImportJob_Closure closure,
+                                                                  void *closure_data)
+{
+  assert(service->descriptor == &nexa__data_transfer__v1__data_transfer_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__data_transfer__v1__data_transfer_service__get_import_job(ProtobufCService *service,
+                                                                    const Nexa__DataTransfer__V1__ImportJobRequest *input,
+                                                                    Nexa__DataTransfer__V1__ImportJob_Closure closure,
+                                                                    void *closure_data)
+{
+  assert(service->descriptor == &nexa__data_transfer__v1__data_transfer_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__data_transfer__v1__data_transfer_service__cancel_import(ProtobufCService *service,
+                                                                   const Nexa__DataTransfer__V1__ImportJobRequest *input,
+                                                                   Nexa__DataTransfer__V1__ImportJob_Closure closure,
+                                                                   void *closure_data)
+{
+  assert(service->descriptor == &nexa__data_transfer__v1__data_transfer_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void nexa__data_transfer__v1__data_transfer_service__init (Nexa__DataTransfer__V1__DataTransferService_Service *service,
                                                            Nexa__DataTransfer__V1__DataTransferService_ServiceDestroy destroy)

@@ -1,0 +1,200 @@
+public import Foundation
+public import Logging
+import Platform
+public import Postgres
+import RPC
+import Synchronization
+
+/// Import jobs: queued by `StartImport`, worked by one replica at a time (a lease that each batch
+/// renews), resumed after a crash from the last committed batch with exact counts, cancelled
+/// after the batch in progress.
+public final class ImportJobs: Sendable {
+    public struct Job: Sendable, Hashable {
+        public var id: UUID
+        public var entity: String
+        public var status: String
+        public var mode: String
+        public var dryRun: Bool
+        public var total: Int
+        public var rowsWritten: Int
+        public var created: Int
+        public var updated: Int
+        public var skipped: Int
+        public var merged: Int
+        public var error: String?
+        public var problems: [ContactRow.Problem]
+        public var createdAt: Date
+        public var startedAt: Date?
+        public var finishedAt: Date?
+
+        /// Rows handled so far (written, merged or skipped).
+        public var processed: Int { status == "completed" ? total : min(total, rowsWritten + skipped) }
+        public var percent: Int { total == 0 ? (status == "completed" ? 100 : 0) : processed * 100 / total }
+    }
+
+    let db: PostgresClient
+    let blobs: LocalBlobStore
+    let logger: Logger
+    /// How long a worker holds a job; each committed batch renews it.
+    public let lease: Duration
+    /// Test hook: called in each batch's transaction with the batch number; a throw is a crash there.
+    let duringBatch: (@Sendable (Int) throws -> Void)?
+
+    public init(db: PostgresClient, blobs: LocalBlobStore, logger: Logger, lease: Duration = .seconds(60),
+                duringBatch: (@Sendable (Int) throws -> Void)? = nil) {
+        self.lease = lease
+        self.db = db
+        self.blobs = blobs
+        self.logger = logger
+        self.duringBatch = duringBatch
+    }
+
+    private static let columns = """
+        id, entity, status, mode, dry_run, total, rows_written, created, updated, skipped, merged, error, problems::text,
+        created_at, started_at, finished_at
+        """
+
+    private static func job(_ row: PostgresRow) throws -> Job {
+        let problems = (try? JSONDecoder().decode([StoredProblem].self, from: Data(try row.decode(String.self, at: 12).utf8))) ?? []
+        return Job(id: try row.decode(at: 0), entity: try row.decode(at: 1), status: try row.decode(at: 2), mode: try row.decode(at: 3),
+                   dryRun: try row.decode(at: 4), total: try row.decode(at: 5), rowsWritten: try row.decode(at: 6), created: try row.decode(at: 7),
+                   updated: try row.decode(at: 8), skipped: try row.decode(at: 9), merged: try row.decode(at: 10), error: try row.decodeIfPresent(at: 11),
+                   problems: problems.map { ContactRow.Problem(row: $0.row, field: $0.field, message: $0.message) },
+                   createdAt: try row.decode(at: 13), startedAt: try row.decodeIfPresent(at: 14), finishedAt: try row.decodeIfPresent(at: 15))
+    }
+
+    struct StoredProblem: Codable { var row: Int; var field: String; var message: String }
+
+    static func problemsJSON(_ problems: [ContactRow.Problem], limit: Int = 1000) -> String {
+        let stored = problems.prefix(limit).map { StoredProblem(row: $0.row, field: $0.field, message: $0.message) }
+        return String(decoding: (try? JSONEncoder().encode(Array(stored))) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    public func start(workspace: UUID, blobKey: String, fileName: String, mapping: [(header: String, field: String)]?,
+                      mode: ContactImporter.Mode, dryRun: Bool) async throws -> Job {
+        guard FileManager.default.fileExists(atPath: try blobs.url(blobKey).path) else {
+            throw PlatformError(.notFound, "no uploaded file \(blobKey)")
+        }
+        let mappingJSON = try mapping.map { pairs in
+            String(decoding: try JSONEncoder().encode(pairs.map { [$0.header, $0.field] }), as: UTF8.self)
+        }
+        let id = UUID()
+        let rows = try await db.query("""
+            WITH queued AS (
+              INSERT INTO import_jobs (id, workspace_id, mode, dry_run, blob_key, file_name, mapping)
+              VALUES (\(id), \(workspace), \(mode.rawValue), \(dryRun), \(blobKey), \(fileName), \(mappingJSON)::jsonb)
+              RETURNING \(unescaped: Self.columns))
+            SELECT queued.*, pg_notify('import_jobs', '') FROM queued
+            """)
+        return try Self.job(rows[0])
+    }
+
+    public func get(_ id: UUID, workspace: UUID) async throws -> Job {
+        guard let row = try await db.query("SELECT \(unescaped: Self.columns) FROM import_jobs WHERE id = \(id) AND workspace_id = \(workspace)").first else {
+            throw PlatformError(.notFound, "import job \(id) does not exist in this workspace")
+        }
+        return try Self.job(row)
+    }
+
+    public func cancel(_ id: UUID, workspace: UUID) async throws -> Job {
+        try await db.execute("""
+            UPDATE import_jobs SET cancel_requested = true,
+              status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+              finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END
+            WHERE id = \(id) AND workspace_id = \(workspace)
+            """)
+        return try await get(id, workspace: workspace)
+    }
+
+    /// Runs until cancelled.
+    public func run() async {
+        await NotifiedLoop.run(db: db, channel: "import_jobs", pollInterval: .seconds(2), logger: logger) { await self.processDue() }
+    }
+
+    /// Takes one due job — queued, or running with an expired lease (its worker died) — and works it.
+    @discardableResult
+    public func processDue() async -> Int {
+        let leased: (UUID, UUID, String, Bool, String, String?, Job)?
+        do {
+            leased = try await db.query("""
+                UPDATE import_jobs SET status = 'running', started_at = coalesce(started_at, now()),
+                  lease_until = now() + \(lease.components.seconds) * interval '1 second'
+                WHERE id = (SELECT id FROM import_jobs
+                            WHERE status = 'queued' OR (status = 'running' AND lease_until < now())
+                            ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+                RETURNING workspace_id, blob_key, dry_run, mode, mapping::text, \(unescaped: Self.columns)
+                """).first.map { row in
+                let job = try Self.job(PostgresRow(columns: Array(row.columns.dropFirst(5)), values: Array(row.values.dropFirst(5))))
+                return (job.id, try row.decode(UUID.self, at: 0), try row.decode(String.self, at: 1), try row.decode(Bool.self, at: 2),
+                        try row.decode(String.self, at: 3), try row.decodeIfPresent(String.self, at: 4), job)
+            }
+        } catch {
+            logger.warning("cannot lease import jobs", metadata: ["error": "\(error)"])
+            return 0
+        }
+        guard let (id, workspace, blobKey, dryRun, mode, mappingJSON, job) = leased else { return 0 }
+        await work(id: id, workspace: workspace, blobKey: blobKey, dryRun: dryRun, mode: ContactImporter.Mode(rawValue: mode) ?? .fail,
+                   mappingJSON: mappingJSON, job: job)
+        return 1
+    }
+
+    private func work(id: UUID, workspace: UUID, blobKey: String, dryRun: Bool, mode: ContactImporter.Mode, mappingJSON: String?, job: Job) async {
+        let pairs = mappingJSON.flatMap { try? JSONDecoder().decode([[String]].self, from: Data($0.utf8)) }?
+            .compactMap { $0.count == 2 ? (header: $0[0], field: $0[1]) : nil }
+        var resumed = ContactImporter.Summary()
+        resumed.created = job.created
+        resumed.updated = job.updated
+        resumed.merged = job.merged
+        let lease = self.lease
+        let hook = duringBatch
+        let batches = ManagedCounter()
+        let db = self.db
+        let checkpoint = ContactImporter.Checkpoint(resumeAfter: job.rowsWritten, summary: resumed, record: { tx, summary, written in
+            try hook?(batches.next())
+            try await tx.execute("""
+                UPDATE import_jobs SET rows_written = \(written), created = \(summary.created), updated = \(summary.updated),
+                  merged = \(summary.merged), skipped = \(summary.skipped), total = \(summary.total),
+                  lease_until = now() + \(lease.components.seconds) * interval '1 second'
+                WHERE id = \(id)
+                """)
+        }, shouldStop: {
+            (try? await db.query("SELECT cancel_requested FROM import_jobs WHERE id = \(id)").first?.decode(Bool.self, at: 0)) ?? false
+        })
+        do {
+            let url = try blobs.url(blobKey)
+            let summary = try await ContactImporter(db: db).run(file: url, workspace: workspace, mapping: pairs, mode: mode, dryRun: dryRun,
+                                                                checkpoint: checkpoint)
+            try await db.execute("""
+                UPDATE import_jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END,
+                  total = \(summary.total), created = \(summary.created), updated = \(summary.updated), merged = \(summary.merged),
+                  skipped = \(summary.skipped), problems = \(Self.problemsJSON(summary.problems))::jsonb, finished_at = now(), lease_until = NULL
+                WHERE id = \(id)
+                """)
+            logger.info("import finished", metadata: ["job": "\(id)", "created": "\(summary.created)", "updated": "\(summary.updated)"])
+        } catch let failure as ContactImporter.Failure {
+            var problems: [ContactRow.Problem] = []
+            if case .invalidRows(let all) = failure { problems = all }
+            _ = try? await db.execute("""
+                UPDATE import_jobs SET status = 'failed', error = \("\(failure)"), problems = \(Self.problemsJSON(problems))::jsonb,
+                  total = greatest(total, \(problems.count)), finished_at = now(), lease_until = NULL WHERE id = \(id)
+                """)
+        } catch is SimulatedCrash {
+            logger.notice("import worker stopped mid-job (test)", metadata: ["job": "\(id)"])
+        } catch {
+            // The lease runs out and another pass resumes from the last committed batch.
+            logger.warning("import interrupted; it will resume", metadata: ["job": "\(id)", "error": "\(error)"])
+        }
+    }
+}
+
+/// What a test hook throws to stand for the process dying inside a batch.
+public struct SimulatedCrash: Error {
+    public init() {}
+}
+
+/// A counter shared by the batches of one job.
+final class ManagedCounter: Sendable {
+    private let value = Mutex(0)
+    func next() -> Int { value.withLock { $0 += 1; return $0 } }
+}
+

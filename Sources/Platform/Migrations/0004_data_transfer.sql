@@ -1,0 +1,27 @@
+-- Data transfer: import jobs with progress committed batch by batch (so a restart resumes with
+-- exact counts).
+CREATE TABLE import_jobs (
+    id                uuid PRIMARY KEY,
+    workspace_id      uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    entity            text NOT NULL DEFAULT 'contacts' CHECK (entity IN ('contacts')),
+    status            text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+    mode              text NOT NULL DEFAULT 'fail' CHECK (mode IN ('fail', 'skip')),
+    dry_run           boolean NOT NULL DEFAULT false,
+    blob_key          text NOT NULL,
+    file_name         text NOT NULL DEFAULT '',
+    mapping           jsonb,
+    total             integer NOT NULL DEFAULT 0,
+    rows_written      integer NOT NULL DEFAULT 0,
+    created           integer NOT NULL DEFAULT 0,
+    updated           integer NOT NULL DEFAULT 0,
+    skipped           integer NOT NULL DEFAULT 0,
+    merged            integer NOT NULL DEFAULT 0,
+    problems          jsonb NOT NULL DEFAULT '[]',
+    error             text,
+    cancel_requested  boolean NOT NULL DEFAULT false,
+    lease_until       timestamptz,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    started_at        timestamptz,
+    finished_at       timestamptz
+);
+CREATE INDEX import_jobs_due ON import_jobs (created_at) WHERE status IN ('queued', 'running');

@@ -1,0 +1,88 @@
+import DataTransfer
+import Foundation
+import Logging
+import Postgres
+import TestSupport
+import Testing
+
+/// Import jobs: progress committed with each batch, resume after a crash with exact counts, cancel.
+@Suite struct ImportJobTests {
+    static func blobs() -> LocalBlobStore {
+        LocalBlobStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("nexa-blobs-\(UUID().uuidString)"))
+    }
+
+    static func upload(_ text: String, to blobs: LocalBlobStore) async throws -> String {
+        let bytes = Array(text.utf8)
+        let chunks = AsyncThrowingStream<[UInt8], any Error> { continuation in
+            var i = 0
+            while i < bytes.count {
+                continuation.yield(Array(bytes[i..<min(bytes.count, i + 65_536)]))
+                i += 65_536
+            }
+            continuation.finish()
+        }
+        return try await blobs.write(prefix: "imports", fileExtension: "csv", limit: 1 << 30, chunks: chunks).key
+    }
+
+    static func sample(_ rows: Int) -> String {
+        var csv = "Email,Name,Company Name,Tags\n"
+        for i in 0..<rows { csv += "p\(i)@example.com,P \(i),Org \(i % 50),\"a, b\"\n" }
+        return csv
+    }
+
+    @Test func aJobKilledMidImportResumesFromItsLastCommittedBatchWithExactCounts() async throws {
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        let blobs = Self.blobs()
+        let key = try await Self.upload(Self.sample(5_500), to: blobs)
+        // The first worker "dies" inside its fourth batch: that batch's transaction never commits.
+        let crashing = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger, lease: .seconds(30)) { batch in
+            if batch == 4 { throw SimulatedCrash() }
+        }
+        let job = try await crashing.start(workspace: workspace, blobKey: key, fileName: "sample.csv", mapping: nil, mode: .fail, dryRun: false)
+        #expect(job.status == "queued")
+        #expect(await crashing.processDue() == 1)
+        var state = try await crashing.get(job.id, workspace: workspace)
+        #expect(state.status == "running" && state.rowsWritten == 3_000 && state.created == 3_000 && state.percent == 54)
+        #expect(try await db.query("SELECT count(*) FROM contacts")[0].decode(Int.self, at: 0) == 3_000)
+
+        // Another worker takes it over once the lease has run out, and finishes it.
+        let healthy = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
+        #expect(await healthy.processDue() == 0, "the lease still holds")
+        try await db.execute("UPDATE import_jobs SET lease_until = now() - interval '1 second'")
+        #expect(await healthy.processDue() == 1)
+        state = try await healthy.get(job.id, workspace: workspace)
+        #expect(state.status == "completed" && state.total == 5_500 && state.created == 5_500 && state.updated == 0 && state.percent == 100)
+        #expect(state.finishedAt != nil)
+        #expect(try await db.query("SELECT count(*) FROM contacts")[0].decode(Int.self, at: 0) == 5_500)
+        #expect(try await db.query("SELECT count(*) FROM accounts")[0].decode(Int.self, at: 0) == 50)
+        // Another workspace cannot see it.
+        await #expect(throws: (any Error).self) { _ = try await healthy.get(job.id, workspace: UUID()) }
+    }
+
+    @Test func invalidFilesFailTheJobWithTheirProblemsAndCancelStopsAfterTheBatch() async throws {
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        let blobs = Self.blobs()
+        let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
+        let bad = try await jobs.start(workspace: workspace, blobKey: try await Self.upload("email\nok@x.test\nnope\n", to: blobs),
+                                       fileName: "bad.csv", mapping: nil, mode: .fail, dryRun: false)
+        await jobs.processDue()
+        let failed = try await jobs.get(bad.id, workspace: workspace)
+        #expect(failed.status == "failed" && failed.problems.map(\.row) == [3] && failed.error?.contains("nothing was imported") == true)
+
+        // Cancelled while running: it stops after the batch in progress (here, the first).
+        let big = try await jobs.start(workspace: workspace, blobKey: try await Self.upload(Self.sample(4_000), to: blobs),
+                                           fileName: "big.csv", mapping: nil, mode: .fail, dryRun: false)
+        try await db.execute("UPDATE import_jobs SET cancel_requested = true WHERE id = \(big.id)")
+        await jobs.processDue()
+        let cancelled = try await jobs.get(big.id, workspace: workspace)
+        #expect(cancelled.status == "cancelled" && cancelled.rowsWritten == 1_000)
+        #expect(try await db.query("SELECT count(*) FROM contacts")[0].decode(Int.self, at: 0) == 1_000)
+        // A queued job cancels at once.
+        let queued = try await jobs.start(workspace: workspace, blobKey: try await Self.upload(Self.sample(10), to: blobs),
+                                          fileName: "q.csv", mapping: nil, mode: .fail, dryRun: false)
+        #expect(try await jobs.cancel(queued.id, workspace: workspace).status == "cancelled")
+        #expect(await jobs.processDue() == 0)
+    }
+}
