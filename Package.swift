@@ -175,7 +175,8 @@ for service in services {
 }
 targets.append(.testTarget(
     name: "DataTransferTests",
-    dependencies: ["DataTransfer", "CSV", "Postgres", "TestSupport"],
+    dependencies: ["DataTransfer", "CSV", "Gateway", "Platform", "Postgres", "RPC", "RPCNIO", "Messages", "CurlHTTP", "TestSupport", log, lifecycle,
+                   .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
     swiftSettings: strictSettings
 ))
 targets.append(.testTarget(

@@ -27,7 +27,7 @@ public enum GatewayComponents {
         let links = ConnectLinks(vault: vault, publicURL: gateway.publicURL)
         let oauth = OAuthRoutes(flow: flow, links: links, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)))
 
-        var clients: [String: any ClientTransport] = [:]
+        var clients: [String: RPCClient] = [:]
         for (name, target) in gateway.serviceTargets {
             var configuration = try ClientConfiguration(parsing: target)
             configuration.maximumAttempts = 1
@@ -41,6 +41,10 @@ public enum GatewayComponents {
             extraRoutes: providers.mapValues(\.owningService), logger: logger, transport: WebhookDispatcher.rpcTransport(clients))
         let server = GatewayHTTP.make(
             host: service.bindHost, port: gateway.httpPort, ingress: ingress, oauth: oauth,
+            imports: clients["data_transfer"].map {
+                ImportRoutes(blobs: .fromEnvironment(), dataTransfer: $0, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)),
+                             maximumUploadSize: gateway.importMaximumSize)
+            },
             maximumBodySize: gateway.webhookMaximumBodySize, logger: logger)
         var background: [any Service] = [BackgroundService(name: "webhook-inbox") { await inbox.run() }]
         if gateway.dispatcherEnabled {

@@ -10,6 +10,8 @@ public struct GatewaySettings: Sendable {
     /// `id:base64key[,…]`, the sealing key first (`TokenVault`).
     public var vaultKeys: String
     public var webhookMaximumBodySize: Int
+    /// Largest CSV upload (`POST /v1/imports`).
+    public var importMaximumSize: Int
     /// Host suffixes PayPal signing certificates may be fetched from.
     public var paypalCertificateHosts: [String]
     /// `durable` (the inbox) or `off` (benchmark baseline only: verified, acknowledged, not stored).
@@ -42,6 +44,7 @@ public struct GatewaySettings: Sendable {
             throw ConfigurationError(variable: "NEXA_VAULT_KEYS", value: "***", expected: "\(error)")
         }
         vaultKeys = keys
+        importMaximumSize = try integer("NEXA_IMPORT_MAX_BYTES", 512 * 1024 * 1024, 1024...(16 * 1024 * 1024 * 1024))
         webhookMaximumBodySize = try integer("NEXA_WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, 1024...(64 * 1024 * 1024))
         paypalCertificateHosts = (value("NEXA_PAYPAL_CERT_HOSTS") ?? "paypal.com").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
@@ -71,6 +74,7 @@ public struct GatewaySettings: Sendable {
           NEXA_GATEWAY_HTTP_PORT       public HTTP port: webhooks and OAuth (default 8080)
           NEXA_GATEWAY_PUBLIC_URL      how providers and browsers reach it (default http://127.0.0.1:<port>)
           NEXA_WEBHOOK_MAX_BODY_BYTES  largest webhook body (default 1048576)
+          NEXA_IMPORT_MAX_BYTES        largest CSV upload (default 536870912)
           NEXA_PAYPAL_CERT_HOSTS       hosts PayPal certificates may come from (default paypal.com)
           NEXA_WEBHOOK_LEASE_SECONDS   how long a delivery holds its event before others may retry it (default 60)
           NEXA_<SERVICE>_RPC_TARGET    host:port of a domain service (default 127.0.0.1:<its RPC port>)

@@ -1,5 +1,6 @@
 import DataTransfer
 import Foundation
+import Platform
 import Logging
 import Postgres
 import TestSupport

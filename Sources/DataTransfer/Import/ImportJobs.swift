@@ -1,6 +1,6 @@
 public import Foundation
 public import Logging
-import Platform
+public import Platform
 public import Postgres
 import RPC
 import Synchronization

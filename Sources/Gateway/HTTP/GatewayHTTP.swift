@@ -7,7 +7,7 @@ import Foundation
 /// the OAuth connect flow (`/oauth/<provider>/start|callback`).
 public enum GatewayHTTP {
     /// The router, separate from the server so tests can drive it in process too.
-    public static func router(ingress: WebhookIngress, oauth: OAuthRoutes? = nil, maximumBodySize: Int) -> Router<BasicRequestContext> {
+    public static func router(ingress: WebhookIngress, oauth: OAuthRoutes? = nil, imports: ImportRoutes? = nil, maximumBodySize: Int) -> Router<BasicRequestContext> {
         let router = Router()
         let receive: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
             let provider = context.parameters.get("provider") ?? ""
@@ -35,14 +35,15 @@ public enum GatewayHTTP {
         router.get("/webhooks/:provider/:endpoint", use: receive)
         router.get("/healthz") { _, _ in "ok\n" }
         oauth?.register(on: router)
+        imports?.register(on: router)
         return router
     }
 
     public static func make(
-        host: String, port: Int, ingress: WebhookIngress, oauth: OAuthRoutes?, maximumBodySize: Int, logger: Logger
+        host: String, port: Int, ingress: WebhookIngress, oauth: OAuthRoutes?, imports: ImportRoutes?, maximumBodySize: Int, logger: Logger
     ) -> some ApplicationProtocol {
         Application(
-            router: router(ingress: ingress, oauth: oauth, maximumBodySize: maximumBodySize),
+            router: router(ingress: ingress, oauth: oauth, imports: imports, maximumBodySize: maximumBodySize),
             configuration: .init(address: .hostname(host, port: port), serverName: nil), logger: logger)
     }
 

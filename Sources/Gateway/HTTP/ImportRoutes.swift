@@ -1,0 +1,114 @@
+import Foundation
+public import Hummingbird
+import Messages
+import NIOCore
+public import RPCNIO
+public import Platform
+public import RPC
+
+/// The public HTTP API of data transfer (the work happens in `nexa-data-transfer`):
+/// - `POST /v1/imports?entity=contacts&mode=fail|skip&dry_run=true&map=Header%3Dfield…&file_name=…`
+///   with the CSV as the body: streamed to the blob store (never held whole, capped), then queued.
+///   `201` with the job and `Location: /v1/imports/<id>`.
+/// - `GET /v1/imports/<id>`: progress, then the summary.
+/// Both need `Authorization: Bearer <API key>`; the job belongs to the key's workspace.
+public struct ImportRoutes: Sendable {
+    let blobs: LocalBlobStore
+    let dataTransfer: RPCClient
+    let authenticator: any CallAuthenticator
+    let maximumUploadSize: Int
+
+    public init(blobs: LocalBlobStore, dataTransfer: RPCClient, authenticator: any CallAuthenticator, maximumUploadSize: Int) {
+        self.blobs = blobs
+        self.dataTransfer = dataTransfer
+        self.authenticator = authenticator
+        self.maximumUploadSize = maximumUploadSize
+    }
+
+    public func register(on router: Router<BasicRequestContext>) {
+        let service = DataTransferV1.DataTransferService.descriptor
+        let client = DataTransferV1.DataTransferService.Client(transport: dataTransfer)
+        router.post("/v1/imports") { request, _ -> Response in
+            let key: String
+            do { key = try await authorize(request, method: "StartImport") } catch { return Self.error(error) }
+            let query = Self.query(request)
+            var start = DataTransferV1.StartImportRequest()
+            start.entity = query.first { $0.0 == "entity" }?.1 ?? "contacts"
+            start.mode = query.first { $0.0 == "mode" }?.1 ?? "fail"
+            start.dryRun = query.first { $0.0 == "dry_run" }?.1 == "true"
+            start.fileName = query.first { $0.0 == "file_name" }?.1 ?? "upload.csv"
+            for (name, value) in query where name == "map" {
+                guard let eq = value.lastIndex(of: "=") else { return Self.json(400, ["message": "map takes Header=field, not \(value)"]) }
+                var pair = DataTransferV1.MappingPair()
+                pair.header = String(value[..<eq])
+                pair.field = String(value[value.index(after: eq)...])
+                start.mapping.append(pair)
+            }
+            do {
+                let chunks = request.body.map { Array(buffer: $0) }
+                start.blobKey = try await blobs.write(prefix: "imports", fileExtension: "csv", limit: maximumUploadSize, chunks: chunks).key
+            } catch is LocalBlobStore.TooLarge {
+                return Self.json(413, ["message": "the file is larger than \(maximumUploadSize) bytes"])
+            } catch {
+                return Self.json(500, ["message": "the upload could not be stored"])
+            }
+            do {
+                let job = try await client.startImport(start, options: CallOptions(apiKey: key))
+                var response = Self.json(201, job)
+                response.headers[.location] = "/v1/imports/\(job.id)"
+                return response
+            } catch {
+                return Self.error(error)
+            }
+        }
+        router.get("/v1/imports/:id") { request, context -> Response in
+            let key: String
+            do { key = try await authorize(request, method: "GetImportJob") } catch { return Self.error(error) }
+            var lookup = DataTransferV1.ImportJobRequest()
+            lookup.jobID = context.parameters.get("id") ?? ""
+            do {
+                return Self.json(200, try await client.getImportJob(lookup, options: CallOptions(apiKey: key)))
+            } catch {
+                return Self.error(error)
+            }
+        }
+
+        @Sendable func authorize(_ request: Request, method name: String) async throws -> String {
+            guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+                throw RPCError(.unauthenticated, "an API key is required (Authorization: Bearer nexa_…)")
+            }
+            let key = String(header.dropFirst(7))
+            _ = try await authenticator.authenticate(CallMetadata(apiKey: key), service: service,
+                                                     method: service.methods.first { $0.name == name }!)
+            return key
+        }
+    }
+
+    static func query(_ request: Request) -> [(String, String)] {
+        request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+    }
+
+    static func json(_ status: Int, _ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// RPC statuses as HTTP statuses, with the message (never an internal detail).
+    static func error(_ error: any Error) -> Response {
+        let rpc = (error as? RPCError) ?? (error as? any RPCErrorConvertible)?.rpcError ?? RPCError(.internalError, "internal error")
+        let status: Int = switch rpc.code {
+        case .invalidArgument, .outOfRange: 400
+        case .unauthenticated: 401
+        case .permissionDenied: 403
+        case .notFound: 404
+        case .alreadyExists, .failedPrecondition, .aborted: 409
+        case .resourceExhausted: 429
+        case .unimplemented: 501
+        case .unavailable, .deadlineExceeded: 503
+        default: 500
+        }
+        return json(status, ["message": rpc.message])
+    }
+}

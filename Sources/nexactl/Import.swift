@@ -1,0 +1,72 @@
+import ArgumentParser
+import CurlHTTP
+import Foundation
+
+/// `nexactl import contacts FILE`: uploads through the gateway, then follows the job with a live
+/// progress bar and prints its summary.
+struct ImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "import", abstract: "Import a CSV file.", subcommands: [Contacts.self])
+
+    struct Contacts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import contacts from a CSV file (RFC 4180; comma, semicolon or tab; UTF-8).",
+            discussion: "Without --map, the mapping is suggested from the headers (email, first/last name, phone, title, company, tags; the rest as custom fields).")
+        @Argument(help: "The CSV file.") var file: String
+        @Option(help: "'Header=field' (email, first_name, last_name, phone, title, account.name, tags, custom.<key>); repeatable.")
+        var map: [String] = []
+        @Option(help: "fail (any invalid row fails the import) or skip (import the valid rows).") var mode = "fail"
+        @Flag(help: "Check and plan without writing.") var dryRun = false
+        @Option(help: "The gateway's public URL (default $NEXA_GATEWAY_URL or http://127.0.0.1:8080).")
+        var gatewayURL = ProcessInfo.processInfo.environment["NEXA_GATEWAY_URL"] ?? "http://127.0.0.1:8080"
+        @OptionGroup var service: ServiceOptions
+
+        func run() async throws {
+            guard let key = service.apiKey, !key.isEmpty else { fail("an API key is needed: --api-key or $NEXA_API_KEY", code: 2) }
+            guard let body = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)", code: 2) }
+            var query = [("entity", "contacts"), ("mode", mode), ("file_name", URL(fileURLWithPath: file).lastPathComponent)]
+            if dryRun { query.append(("dry_run", "true")) }
+            query += map.map { ("map", $0) }
+            let url = gatewayURL + "/v1/imports?" + query.map { "\($0.0)=\(HTTPClientRequest.formEncode($0.1))" }.joined(separator: "&")
+            let http = HTTPClient()
+            let auth = [HTTPClientRequest.Header("Authorization", "Bearer \(key)"), .init("Content-Type", "text/csv")]
+            let created = try await http.execute(HTTPClientRequest(method: "POST", url: url, headers: auth, body: Array(body)), timeout: .seconds(600))
+            guard created.status == 201, var job = Self.object(created.body), let id = job["id"] as? String else {
+                fail("the gateway refused the upload (HTTP \(created.status)): \(Self.object(created.body)?["message"] as? String ?? created.bodyText)")
+            }
+            let interactive = isatty(STDOUT_FILENO) == 1
+            while ["queued", "running"].contains(job["status"] as? String ?? "") {
+                Self.progress(job, interactive: interactive)
+                try await Task.sleep(for: .milliseconds(200))
+                let response = try await http.execute(HTTPClientRequest(url: gatewayURL + "/v1/imports/\(id)", headers: auth))
+                guard response.status == 200, let next = Self.object(response.body) else { fail("cannot read job \(id): HTTP \(response.status)") }
+                job = next
+            }
+            Self.progress(job, interactive: interactive)
+            if interactive { print("") }
+            let n = { (name: String) in (job[name] as? NSNumber)?.intValue ?? 0 }
+            print("""
+                job \(id): \(job["status"] as? String ?? "?")\((job["dryRun"] as? Bool) == true ? " (dry run)" : "")
+                total \(n("total")), created \(n("created")), updated \(n("updated")), skipped \(n("skipped")), merged \(n("merged")), \
+                \(String(format: "%.1f", Double(n("durationMs")) / 1000)) s
+                """)
+            if let error = job["error"] as? String, !error.isEmpty { print("error: \(error)") }
+            for problem in (job["problems"] as? [[String: Any]] ?? []).prefix(20) {
+                print("  row \((problem["row"] as? NSNumber)?.intValue ?? 0), \(problem["field"] as? String ?? ""): \(problem["message"] as? String ?? "")")
+            }
+            if job["status"] as? String != "completed" { throw ExitCode(1) }
+        }
+
+        static func object(_ bytes: [UInt8]) -> [String: Any]? {
+            (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+        }
+
+        /// `[##########··········]  50%  5000/10000  created 4500  updated 500  skipped 0`
+        static func progress(_ job: [String: Any], interactive: Bool) {
+            let n = { (name: String) in (job[name] as? NSNumber)?.intValue ?? 0 }
+            let percent = n("percent")
+            let bar = String(repeating: "#", count: percent / 5) + String(repeating: "·", count: 20 - percent / 5)
+            let line = "[\(bar)] \(String(format: "%3d", percent))%  \(n("processed"))/\(n("total"))  created \(n("created"))  updated \(n("updated"))  skipped \(n("skipped"))"
+            if interactive { FileHandle.standardOutput.write(Data(("\r" + line).utf8)) }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import CurlHTTP
+import DataTransfer
+import Foundation
+import Gateway
+import Hummingbird
+import HummingbirdTesting
+import Messages
+import NIOCore
+import Platform
+import Postgres
+import RPC
+import RPCNIO
+import ServiceLifecycle
+import TestSupport
+import Testing
+
+/// `POST /v1/imports` and `GET /v1/imports/<id>` on the gateway, over real HTTP, with the data
+/// transfer service behind it over real RPC.
+@Suite struct ImportHTTPTests {
+    @Test func uploadQueueProgressAndSummaryScopedToTheKeysWorkspace() async throws {
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        let other = try await TestDatabase.workspace(in: db, name: "Other")
+        let (_, key) = try await APIKeys(db: db).create(workspaceID: workspace, name: "crm", services: ["data_transfer"])
+        let (_, otherKey) = try await APIKeys(db: db).create(workspaceID: other, name: "other", services: ["*"])
+        let blobs = LocalBlobStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("nexa-blobs-\(UUID().uuidString)"))
+        let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
+        let server = RPCServer(service: DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(jobs: jobs)),
+                               configuration: ServerConfiguration(port: 0), authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)),
+                               logger: TestDatabase.logger)
+        let group = ServiceGroup(services: [server], logger: TestDatabase.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let port = try await server.waitUntilListening().port!
+            let rpc = RPCClient(configuration: ClientConfiguration(targets: [("127.0.0.1", port)]))
+            let routes = ImportRoutes(blobs: blobs, dataTransfer: rpc, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)), maximumUploadSize: 4096)
+            let ingress = WebhookIngress(endpoints: WebhookEndpoints(db: db, vault: try TokenVault(specification: TokenVault.generatedSpecification())),
+                                         sink: .discard, verifiers: [:], logger: TestDatabase.logger)
+            let app = Application(router: GatewayHTTP.router(ingress: ingress, imports: routes, maximumBodySize: 1024),
+                                  configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabase.logger)
+            try await app.test(.live) { client in
+                let base = "http://127.0.0.1:\(client.port!)"
+                let http = HTTPClient()
+                let csv = Array("Mail Address,Org\nana@x.test,Acme\nbob@x.test,Acme\n".utf8)
+                let url = base + "/v1/imports?entity=contacts&map=Mail%20Address%3Demail&map=Org%3Daccount.name"
+                let created = try await http.execute(HTTPClientRequest(method: "POST", url: url, headers: [.init("Authorization", "Bearer \(key)")], body: csv))
+                #expect(created.status == 201)
+                let job = try #require((try JSONSerialization.jsonObject(with: Data(created.body))) as? [String: Any])
+                let id = try #require(job["id"] as? String)
+                #expect(job["status"] as? String == "queued" && created.header("Location") == "/v1/imports/\(id)")
+
+                #expect(await jobs.processDue() == 1)
+                let done = try await http.execute(HTTPClientRequest(url: base + "/v1/imports/\(id)", headers: [.init("Authorization", "Bearer \(key)")]))
+                let summary = try #require((try JSONSerialization.jsonObject(with: Data(done.body))) as? [String: Any])
+                #expect(done.status == 200 && summary["status"] as? String == "completed")
+                #expect((summary["created"] as? NSNumber)?.intValue == 2 && (summary["percent"] as? NSNumber)?.intValue == 100)
+                #expect(try await db.query("SELECT count(*) FROM contacts c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'Acme'")[0]
+                    .decode(Int.self, at: 0) == 2)
+
+                let anonymous = try await http.execute(HTTPClientRequest(method: "POST", url: url, body: csv))
+                #expect(anonymous.status == 401)
+                let foreign = try await http.execute(HTTPClientRequest(url: base + "/v1/imports/\(id)", headers: [.init("Authorization", "Bearer \(otherKey)")]))
+                #expect(foreign.status == 404)
+                let big = try await http.execute(HTTPClientRequest(method: "POST", url: url, headers: [.init("Authorization", "Bearer \(key)")],
+                                                                   body: [UInt8](repeating: 0x61, count: 10_000)))
+                #expect(big.status == 413)
+                let badMapping = try await http.execute(HTTPClientRequest(method: "POST", url: base + "/v1/imports?mode=sometimes",
+                                                                          headers: [.init("Authorization", "Bearer \(key)")], body: csv))
+                #expect(badMapping.status == 400)
+            }
+            await rpc.close()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+}
