@@ -34,15 +34,18 @@ struct ImportCommand: AsyncParsableCommand {
                 fail("the gateway refused the upload (HTTP \(created.status)): \(Self.object(created.body)?["message"] as? String ?? created.bodyText)")
             }
             let interactive = isatty(STDOUT_FILENO) == 1
+            var shown = -1
             while ["queued", "running"].contains(job["status"] as? String ?? "") {
-                Self.progress(job, interactive: interactive)
+                let percent = (job["percent"] as? NSNumber)?.intValue ?? 0
+                if interactive || percent != shown { Self.progress(job, interactive: interactive) }
+                shown = percent
                 try await Task.sleep(for: .milliseconds(200))
                 let response = try await http.execute(HTTPClientRequest(url: gatewayURL + "/v1/imports/\(id)", headers: auth))
                 guard response.status == 200, let next = Self.object(response.body) else { fail("cannot read job \(id): HTTP \(response.status)") }
                 job = next
             }
             Self.progress(job, interactive: interactive)
-            if interactive { print("") }
+            if interactive { print("") }  // ends the bar's line
             let n = { (name: String) in (job[name] as? NSNumber)?.intValue ?? 0 }
             print("""
                 job \(id): \(job["status"] as? String ?? "?")\((job["dryRun"] as? Bool) == true ? " (dry run)" : "")
@@ -66,7 +69,8 @@ struct ImportCommand: AsyncParsableCommand {
             let percent = n("percent")
             let bar = String(repeating: "#", count: percent / 5) + String(repeating: "·", count: 20 - percent / 5)
             let line = "[\(bar)] \(String(format: "%3d", percent))%  \(n("processed"))/\(n("total"))  created \(n("created"))  updated \(n("updated"))  skipped \(n("skipped"))"
-            if interactive { FileHandle.standardOutput.write(Data(("\r" + line).utf8)) }
+            // A terminal gets one line redrawn; a log gets a line per change.
+            FileHandle.standardOutput.write(Data(((interactive ? "\r" : "") + line + (interactive ? "" : "\n")).utf8))
         }
     }
 }

@@ -31,6 +31,8 @@ export NEXA_VAULT_KEYS=$(cat "$root/.data/vault.keys")
 # The Google stand-in's OAuth client (GoogleStandIn.Configuration).
 export NEXA_GOOGLE_CLIENT_ID=nexa-sandbox-client.apps.googleusercontent.com NEXA_GOOGLE_CLIENT_SECRET=GOCSPX-nexa-sandbox-secret
 gateway=http://127.0.0.1:${NEXA_GATEWAY_HTTP_PORT:-8080}
+# Uploads and exports, shared by the gateway and data transfer.
+export NEXA_BLOB_DIR=$root/.data/blobs
 # The Stripe stand-in's secret key, for billing.
 export NEXA_STRIPE_SECRET_KEY=sk_test_nexa_sandbox_4eC39HqLyjWDarjtT1zdp7dc
 for s in gateway email-calendar billing marketing support data-transfer; do
@@ -94,6 +96,22 @@ echo; echo "== the account: health explained, the alert and the task =="
 "$bin/nexactl" accounts health "$account"
 psql -qAt "$NEXA_DATABASE_URL" -F ' | ' -c "SELECT 'alert: ' || severity, message FROM alerts WHERE account_id = '$account'" \
   -c "SELECT 'task: ' || priority, title, 'due ' || due_date FROM tasks WHERE account_id = '$account'"
+
+echo; echo "== data transfer: import 10,000 contacts (upload through the gateway, batches of 1,000) =="
+sample=$root/.data/sample-contacts.csv
+python3 - "$sample" "$run" <<'PY'
+import csv, random, sys
+random.seed(int(sys.argv[2]))
+with open(sys.argv[1], "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["E-mail", "First Name", "Last Name", "Company Name", "Phone", "Job Title", "Tags"])
+    for i in range(10000):
+        w.writerow([f"contact{i}@example.com", f"First{i}", f"Last{i}", f"Company {i % 400}, Inc",
+                    f"+1 415 555 {i % 10000:04d}", random.choice(["CEO", "CTO", "VP Sales", ""]),
+                    ", ".join(random.sample(["customer", "prospect", "vip", "newsletter"], 2))])
+PY
+"$bin/nexactl" import contacts "$sample" --gateway-url "$gateway"
+echo "(run again: the same file creates no duplicates — every row updates)"
 
 echo; echo "== gateway: connect a Google account (OAuth with PKCE against the stand-in) =="
 "$bin/nexactl" users create --workspace "$workspace" --email ana@nexa-demo.test --name "Ana Demo" >/dev/null
