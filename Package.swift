@@ -157,7 +157,7 @@ var targets: [Target] = [
 /// What a domain library needs beyond the platform.
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Billing": ["CurlHTTP", log, lifecycle],
-    "DataTransfer": ["CSV", log, lifecycle],
+    "DataTransfer": ["CSV", "CurlHTTP", log, lifecycle],
     "Gateway": ["Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle, .product(name: "Hummingbird", package: "hummingbird")] + nio,
 ]
 
@@ -175,7 +175,7 @@ for service in services {
 }
 targets.append(.testTarget(
     name: "DataTransferTests",
-    dependencies: ["DataTransfer", "CSV", "Gateway", "Platform", "Postgres", "RPC", "RPCNIO", "Messages", "CurlHTTP", "TestSupport", log, lifecycle,
+    dependencies: ["DataTransfer", "CSV", "Gateway", "SandboxSMTP", "Platform", "Postgres", "RPC", "RPCNIO", "Messages", "CurlHTTP", "TestSupport", log, lifecycle,
                    .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
     swiftSettings: strictSettings
 ))

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 public import Logging
 public import Messages
@@ -19,7 +20,8 @@ public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
         }
         let mapping = request.mapping.isEmpty ? nil : request.mapping.map { (header: $0.header, field: $0.field) }
         let job = try await jobs.start(workspace: try context.workspace(), blobKey: request.blobKey, fileName: request.fileName,
-                                       mapping: mapping, mode: mode, dryRun: request.dryRun)
+                                       mapping: mapping, mode: mode, dryRun: request.dryRun,
+                                       notifyEmail: request.notifyEmail.isEmpty ? nil : request.notifyEmail)
         return Self.message(job)
     }
 
@@ -57,6 +59,7 @@ public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
         }
         m.createdAtUnixMs = Int64(job.createdAt.timeIntervalSince1970 * 1000)
         m.finishedAtUnixMs = job.finishedAt.map { Int64($0.timeIntervalSince1970 * 1000) } ?? 0
+        m.errorsFile = job.errorsBlobKey ?? ""
         if let started = job.startedAt, let finished = job.finishedAt {
             m.durationMs = Int64(finished.timeIntervalSince(started) * 1000)
         }
@@ -71,8 +74,9 @@ public func makeDataTransferService(db: PostgresClient, blobs: LocalBlobStore = 
 
 /// Everything nexa-data-transfer runs: its RPC service and the import worker.
 public enum DataTransferComponents {
-    public static func make(db: PostgresClient, logger: Logger) -> ServiceMain.Components {
-        let jobs = ImportJobs(db: db, blobs: .fromEnvironment(), logger: logger)
+    public static func make(db: PostgresClient, service: ServiceSettings, logger: Logger) -> ServiceMain.Components {
+        let notifier = ImportJobs.Notifier(http: HTTPClient(), server: MailServer(url: service.providers.smtp))
+        let jobs = ImportJobs(db: db, blobs: .fromEnvironment(), logger: logger, notifier: notifier)
         return ServiceMain.Components(
             rpc: DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(jobs: jobs)),
             background: [BackgroundService(name: "imports") { await jobs.run() }])

@@ -16,6 +16,7 @@ struct ImportCommand: AsyncParsableCommand {
         var map: [String] = []
         @Option(help: "fail (any invalid row fails the import) or skip (import the valid rows).") var mode = "fail"
         @Flag(help: "Check and plan without writing.") var dryRun = false
+        @Option(help: "Email the summary to this address when the import ends.") var notify: String?
         @Option(help: "The gateway's public URL (default $NEXA_GATEWAY_URL or http://127.0.0.1:8080).")
         var gatewayURL = ProcessInfo.processInfo.environment["NEXA_GATEWAY_URL"] ?? "http://127.0.0.1:8080"
         @OptionGroup var service: ServiceOptions
@@ -25,6 +26,7 @@ struct ImportCommand: AsyncParsableCommand {
             guard let body = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)", code: 2) }
             var query = [("entity", "contacts"), ("mode", mode), ("file_name", URL(fileURLWithPath: file).lastPathComponent)]
             if dryRun { query.append(("dry_run", "true")) }
+            if let notify { query.append(("notify", notify)) }
             query += map.map { ("map", $0) }
             let url = gatewayURL + "/v1/imports?" + query.map { "\($0.0)=\(HTTPClientRequest.formEncode($0.1))" }.joined(separator: "&")
             let http = HTTPClient()
@@ -55,6 +57,9 @@ struct ImportCommand: AsyncParsableCommand {
             if let error = job["error"] as? String, !error.isEmpty { print("error: \(error)") }
             for problem in (job["problems"] as? [[String: Any]] ?? []).prefix(20) {
                 print("  row \((problem["row"] as? NSNumber)?.intValue ?? 0), \(problem["field"] as? String ?? ""): \(problem["message"] as? String ?? "")")
+            }
+            if let errors = job["errorsFile"] as? String, !errors.isEmpty {
+                print("rows with errors, as CSV: \(gatewayURL)/v1/imports/\(id)/errors")
             }
             if job["status"] as? String != "completed" { throw ExitCode(1) }
         }

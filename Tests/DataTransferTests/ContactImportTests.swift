@@ -88,7 +88,7 @@ import Testing
         do {
             _ = try await ContactImporter(db: db).run(file: try Self.file(csv), workspace: workspace)
             Issue.record("fail mode imported an invalid file")
-        } catch ContactImporter.Failure.invalidRows(let problems) {
+        } catch ContactImporter.Failure.invalidRows(let problems, _) {
             #expect(problems.map(\.row) == [3, 4, 5] && problems.map(\.field) == ["email", "phone", "email"])
         }
         #expect(try await Self.count(db, "SELECT count(*) FROM contacts") == 0)

@@ -9,7 +9,9 @@ import NIOCore
 import Platform
 import Postgres
 import RPC
+import Logging
 import RPCNIO
+import SandboxSMTP
 import ServiceLifecycle
 import TestSupport
 import Testing
@@ -24,7 +26,18 @@ import Testing
         let (_, key) = try await APIKeys(db: db).create(workspaceID: workspace, name: "crm", services: ["data_transfer"])
         let (_, otherKey) = try await APIKeys(db: db).create(workspaceID: other, name: "other", services: ["*"])
         let blobs = LocalBlobStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("nexa-blobs-\(UUID().uuidString)"))
-        let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
+        let mailbox = Mailbox()
+        let smtp = SMTPServer(port: 0, mailbox: mailbox, logger: TestDatabase.logger)
+        let smtpGroup = ServiceGroup(services: [smtp], logger: TestDatabase.logger)
+        let smtpTask = Task { try await smtpGroup.run() }
+        defer { smtpTask.cancel() }
+        var smtpPort = 0
+        for _ in 0..<400 where smtpPort == 0 {
+            smtpPort = smtp.localAddress?.port ?? 0
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger,
+                              notifier: .init(http: HTTPClient(), server: MailServer(url: "smtp://127.0.0.1:\(smtpPort)")))
         let server = RPCServer(service: DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(jobs: jobs)),
                                configuration: ServerConfiguration(port: 0), authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)),
                                logger: TestDatabase.logger)
@@ -64,6 +77,25 @@ import Testing
                 let big = try await http.execute(HTTPClientRequest(method: "POST", url: url, headers: [.init("Authorization", "Bearer \(key)")],
                                                                    body: [UInt8](repeating: 0x61, count: 10_000)))
                 #expect(big.status == 413)
+                // Skip mode: the valid rows land, the others are downloadable with an error column, and the requester gets the summary by email.
+                let mixed = Array("email,phone\ncat@x.test,+44 20 7946 0958\nnope,\ndan@x.test,call me\n".utf8)
+                let skip = try await http.execute(HTTPClientRequest(
+                    method: "POST", url: base + "/v1/imports?mode=skip&notify=ana%40nexa.test&file_name=mixed.csv",
+                    headers: [.init("Authorization", "Bearer \(key)")], body: mixed))
+                let skipID = try #require(((try JSONSerialization.jsonObject(with: Data(skip.body))) as? [String: Any])?["id"] as? String)
+                #expect(await jobs.processDue() == 1)
+                let errors = try await http.execute(HTTPClientRequest(url: base + "/v1/imports/\(skipID)/errors", headers: [.init("Authorization", "Bearer \(key)")]))
+                #expect(errors.status == 200 && errors.header("Content-Type")?.hasPrefix("text/csv") == true)
+                let expected = "email,phone,error\r\n" + #"nope,,"email: ""nope"" is not an email address (row 3)""# + "\r\n"
+                    + #"dan@x.test,call me,"phone: ""call me"" is not a phone number (row 4)""# + "\r\n"
+                #expect(errors.bodyText == expected)
+                let mail = try #require(mailbox.all.first { $0.recipients == ["ana@nexa.test"] })
+                #expect(mail.header("subject") == "Import completed: 1 created, 0 updated")
+                #expect(mail.body.contains("Your import of mixed.csv is complete") && mail.body.contains("Skipped:     2"))
+                #expect(mail.body.contains("/v1/imports/\(skipID)/errors"))
+                let none = try await http.execute(HTTPClientRequest(url: base + "/v1/imports/\(id)/errors", headers: [.init("Authorization", "Bearer \(key)")]))
+                #expect(none.status == 404)
+
                 let badMapping = try await http.execute(HTTPClientRequest(method: "POST", url: base + "/v1/imports?mode=sometimes",
                                                                           headers: [.init("Authorization", "Bearer \(key)")], body: csv))
                 #expect(badMapping.status == 400)

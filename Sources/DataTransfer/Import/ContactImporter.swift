@@ -22,6 +22,9 @@ public struct ContactImporter: Sendable {
         /// Rows whose email appeared earlier in the same file.
         public var merged = 0
         public var problems: [ContactRow.Problem] = []
+        /// The header row, and the invalid rows as read (the first 100,000), for the errors file.
+        public var headers: [String] = []
+        public var rejected: [(fields: [String], problem: ContactRow.Problem)] = []
         /// Dry run only: what each row would do (`create`, `update`, `merge`, `skip: <reason>`).
         public var plan: [(row: Int, action: String)] = []
 
@@ -39,14 +42,14 @@ public struct ContactImporter: Sendable {
         case malformed(CSVReader.Failure)
         case mapping(ImportMapping.Failure)
         case empty
-        case invalidRows([ContactRow.Problem])
+        case invalidRows([ContactRow.Problem], Summary)
 
         public var description: String {
             switch self {
             case .malformed(let f): "the file is not valid CSV: \(f)"
             case .mapping(let f): "\(f)"
             case .empty: "the file has no header row"
-            case .invalidRows(let problems): "\(problems.count) invalid row(s); nothing was imported. First: \(problems[0])"
+            case .invalidRows(let problems, _): "\(problems.count) invalid row(s); nothing was imported. First: \(problems[0])"
             }
         }
     }
@@ -111,6 +114,7 @@ public struct ContactImporter: Sendable {
             guard let current = mapping else {
                 do {
                     mapping = try pairs.map { try ImportMapping.explicit($0, headers: record.fields) } ?? ImportMapping.suggest(headers: record.fields)
+                    summary.headers = record.fields
                 } catch let failure as ImportMapping.Failure {
                     throw Failure.mapping(failure)
                 }
@@ -121,10 +125,11 @@ public struct ContactImporter: Sendable {
                 valid.append(try ContactRow(row: record.row, fields: record.fields, mapping: current))
             } catch let problem as ContactRow.Problem {
                 summary.problems.append(problem)
+                if summary.rejected.count < 100_000 { summary.rejected.append((record.fields, problem)) }
             }
         }
         guard mapping != nil else { throw Failure.empty }
-        if mode == .fail, !summary.problems.isEmpty { throw Failure.invalidRows(summary.problems) }
+        if mode == .fail, !summary.problems.isEmpty { throw Failure.invalidRows(summary.problems, summary) }
         summary.skipped = summary.problems.count
         if dryRun { summary.plan += summary.problems.map { ($0.row, "skip: \($0.field) \($0.message)") } }
 

@@ -1,3 +1,5 @@
+public import CurlHTTP
+import CSV
 public import Foundation
 public import Logging
 public import Platform
@@ -26,22 +28,38 @@ public final class ImportJobs: Sendable {
         public var createdAt: Date
         public var startedAt: Date?
         public var finishedAt: Date?
+        public var errorsBlobKey: String?
 
         /// Rows handled so far (written, merged or skipped).
         public var processed: Int { status == "completed" ? total : min(total, rowsWritten + skipped) }
         public var percent: Int { total == 0 ? (status == "completed" ? 100 : 0) : processed * 100 / total }
     }
 
+    /// How the requesting user hears that a job ended.
+    public struct Notifier: Sendable {
+        public var http: HTTPClient
+        public var server: MailServer
+        public var from: String
+
+        public init(http: HTTPClient, server: MailServer, from: String = "Nexa <noreply@nexa.invalid>") {
+            self.http = http
+            self.server = server
+            self.from = from
+        }
+    }
+
     let db: PostgresClient
     let blobs: LocalBlobStore
     let logger: Logger
+    let notifier: Notifier?
     /// How long a worker holds a job; each committed batch renews it.
     public let lease: Duration
     /// Test hook: called in each batch's transaction with the batch number; a throw is a crash there.
     let duringBatch: (@Sendable (Int) throws -> Void)?
 
-    public init(db: PostgresClient, blobs: LocalBlobStore, logger: Logger, lease: Duration = .seconds(60),
+    public init(db: PostgresClient, blobs: LocalBlobStore, logger: Logger, notifier: Notifier? = nil, lease: Duration = .seconds(60),
                 duringBatch: (@Sendable (Int) throws -> Void)? = nil) {
+        self.notifier = notifier
         self.lease = lease
         self.db = db
         self.blobs = blobs
@@ -51,7 +69,7 @@ public final class ImportJobs: Sendable {
 
     private static let columns = """
         id, entity, status, mode, dry_run, total, rows_written, created, updated, skipped, merged, error, problems::text,
-        created_at, started_at, finished_at
+        created_at, started_at, finished_at, errors_blob_key
         """
 
     private static func job(_ row: PostgresRow) throws -> Job {
@@ -60,7 +78,8 @@ public final class ImportJobs: Sendable {
                    dryRun: try row.decode(at: 4), total: try row.decode(at: 5), rowsWritten: try row.decode(at: 6), created: try row.decode(at: 7),
                    updated: try row.decode(at: 8), skipped: try row.decode(at: 9), merged: try row.decode(at: 10), error: try row.decodeIfPresent(at: 11),
                    problems: problems.map { ContactRow.Problem(row: $0.row, field: $0.field, message: $0.message) },
-                   createdAt: try row.decode(at: 13), startedAt: try row.decodeIfPresent(at: 14), finishedAt: try row.decodeIfPresent(at: 15))
+                   createdAt: try row.decode(at: 13), startedAt: try row.decodeIfPresent(at: 14), finishedAt: try row.decodeIfPresent(at: 15),
+                   errorsBlobKey: try row.decodeIfPresent(at: 16))
     }
 
     struct StoredProblem: Codable { var row: Int; var field: String; var message: String }
@@ -71,7 +90,7 @@ public final class ImportJobs: Sendable {
     }
 
     public func start(workspace: UUID, blobKey: String, fileName: String, mapping: [(header: String, field: String)]?,
-                      mode: ContactImporter.Mode, dryRun: Bool) async throws -> Job {
+                      mode: ContactImporter.Mode, dryRun: Bool, notifyEmail: String? = nil) async throws -> Job {
         guard FileManager.default.fileExists(atPath: try blobs.url(blobKey).path) else {
             throw PlatformError(.notFound, "no uploaded file \(blobKey)")
         }
@@ -81,8 +100,8 @@ public final class ImportJobs: Sendable {
         let id = UUID()
         let rows = try await db.query("""
             WITH queued AS (
-              INSERT INTO import_jobs (id, workspace_id, mode, dry_run, blob_key, file_name, mapping)
-              VALUES (\(id), \(workspace), \(mode.rawValue), \(dryRun), \(blobKey), \(fileName), \(mappingJSON)::jsonb)
+              INSERT INTO import_jobs (id, workspace_id, mode, dry_run, blob_key, file_name, mapping, notify_email)
+              VALUES (\(id), \(workspace), \(mode.rawValue), \(dryRun), \(blobKey), \(fileName), \(mappingJSON)::jsonb, \(notifyEmail))
               RETURNING \(unescaped: Self.columns))
             SELECT queued.*, pg_notify('import_jobs', '') FROM queued
             """)
@@ -164,25 +183,77 @@ public final class ImportJobs: Sendable {
             let url = try blobs.url(blobKey)
             let summary = try await ContactImporter(db: db).run(file: url, workspace: workspace, mapping: pairs, mode: mode, dryRun: dryRun,
                                                                 checkpoint: checkpoint)
+            let errors = try writeErrors(summary)
             try await db.execute("""
                 UPDATE import_jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END,
                   total = \(summary.total), created = \(summary.created), updated = \(summary.updated), merged = \(summary.merged),
-                  skipped = \(summary.skipped), problems = \(Self.problemsJSON(summary.problems))::jsonb, finished_at = now(), lease_until = NULL
+                  skipped = \(summary.skipped), problems = \(Self.problemsJSON(summary.problems))::jsonb, errors_blob_key = \(errors),
+                  finished_at = now(), lease_until = NULL
                 WHERE id = \(id)
                 """)
             logger.info("import finished", metadata: ["job": "\(id)", "created": "\(summary.created)", "updated": "\(summary.updated)"])
         } catch let failure as ContactImporter.Failure {
             var problems: [ContactRow.Problem] = []
-            if case .invalidRows(let all) = failure { problems = all }
+            var errors: String?
+            if case .invalidRows(let all, let summary) = failure {
+                problems = all
+                errors = try? writeErrors(summary)
+            }
             _ = try? await db.execute("""
                 UPDATE import_jobs SET status = 'failed', error = \("\(failure)"), problems = \(Self.problemsJSON(problems))::jsonb,
-                  total = greatest(total, \(problems.count)), finished_at = now(), lease_until = NULL WHERE id = \(id)
+                  errors_blob_key = \(errors), total = greatest(total, \(problems.count)), finished_at = now(), lease_until = NULL WHERE id = \(id)
                 """)
         } catch is SimulatedCrash {
             logger.notice("import worker stopped mid-job (test)", metadata: ["job": "\(id)"])
+            return
         } catch {
             // The lease runs out and another pass resumes from the last committed batch.
             logger.warning("import interrupted; it will resume", metadata: ["job": "\(id)", "error": "\(error)"])
+            return
+        }
+        await notify(id: id, workspace: workspace)
+    }
+
+    /// The offending rows as read, plus an `error` column; nil when there are none.
+    private func writeErrors(_ summary: ContactImporter.Summary) throws -> String? {
+        guard !summary.rejected.isEmpty else { return nil }
+        let writer = CSVWriter()
+        var out = writer.record(summary.headers + ["error"])
+        for (fields, problem) in summary.rejected {
+            writer.append(fields + ["\(problem.field): \(problem.message) (row \(problem.row))"], to: &out)
+        }
+        let key = "imports/errors-\(UUID().uuidString.lowercased()).csv"
+        let url = try blobs.url(key)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(out).write(to: url, options: .atomic)
+        return key
+    }
+
+    /// Emails the summary to whoever asked for it. A mail failure is logged; the job stays done.
+    private func notify(id: UUID, workspace: UUID) async {
+        guard let notifier, let row = try? await db.query("SELECT notify_email, file_name FROM import_jobs WHERE id = \(id)").first,
+              let email = try? row.decodeIfPresent(String.self, at: 0), !email.isEmpty,
+              let job = try? await get(id, workspace: workspace) else { return }
+        let file = (try? row.decode(String.self, at: 1)) ?? ""
+        let seconds = job.startedAt.flatMap { s in job.finishedAt.map { $0.timeIntervalSince(s) } } ?? 0
+        var body = """
+            Your import of \(file.isEmpty ? "a file" : file) \(job.status == "completed" ? "is complete" : "ended: \(job.status)")\(job.dryRun ? " (dry run: nothing was written)" : "").
+
+            Total rows:  \(job.total)
+            Created:     \(job.created)
+            Updated:     \(job.updated)
+            Skipped:     \(job.skipped)
+            Merged:      \(job.merged)
+            Duration:    \(String(format: "%.1f", seconds)) s
+            """
+        if let error = job.error { body += "\n\n\(error)" }
+        if job.errorsBlobKey != nil { body += "\n\nThe rows with errors: /v1/imports/\(id.uuidString.lowercased())/errors" }
+        do {
+            try await notifier.http.sendMail(
+                .text(from: notifier.from, to: [email], subject: "Import \(job.status): \(job.created) created, \(job.updated) updated", body: body),
+                via: notifier.server)
+        } catch {
+            logger.warning("import notification not sent", metadata: ["job": "\(id)", "error": "\(error)"])
         }
     }
 }

@@ -11,6 +11,7 @@ public import RPC
 ///   with the CSV as the body: streamed to the blob store (never held whole, capped), then queued.
 ///   `201` with the job and `Location: /v1/imports/<id>`.
 /// - `GET /v1/imports/<id>`: progress, then the summary.
+/// - `GET /v1/imports/<id>/errors`: the offending rows plus an `error` column, as CSV.
 /// Both need `Authorization: Bearer <API key>`; the job belongs to the key's workspace.
 public struct ImportRoutes: Sendable {
     let blobs: LocalBlobStore
@@ -37,6 +38,7 @@ public struct ImportRoutes: Sendable {
             start.mode = query.first { $0.0 == "mode" }?.1 ?? "fail"
             start.dryRun = query.first { $0.0 == "dry_run" }?.1 == "true"
             start.fileName = query.first { $0.0 == "file_name" }?.1 ?? "upload.csv"
+            start.notifyEmail = query.first { $0.0 == "notify" }?.1 ?? ""
             for (name, value) in query where name == "map" {
                 guard let eq = value.lastIndex(of: "=") else { return Self.json(400, ["message": "map takes Header=field, not \(value)"]) }
                 var pair = DataTransferV1.MappingPair()
@@ -68,6 +70,24 @@ public struct ImportRoutes: Sendable {
             lookup.jobID = context.parameters.get("id") ?? ""
             do {
                 return Self.json(200, try await client.getImportJob(lookup, options: CallOptions(apiKey: key)))
+            } catch {
+                return Self.error(error)
+            }
+        }
+
+        router.get("/v1/imports/:id/errors") { request, context -> Response in
+            let key: String
+            do { key = try await authorize(request, method: "GetImportJob") } catch { return Self.error(error) }
+            var lookup = DataTransferV1.ImportJobRequest()
+            lookup.jobID = context.parameters.get("id") ?? ""
+            do {
+                let job = try await client.getImportJob(lookup, options: CallOptions(apiKey: key))
+                guard !job.errorsFile.isEmpty, let data = FileManager.default.contents(atPath: try blobs.url(job.errorsFile).path) else {
+                    return Self.json(404, ["message": "this import has no rows with errors"])
+                }
+                return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
+                                                       .contentDisposition: "attachment; filename=\"import-\(job.id)-errors.csv\""],
+                                body: .init(byteBuffer: ByteBuffer(bytes: data)))
             } catch {
                 return Self.error(error)
             }

@@ -71,6 +71,7 @@ extension DataTransferV1 {
         public var mode: String = ""
         public var dryRun: Bool = false
         public var fileName: String = ""
+        public var notifyEmail: String = ""
 
         public init() {}
 
@@ -82,6 +83,7 @@ extension DataTransferV1 {
             case mode = "mode"
             case dryRun = "dryRun"
             case fileName = "fileName"
+            case notifyEmail = "notifyEmail"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -93,6 +95,7 @@ extension DataTransferV1 {
             if let v = try c.decodeIfPresent(String.self, forKey: .mode) { mode = v }
             if let v = try c.decodeIfPresent(Bool.self, forKey: .dryRun) { dryRun = v }
             if let v = try c.decodeIfPresent(String.self, forKey: .fileName) { fileName = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .notifyEmail) { notifyEmail = v }
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -104,6 +107,7 @@ extension DataTransferV1 {
             try c.encode(mode, forKey: .mode)
             try c.encode(dryRun, forKey: .dryRun)
             try c.encode(fileName, forKey: .fileName)
+            try c.encode(notifyEmail, forKey: .notifyEmail)
         }
     }
 }
@@ -134,6 +138,7 @@ extension DataTransferV1.StartImportRequest: CMessageConvertible {
         mode = try CRuntime.string(c.mode)
         dryRun = c.dry_run != 0
         fileName = try CRuntime.string(c.file_name)
+        notifyEmail = try CRuntime.string(c.notify_email)
     }
 
     func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
@@ -147,6 +152,7 @@ extension DataTransferV1.StartImportRequest: CMessageConvertible {
         if !mode.isEmpty { c.pointee.mode = arena.cString(mode) }
         c.pointee.dry_run = dryRun ? 1 : 0
         if !fileName.isEmpty { c.pointee.file_name = arena.cString(fileName) }
+        if !notifyEmail.isEmpty { c.pointee.notify_email = arena.cString(notifyEmail) }
     }
 }
 
@@ -289,6 +295,7 @@ extension DataTransferV1 {
         public var createdAtUnixMs: Int64 = 0
         public var finishedAtUnixMs: Int64 = 0
         public var durationMs: Int64 = 0
+        public var errorsFile: String = ""
 
         public init() {}
 
@@ -310,6 +317,7 @@ extension DataTransferV1 {
             case createdAtUnixMs = "createdAtUnixMs"
             case finishedAtUnixMs = "finishedAtUnixMs"
             case durationMs = "durationMs"
+            case errorsFile = "errorsFile"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -331,6 +339,7 @@ extension DataTransferV1 {
             if let v = try c.decodeIfPresent(Int64.self, forKey: .createdAtUnixMs) { createdAtUnixMs = v }
             if let v = try c.decodeIfPresent(Int64.self, forKey: .finishedAtUnixMs) { finishedAtUnixMs = v }
             if let v = try c.decodeIfPresent(Int64.self, forKey: .durationMs) { durationMs = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .errorsFile) { errorsFile = v }
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -352,6 +361,7 @@ extension DataTransferV1 {
             try c.encode(createdAtUnixMs, forKey: .createdAtUnixMs)
             try c.encode(finishedAtUnixMs, forKey: .finishedAtUnixMs)
             try c.encode(durationMs, forKey: .durationMs)
+            try c.encode(errorsFile, forKey: .errorsFile)
         }
     }
 }
@@ -392,6 +402,7 @@ extension DataTransferV1.ImportJob: CMessageConvertible {
         createdAtUnixMs = c.created_at_unix_ms
         finishedAtUnixMs = c.finished_at_unix_ms
         durationMs = c.duration_ms
+        errorsFile = try CRuntime.string(c.errors_file)
     }
 
     func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
@@ -415,5 +426,6 @@ extension DataTransferV1.ImportJob: CMessageConvertible {
         c.pointee.created_at_unix_ms = createdAtUnixMs
         c.pointee.finished_at_unix_ms = finishedAtUnixMs
         c.pointee.duration_ms = durationMs
+        if !errorsFile.isEmpty { c.pointee.errors_file = arena.cString(errorsFile) }
     }
 }

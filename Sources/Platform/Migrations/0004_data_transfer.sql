@@ -19,6 +19,8 @@ CREATE TABLE import_jobs (
     problems          jsonb NOT NULL DEFAULT '[]',
     error             text,
     cancel_requested  boolean NOT NULL DEFAULT false,
+    notify_email      text,
+    errors_blob_key   text,
     lease_until       timestamptz,
     created_at        timestamptz NOT NULL DEFAULT now(),
     started_at        timestamptz,

@@ -284,7 +284,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__mapping_pair__descript
   (ProtobufCMessageInit) nexa__data_transfer__v1__mapping_pair__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor nexa__data_transfer__v1__start_import_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__start_import_request__field_descriptors[8] =
 {
   {
     "context",
@@ -370,6 +370,18 @@ static const ProtobufCFieldDescriptor nexa__data_transfer__v1__start_import_requ
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "notify_email",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__StartImportRequest, notify_email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned nexa__data_transfer__v1__start_import_request__field_indices_by_name[] = {
   1,   /* field[1] = blob_key */
@@ -379,11 +391,12 @@ static const unsigned nexa__data_transfer__v1__start_import_request__field_indic
   6,   /* field[6] = file_name */
   3,   /* field[3] = mapping */
   4,   /* field[4] = mode */
+  7,   /* field[7] = notify_email */
 };
 static const ProtobufCIntRange nexa__data_transfer__v1__start_import_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor nexa__data_transfer__v1__start_import_request__descriptor =
 {
@@ -393,7 +406,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__start_import_request__
   "Nexa__DataTransfer__V1__StartImportRequest",
   "nexa.data_transfer.v1",
   sizeof(Nexa__DataTransfer__V1__StartImportRequest),
-  7,
+  8,
   nexa__data_transfer__v1__start_import_request__field_descriptors,
   nexa__data_transfer__v1__start_import_request__field_indices_by_name,
   1,  nexa__data_transfer__v1__start_import_request__number_ranges,
@@ -515,7 +528,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_problem__descri
   (ProtobufCMessageInit) nexa__data_transfer__v1__import_problem__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_job__field_descriptors[17] =
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_job__field_descriptors[18] =
 {
   {
     "id",
@@ -721,6 +734,18 @@ static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_job__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "errors_file",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, errors_file),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned nexa__data_transfer__v1__import_job__field_indices_by_name[] = {
   7,   /* field[7] = created */
@@ -729,6 +754,7 @@ static const unsigned nexa__data_transfer__v1__import_job__field_indices_by_name
   16,   /* field[16] = duration_ms */
   1,   /* field[1] = entity */
   12,   /* field[12] = error */
+  17,   /* field[17] = errors_file */
   15,   /* field[15] = finished_at_unix_ms */
   0,   /* field[0] = id */
   10,   /* field[10] = merged */
@@ -744,7 +770,7 @@ static const unsigned nexa__data_transfer__v1__import_job__field_indices_by_name
 static const ProtobufCIntRange nexa__data_transfer__v1__import_job__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 17 }
+  { 0, 18 }
 };
 const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_job__descriptor =
 {
@@ -754,7 +780,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_job__descriptor
   "Nexa__DataTransfer__V1__ImportJob",
   "nexa.data_transfer.v1",
   sizeof(Nexa__DataTransfer__V1__ImportJob),
-  17,
+  18,
   nexa__data_transfer__v1__import_job__field_descriptors,
   nexa__data_transfer__v1__import_job__field_indices_by_name,
   1,  nexa__data_transfer__v1__import_job__number_ranges,

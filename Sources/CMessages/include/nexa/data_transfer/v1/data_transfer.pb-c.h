@@ -69,10 +69,14 @@ struct  Nexa__DataTransfer__V1__StartImportRequest
   char *mode;
   protobuf_c_boolean dry_run;
   char *file_name;
+  /*
+   * Who hears by email when the job ends (the requesting user).
+   */
+  char *notify_email;
 };
 #define NEXA__DATA_TRANSFER__V1__START_IMPORT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&nexa__data_transfer__v1__start_import_request__descriptor) \
-    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Nexa__DataTransfer__V1__ImportJobRequest
@@ -125,10 +129,15 @@ struct  Nexa__DataTransfer__V1__ImportJob
   int64_t created_at_unix_ms;
   int64_t finished_at_unix_ms;
   int64_t duration_ms;
+  /*
+   * The offending rows plus an `error` column, when there are any (a blob key; the gateway serves
+   * it at `/v1/imports/<id>/errors`).
+   */
+  char *errors_file;
 };
 #define NEXA__DATA_TRANSFER__V1__IMPORT_JOB__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&nexa__data_transfer__v1__import_job__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 /* Nexa__DataTransfer__V1__MappingPair methods */
