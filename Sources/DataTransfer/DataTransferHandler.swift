@@ -21,7 +21,9 @@ public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
         let mapping = request.mapping.isEmpty ? nil : request.mapping.map { (header: $0.header, field: $0.field) }
         let job = try await jobs.start(workspace: try context.workspace(), blobKey: request.blobKey, fileName: request.fileName,
                                        mapping: mapping, mode: mode, dryRun: request.dryRun,
-                                       notifyEmail: request.notifyEmail.isEmpty ? nil : request.notifyEmail)
+                                       notifyEmail: request.notifyEmail.isEmpty ? nil : request.notifyEmail,
+                                       template: request.templateName.isEmpty ? nil : request.templateName,
+                                       saveTemplate: request.saveTemplate.isEmpty ? nil : request.saveTemplate)
         return Self.message(job)
     }
 
@@ -60,6 +62,7 @@ public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
         m.createdAtUnixMs = Int64(job.createdAt.timeIntervalSince1970 * 1000)
         m.finishedAtUnixMs = job.finishedAt.map { Int64($0.timeIntervalSince1970 * 1000) } ?? 0
         m.errorsFile = job.errorsBlobKey ?? ""
+        m.mappingSource = job.mappingSource ?? ""
         if let started = job.startedAt, let finished = job.finishedAt {
             m.durationMs = Int64(finished.timeIntervalSince(started) * 1000)
         }

@@ -17,6 +17,8 @@ struct ImportCommand: AsyncParsableCommand {
         @Option(help: "fail (any invalid row fails the import) or skip (import the valid rows).") var mode = "fail"
         @Flag(help: "Check and plan without writing.") var dryRun = false
         @Option(help: "Email the summary to this address when the import ends.") var notify: String?
+        @Option(help: "Apply the mapping saved under this name.") var template: String?
+        @Option(help: "Save the mapping used under this name (applied by itself to later files with the same headers).") var saveTemplate: String?
         @Option(help: "The gateway's public URL (default $NEXA_GATEWAY_URL or http://127.0.0.1:8080).")
         var gatewayURL = ProcessInfo.processInfo.environment["NEXA_GATEWAY_URL"] ?? "http://127.0.0.1:8080"
         @OptionGroup var service: ServiceOptions
@@ -27,6 +29,8 @@ struct ImportCommand: AsyncParsableCommand {
             var query = [("entity", "contacts"), ("mode", mode), ("file_name", URL(fileURLWithPath: file).lastPathComponent)]
             if dryRun { query.append(("dry_run", "true")) }
             if let notify { query.append(("notify", notify)) }
+            if let template { query.append(("template", template)) }
+            if let saveTemplate { query.append(("save_template", saveTemplate)) }
             query += map.map { ("map", $0) }
             let url = gatewayURL + "/v1/imports?" + query.map { "\($0.0)=\(HTTPClientRequest.formEncode($0.1))" }.joined(separator: "&")
             let http = HTTPClient()
@@ -50,7 +54,7 @@ struct ImportCommand: AsyncParsableCommand {
             if interactive { print("") }  // ends the bar's line
             let n = { (name: String) in (job[name] as? NSNumber)?.intValue ?? 0 }
             print("""
-                job \(id): \(job["status"] as? String ?? "?")\((job["dryRun"] as? Bool) == true ? " (dry run)" : "")
+                job \(id): \(job["status"] as? String ?? "?")\((job["dryRun"] as? Bool) == true ? " (dry run)" : ""), mapping \(job["mappingSource"] as? String ?? "?")
                 total \(n("total")), created \(n("created")), updated \(n("updated")), skipped \(n("skipped")), merged \(n("merged")), \
                 \(String(format: "%.1f", Double(n("durationMs")) / 1000)) s
                 """)

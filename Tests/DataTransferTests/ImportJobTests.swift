@@ -87,3 +87,38 @@ import Testing
         #expect(await jobs.processDue() == 0)
     }
 }
+
+@Suite struct MappingTemplateTests {
+    @Test func aSavedMappingIsReappliedToFilesWithTheSameHeaders() async throws {
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        let blobs = ImportJobTests.blobs()
+        let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
+        // Headers no suggestion understands: the first import maps them by hand and saves the mapping.
+        let first = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload("Contact,Firm\na@x.test,Acme\n", to: blobs),
+                                         fileName: "a.csv", mapping: [("Contact", "email"), ("Firm", "account.name")], mode: .fail, dryRun: false,
+                                         saveTemplate: "legacy-crm")
+        await jobs.processDue()
+        #expect(try await jobs.get(first.id, workspace: workspace).mappingSource == "explicit")
+        // A later file with the same headers (any order, any case) gets it by itself.
+        let second = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload("firm,CONTACT\nBeta,b@x.test\n", to: blobs),
+                                          fileName: "b.csv", mapping: nil, mode: .fail, dryRun: false)
+        await jobs.processDue()
+        let applied = try await jobs.get(second.id, workspace: workspace)
+        #expect(applied.status == "completed" && applied.created == 1 && applied.mappingSource == "template:legacy-crm")
+        #expect(try await db.query("SELECT a.name FROM contacts c JOIN accounts a ON a.id = c.account_id WHERE c.email = 'b@x.test'")[0]
+            .decode(String.self, at: 0) == "Beta")
+        // Without a template the same headers cannot be mapped, and a missing template is a clear failure.
+        let named = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload("Contact,Firm\nc@x.test,C\n", to: blobs),
+                                         fileName: "c.csv", mapping: nil, mode: .fail, dryRun: false, template: "nope")
+        await jobs.processDue()
+        let missing = try await jobs.get(named.id, workspace: workspace)
+        #expect(missing.status == "failed" && missing.error?.contains("no saved mapping named \"nope\"") == true)
+        let other = try await TestDatabase.workspace(in: db, name: "Other")
+        let elsewhere = try await jobs.start(workspace: other, blobKey: try await ImportJobTests.upload("Contact,Firm\nd@x.test,D\n", to: blobs),
+                                             fileName: "d.csv", mapping: nil, mode: .fail, dryRun: false)
+        await jobs.processDue()
+        let unmapped = try await jobs.get(elsewhere.id, workspace: other)
+        #expect(unmapped.status == "failed" && unmapped.error?.contains("no column maps to email") == true, "templates belong to their workspace")
+    }
+}

@@ -80,6 +80,17 @@ public struct ContactImporter: Sendable {
 
     public init(db: PostgresClient) { self.db = db }
 
+    /// The header row of `file` (nil for an empty file), read without the rest.
+    public static func headers(of file: URL) throws -> [String]? {
+        struct Found: Error { var headers: [String] }
+        do {
+            try records(of: file) { throw Found(headers: $0.fields) }
+        } catch let found as Found {
+            return found.headers
+        }
+        return nil
+    }
+
     /// Reads `file` in chunks, so a file of any size is never held whole.
     static func records(of file: URL, _ body: (CSVReader.Record) throws -> Void) throws {
         guard let handle = FileHandle(forReadingAtPath: file.path) else { throw CocoaError(.fileNoSuchFile) }

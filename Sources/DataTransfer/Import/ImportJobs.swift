@@ -29,6 +29,7 @@ public final class ImportJobs: Sendable {
         public var startedAt: Date?
         public var finishedAt: Date?
         public var errorsBlobKey: String?
+        public var mappingSource: String?
 
         /// Rows handled so far (written, merged or skipped).
         public var processed: Int { status == "completed" ? total : min(total, rowsWritten + skipped) }
@@ -69,7 +70,7 @@ public final class ImportJobs: Sendable {
 
     private static let columns = """
         id, entity, status, mode, dry_run, total, rows_written, created, updated, skipped, merged, error, problems::text,
-        created_at, started_at, finished_at, errors_blob_key
+        created_at, started_at, finished_at, errors_blob_key, mapping_source
         """
 
     private static func job(_ row: PostgresRow) throws -> Job {
@@ -79,7 +80,7 @@ public final class ImportJobs: Sendable {
                    updated: try row.decode(at: 8), skipped: try row.decode(at: 9), merged: try row.decode(at: 10), error: try row.decodeIfPresent(at: 11),
                    problems: problems.map { ContactRow.Problem(row: $0.row, field: $0.field, message: $0.message) },
                    createdAt: try row.decode(at: 13), startedAt: try row.decodeIfPresent(at: 14), finishedAt: try row.decodeIfPresent(at: 15),
-                   errorsBlobKey: try row.decodeIfPresent(at: 16))
+                   errorsBlobKey: try row.decodeIfPresent(at: 16), mappingSource: try row.decodeIfPresent(at: 17))
     }
 
     struct StoredProblem: Codable { var row: Int; var field: String; var message: String }
@@ -90,7 +91,8 @@ public final class ImportJobs: Sendable {
     }
 
     public func start(workspace: UUID, blobKey: String, fileName: String, mapping: [(header: String, field: String)]?,
-                      mode: ContactImporter.Mode, dryRun: Bool, notifyEmail: String? = nil) async throws -> Job {
+                      mode: ContactImporter.Mode, dryRun: Bool, notifyEmail: String? = nil, template: String? = nil,
+                      saveTemplate: String? = nil) async throws -> Job {
         guard FileManager.default.fileExists(atPath: try blobs.url(blobKey).path) else {
             throw PlatformError(.notFound, "no uploaded file \(blobKey)")
         }
@@ -100,8 +102,9 @@ public final class ImportJobs: Sendable {
         let id = UUID()
         let rows = try await db.query("""
             WITH queued AS (
-              INSERT INTO import_jobs (id, workspace_id, mode, dry_run, blob_key, file_name, mapping, notify_email)
-              VALUES (\(id), \(workspace), \(mode.rawValue), \(dryRun), \(blobKey), \(fileName), \(mappingJSON)::jsonb, \(notifyEmail))
+              INSERT INTO import_jobs (id, workspace_id, mode, dry_run, blob_key, file_name, mapping, notify_email, template, save_template)
+              VALUES (\(id), \(workspace), \(mode.rawValue), \(dryRun), \(blobKey), \(fileName), \(mappingJSON)::jsonb, \(notifyEmail),
+                      \(template), \(saveTemplate))
               RETURNING \(unescaped: Self.columns))
             SELECT queued.*, pg_notify('import_jobs', '') FROM queued
             """)
@@ -158,8 +161,18 @@ public final class ImportJobs: Sendable {
     }
 
     private func work(id: UUID, workspace: UUID, blobKey: String, dryRun: Bool, mode: ContactImporter.Mode, mappingJSON: String?, job: Job) async {
-        let pairs = mappingJSON.flatMap { try? JSONDecoder().decode([[String]].self, from: Data($0.utf8)) }?
+        let explicit = mappingJSON.flatMap { try? JSONDecoder().decode([[String]].self, from: Data($0.utf8)) }?
             .compactMap { $0.count == 2 ? (header: $0[0], field: $0[1]) : nil }
+        let pairs: [(header: String, field: String)]?
+        do {
+            pairs = try await resolveMapping(id: id, workspace: workspace, blobKey: blobKey, explicit: explicit)
+        } catch {
+            _ = try? await db.execute("""
+                UPDATE import_jobs SET status = 'failed', error = \("\(error)"), finished_at = now(), lease_until = NULL WHERE id = \(id)
+                """)
+            await notify(id: id, workspace: workspace)
+            return
+        }
         var resumed = ContactImporter.Summary()
         resumed.created = job.created
         resumed.updated = job.updated
@@ -212,6 +225,42 @@ public final class ImportJobs: Sendable {
             return
         }
         await notify(id: id, workspace: workspace)
+    }
+
+    /// The mapping a job uses: explicit, else a named template, else the newest template saved for
+    /// the same header set, else none (suggested from the headers). Saves it under `save_template`.
+    private func resolveMapping(id: UUID, workspace: UUID, blobKey: String,
+                                explicit: [(header: String, field: String)]?) async throws -> [(header: String, field: String)]? {
+        let row = try await db.query("SELECT template, save_template FROM import_jobs WHERE id = \(id)")[0]
+        let named: String? = try row.decodeIfPresent(at: 0)
+        let save: String? = try row.decodeIfPresent(at: 1)
+        let headers = try ContactImporter.headers(of: try blobs.url(blobKey)) ?? []
+        let signature = ImportMapping.signature(of: headers)
+        var pairs = explicit
+        var source = explicit == nil ? "suggested" : "explicit"
+        if pairs == nil {
+            let found = try await db.query("""
+                SELECT name, mapping::text FROM import_mapping_templates
+                WHERE workspace_id = \(workspace) AND (name = \(named) OR (\(named)::text IS NULL AND signature = \(signature)))
+                ORDER BY updated_at DESC LIMIT 1
+                """).first
+            if let named, found == nil { throw PlatformError(.notFound, "no saved mapping named \"\(named)\"") }
+            if let found {
+                pairs = (try JSONDecoder().decode([[String]].self, from: Data(try found.decode(String.self, at: 1).utf8)))
+                    .compactMap { $0.count == 2 ? (header: $0[0], field: $0[1]) : nil }
+                source = "template:" + (try found.decode(String.self, at: 0))
+            }
+        }
+        if let save {
+            let chosen = try pairs ?? ImportMapping.suggest(headers: headers).columns.sorted { $0.key < $1.key }.map { (header: headers[$0.key], field: $0.value) }
+            let json = String(decoding: try JSONEncoder().encode(chosen.map { [$0.header, $0.field] }), as: UTF8.self)
+            try await db.execute("""
+                INSERT INTO import_mapping_templates (workspace_id, name, signature, mapping) VALUES (\(workspace), \(save), \(signature), \(json)::jsonb)
+                ON CONFLICT (workspace_id, name) DO UPDATE SET signature = EXCLUDED.signature, mapping = EXCLUDED.mapping, updated_at = now()
+                """)
+        }
+        try await db.execute("UPDATE import_jobs SET mapping_source = \(source) WHERE id = \(id)")
+        return pairs
     }
 
     /// The offending rows as read, plus an `error` column; nil when there are none.

@@ -39,6 +39,8 @@ public struct ImportRoutes: Sendable {
             start.dryRun = query.first { $0.0 == "dry_run" }?.1 == "true"
             start.fileName = query.first { $0.0 == "file_name" }?.1 ?? "upload.csv"
             start.notifyEmail = query.first { $0.0 == "notify" }?.1 ?? ""
+            start.templateName = query.first { $0.0 == "template" }?.1 ?? ""
+            start.saveTemplate = query.first { $0.0 == "save_template" }?.1 ?? ""
             for (name, value) in query where name == "map" {
                 guard let eq = value.lastIndex(of: "=") else { return Self.json(400, ["message": "map takes Header=field, not \(value)"]) }
                 var pair = DataTransferV1.MappingPair()

@@ -72,6 +72,8 @@ extension DataTransferV1 {
         public var dryRun: Bool = false
         public var fileName: String = ""
         public var notifyEmail: String = ""
+        public var saveTemplate: String = ""
+        public var templateName: String = ""
 
         public init() {}
 
@@ -84,6 +86,8 @@ extension DataTransferV1 {
             case dryRun = "dryRun"
             case fileName = "fileName"
             case notifyEmail = "notifyEmail"
+            case saveTemplate = "saveTemplate"
+            case templateName = "templateName"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -96,6 +100,8 @@ extension DataTransferV1 {
             if let v = try c.decodeIfPresent(Bool.self, forKey: .dryRun) { dryRun = v }
             if let v = try c.decodeIfPresent(String.self, forKey: .fileName) { fileName = v }
             if let v = try c.decodeIfPresent(String.self, forKey: .notifyEmail) { notifyEmail = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .saveTemplate) { saveTemplate = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .templateName) { templateName = v }
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -108,6 +114,8 @@ extension DataTransferV1 {
             try c.encode(dryRun, forKey: .dryRun)
             try c.encode(fileName, forKey: .fileName)
             try c.encode(notifyEmail, forKey: .notifyEmail)
+            try c.encode(saveTemplate, forKey: .saveTemplate)
+            try c.encode(templateName, forKey: .templateName)
         }
     }
 }
@@ -139,6 +147,8 @@ extension DataTransferV1.StartImportRequest: CMessageConvertible {
         dryRun = c.dry_run != 0
         fileName = try CRuntime.string(c.file_name)
         notifyEmail = try CRuntime.string(c.notify_email)
+        saveTemplate = try CRuntime.string(c.save_template)
+        templateName = try CRuntime.string(c.template_name)
     }
 
     func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
@@ -153,6 +163,8 @@ extension DataTransferV1.StartImportRequest: CMessageConvertible {
         c.pointee.dry_run = dryRun ? 1 : 0
         if !fileName.isEmpty { c.pointee.file_name = arena.cString(fileName) }
         if !notifyEmail.isEmpty { c.pointee.notify_email = arena.cString(notifyEmail) }
+        if !saveTemplate.isEmpty { c.pointee.save_template = arena.cString(saveTemplate) }
+        if !templateName.isEmpty { c.pointee.template_name = arena.cString(templateName) }
     }
 }
 
@@ -296,6 +308,7 @@ extension DataTransferV1 {
         public var finishedAtUnixMs: Int64 = 0
         public var durationMs: Int64 = 0
         public var errorsFile: String = ""
+        public var mappingSource: String = ""
 
         public init() {}
 
@@ -318,6 +331,7 @@ extension DataTransferV1 {
             case finishedAtUnixMs = "finishedAtUnixMs"
             case durationMs = "durationMs"
             case errorsFile = "errorsFile"
+            case mappingSource = "mappingSource"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -340,6 +354,7 @@ extension DataTransferV1 {
             if let v = try c.decodeIfPresent(Int64.self, forKey: .finishedAtUnixMs) { finishedAtUnixMs = v }
             if let v = try c.decodeIfPresent(Int64.self, forKey: .durationMs) { durationMs = v }
             if let v = try c.decodeIfPresent(String.self, forKey: .errorsFile) { errorsFile = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .mappingSource) { mappingSource = v }
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -362,6 +377,7 @@ extension DataTransferV1 {
             try c.encode(finishedAtUnixMs, forKey: .finishedAtUnixMs)
             try c.encode(durationMs, forKey: .durationMs)
             try c.encode(errorsFile, forKey: .errorsFile)
+            try c.encode(mappingSource, forKey: .mappingSource)
         }
     }
 }
@@ -403,6 +419,7 @@ extension DataTransferV1.ImportJob: CMessageConvertible {
         finishedAtUnixMs = c.finished_at_unix_ms
         durationMs = c.duration_ms
         errorsFile = try CRuntime.string(c.errors_file)
+        mappingSource = try CRuntime.string(c.mapping_source)
     }
 
     func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
@@ -427,5 +444,6 @@ extension DataTransferV1.ImportJob: CMessageConvertible {
         c.pointee.finished_at_unix_ms = finishedAtUnixMs
         c.pointee.duration_ms = durationMs
         if !errorsFile.isEmpty { c.pointee.errors_file = arena.cString(errorsFile) }
+        if !mappingSource.isEmpty { c.pointee.mapping_source = arena.cString(mappingSource) }
     }
 }

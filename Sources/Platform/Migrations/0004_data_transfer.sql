@@ -20,6 +20,9 @@ CREATE TABLE import_jobs (
     error             text,
     cancel_requested  boolean NOT NULL DEFAULT false,
     notify_email      text,
+    template          text,
+    save_template     text,
+    mapping_source    text,
     errors_blob_key   text,
     lease_until       timestamptz,
     created_at        timestamptz NOT NULL DEFAULT now(),
@@ -27,3 +30,15 @@ CREATE TABLE import_jobs (
     finished_at       timestamptz
 );
 CREATE INDEX import_jobs_due ON import_jobs (created_at) WHERE status IN ('queued', 'running');
+
+-- Named mappings, remembered with the header set they were made for: a later file with the same
+-- headers gets the same mapping without asking.
+CREATE TABLE import_mapping_templates (
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    name          text NOT NULL,
+    signature     text NOT NULL,
+    mapping       jsonb NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (workspace_id, name)
+);
+CREATE INDEX import_mapping_templates_signature ON import_mapping_templates (workspace_id, signature, updated_at DESC);

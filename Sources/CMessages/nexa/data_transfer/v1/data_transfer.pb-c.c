@@ -284,7 +284,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__mapping_pair__descript
   (ProtobufCMessageInit) nexa__data_transfer__v1__mapping_pair__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor nexa__data_transfer__v1__start_import_request__field_descriptors[8] =
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__start_import_request__field_descriptors[10] =
 {
   {
     "context",
@@ -382,6 +382,30 @@ static const ProtobufCFieldDescriptor nexa__data_transfer__v1__start_import_requ
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "save_template",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__StartImportRequest, save_template),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "template_name",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__StartImportRequest, template_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned nexa__data_transfer__v1__start_import_request__field_indices_by_name[] = {
   1,   /* field[1] = blob_key */
@@ -392,11 +416,13 @@ static const unsigned nexa__data_transfer__v1__start_import_request__field_indic
   3,   /* field[3] = mapping */
   4,   /* field[4] = mode */
   7,   /* field[7] = notify_email */
+  8,   /* field[8] = save_template */
+  9,   /* field[9] = template_name */
 };
 static const ProtobufCIntRange nexa__data_transfer__v1__start_import_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor nexa__data_transfer__v1__start_import_request__descriptor =
 {
@@ -406,7 +432,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__start_import_request__
   "Nexa__DataTransfer__V1__StartImportRequest",
   "nexa.data_transfer.v1",
   sizeof(Nexa__DataTransfer__V1__StartImportRequest),
-  8,
+  10,
   nexa__data_transfer__v1__start_import_request__field_descriptors,
   nexa__data_transfer__v1__start_import_request__field_indices_by_name,
   1,  nexa__data_transfer__v1__start_import_request__number_ranges,
@@ -528,7 +554,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_problem__descri
   (ProtobufCMessageInit) nexa__data_transfer__v1__import_problem__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_job__field_descriptors[18] =
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_job__field_descriptors[19] =
 {
   {
     "id",
@@ -746,6 +772,18 @@ static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_job__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "mapping_source",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, mapping_source),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned nexa__data_transfer__v1__import_job__field_indices_by_name[] = {
   7,   /* field[7] = created */
@@ -757,6 +795,7 @@ static const unsigned nexa__data_transfer__v1__import_job__field_indices_by_name
   17,   /* field[17] = errors_file */
   15,   /* field[15] = finished_at_unix_ms */
   0,   /* field[0] = id */
+  18,   /* field[18] = mapping_source */
   10,   /* field[10] = merged */
   3,   /* field[3] = mode */
   11,   /* field[11] = percent */
@@ -770,7 +809,7 @@ static const unsigned nexa__data_transfer__v1__import_job__field_indices_by_name
 static const ProtobufCIntRange nexa__data_transfer__v1__import_job__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 18 }
+  { 0, 19 }
 };
 const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_job__descriptor =
 {
@@ -780,7 +819,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_job__descriptor
   "Nexa__DataTransfer__V1__ImportJob",
   "nexa.data_transfer.v1",
   sizeof(Nexa__DataTransfer__V1__ImportJob),
-  18,
+  19,
   nexa__data_transfer__v1__import_job__field_descriptors,
   nexa__data_transfer__v1__import_job__field_indices_by_name,
   1,  nexa__data_transfer__v1__import_job__number_ranges,

@@ -73,10 +73,18 @@ struct  Nexa__DataTransfer__V1__StartImportRequest
    * Who hears by email when the job ends (the requesting user).
    */
   char *notify_email;
+  /*
+   * Save the mapping used under this name; it is then applied by itself to files with the same headers.
+   */
+  char *save_template;
+  /*
+   * Apply this saved mapping.
+   */
+  char *template_name;
 };
 #define NEXA__DATA_TRANSFER__V1__START_IMPORT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&nexa__data_transfer__v1__start_import_request__descriptor) \
-    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Nexa__DataTransfer__V1__ImportJobRequest
@@ -134,10 +142,14 @@ struct  Nexa__DataTransfer__V1__ImportJob
    * it at `/v1/imports/<id>/errors`).
    */
   char *errors_file;
+  /*
+   * `explicit`, `template:<name>` or `suggested`.
+   */
+  char *mapping_source;
 };
 #define NEXA__DATA_TRANSFER__V1__IMPORT_JOB__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&nexa__data_transfer__v1__import_job__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /* Nexa__DataTransfer__V1__MappingPair methods */
