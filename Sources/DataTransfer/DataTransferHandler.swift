@@ -37,6 +37,16 @@ public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
         return Self.message(try await jobs.cancel(id, workspace: try context.workspace()))
     }
 
+    public func undoImport(_ request: DataTransferV1.ImportJobRequest, context: ServerContext) async throws -> DataTransferV1.UndoImportResponse {
+        guard let id = UUID(uuidString: request.jobID) else { throw RPCError(.invalidArgument, "job_id is not a UUID") }
+        let report = try await ImportUndo(db: jobs.db).undo(job: id, workspace: try context.workspace())
+        var response = DataTransferV1.UndoImportResponse()
+        response.deleted = UInt32(report.deleted)
+        response.restored = UInt32(report.restored)
+        response.refused = report.refused
+        return response
+    }
+
     static func message(_ job: ImportJobs.Job) -> DataTransferV1.ImportJob {
         var m = DataTransferV1.ImportJob()
         m.id = job.id.uuidString.lowercased()

@@ -1,11 +1,33 @@
 import ArgumentParser
 import CurlHTTP
 import Foundation
+import Messages
 
 /// `nexactl import contacts FILE`: uploads through the gateway, then follows the job with a live
 /// progress bar and prints its summary.
 struct ImportCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "import", abstract: "Import a CSV file.", subcommands: [Contacts.self])
+    static let configuration = CommandConfiguration(commandName: "import", abstract: "Import a CSV file, or undo an import.",
+                                                    subcommands: [Contacts.self, Undo.self])
+
+    struct Undo: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete what an import created and restore what it updated; rows changed since are left alone and listed.")
+        @Argument(help: "Import job id.") var job: String
+        @OptionGroup var service: ServiceOptions
+
+        func run() async throws {
+            var request = DataTransferV1.ImportJobRequest()
+            request.jobID = job
+            let report = try await service.rpc("data_transfer") {
+                try await DataTransferV1.DataTransferService.Client(transport: $0).undoImport(request, options: $1)
+            }
+            print("deleted \(report.deleted) created contact(s), restored \(report.restored) updated contact(s)")
+            if !report.refused.isEmpty {
+                print("left alone (changed since the import, or in use): \(report.refused.count)")
+                for email in report.refused.prefix(50) { print("  \(email)") }
+            }
+        }
+    }
 
     struct Contacts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -122,3 +122,35 @@ import Testing
         #expect(unmapped.status == "failed" && unmapped.error?.contains("no column maps to email") == true, "templates belong to their workspace")
     }
 }
+
+@Suite struct ImportUndoTests {
+    @Test func undoDeletesWhatWasCreatedRestoresWhatWasUpdatedAndLeavesLaterChangesAlone() async throws {
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        for (email, name) in [("old1@x.test", "Olga"), ("old2@x.test", "Omar")] {
+            try await db.execute("""
+                INSERT INTO contacts (id, workspace_id, email, first_name, title, tags) VALUES (\(UUID()), \(workspace), \(email), \(name), 'Before', '{kept}')
+                """)
+        }
+        let blobs = ImportJobTests.blobs()
+        let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
+        let csv = "email,first name,title,tags\nnew1@x.test,N1,T,a\nnew2@x.test,N2,T,a\nnew3@x.test,N3,T,a\nold1@x.test,Changed,After,b\nold2@x.test,Changed,After,b\n"
+        let job = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload(csv, to: blobs), fileName: "u.csv",
+                                       mapping: nil, mode: .fail, dryRun: false)
+        await jobs.processDue()
+        #expect(try await jobs.get(job.id, workspace: workspace).created == 3)
+        // Someone edits one created and one updated contact after the import.
+        try await db.execute("UPDATE contacts SET title = 'Edited by hand', updated_at = now() + interval '1 second' WHERE email IN ('new3@x.test', 'old2@x.test')")
+
+        let report = try await ImportUndo(db: db).undo(job: job.id, workspace: workspace)
+        #expect(report.deleted == 2 && report.restored == 1 && report.refused == ["new3@x.test", "old2@x.test"])
+        let emails = try await db.query("SELECT email::text FROM contacts ORDER BY 1").map { try $0.decode(String.self, at: 0) }
+        #expect(emails == ["new3@x.test", "old1@x.test", "old2@x.test"])
+        let restored = try await db.query("SELECT first_name, title, tags FROM contacts WHERE email = 'old1@x.test'")[0]
+        #expect(try restored.decode(String.self, at: 0) == "Olga" && restored.decode(String.self, at: 1) == "Before")
+        #expect(try restored.decode(PostgresTextArray.self, at: 2).values == ["kept"])
+        #expect(try await jobs.get(job.id, workspace: workspace).status == "undone")
+        await #expect(throws: (any Error).self) { _ = try await ImportUndo(db: db).undo(job: job.id, workspace: workspace) }
+        await #expect(throws: (any Error).self) { _ = try await ImportUndo(db: db).undo(job: job.id, workspace: UUID()) }
+    }
+}

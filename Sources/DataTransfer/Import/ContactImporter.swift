@@ -115,8 +115,9 @@ public struct ContactImporter: Sendable {
 
     /// Checks and (unless `dryRun`) writes the contacts of `file` for `workspace`.
     /// - Parameter mapping: explicit `(header, field)` pairs, or nil to use the suggested mapping.
+    /// - Parameter journal: a job id under which every change is recorded for undo (see `ImportUndo`).
     public func run(file: URL, workspace: UUID, mapping pairs: [(header: String, field: String)]? = nil, mode: Mode = .fail,
-                    dryRun: Bool = false, checkpoint: Checkpoint? = nil) async throws -> Summary {
+                    dryRun: Bool = false, checkpoint: Checkpoint? = nil, journal: UUID? = nil) async throws -> Summary {
         // Pass 1: parse and check every row; nothing is written yet.
         var mapping: ImportMapping?
         var summary = Summary()
@@ -188,7 +189,7 @@ public struct ContactImporter: Sendable {
                 let repeats = rows.filter { seen.contains($0.email) }.count
                 let before = summary
                 let done = min(start, valid.count)
-                summary = try await write(rows, workspace: workspace) { tx, created, updated in
+                summary = try await write(rows, workspace: workspace, journal: journal) { tx, created, updated in
                     var after = before
                     after.created += created
                     after.updated += updated - repeats
@@ -205,7 +206,7 @@ public struct ContactImporter: Sendable {
 
     /// Upserts one batch in one transaction, with `commit` (the counts, the checkpoint) in it.
     private func write<R: Sendable>(
-        _ rows: [ContactRow], workspace: UUID, commit: @Sendable (PostgresConnectionHandle, Int, Int) async throws -> R
+        _ rows: [ContactRow], workspace: UUID, journal: UUID?, commit: @Sendable (PostgresConnectionHandle, Int, Int) async throws -> R
     ) async throws -> R {
         let names = rows.map { $0.accountName ?? "" }
         let separator = "\u{1F}"
@@ -219,6 +220,17 @@ public struct ContactImporter: Sendable {
                 GROUP BY lower(regexp_replace(trim(n), '\\s+', ' ', 'g'))
                 ON CONFLICT (workspace_id, normalized_name) DO NOTHING
                 """)
+            if let journal {
+                // What the rows about to be updated held before this job first touched them.
+                try await tx.execute("""
+                    INSERT INTO import_changes (job_id, workspace_id, contact_id, action, previous)
+                    SELECT \(journal), \(workspace), c.id, 'updated',
+                           jsonb_build_object('first_name', c.first_name, 'last_name', c.last_name, 'phone', c.phone, 'title', c.title,
+                                              'account_id', c.account_id, 'tags', to_jsonb(c.tags), 'custom', c.custom)
+                    FROM contacts c WHERE c.workspace_id = \(workspace) AND c.email = ANY(\(PostgresTextArray(rows.map(\.email)))::citext[])
+                    ON CONFLICT (job_id, contact_id) DO NOTHING
+                    """)
+            }
             let rows = try await tx.query("""
                 WITH input AS (
                   SELECT * FROM unnest(\(PostgresTextArray(rows.map(\.email)))::text[], \(PostgresTextArray(rows.map { $0.firstName ?? "" }))::text[],
@@ -239,10 +251,20 @@ public struct ContactImporter: Sendable {
                   account_id = coalesce(EXCLUDED.account_id, c.account_id),
                   tags = ARRAY(SELECT DISTINCT unnest(c.tags || EXCLUDED.tags) ORDER BY 1),
                   custom = c.custom || EXCLUDED.custom,
-                  updated_at = now()
-                RETURNING (xmax = 0)
+                  updated_at = clock_timestamp()
+                RETURNING c.id, (xmax = 0) AS created, c.updated_at
                 """)
-            let created = try rows.filter { try $0.decode(Bool.self, at: 0) }.count
+            if let journal {
+                // When this job last wrote each contact: a later change means someone else touched it.
+                try await tx.execute("""
+                    INSERT INTO import_changes (job_id, workspace_id, contact_id, action, written_at)
+                    SELECT \(journal), \(workspace), w.id, 'created', w.at
+                    FROM unnest(\(PostgresTextArray(try rows.map { try $0.decode(String.self, at: 0) }))::uuid[],
+                                \(PostgresTextArray(try rows.map { try $0.decode(String.self, at: 2) }))::timestamptz[]) AS w(id, at)
+                    ON CONFLICT (job_id, contact_id) DO UPDATE SET written_at = EXCLUDED.written_at
+                    """)
+            }
+            let created = try rows.filter { try $0.decode(Bool.self, at: 1) }.count
             return try await commit(tx, created, rows.count - created)
         }
     }

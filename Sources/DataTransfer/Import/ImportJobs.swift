@@ -195,7 +195,7 @@ public final class ImportJobs: Sendable {
         do {
             let url = try blobs.url(blobKey)
             let summary = try await ContactImporter(db: db).run(file: url, workspace: workspace, mapping: pairs, mode: mode, dryRun: dryRun,
-                                                                checkpoint: checkpoint)
+                                                                checkpoint: checkpoint, journal: dryRun ? nil : id)
             let errors = try writeErrors(summary)
             try await db.execute("""
                 UPDATE import_jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END,

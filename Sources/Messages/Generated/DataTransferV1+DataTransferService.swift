@@ -33,6 +33,10 @@ extension DataTransferV1 {
                     index: 5, name: "CancelImport", inputType: "nexa.data_transfer.v1.ImportJobRequest", outputType: "nexa.data_transfer.v1.ImportJob",
                     isIdempotent: false, isPublic: false
                 ),
+                MethodDescriptor(
+                    index: 6, name: "UndoImport", inputType: "nexa.data_transfer.v1.ImportJobRequest", outputType: "nexa.data_transfer.v1.UndoImportResponse",
+                    isIdempotent: false, isPublic: false
+                ),
             ]
         )
 
@@ -44,6 +48,8 @@ extension DataTransferV1 {
                 -> DataTransferV1.ImportJob
             func cancelImport(_ request: DataTransferV1.ImportJobRequest, context: ServerContext) async throws
                 -> DataTransferV1.ImportJob
+            func undoImport(_ request: DataTransferV1.ImportJobRequest, context: ServerContext) async throws
+                -> DataTransferV1.UndoImportResponse
         }
 
         /// Serves a `Handler` over any transport.
@@ -87,6 +93,11 @@ extension DataTransferV1 {
                         request, as: DataTransferV1.ImportJobRequest.self, method: descriptor.methods[5], service: descriptor,
                         environment: environment
                     ) { request, context in try await handler.cancelImport(request, context: context) }
+                case 6:
+                    return await ServerCall.run(
+                        request, as: DataTransferV1.ImportJobRequest.self, method: descriptor.methods[6], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.undoImport(request, context: context) }
                 default:
                     return ServerCall.unknownMethod(methodIndex, service: descriptor)
                 }
@@ -135,6 +146,12 @@ extension DataTransferV1 {
                 try await ClientCall.run(request, method: descriptor.methods[5], transport: transport, options: options)
             }
 
+            public func undoImport(
+                _ request: DataTransferV1.ImportJobRequest = .init(), options: CallOptions = .init()
+            ) async throws -> DataTransferV1.UndoImportResponse {
+                try await ClientCall.run(request, method: descriptor.methods[6], transport: transport, options: options)
+            }
+
             /// Calls a method by name with a JSON request, returning JSON (for `nexactl call`).
             public func callJSON(_ method: String, json: [UInt8], options: CallOptions = .init()) async throws -> [UInt8] {
                 switch method {
@@ -168,6 +185,11 @@ extension DataTransferV1 {
                         json, as: DataTransferV1.ImportJobRequest.self, returning: DataTransferV1.ImportJob.self,
                         method: descriptor.methods[5], transport: transport, options: options
                     )
+                case "UndoImport":
+                    return try await ClientCall.runJSON(
+                        json, as: DataTransferV1.ImportJobRequest.self, returning: DataTransferV1.UndoImportResponse.self,
+                        method: descriptor.methods[6], transport: transport, options: options
+                    )
                 default:
                     throw RPCError(.unimplemented, "\(descriptor.name) has no method \(method)")
                 }
@@ -193,5 +215,10 @@ extension DataTransferV1.DataTransferService.Handler {
         -> DataTransferV1.ImportJob
     {
         throw RPCError(.unimplemented, "nexa.data_transfer.v1.DataTransferService.CancelImport is not implemented yet")
+    }
+    public func undoImport(_ request: DataTransferV1.ImportJobRequest, context: ServerContext) async throws
+        -> DataTransferV1.UndoImportResponse
+    {
+        throw RPCError(.unimplemented, "nexa.data_transfer.v1.DataTransferService.UndoImport is not implemented yet")
     }
 }

@@ -7,6 +7,72 @@ internal import CProtobufC
 public enum DataTransferV1 {}
 
 extension DataTransferV1 {
+    /// The proto message `nexa.data_transfer.v1.UndoImportResponse`.
+    public struct UndoImportResponse: ProtoMessage {
+        public static let protoName = "nexa.data_transfer.v1.UndoImportResponse"
+        public var deleted: UInt32 = 0
+        public var restored: UInt32 = 0
+        public var refused: [String] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case deleted = "deleted"
+            case restored = "restored"
+            case refused = "refused"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .deleted) { deleted = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .restored) { restored = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .refused) { refused = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(deleted, forKey: .deleted)
+            try c.encode(restored, forKey: .restored)
+            try c.encode(refused, forKey: .refused)
+        }
+    }
+}
+
+extension DataTransferV1.UndoImportResponse: CMessageConvertible {
+    typealias CStruct = Nexa__DataTransfer__V1__UndoImportResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__undo_import_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__data_transfer__v1__undo_import_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__undo_import_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__data_transfer__v1__undo_import_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__data_transfer__v1__undo_import_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        deleted = c.deleted
+        restored = c.restored
+        if c.n_refused > 0, let items = c.refused {
+            refused.reserveCapacity(c.n_refused)
+            for i in 0..<c.n_refused { refused.append(try CRuntime.string(items[i])) }
+        }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        c.pointee.deleted = deleted
+        c.pointee.restored = restored
+        if !refused.isEmpty {
+            c.pointee.n_refused = refused.count
+            c.pointee.refused = arena.array(refused) { arena.cString($0) }
+        }
+    }
+}
+
+extension DataTransferV1 {
     /// The proto message `nexa.data_transfer.v1.MappingPair`.
     public struct MappingPair: ProtoMessage {
         public static let protoName = "nexa.data_transfer.v1.MappingPair"

@@ -4,7 +4,7 @@ CREATE TABLE import_jobs (
     id                uuid PRIMARY KEY,
     workspace_id      uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     entity            text NOT NULL DEFAULT 'contacts' CHECK (entity IN ('contacts')),
-    status            text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+    status            text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled', 'undone')),
     mode              text NOT NULL DEFAULT 'fail' CHECK (mode IN ('fail', 'skip')),
     dry_run           boolean NOT NULL DEFAULT false,
     blob_key          text NOT NULL,
@@ -42,3 +42,16 @@ CREATE TABLE import_mapping_templates (
     PRIMARY KEY (workspace_id, name)
 );
 CREATE INDEX import_mapping_templates_signature ON import_mapping_templates (workspace_id, signature, updated_at DESC);
+
+-- What each import job changed, for undo: contacts it created, and the values of those it updated
+-- as they were before the job first touched them; `written_at` is the job's last write, so a later
+-- change by anyone else is detected and the row left alone.
+CREATE TABLE import_changes (
+    job_id        uuid NOT NULL REFERENCES import_jobs(id) ON DELETE CASCADE,
+    workspace_id  uuid NOT NULL,
+    contact_id    uuid NOT NULL,
+    action        text NOT NULL CHECK (action IN ('created', 'updated')),
+    previous      jsonb,
+    written_at    timestamptz,
+    PRIMARY KEY (job_id, contact_id)
+);

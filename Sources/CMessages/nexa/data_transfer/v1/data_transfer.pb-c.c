@@ -8,6 +8,51 @@
 #endif
 
 #include "nexa/data_transfer/v1/data_transfer.pb-c.h"
+void   nexa__data_transfer__v1__undo_import_response__init
+                     (Nexa__DataTransfer__V1__UndoImportResponse         *message)
+{
+  static const Nexa__DataTransfer__V1__UndoImportResponse init_value = NEXA__DATA_TRANSFER__V1__UNDO_IMPORT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__data_transfer__v1__undo_import_response__get_packed_size
+                     (const Nexa__DataTransfer__V1__UndoImportResponse *message)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__undo_import_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__data_transfer__v1__undo_import_response__pack
+                     (const Nexa__DataTransfer__V1__UndoImportResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__undo_import_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__data_transfer__v1__undo_import_response__pack_to_buffer
+                     (const Nexa__DataTransfer__V1__UndoImportResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__undo_import_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__DataTransfer__V1__UndoImportResponse *
+       nexa__data_transfer__v1__undo_import_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__DataTransfer__V1__UndoImportResponse *)
+     protobuf_c_message_unpack (&nexa__data_transfer__v1__undo_import_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__data_transfer__v1__undo_import_response__free_unpacked
+                     (Nexa__DataTransfer__V1__UndoImportResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__data_transfer__v1__undo_import_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   nexa__data_transfer__v1__mapping_pair__init
                      (Nexa__DataTransfer__V1__MappingPair         *message)
 {
@@ -233,6 +278,70 @@ void   nexa__data_transfer__v1__import_job__free_unpacked
   assert(message->base.descriptor == &nexa__data_transfer__v1__import_job__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__undo_import_response__field_descriptors[3] =
+{
+  {
+    "deleted",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__UndoImportResponse, deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "restored",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__UndoImportResponse, restored),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "refused",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__DataTransfer__V1__UndoImportResponse, n_refused),
+    offsetof(Nexa__DataTransfer__V1__UndoImportResponse, refused),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__data_transfer__v1__undo_import_response__field_indices_by_name[] = {
+  0,   /* field[0] = deleted */
+  2,   /* field[2] = refused */
+  1,   /* field[1] = restored */
+};
+static const ProtobufCIntRange nexa__data_transfer__v1__undo_import_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor nexa__data_transfer__v1__undo_import_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.data_transfer.v1.UndoImportResponse",
+  "UndoImportResponse",
+  "Nexa__DataTransfer__V1__UndoImportResponse",
+  "nexa.data_transfer.v1",
+  sizeof(Nexa__DataTransfer__V1__UndoImportResponse),
+  3,
+  nexa__data_transfer__v1__undo_import_response__field_descriptors,
+  nexa__data_transfer__v1__undo_import_response__field_indices_by_name,
+  1,  nexa__data_transfer__v1__undo_import_response__number_ranges,
+  (ProtobufCMessageInit) nexa__data_transfer__v1__undo_import_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor nexa__data_transfer__v1__mapping_pair__field_descriptors[2] =
 {
   {
@@ -826,7 +935,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_job__descriptor
   (ProtobufCMessageInit) nexa__data_transfer__v1__import_job__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor nexa__data_transfer__v1__data_transfer_service__method_descriptors[6] =
+static const ProtobufCMethodDescriptor nexa__data_transfer__v1__data_transfer_service__method_descriptors[7] =
 {
   { "Check", &nexa__rpc__v1__health_check_request__descriptor, &nexa__rpc__v1__health_check_response__descriptor },
   { "ListMethods", &nexa__rpc__v1__list_methods_request__descriptor, &nexa__rpc__v1__list_methods_response__descriptor },
@@ -834,6 +943,7 @@ static const ProtobufCMethodDescriptor nexa__data_transfer__v1__data_transfer_se
   { "StartImport", &nexa__data_transfer__v1__start_import_request__descriptor, &nexa__data_transfer__v1__import_job__descriptor },
   { "GetImportJob", &nexa__data_transfer__v1__import_job_request__descriptor, &nexa__data_transfer__v1__import_job__descriptor },
   { "CancelImport", &nexa__data_transfer__v1__import_job_request__descriptor, &nexa__data_transfer__v1__import_job__descriptor },
+  { "UndoImport", &nexa__data_transfer__v1__import_job_request__descriptor, &nexa__data_transfer__v1__undo_import_response__descriptor },
 };
 const unsigned nexa__data_transfer__v1__data_transfer_service__method_indices_by_name[] = {
   5,        /* CancelImport */
@@ -841,7 +951,8 @@ const unsigned nexa__data_transfer__v1__data_transfer_service__method_indices_by
   2,        /* Echo */
   4,        /* GetImportJob */
   1,        /* ListMethods */
-  3         /* StartImport */
+  3,        /* StartImport */
+  6         /* UndoImport */
 };
 const ProtobufCServiceDescriptor nexa__data_transfer__v1__data_transfer_service__descriptor =
 {
@@ -850,7 +961,7 @@ const ProtobufCServiceDescriptor nexa__data_transfer__v1__data_transfer_service_
   "DataTransferService",
   "Nexa__DataTransfer__V1__DataTransferService",
   "nexa.data_transfer.v1",
-  6,
+  7,
   nexa__data_transfer__v1__data_transfer_service__method_descriptors,
   nexa__data_transfer__v1__data_transfer_service__method_indices_by_name
 };
@@ -901,6 +1012,14 @@ void nexa__data_transfer__v1__data_transfer_service__cancel_import(ProtobufCServ
 {
   assert(service->descriptor == &nexa__data_transfer__v1__data_transfer_service__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__data_transfer__v1__data_transfer_service__undo_import(ProtobufCService *service,
+                                                                 const Nexa__DataTransfer__V1__ImportJobRequest *input,
+                                                                 Nexa__DataTransfer__V1__UndoImportResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &nexa__data_transfer__v1__data_transfer_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void nexa__data_transfer__v1__data_transfer_service__init (Nexa__DataTransfer__V1__DataTransferService_Service *service,
                                                            Nexa__DataTransfer__V1__DataTransferService_ServiceDestroy destroy)

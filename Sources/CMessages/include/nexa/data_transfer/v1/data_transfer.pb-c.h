@@ -20,6 +20,7 @@ PROTOBUF_C__BEGIN_DECLS
 #include "nexa/rpc/v1/health.pb-c.h"
 #include "nexa/rpc/v1/reflection.pb-c.h"
 
+typedef struct Nexa__DataTransfer__V1__UndoImportResponse Nexa__DataTransfer__V1__UndoImportResponse;
 typedef struct Nexa__DataTransfer__V1__MappingPair Nexa__DataTransfer__V1__MappingPair;
 typedef struct Nexa__DataTransfer__V1__StartImportRequest Nexa__DataTransfer__V1__StartImportRequest;
 typedef struct Nexa__DataTransfer__V1__ImportJobRequest Nexa__DataTransfer__V1__ImportJobRequest;
@@ -31,6 +32,22 @@ typedef struct Nexa__DataTransfer__V1__ImportJob Nexa__DataTransfer__V1__ImportJ
 
 
 /* --- messages --- */
+
+struct  Nexa__DataTransfer__V1__UndoImportResponse
+{
+  ProtobufCMessage base;
+  uint32_t deleted;
+  uint32_t restored;
+  /*
+   * Emails of contacts left as they are: changed since the import, or in use (a deal's contact).
+   */
+  size_t n_refused;
+  char **refused;
+};
+#define NEXA__DATA_TRANSFER__V1__UNDO_IMPORT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__data_transfer__v1__undo_import_response__descriptor) \
+    , 0, 0, 0,NULL }
+
 
 struct  Nexa__DataTransfer__V1__MappingPair
 {
@@ -152,6 +169,25 @@ struct  Nexa__DataTransfer__V1__ImportJob
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/* Nexa__DataTransfer__V1__UndoImportResponse methods */
+void   nexa__data_transfer__v1__undo_import_response__init
+                     (Nexa__DataTransfer__V1__UndoImportResponse         *message);
+size_t nexa__data_transfer__v1__undo_import_response__get_packed_size
+                     (const Nexa__DataTransfer__V1__UndoImportResponse   *message);
+size_t nexa__data_transfer__v1__undo_import_response__pack
+                     (const Nexa__DataTransfer__V1__UndoImportResponse   *message,
+                      uint8_t             *out);
+size_t nexa__data_transfer__v1__undo_import_response__pack_to_buffer
+                     (const Nexa__DataTransfer__V1__UndoImportResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__DataTransfer__V1__UndoImportResponse *
+       nexa__data_transfer__v1__undo_import_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__data_transfer__v1__undo_import_response__free_unpacked
+                     (Nexa__DataTransfer__V1__UndoImportResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Nexa__DataTransfer__V1__MappingPair methods */
 void   nexa__data_transfer__v1__mapping_pair__init
                      (Nexa__DataTransfer__V1__MappingPair         *message);
@@ -249,6 +285,9 @@ void   nexa__data_transfer__v1__import_job__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Nexa__DataTransfer__V1__UndoImportResponse_Closure)
+                 (const Nexa__DataTransfer__V1__UndoImportResponse *message,
+                  void *closure_data);
 typedef void (*Nexa__DataTransfer__V1__MappingPair_Closure)
                  (const Nexa__DataTransfer__V1__MappingPair *message,
                   void *closure_data);
@@ -295,6 +334,10 @@ struct Nexa__DataTransfer__V1__DataTransferService_Service
                         const Nexa__DataTransfer__V1__ImportJobRequest *input,
                         Nexa__DataTransfer__V1__ImportJob_Closure closure,
                         void *closure_data);
+  void (*undo_import)(Nexa__DataTransfer__V1__DataTransferService_Service *service,
+                      const Nexa__DataTransfer__V1__ImportJobRequest *input,
+                      Nexa__DataTransfer__V1__UndoImportResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Nexa__DataTransfer__V1__DataTransferService_ServiceDestroy)(Nexa__DataTransfer__V1__DataTransferService_Service *);
 void nexa__data_transfer__v1__data_transfer_service__init (Nexa__DataTransfer__V1__DataTransferService_Service *service,
@@ -308,7 +351,8 @@ void nexa__data_transfer__v1__data_transfer_service__init (Nexa__DataTransfer__V
       function_prefix__ ## echo,\
       function_prefix__ ## start_import,\
       function_prefix__ ## get_import_job,\
-      function_prefix__ ## cancel_import  }
+      function_prefix__ ## cancel_import,\
+      function_prefix__ ## undo_import  }
 void nexa__data_transfer__v1__data_transfer_service__check(ProtobufCService *service,
                                                            const Nexa__Rpc__V1__HealthCheckRequest *input,
                                                            Nexa__Rpc__V1__HealthCheckResponse_Closure closure,
@@ -333,9 +377,14 @@ void nexa__data_transfer__v1__data_transfer_service__cancel_import(ProtobufCServ
                                                                    const Nexa__DataTransfer__V1__ImportJobRequest *input,
                                                                    Nexa__DataTransfer__V1__ImportJob_Closure closure,
                                                                    void *closure_data);
+void nexa__data_transfer__v1__data_transfer_service__undo_import(ProtobufCService *service,
+                                                                 const Nexa__DataTransfer__V1__ImportJobRequest *input,
+                                                                 Nexa__DataTransfer__V1__UndoImportResponse_Closure closure,
+                                                                 void *closure_data);
 
 /* --- descriptors --- */
 
+extern const ProtobufCMessageDescriptor nexa__data_transfer__v1__undo_import_response__descriptor;
 extern const ProtobufCMessageDescriptor nexa__data_transfer__v1__mapping_pair__descriptor;
 extern const ProtobufCMessageDescriptor nexa__data_transfer__v1__start_import_request__descriptor;
 extern const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_job_request__descriptor;
