@@ -9,8 +9,36 @@ public import RPC
 /// The data transfer service: CSV imports now (exports follow).
 public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
     let jobs: ImportJobs
+    let exporter: ContactExporter
 
-    public init(jobs: ImportJobs) { self.jobs = jobs }
+    public init(jobs: ImportJobs, exporter: ContactExporter) {
+        self.jobs = jobs
+        self.exporter = exporter
+    }
+
+    public func export(_ request: DataTransferV1.ExportRequest, context: ServerContext) async throws -> DataTransferV1.ExportResult {
+        let entity = request.entity.isEmpty ? "contacts" : request.entity
+        guard entity == "contacts" else { throw RPCError(.unimplemented, "exporting \(entity) is not built yet; contacts is") }
+        var filters = ContactExporter.Filters()
+        filters.tagsAny = request.tagsAny
+        filters.tagsAll = request.tagsAll
+        func date(_ ms: Int64) -> Date? { ms == 0 ? nil : Date(timeIntervalSince1970: Double(ms) / 1000) }
+        filters.createdAfter = date(request.createdAfterUnixMs)
+        filters.createdBefore = date(request.createdBeforeUnixMs)
+        filters.updatedAfter = date(request.updatedAfterUnixMs)
+        filters.updatedBefore = date(request.updatedBeforeUnixMs)
+        if !request.accountID.isEmpty {
+            guard let account = UUID(uuidString: request.accountID) else { throw RPCError(.invalidArgument, "account_id is not a UUID") }
+            filters.accountID = account
+        }
+        let (key, rows, fields) = try await exporter.export(workspace: try context.workspace(), fields: request.fields, filters: filters)
+        var result = DataTransferV1.ExportResult()
+        result.id = UUID().uuidString.lowercased()
+        result.rows = UInt32(rows)
+        result.blobKey = key
+        result.fields = fields
+        return result
+    }
 
     public func startImport(_ request: DataTransferV1.StartImportRequest, context: ServerContext) async throws -> DataTransferV1.ImportJob {
         let entity = request.entity.isEmpty ? "contacts" : request.entity
@@ -82,7 +110,8 @@ public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
 
 /// The data transfer service, ready for an RPC server.
 public func makeDataTransferService(db: PostgresClient, blobs: LocalBlobStore = .fromEnvironment()) -> some ServerService {
-    DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(jobs: ImportJobs(db: db, blobs: blobs, logger: Logger(label: "nexa.data_transfer"))))
+    DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(
+        jobs: ImportJobs(db: db, blobs: blobs, logger: Logger(label: "nexa.data_transfer")), exporter: ContactExporter(db: db, blobs: blobs)))
 }
 
 /// Everything nexa-data-transfer runs: its RPC service and the import worker.
@@ -90,8 +119,10 @@ public enum DataTransferComponents {
     public static func make(db: PostgresClient, service: ServiceSettings, logger: Logger) -> ServiceMain.Components {
         let notifier = ImportJobs.Notifier(http: HTTPClient(), server: MailServer(url: service.providers.smtp))
         let jobs = ImportJobs(db: db, blobs: .fromEnvironment(), logger: logger, notifier: notifier)
+        let cap = Int(ProcessInfo.processInfo.environment["NEXA_EXPORT_MAX_ROWS"] ?? "") ?? 100_000
         return ServiceMain.Components(
-            rpc: DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(jobs: jobs)),
+            rpc: DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(
+                jobs: jobs, exporter: ContactExporter(db: db, blobs: .fromEnvironment(), maximumRows: cap))),
             background: [BackgroundService(name: "imports") { await jobs.run() }])
     }
 }

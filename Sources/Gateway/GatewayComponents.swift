@@ -43,7 +43,7 @@ public enum GatewayComponents {
             host: service.bindHost, port: gateway.httpPort, ingress: ingress, oauth: oauth,
             imports: clients["data_transfer"].map {
                 ImportRoutes(blobs: .fromEnvironment(), dataTransfer: $0, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)),
-                             maximumUploadSize: gateway.importMaximumSize)
+                             maximumUploadSize: gateway.importMaximumSize, links: DownloadLinks(vault: vault, publicURL: gateway.publicURL))
             },
             maximumBodySize: gateway.webhookMaximumBodySize, logger: logger)
         var background: [any Service] = [BackgroundService(name: "webhook-inbox") { await inbox.run() }]

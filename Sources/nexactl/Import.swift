@@ -105,3 +105,48 @@ struct ImportCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `nexactl export contacts --fields email,first_name --tag customer --created-after 2025-01-01`.
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Export records as CSV.", subcommands: [Contacts.self])
+
+    struct Contacts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Export contacts; prints a download link valid 7 days.")
+        @Option(help: "Comma-separated fields: email, first_name, last_name, phone, title, account.name, tags, created_at, updated_at, custom.<key>.")
+        var fields: String?
+        @Option(name: .customLong("tag"), help: "Contacts with any of these tags; repeatable.") var tagsAny: [String] = []
+        @Option(name: .customLong("all-tags"), help: "Contacts with all of these tags (comma-separated).") var tagsAll: String?
+        @Option(help: "Created on or after (YYYY-MM-DD or ISO 8601).") var createdAfter: String?
+        @Option(help: "Created before.") var createdBefore: String?
+        @Option(help: "Updated on or after.") var updatedAfter: String?
+        @Option(help: "Only this account's contacts.") var account: String?
+        @Option(help: "The gateway's public URL (default $NEXA_GATEWAY_URL or http://127.0.0.1:8080).")
+        var gatewayURL = ProcessInfo.processInfo.environment["NEXA_GATEWAY_URL"] ?? "http://127.0.0.1:8080"
+        @OptionGroup var service: ServiceOptions
+
+        static func millis(_ text: String?) throws -> Int64? {
+            guard let text else { return nil }
+            let formatter = ISO8601DateFormatter()
+            if let date = formatter.date(from: text) ?? formatter.date(from: text + "T00:00:00Z") { return Int64(date.timeIntervalSince1970 * 1000) }
+            throw ValidationError("\(text) is not a date (YYYY-MM-DD or ISO 8601)")
+        }
+
+        func run() async throws {
+            guard let key = service.apiKey, !key.isEmpty else { fail("an API key is needed: --api-key or $NEXA_API_KEY", code: 2) }
+            var body: [String: Any] = ["entity": "contacts"]
+            if let fields { body["fields"] = fields.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            if !tagsAny.isEmpty { body["tagsAny"] = tagsAny }
+            if let tagsAll { body["tagsAll"] = tagsAll.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            if let v = try Self.millis(createdAfter) { body["createdAfterUnixMs"] = v }
+            if let v = try Self.millis(createdBefore) { body["createdBeforeUnixMs"] = v }
+            if let v = try Self.millis(updatedAfter) { body["updatedAfterUnixMs"] = v }
+            if let account { body["accountId"] = account }
+            let response = try await HTTPClient().execute(.json(gatewayURL + "/v1/exports", Array(try JSONSerialization.data(withJSONObject: body)),
+                                                                headers: [.init("Authorization", "Bearer \(key)")]), timeout: .seconds(600))
+            let answer = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
+            guard response.status == 201 else { fail("export refused (HTTP \(response.status)): \(answer["message"] as? String ?? response.bodyText)") }
+            print("\((answer["rows"] as? NSNumber)?.intValue ?? 0) contact(s), fields \((answer["fields"] as? [String] ?? []).joined(separator: ","))")
+            print("download (until \(answer["expires_at"] as? String ?? "?")): \(answer["download_url"] as? String ?? "")")
+        }
+    }
+}

@@ -38,7 +38,7 @@ import Testing
         }
         let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger,
                               notifier: .init(http: HTTPClient(), server: MailServer(url: "smtp://127.0.0.1:\(smtpPort)")))
-        let server = RPCServer(service: DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(jobs: jobs)),
+        let server = RPCServer(service: DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(jobs: jobs, exporter: ContactExporter(db: db, blobs: blobs))),
                                configuration: ServerConfiguration(port: 0), authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)),
                                logger: TestDatabase.logger)
         let group = ServiceGroup(services: [server], logger: TestDatabase.logger)
@@ -46,7 +46,9 @@ import Testing
             tasks.addTask { try await group.run() }
             let port = try await server.waitUntilListening().port!
             let rpc = RPCClient(configuration: ClientConfiguration(targets: [("127.0.0.1", port)]))
-            let routes = ImportRoutes(blobs: blobs, dataTransfer: rpc, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)), maximumUploadSize: 4096)
+            let links = DownloadLinks(vault: try TokenVault(specification: TokenVault.generatedSpecification()), publicURL: "https://gw.test")
+            let routes = ImportRoutes(blobs: blobs, dataTransfer: rpc, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)), maximumUploadSize: 4096,
+                                      links: links)
             let ingress = WebhookIngress(endpoints: WebhookEndpoints(db: db, vault: try TokenVault(specification: TokenVault.generatedSpecification())),
                                          sink: .discard, verifiers: [:], logger: TestDatabase.logger)
             let app = Application(router: GatewayHTTP.router(ingress: ingress, imports: routes, maximumBodySize: 1024),
@@ -95,6 +97,22 @@ import Testing
                 #expect(mail.body.contains("/v1/imports/\(skipID)/errors"))
                 let none = try await http.execute(HTTPClientRequest(url: base + "/v1/imports/\(id)/errors", headers: [.init("Authorization", "Bearer \(key)")]))
                 #expect(none.status == 404)
+
+                // Export what was imported: a signed link, then the file through it.
+                let export = try await http.execute(.json(base + "/v1/exports", Array(#"{"fields": ["email", "account.name"], "tagsAny": []}"#.utf8),
+                                                          headers: [.init("Authorization", "Bearer \(key)")]))
+                #expect(export.status == 201)
+                let answer = try #require((try JSONSerialization.jsonObject(with: Data(export.body))) as? [String: Any])
+                #expect((answer["rows"] as? NSNumber)?.intValue == 3)
+                let link = try #require(answer["download_url"] as? String).replacingOccurrences(of: "https://gw.test", with: base)
+                let download = try await http.execute(HTTPClientRequest(url: link))
+                #expect(download.status == 200 && download.bodyText.hasPrefix("email,account.name\r\n") && download.bodyText.contains("ana@x.test,Acme"))
+                let tampered = try await http.execute(HTTPClientRequest(url: link.replacingOccurrences(of: "/v1/downloads/", with: "/v1/downloads/x")))
+                #expect(tampered.status == 403)
+                let refused = try await http.execute(.json(base + "/v1/exports", Array(#"{"fields": ["secret"]}"#.utf8),
+                                                           headers: [.init("Authorization", "Bearer \(key)")]))
+                #expect(refused.status == 400)
+                #expect(try await http.execute(.json(base + "/v1/exports", Array("{}".utf8))).status == 401)
 
                 let badMapping = try await http.execute(HTTPClientRequest(method: "POST", url: base + "/v1/imports?mode=sometimes",
                                                                           headers: [.init("Authorization", "Bearer \(key)")], body: csv))

@@ -18,8 +18,11 @@ public struct ImportRoutes: Sendable {
     let dataTransfer: RPCClient
     let authenticator: any CallAuthenticator
     let maximumUploadSize: Int
+    let links: DownloadLinks
 
-    public init(blobs: LocalBlobStore, dataTransfer: RPCClient, authenticator: any CallAuthenticator, maximumUploadSize: Int) {
+    public init(blobs: LocalBlobStore, dataTransfer: RPCClient, authenticator: any CallAuthenticator, maximumUploadSize: Int,
+                links: DownloadLinks) {
+        self.links = links
         self.blobs = blobs
         self.dataTransfer = dataTransfer
         self.authenticator = authenticator
@@ -77,6 +80,42 @@ public struct ImportRoutes: Sendable {
             }
         }
 
+        // Export: the body names the fields and filters; the answer carries a signed 7-day link.
+        router.post("/v1/exports") { request, _ -> Response in
+            let key: String
+            do { key = try await authorize(request, method: "Export") } catch { return Self.error(error) }
+            var request = request
+            let body = (try? await request.collectBody(upTo: 64 * 1024)).map { Data(Array(buffer: $0)) } ?? Data()
+            let export: DataTransferV1.ExportRequest
+            do {
+                export = body.isEmpty ? .init() : try JSONDecoder().decode(DataTransferV1.ExportRequest.self, from: body)
+            } catch {
+                return Self.json(400, ["message": "the body is not an export request: \(error)"])
+            }
+            do {
+                let result = try await client.export(export, options: CallOptions(apiKey: key))
+                let principal = try await authenticator.authenticate(CallMetadata(apiKey: key), service: service,
+                                                                     method: service.methods.first { $0.name == "Export" }!)
+                let link = links.make(blobKey: result.blobKey, workspace: UUID(uuidString: principal.workspaceID) ?? UUID())
+                return Self.json(201, ExportAnswer(rows: result.rows, fields: result.fields, downloadURL: link.url,
+                                                   expiresAt: ISO8601DateFormatter().string(from: link.expires)))
+            } catch {
+                return Self.error(error)
+            }
+        }
+        // Downloads need no key: the signed link is the permission.
+        router.get("/v1/downloads/:token") { _, context -> Response in
+            switch links.verify(context.parameters.get("token") ?? "") {
+            case .tampered: return Self.json(403, ["message": "this download link is not valid"])
+            case .expired: return Self.json(410, ["message": "this download link has expired"])
+            case .valid(let blobKey, _):
+                guard let data = try? Data(contentsOf: try blobs.url(blobKey)) else { return Self.json(410, ["message": "the file is gone"]) }
+                return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
+                                                       .contentDisposition: "attachment; filename=\"\(blobKey.split(separator: "/").last ?? "export.csv")\""],
+                                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            }
+        }
+
         router.get("/v1/imports/:id/errors") { request, context -> Response in
             let key: String
             do { key = try await authorize(request, method: "GetImportJob") } catch { return Self.error(error) }
@@ -103,6 +142,19 @@ public struct ImportRoutes: Sendable {
             _ = try await authenticator.authenticate(CallMetadata(apiKey: key), service: service,
                                                      method: service.methods.first { $0.name == name }!)
             return key
+        }
+    }
+
+    struct ExportAnswer: Encodable {
+        var rows: UInt32
+        var fields: [String]
+        var downloadURL: String
+        var expiresAt: String
+
+        enum CodingKeys: String, CodingKey {
+            case rows, fields
+            case downloadURL = "download_url"
+            case expiresAt = "expires_at"
         }
     }
 

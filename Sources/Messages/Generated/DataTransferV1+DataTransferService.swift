@@ -37,6 +37,10 @@ extension DataTransferV1 {
                     index: 6, name: "UndoImport", inputType: "nexa.data_transfer.v1.ImportJobRequest", outputType: "nexa.data_transfer.v1.UndoImportResponse",
                     isIdempotent: false, isPublic: false
                 ),
+                MethodDescriptor(
+                    index: 7, name: "Export", inputType: "nexa.data_transfer.v1.ExportRequest", outputType: "nexa.data_transfer.v1.ExportResult",
+                    isIdempotent: false, isPublic: false
+                ),
             ]
         )
 
@@ -50,6 +54,8 @@ extension DataTransferV1 {
                 -> DataTransferV1.ImportJob
             func undoImport(_ request: DataTransferV1.ImportJobRequest, context: ServerContext) async throws
                 -> DataTransferV1.UndoImportResponse
+            func export(_ request: DataTransferV1.ExportRequest, context: ServerContext) async throws
+                -> DataTransferV1.ExportResult
         }
 
         /// Serves a `Handler` over any transport.
@@ -98,6 +104,11 @@ extension DataTransferV1 {
                         request, as: DataTransferV1.ImportJobRequest.self, method: descriptor.methods[6], service: descriptor,
                         environment: environment
                     ) { request, context in try await handler.undoImport(request, context: context) }
+                case 7:
+                    return await ServerCall.run(
+                        request, as: DataTransferV1.ExportRequest.self, method: descriptor.methods[7], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.export(request, context: context) }
                 default:
                     return ServerCall.unknownMethod(methodIndex, service: descriptor)
                 }
@@ -152,6 +163,12 @@ extension DataTransferV1 {
                 try await ClientCall.run(request, method: descriptor.methods[6], transport: transport, options: options)
             }
 
+            public func export(
+                _ request: DataTransferV1.ExportRequest = .init(), options: CallOptions = .init()
+            ) async throws -> DataTransferV1.ExportResult {
+                try await ClientCall.run(request, method: descriptor.methods[7], transport: transport, options: options)
+            }
+
             /// Calls a method by name with a JSON request, returning JSON (for `nexactl call`).
             public func callJSON(_ method: String, json: [UInt8], options: CallOptions = .init()) async throws -> [UInt8] {
                 switch method {
@@ -190,6 +207,11 @@ extension DataTransferV1 {
                         json, as: DataTransferV1.ImportJobRequest.self, returning: DataTransferV1.UndoImportResponse.self,
                         method: descriptor.methods[6], transport: transport, options: options
                     )
+                case "Export":
+                    return try await ClientCall.runJSON(
+                        json, as: DataTransferV1.ExportRequest.self, returning: DataTransferV1.ExportResult.self,
+                        method: descriptor.methods[7], transport: transport, options: options
+                    )
                 default:
                     throw RPCError(.unimplemented, "\(descriptor.name) has no method \(method)")
                 }
@@ -220,5 +242,10 @@ extension DataTransferV1.DataTransferService.Handler {
         -> DataTransferV1.UndoImportResponse
     {
         throw RPCError(.unimplemented, "nexa.data_transfer.v1.DataTransferService.UndoImport is not implemented yet")
+    }
+    public func export(_ request: DataTransferV1.ExportRequest, context: ServerContext) async throws
+        -> DataTransferV1.ExportResult
+    {
+        throw RPCError(.unimplemented, "nexa.data_transfer.v1.DataTransferService.Export is not implemented yet")
     }
 }

@@ -7,6 +7,200 @@ internal import CProtobufC
 public enum DataTransferV1 {}
 
 extension DataTransferV1 {
+    /// The proto message `nexa.data_transfer.v1.ExportRequest`.
+    public struct ExportRequest: ProtoMessage {
+        public static let protoName = "nexa.data_transfer.v1.ExportRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var entity: String = ""
+        public var fields: [String] = []
+        public var tagsAny: [String] = []
+        public var tagsAll: [String] = []
+        public var createdAfterUnixMs: Int64 = 0
+        public var createdBeforeUnixMs: Int64 = 0
+        public var updatedAfterUnixMs: Int64 = 0
+        public var updatedBeforeUnixMs: Int64 = 0
+        public var accountID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case entity = "entity"
+            case fields = "fields"
+            case tagsAny = "tagsAny"
+            case tagsAll = "tagsAll"
+            case createdAfterUnixMs = "createdAfterUnixMs"
+            case createdBeforeUnixMs = "createdBeforeUnixMs"
+            case updatedAfterUnixMs = "updatedAfterUnixMs"
+            case updatedBeforeUnixMs = "updatedBeforeUnixMs"
+            case accountID = "accountId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .entity) { entity = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .fields) { fields = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .tagsAny) { tagsAny = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .tagsAll) { tagsAll = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .createdAfterUnixMs) { createdAfterUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .createdBeforeUnixMs) { createdBeforeUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .updatedAfterUnixMs) { updatedAfterUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .updatedBeforeUnixMs) { updatedBeforeUnixMs = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .accountID) { accountID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(entity, forKey: .entity)
+            try c.encode(fields, forKey: .fields)
+            try c.encode(tagsAny, forKey: .tagsAny)
+            try c.encode(tagsAll, forKey: .tagsAll)
+            try c.encode(createdAfterUnixMs, forKey: .createdAfterUnixMs)
+            try c.encode(createdBeforeUnixMs, forKey: .createdBeforeUnixMs)
+            try c.encode(updatedAfterUnixMs, forKey: .updatedAfterUnixMs)
+            try c.encode(updatedBeforeUnixMs, forKey: .updatedBeforeUnixMs)
+            try c.encode(accountID, forKey: .accountID)
+        }
+    }
+}
+
+extension DataTransferV1.ExportRequest: CMessageConvertible {
+    typealias CStruct = Nexa__DataTransfer__V1__ExportRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__export_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__data_transfer__v1__export_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__export_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__data_transfer__v1__export_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__data_transfer__v1__export_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        entity = try CRuntime.string(c.entity)
+        if c.n_fields > 0, let items = c.fields {
+            fields.reserveCapacity(c.n_fields)
+            for i in 0..<c.n_fields { fields.append(try CRuntime.string(items[i])) }
+        }
+        if c.n_tags_any > 0, let items = c.tags_any {
+            tagsAny.reserveCapacity(c.n_tags_any)
+            for i in 0..<c.n_tags_any { tagsAny.append(try CRuntime.string(items[i])) }
+        }
+        if c.n_tags_all > 0, let items = c.tags_all {
+            tagsAll.reserveCapacity(c.n_tags_all)
+            for i in 0..<c.n_tags_all { tagsAll.append(try CRuntime.string(items[i])) }
+        }
+        createdAfterUnixMs = c.created_after_unix_ms
+        createdBeforeUnixMs = c.created_before_unix_ms
+        updatedAfterUnixMs = c.updated_after_unix_ms
+        updatedBeforeUnixMs = c.updated_before_unix_ms
+        accountID = try CRuntime.string(c.account_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !entity.isEmpty { c.pointee.entity = arena.cString(entity) }
+        if !fields.isEmpty {
+            c.pointee.n_fields = fields.count
+            c.pointee.fields = arena.array(fields) { arena.cString($0) }
+        }
+        if !tagsAny.isEmpty {
+            c.pointee.n_tags_any = tagsAny.count
+            c.pointee.tags_any = arena.array(tagsAny) { arena.cString($0) }
+        }
+        if !tagsAll.isEmpty {
+            c.pointee.n_tags_all = tagsAll.count
+            c.pointee.tags_all = arena.array(tagsAll) { arena.cString($0) }
+        }
+        c.pointee.created_after_unix_ms = createdAfterUnixMs
+        c.pointee.created_before_unix_ms = createdBeforeUnixMs
+        c.pointee.updated_after_unix_ms = updatedAfterUnixMs
+        c.pointee.updated_before_unix_ms = updatedBeforeUnixMs
+        if !accountID.isEmpty { c.pointee.account_id = arena.cString(accountID) }
+    }
+}
+
+extension DataTransferV1.ExportRequest: ContextCarrying {}
+
+extension DataTransferV1 {
+    /// The proto message `nexa.data_transfer.v1.ExportResult`.
+    public struct ExportResult: ProtoMessage {
+        public static let protoName = "nexa.data_transfer.v1.ExportResult"
+        public var id: String = ""
+        public var rows: UInt32 = 0
+        public var blobKey: String = ""
+        public var fields: [String] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case id = "id"
+            case rows = "rows"
+            case blobKey = "blobKey"
+            case fields = "fields"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .id) { id = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .rows) { rows = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .blobKey) { blobKey = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .fields) { fields = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(rows, forKey: .rows)
+            try c.encode(blobKey, forKey: .blobKey)
+            try c.encode(fields, forKey: .fields)
+        }
+    }
+}
+
+extension DataTransferV1.ExportResult: CMessageConvertible {
+    typealias CStruct = Nexa__DataTransfer__V1__ExportResult
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__export_result__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__data_transfer__v1__export_result__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__data_transfer__v1__export_result__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__data_transfer__v1__export_result__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__data_transfer__v1__export_result__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        id = try CRuntime.string(c.id)
+        rows = c.rows
+        blobKey = try CRuntime.string(c.blob_key)
+        if c.n_fields > 0, let items = c.fields {
+            fields.reserveCapacity(c.n_fields)
+            for i in 0..<c.n_fields { fields.append(try CRuntime.string(items[i])) }
+        }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !id.isEmpty { c.pointee.id = arena.cString(id) }
+        c.pointee.rows = rows
+        if !blobKey.isEmpty { c.pointee.blob_key = arena.cString(blobKey) }
+        if !fields.isEmpty {
+            c.pointee.n_fields = fields.count
+            c.pointee.fields = arena.array(fields) { arena.cString($0) }
+        }
+    }
+}
+
+extension DataTransferV1 {
     /// The proto message `nexa.data_transfer.v1.UndoImportResponse`.
     public struct UndoImportResponse: ProtoMessage {
         public static let protoName = "nexa.data_transfer.v1.UndoImportResponse"

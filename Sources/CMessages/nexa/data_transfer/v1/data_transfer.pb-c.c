@@ -8,6 +8,96 @@
 #endif
 
 #include "nexa/data_transfer/v1/data_transfer.pb-c.h"
+void   nexa__data_transfer__v1__export_request__init
+                     (Nexa__DataTransfer__V1__ExportRequest         *message)
+{
+  static const Nexa__DataTransfer__V1__ExportRequest init_value = NEXA__DATA_TRANSFER__V1__EXPORT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__data_transfer__v1__export_request__get_packed_size
+                     (const Nexa__DataTransfer__V1__ExportRequest *message)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__export_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__data_transfer__v1__export_request__pack
+                     (const Nexa__DataTransfer__V1__ExportRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__export_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__data_transfer__v1__export_request__pack_to_buffer
+                     (const Nexa__DataTransfer__V1__ExportRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__export_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__DataTransfer__V1__ExportRequest *
+       nexa__data_transfer__v1__export_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__DataTransfer__V1__ExportRequest *)
+     protobuf_c_message_unpack (&nexa__data_transfer__v1__export_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__data_transfer__v1__export_request__free_unpacked
+                     (Nexa__DataTransfer__V1__ExportRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__data_transfer__v1__export_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__data_transfer__v1__export_result__init
+                     (Nexa__DataTransfer__V1__ExportResult         *message)
+{
+  static const Nexa__DataTransfer__V1__ExportResult init_value = NEXA__DATA_TRANSFER__V1__EXPORT_RESULT__INIT;
+  *message = init_value;
+}
+size_t nexa__data_transfer__v1__export_result__get_packed_size
+                     (const Nexa__DataTransfer__V1__ExportResult *message)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__export_result__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__data_transfer__v1__export_result__pack
+                     (const Nexa__DataTransfer__V1__ExportResult *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__export_result__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__data_transfer__v1__export_result__pack_to_buffer
+                     (const Nexa__DataTransfer__V1__ExportResult *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__data_transfer__v1__export_result__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__DataTransfer__V1__ExportResult *
+       nexa__data_transfer__v1__export_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__DataTransfer__V1__ExportResult *)
+     protobuf_c_message_unpack (&nexa__data_transfer__v1__export_result__descriptor,
+                                allocator, len, data);
+}
+void   nexa__data_transfer__v1__export_result__free_unpacked
+                     (Nexa__DataTransfer__V1__ExportResult *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__data_transfer__v1__export_result__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   nexa__data_transfer__v1__undo_import_response__init
                      (Nexa__DataTransfer__V1__UndoImportResponse         *message)
 {
@@ -278,6 +368,238 @@ void   nexa__data_transfer__v1__import_job__free_unpacked
   assert(message->base.descriptor == &nexa__data_transfer__v1__import_job__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__export_request__field_descriptors[10] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entity",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, entity),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fields",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, n_fields),
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, fields),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tags_any",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, n_tags_any),
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, tags_any),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tags_all",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, n_tags_all),
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, tags_all),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_after_unix_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, created_after_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_before_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, created_before_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_after_unix_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, updated_after_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_before_unix_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, updated_before_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "account_id",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, account_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__data_transfer__v1__export_request__field_indices_by_name[] = {
+  9,   /* field[9] = account_id */
+  0,   /* field[0] = context */
+  5,   /* field[5] = created_after_unix_ms */
+  6,   /* field[6] = created_before_unix_ms */
+  1,   /* field[1] = entity */
+  2,   /* field[2] = fields */
+  4,   /* field[4] = tags_all */
+  3,   /* field[3] = tags_any */
+  7,   /* field[7] = updated_after_unix_ms */
+  8,   /* field[8] = updated_before_unix_ms */
+};
+static const ProtobufCIntRange nexa__data_transfer__v1__export_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor nexa__data_transfer__v1__export_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.data_transfer.v1.ExportRequest",
+  "ExportRequest",
+  "Nexa__DataTransfer__V1__ExportRequest",
+  "nexa.data_transfer.v1",
+  sizeof(Nexa__DataTransfer__V1__ExportRequest),
+  10,
+  nexa__data_transfer__v1__export_request__field_descriptors,
+  nexa__data_transfer__v1__export_request__field_indices_by_name,
+  1,  nexa__data_transfer__v1__export_request__number_ranges,
+  (ProtobufCMessageInit) nexa__data_transfer__v1__export_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__export_result__field_descriptors[4] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ExportResult, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rows",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ExportResult, rows),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "blob_key",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ExportResult, blob_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fields",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__DataTransfer__V1__ExportResult, n_fields),
+    offsetof(Nexa__DataTransfer__V1__ExportResult, fields),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__data_transfer__v1__export_result__field_indices_by_name[] = {
+  2,   /* field[2] = blob_key */
+  3,   /* field[3] = fields */
+  0,   /* field[0] = id */
+  1,   /* field[1] = rows */
+};
+static const ProtobufCIntRange nexa__data_transfer__v1__export_result__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor nexa__data_transfer__v1__export_result__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.data_transfer.v1.ExportResult",
+  "ExportResult",
+  "Nexa__DataTransfer__V1__ExportResult",
+  "nexa.data_transfer.v1",
+  sizeof(Nexa__DataTransfer__V1__ExportResult),
+  4,
+  nexa__data_transfer__v1__export_result__field_descriptors,
+  nexa__data_transfer__v1__export_result__field_indices_by_name,
+  1,  nexa__data_transfer__v1__export_result__number_ranges,
+  (ProtobufCMessageInit) nexa__data_transfer__v1__export_result__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor nexa__data_transfer__v1__undo_import_response__field_descriptors[3] =
 {
   {
@@ -935,7 +1257,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_job__descriptor
   (ProtobufCMessageInit) nexa__data_transfer__v1__import_job__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor nexa__data_transfer__v1__data_transfer_service__method_descriptors[7] =
+static const ProtobufCMethodDescriptor nexa__data_transfer__v1__data_transfer_service__method_descriptors[8] =
 {
   { "Check", &nexa__rpc__v1__health_check_request__descriptor, &nexa__rpc__v1__health_check_response__descriptor },
   { "ListMethods", &nexa__rpc__v1__list_methods_request__descriptor, &nexa__rpc__v1__list_methods_response__descriptor },
@@ -944,11 +1266,13 @@ static const ProtobufCMethodDescriptor nexa__data_transfer__v1__data_transfer_se
   { "GetImportJob", &nexa__data_transfer__v1__import_job_request__descriptor, &nexa__data_transfer__v1__import_job__descriptor },
   { "CancelImport", &nexa__data_transfer__v1__import_job_request__descriptor, &nexa__data_transfer__v1__import_job__descriptor },
   { "UndoImport", &nexa__data_transfer__v1__import_job_request__descriptor, &nexa__data_transfer__v1__undo_import_response__descriptor },
+  { "Export", &nexa__data_transfer__v1__export_request__descriptor, &nexa__data_transfer__v1__export_result__descriptor },
 };
 const unsigned nexa__data_transfer__v1__data_transfer_service__method_indices_by_name[] = {
   5,        /* CancelImport */
   0,        /* Check */
   2,        /* Echo */
+  7,        /* Export */
   4,        /* GetImportJob */
   1,        /* ListMethods */
   3,        /* StartImport */
@@ -961,7 +1285,7 @@ const ProtobufCServiceDescriptor nexa__data_transfer__v1__data_transfer_service_
   "DataTransferService",
   "Nexa__DataTransfer__V1__DataTransferService",
   "nexa.data_transfer.v1",
-  7,
+  8,
   nexa__data_transfer__v1__data_transfer_service__method_descriptors,
   nexa__data_transfer__v1__data_transfer_service__method_indices_by_name
 };
@@ -1020,6 +1344,14 @@ void nexa__data_transfer__v1__data_transfer_service__undo_import(ProtobufCServic
 {
   assert(service->descriptor == &nexa__data_transfer__v1__data_transfer_service__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__data_transfer__v1__data_transfer_service__export(ProtobufCService *service,
+                                                            const Nexa__DataTransfer__V1__ExportRequest *input,
+                                                            Nexa__DataTransfer__V1__ExportResult_Closure closure,
+                                                            void *closure_data)
+{
+  assert(service->descriptor == &nexa__data_transfer__v1__data_transfer_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void nexa__data_transfer__v1__data_transfer_service__init (Nexa__DataTransfer__V1__DataTransferService_Service *service,
                                                            Nexa__DataTransfer__V1__DataTransferService_ServiceDestroy destroy)

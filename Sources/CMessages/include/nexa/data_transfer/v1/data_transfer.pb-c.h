@@ -20,6 +20,8 @@ PROTOBUF_C__BEGIN_DECLS
 #include "nexa/rpc/v1/health.pb-c.h"
 #include "nexa/rpc/v1/reflection.pb-c.h"
 
+typedef struct Nexa__DataTransfer__V1__ExportRequest Nexa__DataTransfer__V1__ExportRequest;
+typedef struct Nexa__DataTransfer__V1__ExportResult Nexa__DataTransfer__V1__ExportResult;
 typedef struct Nexa__DataTransfer__V1__UndoImportResponse Nexa__DataTransfer__V1__UndoImportResponse;
 typedef struct Nexa__DataTransfer__V1__MappingPair Nexa__DataTransfer__V1__MappingPair;
 typedef struct Nexa__DataTransfer__V1__StartImportRequest Nexa__DataTransfer__V1__StartImportRequest;
@@ -32,6 +34,55 @@ typedef struct Nexa__DataTransfer__V1__ImportJob Nexa__DataTransfer__V1__ImportJ
 
 
 /* --- messages --- */
+
+struct  Nexa__DataTransfer__V1__ExportRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+  /*
+   * `contacts`.
+   */
+  char *entity;
+  /*
+   * From the allow-list: email, first_name, last_name, phone, title, account.name, tags,
+   * created_at, updated_at, custom.<key>. Empty: all but custom.
+   */
+  size_t n_fields;
+  char **fields;
+  /*
+   * Contacts with any of these tags.
+   */
+  size_t n_tags_any;
+  char **tags_any;
+  /*
+   * Contacts with all of these tags.
+   */
+  size_t n_tags_all;
+  char **tags_all;
+  int64_t created_after_unix_ms;
+  int64_t created_before_unix_ms;
+  int64_t updated_after_unix_ms;
+  int64_t updated_before_unix_ms;
+  char *account_id;
+};
+#define NEXA__DATA_TRANSFER__V1__EXPORT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__data_transfer__v1__export_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Nexa__DataTransfer__V1__ExportResult
+{
+  ProtobufCMessage base;
+  char *id;
+  uint32_t rows;
+  char *blob_key;
+  size_t n_fields;
+  char **fields;
+};
+#define NEXA__DATA_TRANSFER__V1__EXPORT_RESULT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__data_transfer__v1__export_result__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0,NULL }
+
 
 struct  Nexa__DataTransfer__V1__UndoImportResponse
 {
@@ -169,6 +220,44 @@ struct  Nexa__DataTransfer__V1__ImportJob
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/* Nexa__DataTransfer__V1__ExportRequest methods */
+void   nexa__data_transfer__v1__export_request__init
+                     (Nexa__DataTransfer__V1__ExportRequest         *message);
+size_t nexa__data_transfer__v1__export_request__get_packed_size
+                     (const Nexa__DataTransfer__V1__ExportRequest   *message);
+size_t nexa__data_transfer__v1__export_request__pack
+                     (const Nexa__DataTransfer__V1__ExportRequest   *message,
+                      uint8_t             *out);
+size_t nexa__data_transfer__v1__export_request__pack_to_buffer
+                     (const Nexa__DataTransfer__V1__ExportRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__DataTransfer__V1__ExportRequest *
+       nexa__data_transfer__v1__export_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__data_transfer__v1__export_request__free_unpacked
+                     (Nexa__DataTransfer__V1__ExportRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__DataTransfer__V1__ExportResult methods */
+void   nexa__data_transfer__v1__export_result__init
+                     (Nexa__DataTransfer__V1__ExportResult         *message);
+size_t nexa__data_transfer__v1__export_result__get_packed_size
+                     (const Nexa__DataTransfer__V1__ExportResult   *message);
+size_t nexa__data_transfer__v1__export_result__pack
+                     (const Nexa__DataTransfer__V1__ExportResult   *message,
+                      uint8_t             *out);
+size_t nexa__data_transfer__v1__export_result__pack_to_buffer
+                     (const Nexa__DataTransfer__V1__ExportResult   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__DataTransfer__V1__ExportResult *
+       nexa__data_transfer__v1__export_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__data_transfer__v1__export_result__free_unpacked
+                     (Nexa__DataTransfer__V1__ExportResult *message,
+                      ProtobufCAllocator *allocator);
 /* Nexa__DataTransfer__V1__UndoImportResponse methods */
 void   nexa__data_transfer__v1__undo_import_response__init
                      (Nexa__DataTransfer__V1__UndoImportResponse         *message);
@@ -285,6 +374,12 @@ void   nexa__data_transfer__v1__import_job__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Nexa__DataTransfer__V1__ExportRequest_Closure)
+                 (const Nexa__DataTransfer__V1__ExportRequest *message,
+                  void *closure_data);
+typedef void (*Nexa__DataTransfer__V1__ExportResult_Closure)
+                 (const Nexa__DataTransfer__V1__ExportResult *message,
+                  void *closure_data);
 typedef void (*Nexa__DataTransfer__V1__UndoImportResponse_Closure)
                  (const Nexa__DataTransfer__V1__UndoImportResponse *message,
                   void *closure_data);
@@ -338,6 +433,10 @@ struct Nexa__DataTransfer__V1__DataTransferService_Service
                       const Nexa__DataTransfer__V1__ImportJobRequest *input,
                       Nexa__DataTransfer__V1__UndoImportResponse_Closure closure,
                       void *closure_data);
+  void (*export)(Nexa__DataTransfer__V1__DataTransferService_Service *service,
+                 const Nexa__DataTransfer__V1__ExportRequest *input,
+                 Nexa__DataTransfer__V1__ExportResult_Closure closure,
+                 void *closure_data);
 };
 typedef void (*Nexa__DataTransfer__V1__DataTransferService_ServiceDestroy)(Nexa__DataTransfer__V1__DataTransferService_Service *);
 void nexa__data_transfer__v1__data_transfer_service__init (Nexa__DataTransfer__V1__DataTransferService_Service *service,
@@ -352,7 +451,8 @@ void nexa__data_transfer__v1__data_transfer_service__init (Nexa__DataTransfer__V
       function_prefix__ ## start_import,\
       function_prefix__ ## get_import_job,\
       function_prefix__ ## cancel_import,\
-      function_prefix__ ## undo_import  }
+      function_prefix__ ## undo_import,\
+      function_prefix__ ## export  }
 void nexa__data_transfer__v1__data_transfer_service__check(ProtobufCService *service,
                                                            const Nexa__Rpc__V1__HealthCheckRequest *input,
                                                            Nexa__Rpc__V1__HealthCheckResponse_Closure closure,
@@ -381,9 +481,15 @@ void nexa__data_transfer__v1__data_transfer_service__undo_import(ProtobufCServic
                                                                  const Nexa__DataTransfer__V1__ImportJobRequest *input,
                                                                  Nexa__DataTransfer__V1__UndoImportResponse_Closure closure,
                                                                  void *closure_data);
+void nexa__data_transfer__v1__data_transfer_service__export(ProtobufCService *service,
+                                                            const Nexa__DataTransfer__V1__ExportRequest *input,
+                                                            Nexa__DataTransfer__V1__ExportResult_Closure closure,
+                                                            void *closure_data);
 
 /* --- descriptors --- */
 
+extern const ProtobufCMessageDescriptor nexa__data_transfer__v1__export_request__descriptor;
+extern const ProtobufCMessageDescriptor nexa__data_transfer__v1__export_result__descriptor;
 extern const ProtobufCMessageDescriptor nexa__data_transfer__v1__undo_import_response__descriptor;
 extern const ProtobufCMessageDescriptor nexa__data_transfer__v1__mapping_pair__descriptor;
 extern const ProtobufCMessageDescriptor nexa__data_transfer__v1__start_import_request__descriptor;
