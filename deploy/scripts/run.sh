@@ -112,6 +112,8 @@ with open(sys.argv[1], "w", newline="") as f:
 PY
 "$bin/nexactl" import contacts "$sample" --gateway-url "$gateway"
 echo "(run again: the same file creates no duplicates — every row updates)"
+echo; echo "== data transfer: export a filtered subset (vip customers), fields chosen =="
+"$bin/nexactl" export contacts --fields email,first_name,account.name,tags --tag vip --created-after 2020-01-01 --gateway-url "$gateway"
 
 echo; echo "== gateway: connect a Google account (OAuth with PKCE against the stand-in) =="
 "$bin/nexactl" users create --workspace "$workspace" --email ana@nexa-demo.test --name "Ana Demo" >/dev/null
