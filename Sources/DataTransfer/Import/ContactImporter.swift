@@ -82,89 +82,77 @@ public struct ContactImporter: Sendable {
 
     /// The header row of `file` (nil for an empty file), read without the rest.
     public static func headers(of file: URL) throws -> [String]? {
-        struct Found: Error { var headers: [String] }
-        do {
-            try records(of: file) { throw Found(headers: $0.fields) }
-        } catch let found as Found {
-            return found.headers
-        }
-        return nil
-    }
-
-    /// Reads `file` in chunks, so a file of any size is never held whole.
-    static func records(of file: URL, _ body: (CSVReader.Record) throws -> Void) throws {
-        guard let handle = FileHandle(forReadingAtPath: file.path) else { throw CocoaError(.fileNoSuchFile) }
-        defer { try? handle.close() }
-        let head = try handle.read(upToCount: 64 * 1024) ?? Data()
-        var reader = CSVReader(delimiter: CSVReader.detectDelimiter(head))
-        var chunk = head
-        while !chunk.isEmpty {
-            do {
-                for record in try reader.feed(chunk) { try body(record) }
-            } catch let failure as CSVReader.Failure {
-                throw Failure.malformed(failure)
-            }
-            chunk = try handle.read(upToCount: 256 * 1024) ?? Data()
-        }
-        do {
-            if let last = try reader.finish() { try body(last) }
-        } catch let failure as CSVReader.Failure {
-            throw Failure.malformed(failure)
-        }
+        var stream = try RecordStream(file: file)
+        return try stream.next()?.fields
     }
 
     /// Checks and (unless `dryRun`) writes the contacts of `file` for `workspace`.
     /// - Parameter mapping: explicit `(header, field)` pairs, or nil to use the suggested mapping.
     /// - Parameter journal: a job id under which every change is recorded for undo (see `ImportUndo`).
+    ///
+    /// Two passes over the file, neither holding it: the first checks every row (in `fail` mode any
+    /// problem stops here, before anything is written); the second reads it again and writes.
     public func run(file: URL, workspace: UUID, mapping pairs: [(header: String, field: String)]? = nil, mode: Mode = .fail,
                     dryRun: Bool = false, checkpoint: Checkpoint? = nil, journal: UUID? = nil) async throws -> Summary {
         // Pass 1: parse and check every row; nothing is written yet.
-        var mapping: ImportMapping?
         var summary = Summary()
-        var valid: [ContactRow] = []
-        try Self.records(of: file) { record in
-            guard let current = mapping else {
-                do {
-                    mapping = try pairs.map { try ImportMapping.explicit($0, headers: record.fields) } ?? ImportMapping.suggest(headers: record.fields)
-                    summary.headers = record.fields
-                } catch let failure as ImportMapping.Failure {
-                    throw Failure.mapping(failure)
-                }
-                return
-            }
+        var rows = try RecordStream(file: file)
+        guard let header = try rows.next() else { throw Failure.empty }
+        let mapping: ImportMapping
+        do {
+            mapping = try pairs.map { try ImportMapping.explicit($0, headers: header.fields) } ?? ImportMapping.suggest(headers: header.fields)
+        } catch let failure as ImportMapping.Failure {
+            throw Failure.mapping(failure)
+        }
+        summary.headers = header.fields
+        while let record = try rows.next() {
             summary.total += 1
-            do {
-                valid.append(try ContactRow(row: record.row, fields: record.fields, mapping: current))
-            } catch let problem as ContactRow.Problem {
+            // (A typed `catch` here crashes the Swift 6.3.1 compiler in an async function; Result does not.)
+            if case .failure(let problem) = Result(catching: { () throws(ContactRow.Problem) in
+                try ContactRow(row: record.row, fields: record.fields, mapping: mapping)
+            }) {
                 summary.problems.append(problem)
                 if summary.rejected.count < 100_000 { summary.rejected.append((record.fields, problem)) }
             }
         }
-        guard mapping != nil else { throw Failure.empty }
         if mode == .fail, !summary.problems.isEmpty { throw Failure.invalidRows(summary.problems, summary) }
         summary.skipped = summary.problems.count
-        if dryRun { summary.plan += summary.problems.map { ($0.row, "skip: \($0.field) \($0.message)") } }
+        if dryRun { summary.plan += summary.problems.prefix(100_000).map { ($0.row, "skip: \($0.field) \($0.message)") } }
 
-        // Pass 2: batches, each one transaction.
-        var seen = Set<String>()
-        var start = 0
-        if let checkpoint, checkpoint.resumeAfter > 0 {
+        // Pass 2: read again; batches of valid rows, each one transaction.
+        var seen = Set<Int>()  // emails already written by this run (hashes: 1,000,000 of them fit in a few MB)
+        var done = 0
+        let resumeAfter = checkpoint?.resumeAfter ?? 0
+        if let checkpoint, resumeAfter > 0 {
             // Already written by an earlier run: their counts were committed with them.
-            start = min(checkpoint.resumeAfter, valid.count)
-            seen = Set(valid[..<start].map(\.email))
             summary.created = checkpoint.summary.created
             summary.updated = checkpoint.summary.updated
             summary.merged = checkpoint.summary.merged
         }
-        while start < valid.count {
-            let batch = Array(valid[start..<min(valid.count, start + batchSize)])
-            start += batchSize
+        rows = try RecordStream(file: file)
+        _ = try rows.next()
+        var batch: [ContactRow] = []
+        var finished = false
+        while !finished {
+            batch.removeAll(keepingCapacity: true)
+            while batch.count < batchSize {
+                guard let record = try rows.next() else { finished = true; break }
+                guard let row = try? ContactRow(row: record.row, fields: record.fields, mapping: mapping) else { continue }
+                if done < resumeAfter {
+                    done += 1
+                    seen.insert(row.email.hashValue)
+                    continue
+                }
+                batch.append(row)
+            }
+            guard !batch.isEmpty else { break }
+            done += batch.count
             var merged: [String: ContactRow] = [:]
             var order: [String] = []
             for row in batch {
-                if seen.contains(row.email) || merged[row.email] != nil {
+                if seen.contains(row.email.hashValue) || merged[row.email] != nil {
                     summary.merged += 1
-                    if dryRun { summary.plan.append((row.row, "merge")) }
+                    if dryRun, summary.plan.count < 100_000 { summary.plan.append((row.row, "merge")) }
                 }
                 if var existing = merged[row.email] {
                     existing.merge(row)
@@ -174,34 +162,77 @@ public struct ContactImporter: Sendable {
                     order.append(row.email)
                 }
             }
-            let rows = order.map { merged[$0]! }
+            let distinct = order.map { merged[$0]! }
             if dryRun {
                 let existing = Set(try await db.query("""
-                    SELECT lower(email::text) FROM contacts WHERE workspace_id = \(workspace) AND email = ANY(\(PostgresTextArray(rows.map(\.email)))::citext[])
+                    SELECT lower(email::text) FROM contacts WHERE workspace_id = \(workspace) AND email = ANY(\(PostgresTextArray(distinct.map(\.email)))::citext[])
                     """).map { try $0.decode(String.self, at: 0) })
-                for row in rows where !seen.contains(row.email) {
+                for row in distinct where !seen.contains(row.email.hashValue) {
                     let action = existing.contains(row.email) ? "update" : "create"
-                    summary.plan.append((row.row, action))
+                    if summary.plan.count < 100_000 { summary.plan.append((row.row, action)) }
                     if action == "create" { summary.created += 1 } else { summary.updated += 1 }
                 }
             } else {
                 // A contact first created by an earlier batch of this file counts once, as created.
-                let repeats = rows.filter { seen.contains($0.email) }.count
+                let repeats = distinct.filter { seen.contains($0.email.hashValue) }.count
                 let before = summary
-                let done = min(start, valid.count)
-                summary = try await write(rows, workspace: workspace, journal: journal) { tx, created, updated in
+                let written = done
+                summary = try await write(distinct, workspace: workspace, journal: journal) { tx, created, updated in
                     var after = before
                     after.created += created
                     after.updated += updated - repeats
-                    try await checkpoint?.record(tx, after, done)
+                    try await checkpoint?.record(tx, after, written)
                     return after
                 }
             }
-            seen.formUnion(order)
+            for email in order { seen.insert(email.hashValue) }
             if let checkpoint, await checkpoint.shouldStop() { break }
         }
         if dryRun { summary.plan.sort { $0.row < $1.row } }
         return summary
+    }
+
+    /// The records of a file, read in chunks as they are asked for.
+    struct RecordStream {
+        private let handle: FileHandle
+        private var reader: CSVReader
+        private var pending: [CSVReader.Record] = []
+        private var index = 0
+        private var ended = false
+
+        init(file: URL) throws {
+            guard let handle = FileHandle(forReadingAtPath: file.path) else { throw CocoaError(.fileNoSuchFile) }
+            self.handle = handle
+            let head = try handle.read(upToCount: 64 * 1024) ?? Data()
+            reader = CSVReader(delimiter: CSVReader.detectDelimiter(head))
+            pending = try Self.parse(&reader, head)
+        }
+
+        private static func parse(_ reader: inout CSVReader, _ bytes: Data) throws -> [CSVReader.Record] {
+            do { return try reader.feed(bytes) } catch { throw Failure.malformed(error) }
+        }
+
+        mutating func next() throws -> CSVReader.Record? {
+            while index >= pending.count {
+                if ended { return nil }
+                pending = []
+                index = 0
+                let chunk = try handle.read(upToCount: 256 * 1024) ?? Data()
+                if chunk.isEmpty {
+                    ended = true
+                    try? handle.close()
+                    do {
+                        if let last = try reader.finish() { pending = [last] }
+                    } catch {
+                        throw Failure.malformed(error)
+                    }
+                } else {
+                    pending = try Self.parse(&reader, chunk)
+                }
+            }
+            defer { index += 1 }
+            return pending[index]
+        }
     }
 
     /// Upserts one batch in one transaction, with `commit` (the counts, the checkpoint) in it.
