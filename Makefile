@@ -1,6 +1,6 @@
 # Nexa Integrations. `make run` shows the system working; `make test` runs every test.
 SHELL := /bin/bash
-DEBIAN_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libpq-dev libcurl4-openssl-dev libssl-dev python3 wrk \
+DEBIAN_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libpq-dev libcurl4-openssl-dev libssl-dev python3 wrk bc \
 	postgresql postgresql-contrib protobuf-compiler python3-protobuf curl
 PG_PORT ?= 55432
 PG_TEST_PORT ?= 55433
@@ -54,6 +54,7 @@ bench: deps ## RPC beside a bare SwiftNIO echo; durable webhook ingest beside no
 	swift build -c release
 	./deploy/scripts/bench.sh
 	./deploy/scripts/bench-webhooks.sh
+	./deploy/scripts/bench-import.sh
 
 fuzz: deps ## libFuzzer on the frame and message decoders for a bounded time (FUZZ_SECONDS, default 60).
 	./deploy/scripts/fuzz.sh

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Import and export benchmark (part of `make bench`): release nexa-gateway and nexa-data-transfer on
+# a fresh PostgreSQL (fsync on). For 10,000 and 1,000,000 contacts: `nexactl import contacts`
+# (upload → completed) beside a baseline on the same PostgreSQL in the same run — psql `\copy` of
+# the same file into a staging table, then one account find-or-create and one
+# `INSERT … ON CONFLICT` upsert. Then the 1,000,000-row export beside `\copy (SELECT …) TO`.
+# Prints the data transfer service's peak memory (VmHWM).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$(cd "$root" && swift build -c release --show-bin-path)
+port=${BENCH_PG_PORT:-55436}
+data=$root/.data/pg-bench-import
+work=$root/.data/bench-import; rm -rf "$work"; mkdir -p "$work"
+"$root/deploy/scripts/pg.sh" fresh "$data" "$port" >/dev/null
+export NEXA_DATABASE_URL=postgresql://nexa@127.0.0.1:$port/nexa NEXA_LOG_LEVEL=error NEXA_BLOB_DIR=$work/blobs
+export NEXA_GATEWAY_HTTP_PORT=18180 NEXA_GATEWAY_RPC_PORT=18011 NEXA_GATEWAY_ADMIN_PORT=18111
+export NEXA_DATA_TRANSFER_RPC_PORT=18016 NEXA_DATA_TRANSFER_ADMIN_PORT=18116 NEXA_EXPORT_MAX_ROWS=2000000
+export NEXA_VAULT_KEYS="bench:$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" NEXA_GATEWAY_DISPATCHER=off
+pids=()
+trap 'for p in "${pids[@]}"; do kill -TERM $p 2>/dev/null || true; done; wait 2>/dev/null || true; "$root/deploy/scripts/pg.sh" stop "$data" >/dev/null' EXIT
+"$bin/nexactl" migrate >/dev/null
+"$bin/nexa-data-transfer" & pids+=($!); dt=$!
+"$bin/nexa-gateway" & pids+=($!)
+for i in $(seq 1 100); do curl -sf http://127.0.0.1:18180/healthz >/dev/null && curl -sf http://127.0.0.1:18116/readyz >/dev/null && break; sleep 0.1; done
+now() { date +%s.%N; }
+psql="psql -qAt $NEXA_DATABASE_URL"
+
+for n in 10000 1000000; do
+  file=$work/contacts-$n.csv
+  python3 - "$file" "$n" <<'PY'
+import sys
+n = int(sys.argv[2])
+with open(sys.argv[1], "w") as f:
+    f.write("email,first_name,last_name,company,phone,title,tags\n")
+    for i in range(n):
+        f.write(f"c{i}@example.com,First{i},Last{i},Company {i % 5000},+1415555{i % 10000:04d},Engineer,\"customer, tier-{i % 3}\"\n")
+PY
+  # Baseline, its own workspace.
+  bw=$(uuidgen 2>/dev/null || cat /proc/sys/kernel/random/uuid)
+  $psql -c "INSERT INTO workspaces (id, name) VALUES ('$bw', 'baseline $n')"
+  t0=$(now)
+  $psql <<SQL
+CREATE TEMP TABLE staging (email text, first_name text, last_name text, company text, phone text, title text, tags text);
+\\copy staging FROM '$file' WITH (FORMAT csv, HEADER true)
+INSERT INTO accounts (id, workspace_id, name, normalized_name)
+  SELECT gen_random_uuid(), '$bw', min(company), lower(company) FROM staging GROUP BY lower(company)
+  ON CONFLICT (workspace_id, normalized_name) DO NOTHING;
+INSERT INTO contacts (id, workspace_id, account_id, email, first_name, last_name, phone, title, tags)
+  SELECT gen_random_uuid(), '$bw', a.id, s.email, s.first_name, s.last_name, s.phone, s.title, string_to_array(s.tags, ', ')
+  FROM staging s JOIN accounts a ON a.workspace_id = '$bw' AND a.normalized_name = lower(s.company)
+  ON CONFLICT (workspace_id, email) DO UPDATE SET first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+    phone = EXCLUDED.phone, title = EXCLUDED.title, account_id = EXCLUDED.account_id, tags = EXCLUDED.tags, updated_at = now();
+SQL
+  t1=$(now)
+  # Ours, end to end through the gateway, another workspace.
+  ow=$("$bin/nexactl" workspaces create "import $n")
+  key=$("$bin/nexactl" keys create --workspace "$ow" --name bench --services '*' --quiet)
+  t2=$(now)
+  "$bin/nexactl" import contacts "$file" --api-key "$key" --gateway-url http://127.0.0.1:18180 >"$work/import-$n.log"
+  t3=$(now)
+  base=$(echo "$t1 - $t0" | bc); ours=$(echo "$t3 - $t2" | bc)
+  printf 'import %7d rows: nexa %6.2f s   baseline (COPY + upsert) %6.2f s   ratio %.2fx (target <= 1.3x)\n' "$n" "$ours" "$base" "$(echo "$ours / $base" | bc -l)"
+  tail -1 "$work/import-$n.log" | sed 's/^/    /'
+done
+echo "data transfer peak memory (VmHWM): $(awk '/VmHWM/ {printf "%.0f MB", $2 / 1024}' /proc/$dt/status) (target < 200 MB for the 1,000,000-row import)"
+
+# Export of the 1,000,000 rows just imported, beside PostgreSQL's own COPY … TO.
+t0=$(now)
+$psql -c "\\copy (SELECT c.email, c.first_name, c.last_name, coalesce(c.phone, ''), coalesce(c.title, ''), coalesce(a.name, ''), array_to_string(c.tags, ', ') FROM contacts c LEFT JOIN accounts a ON a.id = c.account_id WHERE c.workspace_id = '$ow' ORDER BY c.created_at, c.id) TO '$work/copy-export.csv' WITH (FORMAT csv, HEADER true)"
+t1=$(now)
+"$bin/nexactl" export contacts --fields email,first_name,last_name,phone,title,account.name,tags --api-key "$key" --gateway-url http://127.0.0.1:18180 >"$work/export.log"
+t2=$(now)
+base=$(echo "$t1 - $t0" | bc); ours=$(echo "$t2 - $t1" | bc)
+printf 'export 1000000 rows: nexa %6.2f s   COPY ... TO %6.2f s   ratio %.2fx (target <= 1.5x)\n' "$ours" "$base" "$(echo "$ours / $base" | bc -l)"
