@@ -68,6 +68,29 @@ public enum Digest {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Hex (either case) to bytes; nil when it is not an even run of hex digits.
+    public static func hexDecode(_ text: some StringProtocol) -> [UInt8]? {
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            case 65...70: c - 55
+            default: nil
+            }
+        }
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(utf8.count / 2)
+        var i = 0
+        while i < utf8.count {
+            guard let hi = nibble(utf8[i]), let lo = nibble(utf8[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
+    }
+
     /// Decodes URL-safe base64 with or without padding; nil when it is not base64url.
     public static func base64URLDecode(_ text: some StringProtocol) -> [UInt8]? {
         var values: [UInt8] = []

@@ -24,6 +24,14 @@ import Testing
         #expect(a.count == 32 && a != b)
     }
 
+    @Test func hexRoundTripsAndRefusesNonHex() {
+        let bytes = Digest.randomBytes(33)
+        #expect(Digest.hexDecode(Digest.hex(bytes)) == bytes)
+        #expect(Digest.hexDecode("0aFF") == [0x0a, 0xff])
+        #expect(Digest.hexDecode("abc") == nil)
+        #expect(Digest.hexDecode("zz") == nil)
+    }
+
     @Test func base64URL() {
         #expect(Digest.base64URL(Array("f".utf8)) == "Zg")
         #expect(Digest.base64URL(Array("fo".utf8)) == "Zm8")

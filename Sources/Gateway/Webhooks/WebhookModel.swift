@@ -160,12 +160,6 @@ enum WebhookPayload {
         }
     }
 
-    /// A required string field of a JSON object.
-    static func string(_ object: [String: Any], _ key: String) throws(WebhookRejection) -> String {
-        guard let value = object[key] as? String, !value.isEmpty else { throw .malformed("the payload has no \"\(key)\"") }
-        return value
-    }
-
     /// A stable id for providers that send none, or batch several events in one request.
     static func digestID(_ body: [UInt8]) -> String {
         "sha256:" + Digest.hex(Digest.sha256(body))
@@ -183,29 +177,5 @@ enum WebhookPayload {
         let fractional = ISO8601DateFormatter()
         fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return fractional.date(from: text)
-    }
-
-    /// Lower-case hex to bytes.
-    static func hexBytes(_ text: some StringProtocol) -> [UInt8]? {
-        let utf8 = Array(text.utf8)
-        guard utf8.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(utf8.count / 2)
-        var i = 0
-        while i < utf8.count {
-            guard let hi = nibble(utf8[i]), let lo = nibble(utf8[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: c - 48
-        case 97...102: c - 87
-        case 65...70: c - 55
-        default: nil
-        }
     }
 }

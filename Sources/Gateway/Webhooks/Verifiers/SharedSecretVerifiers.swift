@@ -16,7 +16,7 @@ public struct StripeVerifier: WebhookVerifier {
             guard let eq = item.firstIndex(of: "=") else { continue }
             let key = item[..<eq].trimmingCharacters(in: .whitespaces), value = item[item.index(after: eq)...]
             if key == "t" { timestamp = Int(value) }
-            if key == "v1", let bytes = WebhookPayload.hexBytes(value) { signatures.append(bytes) }
+            if key == "v1", let bytes = Digest.hexDecode(value) { signatures.append(bytes) }
         }
         guard let timestamp, !signatures.isEmpty else { throw .unauthenticated("the Stripe-Signature header has no t and v1") }
         let expected = Digest.hmacSHA256(key: endpoint.secret ?? [], data: Array("\(timestamp).".utf8) + request.body)
@@ -66,7 +66,7 @@ public struct IntercomVerifier: WebhookVerifier {
 
     public func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome {
         guard let header = request.headers["x-hub-signature"], header.hasPrefix("sha1="),
-              let signature = WebhookPayload.hexBytes(header.dropFirst(5)) else {
+              let signature = Digest.hexDecode(header.dropFirst(5)) else {
             throw .unauthenticated("no X-Hub-Signature sha1= header")
         }
         guard Digest.constantTimeEquals(signature, Digest.hmacSHA1(key: endpoint.secret ?? [], data: request.body)) else {
