@@ -18,30 +18,40 @@ public struct LocalBlobStore: Sendable {
         return root.appendingPathComponent(key)
     }
 
-    /// Streams `chunks` into a new blob under `prefix`; returns its key and size.
-    /// - Throws: `tooLarge` past `limit` bytes (the partial file is removed).
-    public func write(prefix: String, fileExtension: String, limit: Int,
-                      chunks: some AsyncSequence<[UInt8], any Error>) async throws -> (key: String, size: Int) {
+    /// A new blob under `prefix`, written by `body`. It is written under a temporary name, synced
+    /// and renamed when `body` returns; when `body` throws, the partial file is removed.
+    public func create<R>(prefix: String, fileExtension: String, _ body: (FileHandle) async throws -> R) async throws -> (key: String, result: R) {
         let key = "\(prefix)/\(UUID().uuidString.lowercased()).\(fileExtension)"
         let final = try url(key)
         try FileManager.default.createDirectory(at: final.deletingLastPathComponent(), withIntermediateDirectories: true)
         let partial = final.appendingPathExtension("partial")
         FileManager.default.createFile(atPath: partial.path, contents: nil)
         let handle = try FileHandle(forWritingTo: partial)
-        var size = 0
         do {
+            let result = try await body(handle)
+            try handle.synchronize()
+            try handle.close()
+            try FileManager.default.moveItem(at: partial, to: final)
+            return (key, result)
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(at: partial)
+            throw error
+        }
+    }
+
+    /// Streams `chunks` into a new blob under `prefix`; returns its key and size.
+    /// - Throws: `tooLarge` past `limit` bytes (the partial file is removed).
+    public func write(prefix: String, fileExtension: String, limit: Int,
+                      chunks: some AsyncSequence<[UInt8], any Error>) async throws -> (key: String, size: Int) {
+        let (key, size) = try await create(prefix: prefix, fileExtension: fileExtension) { handle in
+            var size = 0
             for try await chunk in chunks {
                 size += chunk.count
                 guard size <= limit else { throw TooLarge(limit: limit) }
                 try handle.write(contentsOf: chunk)
             }
-            try handle.synchronize()
-            try handle.close()
-            try FileManager.default.moveItem(at: partial, to: final)
-        } catch {
-            try? handle.close()
-            try? FileManager.default.removeItem(at: partial)
-            throw error
+            return size
         }
         return (key, size)
     }

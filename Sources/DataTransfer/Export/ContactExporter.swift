@@ -77,17 +77,10 @@ public struct ContactExporter: Sendable {
             throw PlatformError(.failedPrecondition, "the filters match \(count) contacts, over the export cap of \(maximumRows): narrow them")
         }
 
-        let key = "exports/contacts-\(UUID().uuidString.lowercased()).csv"
-        let url = try blobs.url(key)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let partial = url.appendingPathExtension("partial")
-        FileManager.default.createFile(atPath: partial.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: partial)
         let writer = CSVWriter()
-        var rows = 0
-        do {
+        let (key, rows) = try await blobs.create(prefix: "exports/contacts", fileExtension: "csv") { handle in
             try handle.write(contentsOf: writer.record(fields))
-            rows = try await db.withTransaction(isolation: .repeatableRead) { tx in
+            return try await db.withTransaction(isolation: .repeatableRead) { tx in
                 try await tx.execute(PostgresQuery(
                     unsafeSQL: "DECLARE export_cursor NO SCROLL CURSOR FOR SELECT " + select.joined(separator: ", ") + " " + from
                         + " ORDER BY c.created_at, c.id", binds: binds))
@@ -105,13 +98,6 @@ public struct ContactExporter: Sendable {
                 try await tx.execute("CLOSE export_cursor")
                 return written
             }
-            try handle.synchronize()
-            try handle.close()
-            try FileManager.default.moveItem(at: partial, to: url)
-        } catch {
-            try? handle.close()
-            try? FileManager.default.removeItem(at: partial)
-            throw error
         }
         return (key, rows, fields)
     }

@@ -196,7 +196,7 @@ public final class ImportJobs: Sendable {
             let url = try blobs.url(blobKey)
             let summary = try await ContactImporter(db: db).run(file: url, workspace: workspace, mapping: pairs, mode: mode, dryRun: dryRun,
                                                                 checkpoint: checkpoint, journal: dryRun ? nil : id)
-            let errors = try writeErrors(summary)
+            let errors = try await writeErrors(summary)
             try await db.execute("""
                 UPDATE import_jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END,
                   total = \(summary.total), created = \(summary.created), updated = \(summary.updated), merged = \(summary.merged),
@@ -210,7 +210,7 @@ public final class ImportJobs: Sendable {
             var errors: String?
             if case .invalidRows(let all, let summary) = failure {
                 problems = all
-                errors = try? writeErrors(summary)
+                errors = try? await writeErrors(summary)
             }
             _ = try? await db.execute("""
                 UPDATE import_jobs SET status = 'failed', error = \("\(failure)"), problems = \(Self.problemsJSON(problems))::jsonb,
@@ -264,18 +264,14 @@ public final class ImportJobs: Sendable {
     }
 
     /// The offending rows as read, plus an `error` column; nil when there are none.
-    private func writeErrors(_ summary: ContactImporter.Summary) throws -> String? {
+    private func writeErrors(_ summary: ContactImporter.Summary) async throws -> String? {
         guard !summary.rejected.isEmpty else { return nil }
         let writer = CSVWriter()
         var out = writer.record(summary.headers + ["error"])
         for (fields, problem) in summary.rejected {
             writer.append(fields + ["\(problem.field): \(problem.message) (row \(problem.row))"], to: &out)
         }
-        let key = "imports/errors-\(UUID().uuidString.lowercased()).csv"
-        let url = try blobs.url(key)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(out).write(to: url, options: .atomic)
-        return key
+        return try await blobs.create(prefix: "imports", fileExtension: "errors.csv") { try $0.write(contentsOf: out) }.key
     }
 
     /// Emails the summary to whoever asked for it. A mail failure is logged; the job stays done.
