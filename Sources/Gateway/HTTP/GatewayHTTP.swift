@@ -2,6 +2,7 @@ public import Hummingbird
 public import Logging
 import NIOCore
 import Foundation
+import RPC
 
 /// The gateway's public HTTP surface: webhook ingress (`/webhooks/<provider>/<endpoint id>`) and
 /// the OAuth connect flow (`/oauth/<provider>/start|callback`).
@@ -24,11 +25,9 @@ public enum GatewayHTTP {
                 let name = field.name.canonicalName
                 headers[name] = headers[name].map { $0 + ", " + field.value } ?? field.value
             }
-            var query: [String: String] = [:]
-            for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
             let reply = await ingress.receive(
                 provider: provider, endpointID: endpoint,
-                request: WebhookRequest(method: request.method.rawValue, headers: headers, query: query, body: Array(buffer: body)))
+                request: WebhookRequest(method: request.method.rawValue, headers: headers, query: request.queryDictionary, body: Array(buffer: body)))
             return textResponse(reply)
         }
         router.post("/webhooks/:provider/:endpoint", use: receive)
@@ -50,5 +49,30 @@ public enum GatewayHTTP {
     static func textResponse(_ reply: WebhookIngress.Reply) -> Response {
         Response(status: .init(code: reply.status), headers: [.contentType: reply.contentType],
                  body: .init(byteBuffer: ByteBuffer(string: reply.body)))
+    }
+}
+
+extension Request {
+    /// Every query parameter in order, repeated names kept (`map=…&map=…`).
+    var queryPairs: [(String, String)] {
+        uri.queryParameters.map { (String($0.key), String($0.value)) }
+    }
+
+    /// The query parameters by name, the last value of a repeated name winning.
+    var queryDictionary: [String: String] {
+        Dictionary(queryPairs, uniquingKeysWith: { _, last in last })
+    }
+}
+
+extension CallAuthenticator {
+    /// Checks `Authorization: Bearer <API key>` as `method` of `service` would be; returns the key and its principal.
+    /// - Throws: `RPCError` UNAUTHENTICATED without a bearer key, or whatever the key check refuses.
+    func authenticateBearer(_ request: Request, service: ServiceDescriptor, method name: String) async throws -> (key: String, principal: Principal) {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw RPCError(.unauthenticated, "an API key is required (Authorization: Bearer nexa_…)")
+        }
+        let key = String(header.dropFirst(7))
+        let method = service.methods.first { $0.name == name }!
+        return (key, try await authenticate(CallMetadata(apiKey: key), service: service, method: method))
     }
 }

@@ -34,8 +34,8 @@ public struct ImportRoutes: Sendable {
         let client = DataTransferV1.DataTransferService.Client(transport: dataTransfer)
         router.post("/v1/imports") { request, _ -> Response in
             let key: String
-            do { key = try await authorize(request, method: "StartImport") } catch { return Self.error(error) }
-            let query = Self.query(request)
+            do { key = try await authorize(request, method: "StartImport").key } catch { return Self.error(error) }
+            let query = request.queryPairs
             var start = DataTransferV1.StartImportRequest()
             start.entity = query.first { $0.0 == "entity" }?.1 ?? "contacts"
             start.mode = query.first { $0.0 == "mode" }?.1 ?? "fail"
@@ -70,7 +70,7 @@ public struct ImportRoutes: Sendable {
         }
         router.get("/v1/imports/:id") { request, context -> Response in
             let key: String
-            do { key = try await authorize(request, method: "GetImportJob") } catch { return Self.error(error) }
+            do { key = try await authorize(request, method: "GetImportJob").key } catch { return Self.error(error) }
             var lookup = DataTransferV1.ImportJobRequest()
             lookup.jobID = context.parameters.get("id") ?? ""
             do {
@@ -82,8 +82,8 @@ public struct ImportRoutes: Sendable {
 
         // Export: the body names the fields and filters; the answer carries a signed 7-day link.
         router.post("/v1/exports") { request, _ -> Response in
-            let key: String
-            do { key = try await authorize(request, method: "Export") } catch { return Self.error(error) }
+            let caller: (key: String, principal: Principal)
+            do { caller = try await authorize(request, method: "Export") } catch { return Self.error(error) }
             var request = request
             let body = (try? await request.collectBody(upTo: 64 * 1024)).map { Data(Array(buffer: $0)) } ?? Data()
             let export: DataTransferV1.ExportRequest
@@ -93,10 +93,8 @@ public struct ImportRoutes: Sendable {
                 return Self.json(400, ["message": "the body is not an export request: \(error)"])
             }
             do {
-                let result = try await client.export(export, options: CallOptions(apiKey: key))
-                let principal = try await authenticator.authenticate(CallMetadata(apiKey: key), service: service,
-                                                                     method: service.methods.first { $0.name == "Export" }!)
-                let link = links.make(blobKey: result.blobKey, workspace: UUID(uuidString: principal.workspaceID) ?? UUID())
+                let result = try await client.export(export, options: CallOptions(apiKey: caller.key))
+                let link = links.make(blobKey: result.blobKey, workspace: UUID(uuidString: caller.principal.workspaceID) ?? UUID())
                 return Self.json(201, ExportAnswer(rows: result.rows, fields: result.fields, downloadURL: link.url,
                                                    expiresAt: ISO8601DateFormatter().string(from: link.expires)))
             } catch {
@@ -118,7 +116,7 @@ public struct ImportRoutes: Sendable {
 
         router.get("/v1/imports/:id/errors") { request, context -> Response in
             let key: String
-            do { key = try await authorize(request, method: "GetImportJob") } catch { return Self.error(error) }
+            do { key = try await authorize(request, method: "GetImportJob").key } catch { return Self.error(error) }
             var lookup = DataTransferV1.ImportJobRequest()
             lookup.jobID = context.parameters.get("id") ?? ""
             do {
@@ -134,14 +132,8 @@ public struct ImportRoutes: Sendable {
             }
         }
 
-        @Sendable func authorize(_ request: Request, method name: String) async throws -> String {
-            guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-                throw RPCError(.unauthenticated, "an API key is required (Authorization: Bearer nexa_…)")
-            }
-            let key = String(header.dropFirst(7))
-            _ = try await authenticator.authenticate(CallMetadata(apiKey: key), service: service,
-                                                     method: service.methods.first { $0.name == name }!)
-            return key
+        @Sendable func authorize(_ request: Request, method name: String) async throws -> (key: String, principal: Principal) {
+            try await authenticator.authenticateBearer(request, service: service, method: name)
         }
     }
 
@@ -156,10 +148,6 @@ public struct ImportRoutes: Sendable {
             case downloadURL = "download_url"
             case expiresAt = "expires_at"
         }
-    }
-
-    static func query(_ request: Request) -> [(String, String)] {
-        request.uri.queryParameters.map { (String($0.key), String($0.value)) }
     }
 
     static func json(_ status: Int, _ value: some Encodable) -> Response {

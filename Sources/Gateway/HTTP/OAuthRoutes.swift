@@ -22,16 +22,14 @@ public struct OAuthRoutes: Sendable {
     public func register(on router: Router<BasicRequestContext>) {
         router.get("/oauth/:provider/start") { request, context in
             let provider = context.parameters.get("provider") ?? ""
-            let query = Self.query(request)
+            let query = request.queryDictionary
             let workspace: UUID, user: UUID
             if let linked = links.verify(provider: provider, query: query) {
                 (workspace, user) = linked
-            } else if let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer "),
-                      let userID = query["user"].flatMap(UUID.init(uuidString:)) {
-                let method = GatewayV1.GatewayService.descriptor.methods.first { $0.name == "CreateConnectLink" }!
-                guard let principal = try? await authenticator.authenticate(
-                    CallMetadata(apiKey: String(authorization.dropFirst(7))), service: GatewayV1.GatewayService.descriptor, method: method),
-                      let id = UUID(uuidString: principal.workspaceID) else {
+            } else if request.headers[.authorization]?.hasPrefix("Bearer ") == true, let userID = query["user"].flatMap(UUID.init(uuidString:)) {
+                guard let caller = try? await authenticator.authenticateBearer(
+                    request, service: GatewayV1.GatewayService.descriptor, method: "CreateConnectLink"),
+                      let id = UUID(uuidString: caller.principal.workspaceID) else {
                     return Self.page(401, "Not allowed", "The API key is not valid for the gateway.")
                 }
                 (workspace, user) = (id, userID)
@@ -47,18 +45,12 @@ public struct OAuthRoutes: Sendable {
         }
         router.get("/oauth/:provider/callback") { request, context in
             do throws(OAuthFlow.Failure) {
-                let connection = try await flow.complete(provider: context.parameters.get("provider") ?? "", query: Self.query(request))
+                let connection = try await flow.complete(provider: context.parameters.get("provider") ?? "", query: request.queryDictionary)
                 return Self.page(200, "Connected", "\(connection.provider.capitalized) account \(connection.accountEmail) is connected. You can close this window.")
             } catch {
                 return Self.page(error.status, error.title, error.detail)
             }
         }
-    }
-
-    static func query(_ request: Request) -> [String: String] {
-        var query: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
-        return query
     }
 
     static func page(_ status: Int, _ title: String, _ detail: String) -> Response {
