@@ -31,7 +31,8 @@ echo "$failed" | grep -q "UNKNOWN" || { echo "FAIL the reference's SERVICE_FAILE
 echo "PASS the reference's SERVICE_FAILED reads as UNKNOWN"
 
 # The admin port exports the calls just made.
-curl -sf http://127.0.0.1:17103/metrics | grep -q 'nexa_rpc_server_requests_total{.*method="Echo"' \
+metrics=$(curl -sf http://127.0.0.1:17103/metrics || true)
+grep -q 'nexa_rpc_server_requests_total{.*method="Echo"' <<<"$metrics" \
   || { echo "FAIL metrics: no Echo counter on /metrics"; exit 1; }
 echo "PASS metrics exported"
 # SIGTERM drains and exits 0.
