@@ -21,9 +21,22 @@ public struct CSVWriter: Sendable {
         return out
     }
 
+    /// Whether a cell starting with `byte` would be taken for a formula by a spreadsheet.
+    static func startsFormula(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "=") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "@") || byte == 0x09 || byte == 0x0D
+    }
+
+    /// The value a neutralised cell stands for: the guard apostrophe before a formula character is
+    /// dropped, so a file this writer produced imports back to exactly what was exported.
+    public static func removingFormulaGuard(_ cell: String) -> String {
+        let utf8 = cell.utf8
+        guard utf8.count >= 2, utf8.first == UInt8(ascii: "'"), startsFormula(utf8[utf8.index(after: utf8.startIndex)]) else { return cell }
+        return String(cell.dropFirst())
+    }
+
     private func append(field: String, to out: inout [UInt8]) {
         var bytes = Array(field.utf8)
-        if let first = bytes.first, [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D].contains(first) {
+        if let first = bytes.first, Self.startsFormula(first) {
             bytes.insert(UInt8(ascii: "'"), at: 0)
         }
         let needsQuotes = bytes.contains { $0 == delimiter || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }

@@ -61,4 +61,12 @@ import Testing
         #expect(String(decoding: bytes, as: UTF8.self)
                 == "\"'=HYPERLINK(\"\"http://x\"\")\",'+1,'-2,'@SUM(A1),'\tx,\"'\rx\",safe=ok\r\n")
     }
+
+    @Test func formulaGuardComesOffOnTheWayBack() throws {
+        let cells = ["=HYPERLINK(\"http://x\")", "+14155550100", "-2", "@SUM(A1)", "'quoted", "'", "plain"]
+        let read = try CSVReaderTests.parse(CSVWriter().record(cells)).first?.fields ?? []
+        #expect(read.map(CSVWriter.removingFormulaGuard) == cells)
+        // An apostrophe before anything else is the value itself.
+        #expect(CSVWriter.removingFormulaGuard("'tis") == "'tis")
+    }
 }

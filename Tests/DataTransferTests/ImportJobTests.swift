@@ -153,4 +153,33 @@ import Testing
         await #expect(throws: (any Error).self) { _ = try await ImportUndo(db: db).undo(job: job.id, workspace: workspace) }
         await #expect(throws: (any Error).self) { _ = try await ImportUndo(db: db).undo(job: job.id, workspace: UUID()) }
     }
+
+    @Test func aLaterImportOwnsWhatItWroteAndAnEarlierUndoLeavesItAlone() async throws {
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        let blobs = ImportJobTests.blobs()
+        let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
+        func importing(_ csv: String) async throws -> UUID {
+            let job = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload(csv, to: blobs), fileName: "x.csv",
+                                           mapping: nil, mode: .fail, dryRun: false)
+            await jobs.processDue()
+            #expect(try await jobs.get(job.id, workspace: workspace).status == "completed")
+            return job.id
+        }
+        let first = try await importing("email,title\na@x.test,First\nb@x.test,First\n")
+        let second = try await importing("email,title\na@x.test,Second\nc@x.test,Second\n")
+        func titles() async throws -> [String] {
+            try await db.query("SELECT email::text || '=' || coalesce(title, '') FROM contacts WHERE workspace_id = \(workspace) ORDER BY 1")
+                .map { try $0.decode(String.self, at: 0) }
+        }
+
+        // The first job created a@x, but the second wrote it last: undoing the first leaves it.
+        let early = try await ImportUndo(db: db).undo(job: first, workspace: workspace)
+        #expect(early.deleted == 1 && early.restored == 0 && early.refused == ["a@x.test"])
+        #expect(try await titles() == ["a@x.test=Second", "c@x.test=Second"])
+        // Undoing the second deletes what it created and puts back what a@x held before it.
+        let late = try await ImportUndo(db: db).undo(job: second, workspace: workspace)
+        #expect(late.deleted == 1 && late.restored == 1 && late.refused.isEmpty)
+        #expect(try await titles() == ["a@x.test=First"])
+    }
 }

@@ -41,64 +41,88 @@ public struct ContactExporter: Sendable {
     }
 
     /// Writes the export; returns its blob key, row count and header.
+    ///
+    /// PostgreSQL writes the CSV itself (`COPY (SELECT …) TO STDOUT`), quoting included; the cells
+    /// are neutralised in the query. `COPY` takes no parameters, so every filter value is handed to
+    /// the transaction as a setting (`set_config`, bound like any parameter) and read back with
+    /// `current_setting`: no input is ever spliced into SQL text.
     public func export(workspace: UUID, fields requested: [String], filters: Filters) async throws -> (key: String, rows: Int, fields: [String]) {
         let fields = requested.isEmpty ? Self.defaultFields : requested
-        // Filters first ($1 … $n, all used by the count), then the select's parameters after them.
-        var binds: [String?] = [workspace.postgresText]
-        var conditions = ["c.workspace_id = $1"]
-        func bind(_ value: String?, _ condition: (String) -> String) {
-            binds.append(value)
-            conditions.append(condition("$\(binds.count)"))
+        var values: [String?] = []
+        func parameter(_ value: String?) -> String {
+            values.append(value)
+            return "current_setting('nexa_export.p\(values.count)')"
         }
-        if !filters.tagsAny.isEmpty { bind(PostgresTextArray(filters.tagsAny).postgresText) { "c.tags && \($0)::text[]" } }
-        if !filters.tagsAll.isEmpty { bind(PostgresTextArray(filters.tagsAll).postgresText) { "c.tags @> \($0)::text[]" } }
-        if let d = filters.createdAfter { bind(d.postgresText) { "c.created_at >= \($0)::timestamptz" } }
-        if let d = filters.createdBefore { bind(d.postgresText) { "c.created_at < \($0)::timestamptz" } }
-        if let d = filters.updatedAfter { bind(d.postgresText) { "c.updated_at >= \($0)::timestamptz" } }
-        if let d = filters.updatedBefore { bind(d.postgresText) { "c.updated_at < \($0)::timestamptz" } }
-        if let a = filters.accountID { bind(a.postgresText) { "c.account_id = \($0)::uuid" } }
+        var conditions = ["c.workspace_id = \(parameter(workspace.postgresText))::uuid"]
+        if !filters.tagsAny.isEmpty { conditions.append("c.tags && \(parameter(PostgresTextArray(filters.tagsAny).postgresText))::text[]") }
+        if !filters.tagsAll.isEmpty { conditions.append("c.tags @> \(parameter(PostgresTextArray(filters.tagsAll).postgresText))::text[]") }
+        if let d = filters.createdAfter { conditions.append("c.created_at >= \(parameter(d.postgresText))::timestamptz") }
+        if let d = filters.createdBefore { conditions.append("c.created_at < \(parameter(d.postgresText))::timestamptz") }
+        if let d = filters.updatedAfter { conditions.append("c.updated_at >= \(parameter(d.postgresText))::timestamptz") }
+        if let d = filters.updatedBefore { conditions.append("c.updated_at < \(parameter(d.postgresText))::timestamptz") }
+        if let a = filters.accountID { conditions.append("c.account_id = \(parameter(a.postgresText))::uuid") }
         let from = "FROM contacts c LEFT JOIN accounts a ON a.id = c.account_id AND a.workspace_id = c.workspace_id WHERE "
             + conditions.joined(separator: " AND ")
-        let filterBinds = binds
         var select: [String] = []
         for field in fields {
             if let column = Self.columns[field] {
-                select.append(column)
+                select.append(Self.neutralised(column))
             } else if field.hasPrefix("custom."), field.count > 7 {
-                binds.append(String(field.dropFirst(7)))
-                select.append("coalesce(c.custom ->> $\(binds.count)::text, '')")
+                select.append(Self.neutralised("coalesce(c.custom ->> \(parameter(String(field.dropFirst(7)))), '')"))
             } else {
                 throw PlatformError(.invalidArgument, "\"\(field)\" is not an exportable field (one of \(Self.defaultFields.joined(separator: ", ")), custom.<key>)")
             }
         }
+        // One statement binds every value: set_config(name, $n, true) lasts until the transaction ends.
+        let settings = PostgresQuery(
+            unsafeSQL: "SELECT " + values.indices.map { "set_config('nexa_export.p\($0 + 1)', $\($0 + 1), true)" }.joined(separator: ", "),
+            binds: values)
+        let header = CSVWriter().record(fields)
 
-        let count = try await db.query(PostgresQuery(unsafeSQL: "SELECT count(*) " + from, binds: filterBinds))[0].decode(Int.self, at: 0)
-        guard count <= maximumRows else {
-            throw PlatformError(.failedPrecondition, "the filters match \(count) contacts, over the export cap of \(maximumRows): narrow them")
-        }
-
-        let writer = CSVWriter()
         let (key, rows) = try await blobs.create(prefix: "exports/contacts", fileExtension: "csv") { handle in
-            try handle.write(contentsOf: writer.record(fields))
+            try handle.write(contentsOf: header)
             return try await db.withTransaction(isolation: .repeatableRead) { tx in
-                try await tx.execute(PostgresQuery(
-                    unsafeSQL: "DECLARE export_cursor NO SCROLL CURSOR FOR SELECT " + select.joined(separator: ", ") + " " + from
-                        + " ORDER BY c.created_at, c.id", binds: binds))
-                var written = 0
-                while true {
-                    let batch = try await tx.query("FETCH 5000 FROM export_cursor")
-                    if batch.isEmpty { break }
-                    var out: [UInt8] = []
-                    for row in batch {
-                        writer.append(try (0..<fields.count).map { try row.decodeIfPresent(String.self, at: $0) ?? "" }, to: &out)
-                    }
-                    try handle.write(contentsOf: out)
-                    written += batch.count
+                try await tx.query(settings)
+                let count = try await tx.query(PostgresQuery(unsafeSQL: "SELECT count(*) " + from, binds: []))[0].decode(Int.self, at: 0)
+                guard count <= maximumRows else {
+                    throw PlatformError(.failedPrecondition, "the filters match \(count) contacts, over the export cap of \(maximumRows): narrow them")
                 }
-                try await tx.execute("CLOSE export_cursor")
+                let output = BufferedOutput(handle: handle)
+                let written = try await tx.copyOut(
+                    "COPY (SELECT " + select.joined(separator: ", ") + " " + from + " ORDER BY c.created_at, c.id) TO STDOUT WITH (FORMAT csv)"
+                ) { try output.append($0) }
+                try output.flush()
                 return written
             }
         }
         return (key, rows, fields)
+    }
+
+    /// The SQL form of `CSVWriter`'s formula-injection guard: a cell starting with `=`, `+`, `-`,
+    /// `@`, tab or carriage return gets a leading apostrophe.
+    static func neutralised(_ expression: String) -> String {
+        "CASE WHEN left(\(expression), 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') THEN '''' || \(expression) ELSE \(expression) END"
+    }
+
+    /// Collects COPY's rows and writes them to the file a megabyte at a time.
+    private final class BufferedOutput: @unchecked Sendable {
+        // Touched only by COPY's sink, which runs on one thread at a time, and by `flush` after it.
+        private let handle: FileHandle
+        private var buffer: [UInt8] = []
+
+        init(handle: FileHandle) {
+            self.handle = handle
+            buffer.reserveCapacity(1 << 20)
+        }
+
+        func append(_ row: [UInt8]) throws {
+            buffer += row
+            if buffer.count >= 1 << 20 { try flush() }
+        }
+
+        func flush() throws {
+            try handle.write(contentsOf: buffer)
+            buffer.removeAll(keepingCapacity: true)
+        }
     }
 }

@@ -1,6 +1,7 @@
 public import CSV
 public import Foundation
 public import Postgres
+import Synchronization
 
 /// Imports contacts from a CSV file: every row checked first, then written in batches of 1,000,
 /// each batch one transaction: dedupe by email (case-insensitive, per workspace) — an update never
@@ -235,68 +236,83 @@ public struct ContactImporter: Sendable {
         }
     }
 
-    /// Upserts one batch in one transaction, with `commit` (the counts, the checkpoint) in it.
+    /// The batch's rows, copied into a temporary table before they are merged into `contacts`.
+    /// The account key is computed once per row, as `accounts.normalized_name` is everywhere.
+    private static let stagingTable = """
+        CREATE TEMP TABLE IF NOT EXISTS import_contact_rows (
+          email text NOT NULL, first_name text, last_name text, phone text, title text, account text, tags text[], custom jsonb,
+          account_key text GENERATED ALWAYS AS (lower(regexp_replace(trim(account), '\\s+', ' ', 'g'))) STORED
+        ) ON COMMIT DELETE ROWS
+        """
+
+    /// Upserts one batch in one transaction, with `commit` (the counts, the checkpoint) in it: the
+    /// rows go in with one `COPY` into a temporary table, and from there accounts are found or
+    /// created and contacts inserted or merged, each in one statement. A contact the job creates is
+    /// marked with it (`created_by_import`); one it updates first has its previous values journalled.
     private func write<R: Sendable>(
         _ rows: [ContactRow], workspace: UUID, journal: UUID?, commit: @Sendable (PostgresConnectionHandle, Int, Int) async throws -> R
     ) async throws -> R {
-        let names = rows.map { $0.accountName ?? "" }
-        let separator = "\u{1F}"
-        let custom = try rows.map { String(decoding: try JSONSerialization.data(withJSONObject: $0.custom, options: [.sortedKeys]), as: UTF8.self) }
+        var copy = PostgresCopyRows(reservingCapacity: rows.count * 160)
+        for row in rows {
+            copy.append(row.email)
+            copy.append(row.firstName)
+            copy.append(row.lastName)
+            copy.append(row.phone)
+            copy.append(row.title)
+            copy.append(row.accountName)
+            copy.append(row.tags.isEmpty ? nil : PostgresTextArray(row.tags).postgresText)
+            copy.append(row.custom.isEmpty ? nil : String(decoding: try JSONSerialization.data(withJSONObject: row.custom, options: [.sortedKeys]), as: UTF8.self))
+            copy.endRow()
+        }
+        let data = Mutex<[UInt8]?>(copy.bytes)
         return try await db.withTransaction { tx in
+            try await tx.execute(PostgresQuery(unsafeSQL: Self.stagingTable, binds: []))
+            try await tx.copyIn("COPY import_contact_rows (email, first_name, last_name, phone, title, account, tags, custom) FROM STDIN") {
+                data.withLock { value in defer { value = nil }; return value }
+            }
             // Accounts by normalised name: found, or created once.
             try await tx.execute("""
                 INSERT INTO accounts (id, workspace_id, name, normalized_name)
-                SELECT gen_random_uuid(), \(workspace), min(n), lower(regexp_replace(trim(n), '\\s+', ' ', 'g'))
-                FROM unnest(\(PostgresTextArray(names))::text[]) AS n WHERE trim(n) <> ''
-                GROUP BY lower(regexp_replace(trim(n), '\\s+', ' ', 'g'))
+                SELECT gen_random_uuid(), \(workspace), min(trim(account)), account_key
+                FROM import_contact_rows WHERE account_key <> '' GROUP BY account_key
                 ON CONFLICT (workspace_id, normalized_name) DO NOTHING
                 """)
             if let journal {
-                // What the rows about to be updated held before this job first touched them.
+                // What the contacts about to be updated held before this job first touched them
+                // (not those it created itself: undo deletes them).
                 try await tx.execute("""
                     INSERT INTO import_changes (job_id, workspace_id, contact_id, action, previous)
                     SELECT \(journal), \(workspace), c.id, 'updated',
                            jsonb_build_object('first_name', c.first_name, 'last_name', c.last_name, 'phone', c.phone, 'title', c.title,
                                               'account_id', c.account_id, 'tags', to_jsonb(c.tags), 'custom', c.custom)
-                    FROM contacts c WHERE c.workspace_id = \(workspace) AND c.email = ANY(\(PostgresTextArray(rows.map(\.email)))::citext[])
+                    FROM import_contact_rows i JOIN contacts c ON c.workspace_id = \(workspace) AND c.email = i.email::citext
+                    WHERE c.created_by_import IS DISTINCT FROM \(journal)
                     ON CONFLICT (job_id, contact_id) DO NOTHING
                     """)
             }
-            let rows = try await tx.query("""
-                WITH input AS (
-                  SELECT * FROM unnest(\(PostgresTextArray(rows.map(\.email)))::text[], \(PostgresTextArray(rows.map { $0.firstName ?? "" }))::text[],
-                                       \(PostgresTextArray(rows.map { $0.lastName ?? "" }))::text[], \(PostgresTextArray(rows.map { $0.phone ?? "" }))::text[],
-                                       \(PostgresTextArray(rows.map { $0.title ?? "" }))::text[], \(PostgresTextArray(names))::text[],
-                                       \(PostgresTextArray(rows.map { $0.tags.joined(separator: separator) }))::text[], \(PostgresTextArray(custom))::text[])
-                    AS t(email, first_name, last_name, phone, title, account, tags, custom))
-                INSERT INTO contacts AS c (id, workspace_id, account_id, email, first_name, last_name, phone, title, tags, custom)
-                SELECT gen_random_uuid(), \(workspace), a.id, i.email, i.first_name, i.last_name, nullif(i.phone, ''), nullif(i.title, ''),
-                       coalesce(string_to_array(nullif(i.tags, ''), \(separator)), '{}'), i.custom::jsonb
-                FROM input i LEFT JOIN accounts a ON a.workspace_id = \(workspace) AND trim(i.account) <> ''
-                                                  AND a.normalized_name = lower(regexp_replace(trim(i.account), '\\s+', ' ', 'g'))
-                ON CONFLICT (workspace_id, email) DO UPDATE SET
-                  first_name = coalesce(nullif(EXCLUDED.first_name, ''), c.first_name),
-                  last_name = coalesce(nullif(EXCLUDED.last_name, ''), c.last_name),
-                  phone = coalesce(EXCLUDED.phone, c.phone),
-                  title = coalesce(EXCLUDED.title, c.title),
-                  account_id = coalesce(EXCLUDED.account_id, c.account_id),
-                  tags = ARRAY(SELECT DISTINCT unnest(c.tags || EXCLUDED.tags) ORDER BY 1),
-                  custom = c.custom || EXCLUDED.custom,
-                  updated_at = clock_timestamp()
-                RETURNING c.id, (xmax = 0) AS created, c.updated_at
+            let counts = try await tx.query("""
+                WITH written AS (
+                  INSERT INTO contacts AS c (id, workspace_id, account_id, email, first_name, last_name, phone, title, tags, custom,
+                                             created_by_import, last_import_job, last_import_at)
+                  SELECT gen_random_uuid(), \(workspace), a.id, i.email, coalesce(i.first_name, ''), coalesce(i.last_name, ''), i.phone, i.title,
+                         coalesce(i.tags, '{}'), coalesce(i.custom, '{}'), \(journal), \(journal), CASE WHEN \(journal)::uuid IS NOT NULL THEN now() END
+                  FROM import_contact_rows i LEFT JOIN accounts a ON a.workspace_id = \(workspace) AND a.normalized_name = i.account_key
+                  ON CONFLICT (workspace_id, email) DO UPDATE SET
+                    first_name = coalesce(nullif(EXCLUDED.first_name, ''), c.first_name),
+                    last_name = coalesce(nullif(EXCLUDED.last_name, ''), c.last_name),
+                    phone = coalesce(EXCLUDED.phone, c.phone),
+                    title = coalesce(EXCLUDED.title, c.title),
+                    account_id = coalesce(EXCLUDED.account_id, c.account_id),
+                    tags = ARRAY(SELECT DISTINCT unnest(c.tags || EXCLUDED.tags) ORDER BY 1),
+                    custom = c.custom || EXCLUDED.custom,
+                    last_import_job = coalesce(EXCLUDED.last_import_job, c.last_import_job),
+                    last_import_at = coalesce(EXCLUDED.last_import_at, c.last_import_at),
+                    updated_at = coalesce(EXCLUDED.last_import_at, now())
+                  RETURNING (xmax = 0) AS created)
+                SELECT count(*) FILTER (WHERE created), count(*) FROM written
                 """)
-            if let journal {
-                // When this job last wrote each contact: a later change means someone else touched it.
-                try await tx.execute("""
-                    INSERT INTO import_changes (job_id, workspace_id, contact_id, action, written_at)
-                    SELECT \(journal), \(workspace), w.id, 'created', w.at
-                    FROM unnest(\(PostgresTextArray(try rows.map { try $0.decode(String.self, at: 0) }))::uuid[],
-                                \(PostgresTextArray(try rows.map { try $0.decode(String.self, at: 2) }))::timestamptz[]) AS w(id, at)
-                    ON CONFLICT (job_id, contact_id) DO UPDATE SET written_at = EXCLUDED.written_at
-                    """)
-            }
-            let created = try rows.filter { try $0.decode(Bool.self, at: 1) }.count
-            return try await commit(tx, created, rows.count - created)
+            let created = try counts[0].decode(Int.self, at: 0)
+            return try await commit(tx, created, try counts[0].decode(Int.self, at: 1) - created)
         }
     }
 }

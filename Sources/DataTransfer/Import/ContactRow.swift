@@ -1,3 +1,4 @@
+import CSV
 import Foundation
 
 /// One CSV row read through a mapping and checked.
@@ -31,7 +32,7 @@ public struct ContactRow: Sendable, Hashable {
         self.row = row
         func cell(_ field: String) -> String? {
             guard let index = mapping.columns.first(where: { $0.value == field })?.key, index < fields.count else { return nil }
-            let value = fields[index].trimmingCharacters(in: .whitespacesAndNewlines)
+            let value = CSVWriter.removingFormulaGuard(fields[index].trimmingCharacters(in: .whitespacesAndNewlines))
             return value.isEmpty ? nil : value
         }
         guard let email = cell("email") else { throw Problem(row: row, field: "email", message: "is required") }
@@ -48,7 +49,7 @@ public struct ContactRow: Sendable, Hashable {
         }
         var custom: [String: String] = [:]
         for (index, field) in mapping.columns where field.hasPrefix("custom.") && index < fields.count {
-            let value = fields[index].trimmingCharacters(in: .whitespacesAndNewlines)
+            let value = CSVWriter.removingFormulaGuard(fields[index].trimmingCharacters(in: .whitespacesAndNewlines))
             if !value.isEmpty { custom[String(field.dropFirst(7))] = value }
         }
         self.custom = custom

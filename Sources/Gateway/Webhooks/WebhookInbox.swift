@@ -152,23 +152,16 @@ public final class WebhookInbox: Sendable {
     /// (no statement to plan, the cheapest bulk path PostgreSQL has); a batch holding a redelivery
     /// fails that COPY as a whole with a unique violation and goes through `INSERT … ON CONFLICT`.
     private func write(_ batch: [Waiting]) async {
-        var data: [UInt8] = []
-        data.reserveCapacity(batch.reduce(0) { $0 + 2 * $1.event.body.count + 256 })
+        var rows = PostgresCopyRows(reservingCapacity: batch.reduce(0) { $0 + 2 * $1.event.body.count + 256 })
         for item in batch {
             let e = item.event
-            for field in [e.workspaceID.postgresText ?? "", e.endpointID, e.provider.rawValue, e.eventID, e.eventType, Self.jsonObject(e.headers)] {
-                Self.appendCopyText(field, to: &data)
-                data.append(UInt8(ascii: "\t"))
+            for field in [e.workspaceID.postgresText, e.endpointID, e.provider.rawValue, e.eventID, e.eventType, Self.jsonObject(e.headers)] {
+                rows.append(field)
             }
-            // bytea in COPY text format: the hex form's backslash, escaped.
-            data += Array("\\\\x".utf8)
-            let digits = Array("0123456789abcdef".utf8)
-            for byte in e.body {
-                data.append(digits[Int(byte >> 4)])
-                data.append(digits[Int(byte & 0xF)])
-            }
-            data.append(UInt8(ascii: "\n"))
+            rows.append(bytea: e.body)
+            rows.endRow()
         }
+        let data = rows.bytes
         let chunk = Mutex<[UInt8]?>(data)
         do {
             try await db.withConnection { connection in
@@ -182,19 +175,6 @@ public final class WebhookInbox: Sendable {
             await insertSkippingDuplicates(batch)
         } catch {
             for item in batch { item.continuation.resume(throwing: error) }
-        }
-    }
-
-    /// COPY text format: backslash, tab, newline and carriage return escaped.
-    private static func appendCopyText(_ text: String, to data: inout [UInt8]) {
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\\"): data += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case UInt8(ascii: "\t"): data += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case UInt8(ascii: "\n"): data += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case UInt8(ascii: "\r"): data += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            default: data.append(byte)
-            }
         }
     }
 

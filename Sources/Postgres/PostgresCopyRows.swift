@@ -1,0 +1,51 @@
+/// Rows in the text format of `COPY … FROM STDIN`, built in memory: fields separated by tabs,
+/// rows by newlines, backslash, tab, newline and carriage return escaped, `\N` for NULL.
+public struct PostgresCopyRows: Sendable {
+    /// What to hand to `copyIn`.
+    public private(set) var bytes: [UInt8] = []
+    private var rowStarted = false
+
+    public init(reservingCapacity capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+
+    public var isEmpty: Bool { bytes.isEmpty }
+
+    /// The next field of the current row; nil is SQL NULL.
+    public mutating func append(_ field: String?) {
+        separate()
+        guard let field else { return bytes += [UInt8(ascii: "\\"), UInt8(ascii: "N")] }
+        for byte in field.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case UInt8(ascii: "\t"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case UInt8(ascii: "\n"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case UInt8(ascii: "\r"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            default: bytes.append(byte)
+            }
+        }
+    }
+
+    /// The next field of the current row, a `bytea` (its hex form).
+    public mutating func append(bytea: [UInt8]) {
+        separate()
+        // The hex form's leading backslash, itself escaped.
+        bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\"), UInt8(ascii: "x")]
+        let digits: StaticString = "0123456789abcdef"
+        digits.withUTF8Buffer { digits in
+            for byte in bytea {
+                bytes.append(digits[Int(byte >> 4)])
+                bytes.append(digits[Int(byte & 0xF)])
+            }
+        }
+    }
+
+    /// Ends the current row.
+    public mutating func endRow() {
+        bytes.append(UInt8(ascii: "\n"))
+        rowStarted = false
+    }
+
+    private mutating func separate() {
+        if rowStarted { bytes.append(UInt8(ascii: "\t")) }
+        rowStarted = true
+    }
+}
