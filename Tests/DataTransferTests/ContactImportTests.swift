@@ -32,6 +32,13 @@ import Testing
             try ContactRow(row: 5, fields: ["a@b.co", "call me"], mapping: mapping)
         }
         #expect(throws: ContactRow.Problem.self) { try ContactRow(row: 6, fields: ["a@b.co", "12345"], mapping: mapping) }
+        // White space around a cell goes, ASCII or Unicode (a no-break space, an ideographic space); inside an email it is refused.
+        #expect(try ContactRow(row: 7, fields: ["  a@b.co\t", " +1 415 555 2671 "], mapping: mapping).email == "a@b.co")
+        #expect(try ContactRow(row: 7, fields: ["\u{00A0}a@b.co\u{3000}", ""], mapping: mapping).email == "a@b.co")
+        for bad in ["a b@c.co", "a\u{00A0}b@c.co", "a@b@c.co", "a@-b.co", "a@b.c", "a,b@c.co", "@b.co"] {
+            #expect(throws: ContactRow.Problem.self, "\(bad)") { try ContactRow(row: 8, fields: [bad, ""], mapping: mapping) }
+        }
+        #expect(try ContactRow(row: 9, fields: ["jöran@exämple.se", ""], mapping: mapping).email == "jöran@exämple.se")
     }
 }
 

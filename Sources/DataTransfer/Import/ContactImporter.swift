@@ -120,9 +120,8 @@ public struct ContactImporter: Sendable {
         summary.skipped = summary.problems.count
         if dryRun { summary.plan += summary.problems.prefix(100_000).map { ($0.row, "skip: \($0.field) \($0.message)") } }
 
-        // Pass 2: read again; batches of valid rows, each one transaction.
-        var seen = Set<Int>()  // emails already written by this run (hashes: 1,000,000 of them fit in a few MB)
-        var done = 0
+        // Pass 2: read again; batches of valid rows, each one transaction. The next batch is read and
+        // prepared while the current one is written, so parsing overlaps the database's work.
         let resumeAfter = checkpoint?.resumeAfter ?? 0
         if let checkpoint, resumeAfter > 0 {
             // Already written by an earlier run: their counts were committed with them.
@@ -130,67 +129,131 @@ public struct ContactImporter: Sendable {
             summary.updated = checkpoint.summary.updated
             summary.merged = checkpoint.summary.merged
         }
-        rows = try RecordStream(file: file)
-        _ = try rows.next()
-        var batch: [ContactRow] = []
-        var finished = false
-        while !finished {
-            batch.removeAll(keepingCapacity: true)
-            while batch.count < batchSize {
-                guard let record = try rows.next() else { finished = true; break }
-                guard let row = try? ContactRow(row: record.row, fields: record.fields, mapping: mapping) else { continue }
-                if done < resumeAfter {
-                    done += 1
-                    seen.insert(row.email.hashValue)
-                    continue
-                }
-                batch.append(row)
-            }
-            guard !batch.isEmpty else { break }
-            done += batch.count
-            var merged: [String: ContactRow] = [:]
-            var order: [String] = []
-            for row in batch {
-                if seen.contains(row.email.hashValue) || merged[row.email] != nil {
-                    summary.merged += 1
-                    if dryRun, summary.plan.count < 100_000 { summary.plan.append((row.row, "merge")) }
-                }
-                if var existing = merged[row.email] {
-                    existing.merge(row)
-                    merged[row.email] = existing
-                } else {
-                    merged[row.email] = row
-                    order.append(row.email)
-                }
-            }
-            let distinct = order.map { merged[$0]! }
+        let batches = try BatchReader(file: file, mapping: mapping, batchSize: batchSize, resumeAfter: resumeAfter)
+        var pending = try batches.next()
+        while let batch = pending {
+            async let upcoming = batches.next()
+            summary.merged += batch.mergedRows.count
             if dryRun {
+                summary.plan += batch.mergedRows.prefix(max(0, 100_000 - summary.plan.count)).map { ($0, "merge") }
                 let existing = Set(try await db.query("""
-                    SELECT lower(email::text) FROM contacts WHERE workspace_id = \(workspace) AND email = ANY(\(PostgresTextArray(distinct.map(\.email)))::citext[])
+                    SELECT lower(email::text) FROM contacts WHERE workspace_id = \(workspace) AND email = ANY(\(PostgresTextArray(batch.rows.map(\.email)))::citext[])
                     """).map { try $0.decode(String.self, at: 0) })
-                for row in distinct where !seen.contains(row.email.hashValue) {
+                for (row, isRepeat) in zip(batch.rows, batch.repeats) where !isRepeat {
                     let action = existing.contains(row.email) ? "update" : "create"
                     if summary.plan.count < 100_000 { summary.plan.append((row.row, action)) }
                     if action == "create" { summary.created += 1 } else { summary.updated += 1 }
                 }
             } else {
                 // A contact first created by an earlier batch of this file counts once, as created.
-                let repeats = distinct.filter { seen.contains($0.email.hashValue) }.count
+                let repeats = batch.repeats.filter { $0 }.count
                 let before = summary
-                let written = done
-                summary = try await write(distinct, workspace: workspace, journal: journal) { tx, created, updated in
+                summary = try await write(batch, workspace: workspace, journal: journal) { tx, created, updated in
                     var after = before
                     after.created += created
                     after.updated += updated - repeats
-                    try await checkpoint?.record(tx, after, written)
+                    try await checkpoint?.record(tx, after, batch.validRowsThrough)
                     return after
                 }
             }
-            for email in order { seen.insert(email.hashValue) }
             if let checkpoint, await checkpoint.shouldStop() { break }
+            pending = try await upcoming
         }
         if dryRun { summary.plan.sort { $0.row < $1.row } }
         return summary
+    }
+
+    /// One batch of pass 2, ready to write: its rows merged by email, and their COPY form.
+    struct Batch: Sendable {
+        /// Distinct emails, in file order; a repeated email's rows merged into its first.
+        var rows: [ContactRow]
+        /// Per row: its email was already written by an earlier batch of this file.
+        var repeats: [Bool]
+        /// Row numbers of the rows merged into another (a repeat in the batch or of an earlier batch).
+        var mergedRows: [Int]
+        /// Valid rows of the file up to the end of this batch (the checkpoint's position).
+        var validRowsThrough: Int
+        /// A company name not in an earlier batch of this run: its account may need creating.
+        var hasNewAccounts: Bool
+        /// `rows` in the text format of `COPY import_contact_rows FROM STDIN`.
+        var copy: [UInt8]
+    }
+
+    /// Reads pass 2's batches. Used by one task at a time: each `next()` is awaited before the
+    /// following one starts.
+    final class BatchReader: @unchecked Sendable {
+        private var records: RecordStream
+        private let mapping: ImportMapping
+        private let batchSize: Int
+        private var resumeAfter: Int
+        private var valid = 0
+        /// Emails already in an earlier batch (hashes: 1,000,000 of them fit in a few MB).
+        private var seen = Set<Int>()
+        /// Company names whose accounts an earlier batch found or created (the first 100,000).
+        private var accounts = Set<String>()
+
+        init(file: URL, mapping: ImportMapping, batchSize: Int, resumeAfter: Int) throws {
+            records = try RecordStream(file: file)
+            _ = try records.next()
+            self.mapping = mapping
+            self.batchSize = batchSize
+            self.resumeAfter = resumeAfter
+        }
+
+        func next() throws -> Batch? {
+            var rows: [ContactRow] = []
+            rows.reserveCapacity(batchSize)
+            while rows.count < batchSize, let record = try records.next() {
+                guard let row = try? ContactRow(row: record.row, fields: record.fields, mapping: mapping) else { continue }
+                valid += 1
+                if valid <= resumeAfter {
+                    seen.insert(row.email.hashValue)
+                } else {
+                    rows.append(row)
+                }
+            }
+            guard !rows.isEmpty else { return nil }
+            var byEmail: [String: Int] = [:]
+            var batch = Batch(rows: [], repeats: [], mergedRows: [], validRowsThrough: valid, hasNewAccounts: false, copy: [])
+            for row in rows {
+                let earlier = seen.contains(row.email.hashValue)
+                if let index = byEmail[row.email] {
+                    batch.rows[index].merge(row)
+                    batch.mergedRows.append(row.row)
+                } else {
+                    if earlier { batch.mergedRows.append(row.row) }
+                    byEmail[row.email] = batch.rows.count
+                    batch.rows.append(row)
+                    batch.repeats.append(earlier)
+                }
+            }
+            for row in batch.rows {
+                seen.insert(row.email.hashValue)
+                if let name = row.accountName, !accounts.contains(name) {
+                    batch.hasNewAccounts = true
+                    if accounts.count < 100_000 { accounts.insert(name) }
+                }
+            }
+            batch.copy = try Self.copyRows(batch.rows)
+            return batch
+        }
+
+        /// The rows as `import_contact_rows` takes them.
+        static func copyRows(_ rows: [ContactRow]) throws -> [UInt8] {
+            var copy = PostgresCopyRows(reservingCapacity: rows.count * 160)
+            for row in rows {
+                copy.append(row.email)
+                copy.append(row.firstName)
+                copy.append(row.lastName)
+                copy.append(row.phone)
+                copy.append(row.title)
+                copy.append(row.accountName)
+                copy.append(row.tags.isEmpty ? nil : PostgresTextArray(row.tags).postgresText)
+                copy.append(row.custom.isEmpty ? nil : String(decoding: try JSONSerialization.data(withJSONObject: row.custom, options: [.sortedKeys]), as: UTF8.self))
+                copy.endRow()
+            }
+            return copy.bytes
+        }
     }
 
     /// The records of a file, read in chunks as they are asked for.
@@ -248,46 +311,25 @@ public struct ContactImporter: Sendable {
     /// Upserts one batch in one transaction, with `commit` (the counts, the checkpoint) in it: the
     /// rows go in with one `COPY` into a temporary table, and from there accounts are found or
     /// created and contacts inserted or merged, each in one statement. A contact the job creates is
-    /// marked with it (`created_by_import`); one it updates first has its previous values journalled.
+    /// marked with it (`created_by_import`); one it updates has its previous values journalled by
+    /// the database (`journal_import_update`, migration 0005) when the job first writes it.
     private func write<R: Sendable>(
-        _ rows: [ContactRow], workspace: UUID, journal: UUID?, commit: @Sendable (PostgresConnectionHandle, Int, Int) async throws -> R
+        _ batch: Batch, workspace: UUID, journal: UUID?, commit: @Sendable (PostgresConnectionHandle, Int, Int) async throws -> R
     ) async throws -> R {
-        var copy = PostgresCopyRows(reservingCapacity: rows.count * 160)
-        for row in rows {
-            copy.append(row.email)
-            copy.append(row.firstName)
-            copy.append(row.lastName)
-            copy.append(row.phone)
-            copy.append(row.title)
-            copy.append(row.accountName)
-            copy.append(row.tags.isEmpty ? nil : PostgresTextArray(row.tags).postgresText)
-            copy.append(row.custom.isEmpty ? nil : String(decoding: try JSONSerialization.data(withJSONObject: row.custom, options: [.sortedKeys]), as: UTF8.self))
-            copy.endRow()
-        }
-        let data = Mutex<[UInt8]?>(copy.bytes)
+        let data = Mutex<[UInt8]?>(batch.copy)
         return try await db.withTransaction { tx in
             try await tx.execute(PostgresQuery(unsafeSQL: Self.stagingTable, binds: []))
             try await tx.copyIn("COPY import_contact_rows (email, first_name, last_name, phone, title, account, tags, custom) FROM STDIN") {
                 data.withLock { value in defer { value = nil }; return value }
             }
-            // Accounts by normalised name: found, or created once.
-            try await tx.execute("""
-                INSERT INTO accounts (id, workspace_id, name, normalized_name)
-                SELECT gen_random_uuid(), \(workspace), min(trim(account)), account_key
-                FROM import_contact_rows WHERE account_key <> '' GROUP BY account_key
-                ON CONFLICT (workspace_id, normalized_name) DO NOTHING
-                """)
-            if let journal {
-                // What the contacts about to be updated held before this job first touched them
-                // (not those it created itself: undo deletes them).
+            // Accounts by normalised name: found, or created once (not asked again for names an
+            // earlier batch of this run already settled).
+            if batch.hasNewAccounts {
                 try await tx.execute("""
-                    INSERT INTO import_changes (job_id, workspace_id, contact_id, action, previous)
-                    SELECT \(journal), \(workspace), c.id, 'updated',
-                           jsonb_build_object('first_name', c.first_name, 'last_name', c.last_name, 'phone', c.phone, 'title', c.title,
-                                              'account_id', c.account_id, 'tags', to_jsonb(c.tags), 'custom', c.custom)
-                    FROM import_contact_rows i JOIN contacts c ON c.workspace_id = \(workspace) AND c.email = i.email::citext
-                    WHERE c.created_by_import IS DISTINCT FROM \(journal)
-                    ON CONFLICT (job_id, contact_id) DO NOTHING
+                    INSERT INTO accounts (id, workspace_id, name, normalized_name)
+                    SELECT gen_random_uuid(), \(workspace), min(trim(account)), account_key
+                    FROM import_contact_rows WHERE account_key <> '' GROUP BY account_key
+                    ON CONFLICT (workspace_id, normalized_name) DO NOTHING
                     """)
             }
             let counts = try await tx.query("""

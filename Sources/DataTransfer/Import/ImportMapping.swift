@@ -6,9 +6,18 @@ public struct ImportMapping: Sendable, Hashable {
     public static let standardFields = ["email", "first_name", "last_name", "phone", "title", "account.name", "tags"]
 
     /// Column index → field.
-    public var columns: [Int: String]
+    public var columns: [Int: String] { didSet { fieldColumns = Self.inverted(columns) } }
+    /// Field → column index: what each row's reading asks.
+    private(set) var fieldColumns: [String: Int]
 
-    public init(columns: [Int: String]) { self.columns = columns }
+    public init(columns: [Int: String]) {
+        self.columns = columns
+        fieldColumns = Self.inverted(columns)
+    }
+
+    private static func inverted(_ columns: [Int: String]) -> [String: Int] {
+        Dictionary(columns.map { ($0.value, $0.key) }, uniquingKeysWith: min)
+    }
 
     public enum Failure: Error, Hashable, Sendable, CustomStringConvertible {
         case duplicateHeader(String)
