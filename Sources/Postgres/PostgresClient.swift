@@ -70,17 +70,7 @@ public final class PostgresClient: Sendable {
         while true {
             attempt += 1
             do {
-                return try await withConnection { connection in
-                    try await connection.execute(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.sql)"))
-                    do {
-                        let result = try await body(connection)
-                        try await connection.execute("COMMIT")
-                        return result
-                    } catch {
-                        _ = try? await connection.execute("ROLLBACK")
-                        throw error
-                    }
-                }
+                return try await withConnection { try await $0.withTransaction(isolation: isolation, body) }
             } catch let error as PostgresError where error.isRetryable && attempt < maximumAttempts {
                 logger.debug("retrying transaction", metadata: ["db.error": "\(error.code)", "db.attempt": "\(attempt)"])
                 try await Task.sleep(for: .milliseconds(Int.random(in: 1...(10 * attempt))))

@@ -41,4 +41,18 @@ public struct PostgresConnectionHandle: Sendable {
         let connection = self.connection
         return try await threadPool.runIfActive { try connection.copyOut(sql, sink: sink) }
     }
+
+    /// Runs `body` in a transaction on this connection, committing on return and rolling back on
+    /// throw (no retry: `PostgresClient.withTransaction` retries, on a connection of its own).
+    public func withTransaction<R>(isolation: IsolationLevel = .readCommitted, _ body: (PostgresConnectionHandle) async throws -> R) async throws -> R {
+        try await execute(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.sql)"))
+        do {
+            let result = try await body(self)
+            try await execute("COMMIT")
+            return result
+        } catch {
+            _ = try? await execute("ROLLBACK")
+            throw error
+        }
+    }
 }

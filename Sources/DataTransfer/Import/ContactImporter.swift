@@ -1,10 +1,9 @@
 public import CSV
 public import Foundation
 public import Postgres
-import Synchronization
 
-/// Imports contacts from a CSV file: every row checked first, then written in batches of 1,000,
-/// each batch one transaction: dedupe by email (case-insensitive, per workspace) — an update never
+/// Imports contacts from a CSV file: every row checked and staged first, then written in batches of
+/// 1,000, each batch one transaction: dedupe by email (case-insensitive, per workspace) — an update never
 /// erases a value with an empty cell, and tags merge — and the account found or created by its
 /// normalised name. A row repeated inside the file is merged into the first and counted.
 public struct ContactImporter: Sendable {
@@ -61,18 +60,15 @@ public struct ContactImporter: Sendable {
         public var resumeAfter: Int
         public var summary: Summary
         /// Runs inside each batch's transaction with the counts so far and the valid rows done, so
-        /// progress is committed exactly with the rows it counts.
-        public var record: @Sendable (PostgresConnectionHandle, Summary, Int) async throws -> Void
-        /// Asked after each batch: true stops the import there (cancel).
-        public var shouldStop: @Sendable () async -> Bool
+        /// progress is committed exactly with the rows it counts. Returns true to stop after this
+        /// batch (cancel).
+        public var record: @Sendable (PostgresConnectionHandle, Summary, Int) async throws -> Bool
 
         public init(resumeAfter: Int = 0, summary: Summary = Summary(),
-                    record: @escaping @Sendable (PostgresConnectionHandle, Summary, Int) async throws -> Void,
-                    shouldStop: @escaping @Sendable () async -> Bool = { false }) {
+                    record: @escaping @Sendable (PostgresConnectionHandle, Summary, Int) async throws -> Bool) {
             self.resumeAfter = resumeAfter
             self.summary = summary
             self.record = record
-            self.shouldStop = shouldStop
         }
     }
 
@@ -91,37 +87,48 @@ public struct ContactImporter: Sendable {
     /// - Parameter mapping: explicit `(header, field)` pairs, or nil to use the suggested mapping.
     /// - Parameter journal: a job id under which every change is recorded for undo (see `ImportUndo`).
     ///
-    /// Two passes over the file, neither holding it: the first checks every row (in `fail` mode any
-    /// problem stops here, before anything is written); the second reads it again and writes.
+    /// One pass over the file, never holding it: every row is checked, and the valid ones, merged
+    /// by email within their batch, stream with `COPY` into a temporary staging table on the job's
+    /// connection (PostgreSQL takes them in while the file is still being read). In `fail` mode any
+    /// problem stops here, before anything is written. Then each batch of 1,000 goes from staging
+    /// into `contacts` in one transaction.
     public func run(file: URL, workspace: UUID, mapping pairs: [(header: String, field: String)]? = nil, mode: Mode = .fail,
                     dryRun: Bool = false, checkpoint: Checkpoint? = nil, journal: UUID? = nil) async throws -> Summary {
-        // Pass 1: parse and check every row; nothing is written yet.
-        var summary = Summary()
-        var rows = try RecordStream(file: file)
-        guard let header = try rows.next() else { throw Failure.empty }
+        var records = try RecordStream(file: file)
+        guard let header = try records.next() else { throw Failure.empty }
         let mapping: ImportMapping
         do {
             mapping = try pairs.map { try ImportMapping.explicit($0, headers: header.fields) } ?? ImportMapping.suggest(headers: header.fields)
         } catch let failure as ImportMapping.Failure {
             throw Failure.mapping(failure)
         }
-        summary.headers = header.fields
-        while let record = try rows.next() {
-            summary.total += 1
-            // (A typed `catch` here crashes the Swift 6.3.1 compiler in an async function; Result does not.)
-            if case .failure(let problem) = Result(catching: { () throws(ContactRow.Problem) in
-                try ContactRow(row: record.row, fields: record.fields, mapping: mapping)
-            }) {
-                summary.problems.append(problem)
-                if summary.rejected.count < 100_000 { summary.rejected.append((record.fields, problem)) }
+        let stager = Stager(records: records, header: header.fields, mapping: mapping, batchSize: batchSize, stopAtFirstProblem: mode == .fail,
+                            keepMergedRows: dryRun)
+        return try await db.withConnection { connection in
+            do {
+                let summary = try await Self.stageAndWrite(stager, workspace: workspace, mode: mode, dryRun: dryRun, checkpoint: checkpoint,
+                                                           journal: journal, on: connection)
+                try await connection.execute("TRUNCATE import_staging")
+                return summary
+            } catch {
+                _ = try? await connection.execute("TRUNCATE import_staging")
+                throw error
             }
         }
+    }
+
+    private static func stageAndWrite(_ stager: Stager, workspace: UUID, mode: Mode, dryRun: Bool, checkpoint: Checkpoint?, journal: UUID?,
+                                      on connection: PostgresConnectionHandle) async throws -> Summary {
+        try await connection.executeScript(stagingTable)
+        try await connection.copyIn(
+            "COPY import_staging (batch, row, repeat, email, first_name, last_name, phone, title, account, tags, custom) FROM STDIN"
+        ) { try stager.nextChunk() }
+        var summary = stager.summary
         if mode == .fail, !summary.problems.isEmpty { throw Failure.invalidRows(summary.problems, summary) }
         summary.skipped = summary.problems.count
         if dryRun { summary.plan += summary.problems.prefix(100_000).map { ($0.row, "skip: \($0.field) \($0.message)") } }
+        try await connection.execute("ANALYZE import_staging")
 
-        // Pass 2: read again; batches of valid rows, each one transaction. The next batch is read and
-        // prepared while the current one is written, so parsing overlaps the database's work.
         let resumeAfter = checkpoint?.resumeAfter ?? 0
         if let checkpoint, resumeAfter > 0 {
             // Already written by an earlier run: their counts were committed with them.
@@ -129,119 +136,178 @@ public struct ContactImporter: Sendable {
             summary.updated = checkpoint.summary.updated
             summary.merged = checkpoint.summary.merged
         }
-        let batches = try BatchReader(file: file, mapping: mapping, batchSize: batchSize, resumeAfter: resumeAfter)
-        var pending = try batches.next()
-        while let batch = pending {
-            async let upcoming = batches.next()
-            summary.merged += batch.mergedRows.count
-            if dryRun {
-                summary.plan += batch.mergedRows.prefix(max(0, 100_000 - summary.plan.count)).map { ($0, "merge") }
-                let existing = Set(try await db.query("""
-                    SELECT lower(email::text) FROM contacts WHERE workspace_id = \(workspace) AND email = ANY(\(PostgresTextArray(batch.rows.map(\.email)))::citext[])
-                    """).map { try $0.decode(String.self, at: 0) })
-                for (row, isRepeat) in zip(batch.rows, batch.repeats) where !isRepeat {
-                    let action = existing.contains(row.email) ? "update" : "create"
-                    if summary.plan.count < 100_000 { summary.plan.append((row.row, action)) }
-                    if action == "create" { summary.created += 1 } else { summary.updated += 1 }
-                }
-            } else {
-                // A contact first created by an earlier batch of this file counts once, as created.
-                let repeats = batch.repeats.filter { $0 }.count
-                let before = summary
-                summary = try await write(batch, workspace: workspace, journal: journal) { tx, created, updated in
-                    var after = before
+        for batch in stager.batches where batch.validRowsThrough > resumeAfter {
+            summary.merged += batch.merged
+            let before = summary
+            let (after, stop): (Summary, Bool) = try await connection.withTransaction { tx in
+                var after = before
+                if dryRun {
+                    after.plan += batch.mergedRows.prefix(max(0, 100_000 - after.plan.count)).map { ($0, "merge") }
+                    for row in try await tx.query("""
+                        SELECT s.row, c.id IS NOT NULL FROM import_staging s
+                        LEFT JOIN contacts c ON c.workspace_id = \(workspace) AND c.email = s.email::citext
+                        WHERE s.batch = \(batch.number) AND NOT s.repeat ORDER BY s.row
+                        """) {
+                        let exists = try row.decode(Bool.self, at: 1)
+                        if after.plan.count < 100_000 { after.plan.append((try row.decode(Int.self, at: 0), exists ? "update" : "create")) }
+                        if exists { after.updated += 1 } else { after.created += 1 }
+                    }
+                } else {
+                    let (created, updated) = try await write(batch, workspace: workspace, journal: journal, on: tx)
+                    // A contact first created by an earlier batch of this file counts once, as created.
                     after.created += created
-                    after.updated += updated - repeats
-                    try await checkpoint?.record(tx, after, batch.validRowsThrough)
-                    return after
+                    after.updated += updated - batch.repeats
                 }
+                let stop = try await checkpoint?.record(tx, after, batch.validRowsThrough) ?? false
+                return (after, stop)
             }
-            if let checkpoint, await checkpoint.shouldStop() { break }
-            pending = try await upcoming
+            summary = after
+            if stop { break }
         }
         if dryRun { summary.plan.sort { $0.row < $1.row } }
         return summary
     }
 
-    /// One batch of pass 2, ready to write: its rows merged by email, and their COPY form.
-    struct Batch: Sendable {
-        /// Distinct emails, in file order; a repeated email's rows merged into its first.
-        var rows: [ContactRow]
-        /// Per row: its email was already written by an earlier batch of this file.
-        var repeats: [Bool]
-        /// Row numbers of the rows merged into another (a repeat in the batch or of an earlier batch).
-        var mergedRows: [Int]
-        /// Valid rows of the file up to the end of this batch (the checkpoint's position).
-        var validRowsThrough: Int
-        /// A company name not in an earlier batch of this run: its account may need creating.
-        var hasNewAccounts: Bool
-        /// `rows` in the text format of `COPY import_contact_rows FROM STDIN`.
-        var copy: [UInt8]
+    /// The staging table, one per connection (temporary tables are), emptied before each import.
+    /// The account key is computed once per row, as `accounts.normalized_name` is everywhere.
+    private static let stagingTable = """
+        CREATE TEMP TABLE IF NOT EXISTS import_staging (
+          batch integer NOT NULL, row integer NOT NULL, repeat boolean NOT NULL,
+          email text NOT NULL, first_name text, last_name text, phone text, title text, account text, tags text[], custom jsonb,
+          account_key text GENERATED ALWAYS AS (lower(regexp_replace(trim(account), '\\s+', ' ', 'g'))) STORED
+        );
+        CREATE INDEX IF NOT EXISTS import_staging_batch ON import_staging (batch);
+        TRUNCATE import_staging;
+        """
+
+    /// Writes one staged batch: accounts found or created, then contacts inserted or merged, each
+    /// in one statement. A contact the job creates is marked with it (`created_by_import`); one it
+    /// updates has its previous values journalled by the database (`journal_import_update`,
+    /// migration 0005) when the job first writes it. Returns (created, updated).
+    private static func write(_ batch: StagedBatch, workspace: UUID, journal: UUID?, on tx: PostgresConnectionHandle) async throws -> (Int, Int) {
+        // Accounts by normalised name: found, or created once (not asked again for names an
+        // earlier batch of this run already settled).
+        if batch.hasNewAccounts {
+            try await tx.execute("""
+                INSERT INTO accounts (id, workspace_id, name, normalized_name)
+                SELECT gen_random_uuid(), \(workspace), min(trim(account)), account_key
+                FROM import_staging WHERE batch = \(batch.number) AND account_key <> '' GROUP BY account_key
+                ON CONFLICT (workspace_id, normalized_name) DO NOTHING
+                """)
+        }
+        let counts = try await tx.query("""
+            WITH written AS (
+              INSERT INTO contacts AS c (id, workspace_id, account_id, email, first_name, last_name, phone, title, tags, custom,
+                                         created_by_import, last_import_job, last_import_at)
+              SELECT gen_random_uuid(), \(workspace), a.id, i.email, coalesce(i.first_name, ''), coalesce(i.last_name, ''), i.phone, i.title,
+                     coalesce(i.tags, '{}'), coalesce(i.custom, '{}'), \(journal), \(journal), CASE WHEN \(journal)::uuid IS NOT NULL THEN now() END
+              FROM import_staging i LEFT JOIN accounts a ON a.workspace_id = \(workspace) AND a.normalized_name = i.account_key
+              WHERE i.batch = \(batch.number)
+              ON CONFLICT (workspace_id, email) DO UPDATE SET
+                first_name = coalesce(nullif(EXCLUDED.first_name, ''), c.first_name),
+                last_name = coalesce(nullif(EXCLUDED.last_name, ''), c.last_name),
+                phone = coalesce(EXCLUDED.phone, c.phone),
+                title = coalesce(EXCLUDED.title, c.title),
+                account_id = coalesce(EXCLUDED.account_id, c.account_id),
+                tags = ARRAY(SELECT DISTINCT unnest(c.tags || EXCLUDED.tags) ORDER BY 1),
+                custom = c.custom || EXCLUDED.custom,
+                last_import_job = coalesce(EXCLUDED.last_import_job, c.last_import_job),
+                last_import_at = coalesce(EXCLUDED.last_import_at, c.last_import_at),
+                updated_at = coalesce(EXCLUDED.last_import_at, now())
+              RETURNING (xmax = 0) AS created)
+            SELECT count(*) FILTER (WHERE created), count(*) FROM written
+            """)
+        let created = try counts[0].decode(Int.self, at: 0)
+        return (created, try counts[0].decode(Int.self, at: 1) - created)
     }
 
-    /// Reads pass 2's batches. Used by one task at a time: each `next()` is awaited before the
-    /// following one starts.
-    final class BatchReader: @unchecked Sendable {
+    /// One batch as staged: 1,000 valid rows (the last may hold fewer), merged by email.
+    struct StagedBatch: Sendable {
+        var number: Int
+        /// Valid rows of the file up to the end of this batch (the checkpoint's position).
+        var validRowsThrough: Int
+        /// Staged rows whose email an earlier batch already wrote.
+        var repeats = 0
+        /// Rows merged into another (a repeat within the batch or of an earlier batch), and (dry run) their row numbers.
+        var merged = 0
+        var mergedRows: [Int] = []
+        /// A company name not in an earlier batch of this run: its account may need creating.
+        var hasNewAccounts = false
+    }
+
+    /// Pass 1: reads the file record by record, checks each row, and hands `COPY` the valid rows in
+    /// the staging table's text format, batch by batch. Runs on the thread `COPY` feeds from, one
+    /// chunk at a time; its results are read once `COPY` has finished.
+    final class Stager: @unchecked Sendable {
         private var records: RecordStream
         private let mapping: ImportMapping
         private let batchSize: Int
-        private var resumeAfter: Int
+        /// `fail` mode: once a row is invalid nothing will be written, so rows are only checked.
+        private let stopAtFirstProblem: Bool
+        private let keepMergedRows: Bool
+        private(set) var summary = Summary()
+        private(set) var batches: [StagedBatch] = []
         private var valid = 0
         /// Emails already in an earlier batch (hashes: 1,000,000 of them fit in a few MB).
         private var seen = Set<Int>()
-        /// Company names whose accounts an earlier batch found or created (the first 100,000).
+        /// Company names an earlier batch found or created (the first 100,000).
         private var accounts = Set<String>()
 
-        init(file: URL, mapping: ImportMapping, batchSize: Int, resumeAfter: Int) throws {
-            records = try RecordStream(file: file)
-            _ = try records.next()
+        init(records: RecordStream, header: [String], mapping: ImportMapping, batchSize: Int, stopAtFirstProblem: Bool, keepMergedRows: Bool) {
+            self.records = records
             self.mapping = mapping
             self.batchSize = batchSize
-            self.resumeAfter = resumeAfter
+            self.stopAtFirstProblem = stopAtFirstProblem
+            self.keepMergedRows = keepMergedRows
+            summary.headers = header
         }
 
-        func next() throws -> Batch? {
+        /// The next batch's rows for `COPY`, or nil at the end of the file.
+        func nextChunk() throws -> [UInt8]? {
             var rows: [ContactRow] = []
             rows.reserveCapacity(batchSize)
             while rows.count < batchSize, let record = try records.next() {
-                guard let row = try? ContactRow(row: record.row, fields: record.fields, mapping: mapping) else { continue }
-                valid += 1
-                if valid <= resumeAfter {
-                    seen.insert(row.email.hashValue)
-                } else {
+                summary.total += 1
+                // (A typed `catch` here crashes the Swift 6.3.1 compiler; Result does not.)
+                switch Result(catching: { () throws(ContactRow.Problem) in try ContactRow(row: record.row, fields: record.fields, mapping: mapping) }) {
+                case .success(let row):
+                    if stopAtFirstProblem, !summary.problems.isEmpty { continue }
                     rows.append(row)
+                case .failure(let problem):
+                    summary.problems.append(problem)
+                    if summary.rejected.count < 100_000 { summary.rejected.append((record.fields, problem)) }
                 }
             }
             guard !rows.isEmpty else { return nil }
+            valid += rows.count
+            var batch = StagedBatch(number: batches.count + 1, validRowsThrough: valid)
             var byEmail: [String: Int] = [:]
-            var batch = Batch(rows: [], repeats: [], mergedRows: [], validRowsThrough: valid, hasNewAccounts: false, copy: [])
+            var distinct: [ContactRow] = []
+            var repeats: [Bool] = []
             for row in rows {
                 let earlier = seen.contains(row.email.hashValue)
                 if let index = byEmail[row.email] {
-                    batch.rows[index].merge(row)
-                    batch.mergedRows.append(row.row)
+                    distinct[index].merge(row)
                 } else {
-                    if earlier { batch.mergedRows.append(row.row) }
-                    byEmail[row.email] = batch.rows.count
-                    batch.rows.append(row)
-                    batch.repeats.append(earlier)
+                    byEmail[row.email] = distinct.count
+                    distinct.append(row)
+                    repeats.append(earlier)
+                    if earlier { batch.repeats += 1 }
+                    if !earlier { continue }
                 }
+                batch.merged += 1
+                if keepMergedRows, batch.mergedRows.count < 100_000 { batch.mergedRows.append(row.row) }
             }
-            for row in batch.rows {
+            var copy = PostgresCopyRows(reservingCapacity: distinct.count * 180)
+            for (row, isRepeat) in zip(distinct, repeats) {
                 seen.insert(row.email.hashValue)
                 if let name = row.accountName, !accounts.contains(name) {
                     batch.hasNewAccounts = true
                     if accounts.count < 100_000 { accounts.insert(name) }
                 }
-            }
-            batch.copy = try Self.copyRows(batch.rows)
-            return batch
-        }
-
-        /// The rows as `import_contact_rows` takes them.
-        static func copyRows(_ rows: [ContactRow]) throws -> [UInt8] {
-            var copy = PostgresCopyRows(reservingCapacity: rows.count * 160)
-            for row in rows {
+                copy.append(String(batch.number))
+                copy.append(String(row.row))
+                copy.append(isRepeat ? "t" : "f")
                 copy.append(row.email)
                 copy.append(row.firstName)
                 copy.append(row.lastName)
@@ -252,6 +318,7 @@ public struct ContactImporter: Sendable {
                 copy.append(row.custom.isEmpty ? nil : String(decoding: try JSONSerialization.data(withJSONObject: row.custom, options: [.sortedKeys]), as: UTF8.self))
                 copy.endRow()
             }
+            batches.append(batch)
             return copy.bytes
         }
     }
@@ -296,65 +363,6 @@ public struct ContactImporter: Sendable {
             }
             defer { index += 1 }
             return pending[index]
-        }
-    }
-
-    /// The batch's rows, copied into a temporary table before they are merged into `contacts`.
-    /// The account key is computed once per row, as `accounts.normalized_name` is everywhere.
-    private static let stagingTable = """
-        CREATE TEMP TABLE IF NOT EXISTS import_contact_rows (
-          email text NOT NULL, first_name text, last_name text, phone text, title text, account text, tags text[], custom jsonb,
-          account_key text GENERATED ALWAYS AS (lower(regexp_replace(trim(account), '\\s+', ' ', 'g'))) STORED
-        ) ON COMMIT DELETE ROWS
-        """
-
-    /// Upserts one batch in one transaction, with `commit` (the counts, the checkpoint) in it: the
-    /// rows go in with one `COPY` into a temporary table, and from there accounts are found or
-    /// created and contacts inserted or merged, each in one statement. A contact the job creates is
-    /// marked with it (`created_by_import`); one it updates has its previous values journalled by
-    /// the database (`journal_import_update`, migration 0005) when the job first writes it.
-    private func write<R: Sendable>(
-        _ batch: Batch, workspace: UUID, journal: UUID?, commit: @Sendable (PostgresConnectionHandle, Int, Int) async throws -> R
-    ) async throws -> R {
-        let data = Mutex<[UInt8]?>(batch.copy)
-        return try await db.withTransaction { tx in
-            try await tx.execute(PostgresQuery(unsafeSQL: Self.stagingTable, binds: []))
-            try await tx.copyIn("COPY import_contact_rows (email, first_name, last_name, phone, title, account, tags, custom) FROM STDIN") {
-                data.withLock { value in defer { value = nil }; return value }
-            }
-            // Accounts by normalised name: found, or created once (not asked again for names an
-            // earlier batch of this run already settled).
-            if batch.hasNewAccounts {
-                try await tx.execute("""
-                    INSERT INTO accounts (id, workspace_id, name, normalized_name)
-                    SELECT gen_random_uuid(), \(workspace), min(trim(account)), account_key
-                    FROM import_contact_rows WHERE account_key <> '' GROUP BY account_key
-                    ON CONFLICT (workspace_id, normalized_name) DO NOTHING
-                    """)
-            }
-            let counts = try await tx.query("""
-                WITH written AS (
-                  INSERT INTO contacts AS c (id, workspace_id, account_id, email, first_name, last_name, phone, title, tags, custom,
-                                             created_by_import, last_import_job, last_import_at)
-                  SELECT gen_random_uuid(), \(workspace), a.id, i.email, coalesce(i.first_name, ''), coalesce(i.last_name, ''), i.phone, i.title,
-                         coalesce(i.tags, '{}'), coalesce(i.custom, '{}'), \(journal), \(journal), CASE WHEN \(journal)::uuid IS NOT NULL THEN now() END
-                  FROM import_contact_rows i LEFT JOIN accounts a ON a.workspace_id = \(workspace) AND a.normalized_name = i.account_key
-                  ON CONFLICT (workspace_id, email) DO UPDATE SET
-                    first_name = coalesce(nullif(EXCLUDED.first_name, ''), c.first_name),
-                    last_name = coalesce(nullif(EXCLUDED.last_name, ''), c.last_name),
-                    phone = coalesce(EXCLUDED.phone, c.phone),
-                    title = coalesce(EXCLUDED.title, c.title),
-                    account_id = coalesce(EXCLUDED.account_id, c.account_id),
-                    tags = ARRAY(SELECT DISTINCT unnest(c.tags || EXCLUDED.tags) ORDER BY 1),
-                    custom = c.custom || EXCLUDED.custom,
-                    last_import_job = coalesce(EXCLUDED.last_import_job, c.last_import_job),
-                    last_import_at = coalesce(EXCLUDED.last_import_at, c.last_import_at),
-                    updated_at = coalesce(EXCLUDED.last_import_at, now())
-                  RETURNING (xmax = 0) AS created)
-                SELECT count(*) FILTER (WHERE created), count(*) FROM written
-                """)
-            let created = try counts[0].decode(Int.self, at: 0)
-            return try await commit(tx, created, try counts[0].decode(Int.self, at: 1) - created)
         }
     }
 }

@@ -183,14 +183,13 @@ public final class ImportJobs: Sendable {
         let db = self.db
         let checkpoint = ContactImporter.Checkpoint(resumeAfter: job.rowsWritten, summary: resumed, record: { tx, summary, written in
             try hook?(batches.next())
-            try await tx.execute("""
+            // The cancel flag comes back with the progress write: stop after this batch when set.
+            return try await tx.query("""
                 UPDATE import_jobs SET rows_written = \(written), created = \(summary.created), updated = \(summary.updated),
                   merged = \(summary.merged), skipped = \(summary.skipped), total = \(summary.total),
                   lease_until = now() + \(lease.components.seconds) * interval '1 second'
-                WHERE id = \(id)
-                """)
-        }, shouldStop: {
-            (try? await db.query("SELECT cancel_requested FROM import_jobs WHERE id = \(id)").first?.decode(Bool.self, at: 0)) ?? false
+                WHERE id = \(id) RETURNING cancel_requested
+                """).first?.decode(Bool.self, at: 0) ?? false
         })
         do {
             let url = try blobs.url(blobKey)
