@@ -13,7 +13,11 @@ public struct PostgresCopyRows: Sendable {
     public mutating func append(_ field: String?) {
         separate()
         guard let field else { return bytes += [UInt8(ascii: "\\"), UInt8(ascii: "N")] }
-        for byte in field.utf8 {
+        let utf8 = field.utf8
+        if !utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
+            return bytes.append(contentsOf: utf8)
+        }
+        for byte in utf8 {
             switch byte {
             case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
             case UInt8(ascii: "\t"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]

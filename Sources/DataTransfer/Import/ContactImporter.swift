@@ -90,8 +90,9 @@ public struct ContactImporter: Sendable {
     /// One pass over the file, never holding it: every row is checked, and the valid ones, merged
     /// by email within their batch, stream with `COPY` into a temporary staging table on the job's
     /// connection (PostgreSQL takes them in while the file is still being read). In `fail` mode any
-    /// problem stops here, before anything is written. Then each batch of 1,000 goes from staging
-    /// into `contacts` in one transaction.
+    /// problem stops here, before anything is written. Then the file's accounts are found or
+    /// created in one statement, and each batch of 1,000 goes from staging into `contacts` in one
+    /// transaction.
     public func run(file: URL, workspace: UUID, mapping pairs: [(header: String, field: String)]? = nil, mode: Mode = .fail,
                     dryRun: Bool = false, checkpoint: Checkpoint? = nil, journal: UUID? = nil) async throws -> Summary {
         var records = try RecordStream(file: file)
@@ -127,7 +128,15 @@ public struct ContactImporter: Sendable {
         if mode == .fail, !summary.problems.isEmpty { throw Failure.invalidRows(summary.problems, summary) }
         summary.skipped = summary.problems.count
         if dryRun { summary.plan += summary.problems.prefix(100_000).map { ($0.row, "skip: \($0.field) \($0.message)") } }
-        try await connection.execute("ANALYZE import_staging")
+        if !dryRun {
+            // Accounts by normalised name, for the whole file at once: found, or created once.
+            try await connection.execute("""
+                INSERT INTO accounts (id, workspace_id, name, normalized_name)
+                SELECT gen_random_uuid(), \(workspace), min(trim(account)), account_key
+                FROM import_staging WHERE account_key <> '' GROUP BY account_key
+                ON CONFLICT (workspace_id, normalized_name) DO NOTHING
+                """)
+        }
 
         let resumeAfter = checkpoint?.resumeAfter ?? 0
         if let checkpoint, resumeAfter > 0 {
@@ -180,21 +189,11 @@ public struct ContactImporter: Sendable {
         TRUNCATE import_staging;
         """
 
-    /// Writes one staged batch: accounts found or created, then contacts inserted or merged, each
-    /// in one statement. A contact the job creates is marked with it (`created_by_import`); one it
+    /// Writes one staged batch of contacts, inserted or merged in one statement (their accounts
+    /// exist by then). A contact the job creates is marked with it (`created_by_import`); one it
     /// updates has its previous values journalled by the database (`journal_import_update`,
     /// migration 0005) when the job first writes it. Returns (created, updated).
     private static func write(_ batch: StagedBatch, workspace: UUID, journal: UUID?, on tx: PostgresConnectionHandle) async throws -> (Int, Int) {
-        // Accounts by normalised name: found, or created once (not asked again for names an
-        // earlier batch of this run already settled).
-        if batch.hasNewAccounts {
-            try await tx.execute("""
-                INSERT INTO accounts (id, workspace_id, name, normalized_name)
-                SELECT gen_random_uuid(), \(workspace), min(trim(account)), account_key
-                FROM import_staging WHERE batch = \(batch.number) AND account_key <> '' GROUP BY account_key
-                ON CONFLICT (workspace_id, normalized_name) DO NOTHING
-                """)
-        }
         let counts = try await tx.query("""
             WITH written AS (
               INSERT INTO contacts AS c (id, workspace_id, account_id, email, first_name, last_name, phone, title, tags, custom,
@@ -231,8 +230,6 @@ public struct ContactImporter: Sendable {
         /// Rows merged into another (a repeat within the batch or of an earlier batch), and (dry run) their row numbers.
         var merged = 0
         var mergedRows: [Int] = []
-        /// A company name not in an earlier batch of this run: its account may need creating.
-        var hasNewAccounts = false
     }
 
     /// Pass 1: reads the file record by record, checks each row, and hands `COPY` the valid rows in
@@ -250,8 +247,6 @@ public struct ContactImporter: Sendable {
         private var valid = 0
         /// Emails already in an earlier batch (hashes: 1,000,000 of them fit in a few MB).
         private var seen = Set<Int>()
-        /// Company names an earlier batch found or created (the first 100,000).
-        private var accounts = Set<String>()
 
         init(records: RecordStream, header: [String], mapping: ImportMapping, batchSize: Int, stopAtFirstProblem: Bool, keepMergedRows: Bool) {
             self.records = records
@@ -301,10 +296,6 @@ public struct ContactImporter: Sendable {
             var copy = PostgresCopyRows(reservingCapacity: distinct.count * 180)
             for (row, isRepeat) in zip(distinct, repeats) {
                 seen.insert(row.email.hashValue)
-                if let name = row.accountName, !accounts.contains(name) {
-                    batch.hasNewAccounts = true
-                    if accounts.count < 100_000 { accounts.insert(name) }
-                }
                 copy.append(String(batch.number))
                 copy.append(String(row.row))
                 copy.append(isRepeat ? "t" : "f")
