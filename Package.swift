@@ -63,6 +63,15 @@ var targets: [Target] = [
     .target(name: "DataMapping", swiftSettings: strictSettings),
     .testTarget(name: "DataMappingTests", dependencies: ["DataMapping"], swiftSettings: strictSettings),
 
+    // Uploaded and exported files: a local folder, or an S3-compatible store (SigV4 over libcurl).
+    .target(name: "BlobStorage", dependencies: ["CurlHTTP", "Cryptography"], swiftSettings: strictSettings),
+    .testTarget(
+        name: "BlobStorageTests",
+        dependencies: ["BlobStorage", "CurlHTTP", "Sandbox", "SandboxS3", log, .product(name: "Hummingbird", package: "hummingbird"),
+                       .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
+        swiftSettings: strictSettings
+    ),
+
     // Shared by every service: configuration, migrations, API keys, admin HTTP, the service runner.
     .target(
         name: "Platform",
@@ -115,13 +124,18 @@ var targets: [Target] = [
         swiftSettings: strictSettings
     ),
     .target(
+        name: "SandboxS3",
+        dependencies: ["Sandbox", "Cryptography", log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
+        swiftSettings: strictSettings
+    ),
+    .target(
         name: "SandboxSMTP",
         dependencies: ["Sandbox", log, lifecycle, .product(name: "Hummingbird", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
     ),
     .executableTarget(
         name: "nexa-sandbox",
-        dependencies: ["Sandbox", "SandboxStripe", "SandboxGoogle", "SandboxSMTP", argumentParser, log, lifecycle,
+        dependencies: ["Sandbox", "SandboxStripe", "SandboxGoogle", "SandboxS3", "SandboxSMTP", argumentParser, log, lifecycle,
                        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                        .product(name: "Hummingbird", package: "hummingbird")],
         swiftSettings: strictSettings
@@ -157,8 +171,8 @@ var targets: [Target] = [
 /// What a domain library needs beyond the platform.
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Billing": ["CurlHTTP", log, lifecycle],
-    "DataTransfer": ["CSV", "CurlHTTP", log, lifecycle],
-    "Gateway": ["Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle, .product(name: "Hummingbird", package: "hummingbird")] + nio,
+    "DataTransfer": ["BlobStorage", "CSV", "CurlHTTP", log, lifecycle],
+    "Gateway": ["BlobStorage", "Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle, .product(name: "Hummingbird", package: "hummingbird")] + nio,
 ]
 
 for service in services {
@@ -175,7 +189,7 @@ for service in services {
 }
 targets.append(.testTarget(
     name: "DataTransferTests",
-    dependencies: ["DataTransfer", "CSV", "Gateway", "SandboxSMTP", "Platform", "Postgres", "RPC", "RPCNIO", "Messages", "CurlHTTP", "TestSupport", log, lifecycle,
+    dependencies: ["DataTransfer", "BlobStorage", "CSV", "Gateway", "SandboxSMTP", "Sandbox", "SandboxS3", "Platform", "Postgres", "RPC", "RPCNIO", "Messages", "CurlHTTP", "TestSupport", log, lifecycle,
                    .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
     swiftSettings: strictSettings
 ))

@@ -1,3 +1,4 @@
+public import BlobStorage
 import CurlHTTP
 import Foundation
 public import Logging
@@ -109,20 +110,21 @@ public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
 }
 
 /// The data transfer service, ready for an RPC server.
-public func makeDataTransferService(db: PostgresClient, blobs: LocalBlobStore = .fromEnvironment()) -> some ServerService {
+public func makeDataTransferService(db: PostgresClient, blobs: any BlobStore = LocalBlobStore.fromEnvironment()) -> some ServerService {
     DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(
         jobs: ImportJobs(db: db, blobs: blobs, logger: Logger(label: "nexa.data_transfer")), exporter: ContactExporter(db: db, blobs: blobs)))
 }
 
 /// Everything nexa-data-transfer runs: its RPC service and the import worker.
 public enum DataTransferComponents {
-    public static func make(db: PostgresClient, service: ServiceSettings, logger: Logger) -> ServiceMain.Components {
+    public static func make(db: PostgresClient, service: ServiceSettings, logger: Logger) throws -> ServiceMain.Components {
         let notifier = ImportJobs.Notifier(http: HTTPClient(), server: MailServer(url: service.providers.smtp))
-        let jobs = ImportJobs(db: db, blobs: .fromEnvironment(), logger: logger, notifier: notifier)
+        let blobs = try BlobStores.fromEnvironment()
+        let jobs = ImportJobs(db: db, blobs: blobs, logger: logger, notifier: notifier)
         let cap = Int(ProcessInfo.processInfo.environment["NEXA_EXPORT_MAX_ROWS"] ?? "") ?? 100_000
         return ServiceMain.Components(
             rpc: DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(
-                jobs: jobs, exporter: ContactExporter(db: db, blobs: .fromEnvironment(), maximumRows: cap))),
+                jobs: jobs, exporter: ContactExporter(db: db, blobs: blobs, maximumRows: cap))),
             background: [BackgroundService(name: "imports") { await jobs.run() }])
     }
 }

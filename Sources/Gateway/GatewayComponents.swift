@@ -1,3 +1,4 @@
+import BlobStorage
 public import CurlHTTP
 public import Logging
 public import Messages
@@ -14,6 +15,7 @@ public enum GatewayComponents {
     ) throws -> ServiceMain.Components {
         let vault = try TokenVault(specification: gateway.vaultKeys)
         let http = HTTPClient()
+        let blobs = try BlobStores.fromEnvironment()
         let endpoints = WebhookEndpoints(db: db, vault: vault)
         let inbox = WebhookInbox(db: db)
         let ingress = WebhookIngress(
@@ -42,7 +44,7 @@ public enum GatewayComponents {
         let server = GatewayHTTP.make(
             host: service.bindHost, port: gateway.httpPort, ingress: ingress, oauth: oauth,
             imports: clients["data_transfer"].map {
-                ImportRoutes(blobs: .fromEnvironment(), dataTransfer: $0, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)),
+                ImportRoutes(blobs: blobs, dataTransfer: $0, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)),
                              maximumUploadSize: gateway.importMaximumSize, links: DownloadLinks(vault: vault, publicURL: gateway.publicURL))
             },
             maximumBodySize: gateway.webhookMaximumBodySize, logger: logger)

@@ -14,7 +14,8 @@ public enum SandboxApp {
         for standIn in standIns {
             let group = router.group(RouterPath(standIn.name))
                 .add(middleware: RecordAndInjectMiddleware(provider: standIn.name, journal: journal, faults: faults,
-                                                           faultResponse: standIn.faultResponse(status:)))
+                                                           faultResponse: standIn.faultResponse(status:),
+                                                           maximumBody: standIn.maximumRequestBody))
             standIn.addRoutes(to: group)
             standIn.addControlRoutes(to: router.group(RouterPath("_sandbox/\(standIn.name)")))
         }
@@ -65,10 +66,16 @@ struct RecordAndInjectMiddleware: RouterMiddleware {
     let journal: Journal
     let faults: Faults
     let faultResponse: @Sendable (Int) -> (body: JSON, headers: [(String, String)])
+    let maximumBody: Int
+
+    /// What the journal keeps of a body: the text of a small one, the size of a large one.
+    private static func journalled(_ body: ByteBuffer) -> String {
+        body.readableBytes <= 64 * 1024 ? String(buffer: body) : "<\(body.readableBytes) bytes>"
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var request = request
-        let body = try await request.collectBody(upTo: 8 * 1024 * 1024)
+        let body = try await request.collectBody(upTo: maximumBody)
         let prefix = "/\(provider)"
         let path = String(request.uri.path.dropFirst(request.uri.path.hasPrefix(prefix) ? prefix.count : 0))
         let target = path + (request.uri.query.map { "?\($0)" } ?? "")
@@ -80,7 +87,7 @@ struct RecordAndInjectMiddleware: RouterMiddleware {
             if let ms = fault.latencyMilliseconds { try await Task.sleep(for: .milliseconds(ms)) }
             if fault.dropConnection == true {
                 // The request was read; the connection closes with no response, as a crashed peer's would.
-                journal.record(provider: provider, method: method, target: target, headers: headers, body: String(buffer: body), status: 0)
+                journal.record(provider: provider, method: method, target: target, headers: headers, body: Self.journalled(body), status: 0)
                 try? await context.channel.close()
                 throw DroppedConnection()
             }
@@ -97,7 +104,7 @@ struct RecordAndInjectMiddleware: RouterMiddleware {
             response = try await next(request, context)
         }
         journal.record(provider: provider, method: method, target: target, headers: headers,
-                       body: String(buffer: body), status: response.status.code)
+                       body: Self.journalled(body), status: response.status.code)
         return response
     }
 }

@@ -13,10 +13,14 @@ public protocol StandIn: Sendable {
     var startupSummary: String { get }
     /// The body and extra headers the provider sends with an injected failure status (429, 5xx…).
     func faultResponse(status: Int) -> (body: JSON, headers: [(String, String)])
+    /// The largest request body the stand-in reads (8 MiB unless it says otherwise).
+    var maximumRequestBody: Int { get }
 }
 
 extension StandIn {
     public func addControlRoutes(to group: RouterGroup<SandboxContext>) {}
+
+    public var maximumRequestBody: Int { 8 * 1024 * 1024 }
 
     public func faultResponse(status: Int) -> (body: JSON, headers: [(String, String)]) {
         (["error": ["message": .string("injected failure (\(status))")]], [])

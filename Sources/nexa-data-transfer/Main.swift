@@ -14,6 +14,6 @@ struct Main: AsyncParsableCommand {
     )
 
     func run() async throws {
-        try await ServiceMain.run(service: "data_transfer") { db, settings, logger in DataTransferComponents.make(db: db, service: settings, logger: logger) }
+        try await ServiceMain.run(service: "data_transfer") { db, settings, logger in try DataTransferComponents.make(db: db, service: settings, logger: logger) }
     }
 }

@@ -1,3 +1,4 @@
+import BlobStorage
 import CSV
 import CurlHTTP
 import DataTransfer

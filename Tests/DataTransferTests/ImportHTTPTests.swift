@@ -1,3 +1,4 @@
+import BlobStorage
 import CurlHTTP
 import DataTransfer
 import Foundation

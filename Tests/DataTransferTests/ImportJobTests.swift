@@ -1,3 +1,4 @@
+import BlobStorage
 import DataTransfer
 import Foundation
 import Platform

@@ -1,3 +1,4 @@
+public import BlobStorage
 import CSV
 public import Foundation
 public import Platform
@@ -31,10 +32,10 @@ public struct ContactExporter: Sendable {
     ]
 
     let db: PostgresClient
-    let blobs: LocalBlobStore
+    let blobs: any BlobStore
     public let maximumRows: Int
 
-    public init(db: PostgresClient, blobs: LocalBlobStore, maximumRows: Int = 100_000) {
+    public init(db: PostgresClient, blobs: any BlobStore, maximumRows: Int = 100_000) {
         self.db = db
         self.blobs = blobs
         self.maximumRows = maximumRows

@@ -1,3 +1,4 @@
+public import BlobStorage
 public import CurlHTTP
 import CSV
 public import Foundation
@@ -50,7 +51,7 @@ public final class ImportJobs: Sendable {
     }
 
     let db: PostgresClient
-    let blobs: LocalBlobStore
+    let blobs: any BlobStore
     let logger: Logger
     let notifier: Notifier?
     /// How long a worker holds a job; each committed batch renews it.
@@ -58,7 +59,7 @@ public final class ImportJobs: Sendable {
     /// Test hook: called in each batch's transaction with the batch number; a throw is a crash there.
     let duringBatch: (@Sendable (Int) throws -> Void)?
 
-    public init(db: PostgresClient, blobs: LocalBlobStore, logger: Logger, notifier: Notifier? = nil, lease: Duration = .seconds(60),
+    public init(db: PostgresClient, blobs: any BlobStore, logger: Logger, notifier: Notifier? = nil, lease: Duration = .seconds(60),
                 duringBatch: (@Sendable (Int) throws -> Void)? = nil) {
         self.notifier = notifier
         self.lease = lease
@@ -93,7 +94,7 @@ public final class ImportJobs: Sendable {
     public func start(workspace: UUID, blobKey: String, fileName: String, mapping: [(header: String, field: String)]?,
                       mode: ContactImporter.Mode, dryRun: Bool, notifyEmail: String? = nil, template: String? = nil,
                       saveTemplate: String? = nil) async throws -> Job {
-        guard FileManager.default.fileExists(atPath: try blobs.url(blobKey).path) else {
+        guard try await blobs.exists(blobKey) else {
             throw PlatformError(.notFound, "no uploaded file \(blobKey)")
         }
         let mappingJSON = try mapping.map { pairs in
@@ -161,11 +162,29 @@ public final class ImportJobs: Sendable {
     }
 
     private func work(id: UUID, workspace: UUID, blobKey: String, dryRun: Bool, mode: ContactImporter.Mode, mappingJSON: String?, job: Job) async {
+        // The uploaded file, local for the length of the job (a remote store's copy is fetched first).
+        do {
+            try await blobs.withLocalFile(blobKey) { file in
+                await work(id: id, workspace: workspace, file: file, dryRun: dryRun, mode: mode, mappingJSON: mappingJSON, job: job)
+            }
+        } catch BlobStoreError.notFound {
+            _ = try? await db.execute("""
+                UPDATE import_jobs SET status = 'failed', error = 'the uploaded file is gone', finished_at = now(), lease_until = NULL
+                WHERE id = \(id)
+                """)
+            await notify(id: id, workspace: workspace)
+        } catch {
+            // The lease runs out and another pass tries again.
+            logger.warning("cannot read the uploaded file; the import will be retried", metadata: ["job": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    private func work(id: UUID, workspace: UUID, file: URL, dryRun: Bool, mode: ContactImporter.Mode, mappingJSON: String?, job: Job) async {
         let explicit = mappingJSON.flatMap { try? JSONDecoder().decode([[String]].self, from: Data($0.utf8)) }?
             .compactMap { $0.count == 2 ? (header: $0[0], field: $0[1]) : nil }
         let pairs: [(header: String, field: String)]?
         do {
-            pairs = try await resolveMapping(id: id, workspace: workspace, blobKey: blobKey, explicit: explicit)
+            pairs = try await resolveMapping(id: id, workspace: workspace, file: file, explicit: explicit)
         } catch {
             _ = try? await db.execute("""
                 UPDATE import_jobs SET status = 'failed', error = \("\(error)"), finished_at = now(), lease_until = NULL WHERE id = \(id)
@@ -192,8 +211,7 @@ public final class ImportJobs: Sendable {
                 """).first?.decode(Bool.self, at: 0) ?? false
         })
         do {
-            let url = try blobs.url(blobKey)
-            let summary = try await ContactImporter(db: db).run(file: url, workspace: workspace, mapping: pairs, mode: mode, dryRun: dryRun,
+            let summary = try await ContactImporter(db: db).run(file: file, workspace: workspace, mapping: pairs, mode: mode, dryRun: dryRun,
                                                                 checkpoint: checkpoint, journal: dryRun ? nil : id)
             let errors = try await writeErrors(summary)
             try await db.execute("""
@@ -228,12 +246,12 @@ public final class ImportJobs: Sendable {
 
     /// The mapping a job uses: explicit, else a named template, else the newest template saved for
     /// the same header set, else none (suggested from the headers). Saves it under `save_template`.
-    private func resolveMapping(id: UUID, workspace: UUID, blobKey: String,
+    private func resolveMapping(id: UUID, workspace: UUID, file: URL,
                                 explicit: [(header: String, field: String)]?) async throws -> [(header: String, field: String)]? {
         let row = try await db.query("SELECT template, save_template FROM import_jobs WHERE id = \(id)")[0]
         let named: String? = try row.decodeIfPresent(at: 0)
         let save: String? = try row.decodeIfPresent(at: 1)
-        let headers = try ContactImporter.headers(of: try blobs.url(blobKey)) ?? []
+        let headers = try ContactImporter.headers(of: file) ?? []
         let signature = ImportMapping.signature(of: headers)
         var pairs = explicit
         var source = explicit == nil ? "suggested" : "explicit"

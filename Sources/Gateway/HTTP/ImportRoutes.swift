@@ -1,4 +1,6 @@
+public import BlobStorage
 import Foundation
+public import Logging
 public import Hummingbird
 import Messages
 import NIOCore
@@ -12,17 +14,22 @@ public import RPC
 ///   `201` with the job and `Location: /v1/imports/<id>`.
 /// - `GET /v1/imports/<id>`: progress, then the summary.
 /// - `GET /v1/imports/<id>/errors`: the offending rows plus an `error` column, as CSV.
-/// Both need `Authorization: Bearer <API key>`; the job belongs to the key's workspace.
+/// - `POST /v1/exports`, and `GET /v1/downloads/<token>` for the signed link it returns.
+/// A file comes from the blob store: streamed from a local folder, or a redirect to an
+/// S3-compatible store's presigned URL. All but downloads need `Authorization: Bearer <API key>`;
+/// the job belongs to the key's workspace.
 public struct ImportRoutes: Sendable {
-    let blobs: LocalBlobStore
+    let blobs: any BlobStore
     let dataTransfer: RPCClient
     let authenticator: any CallAuthenticator
     let maximumUploadSize: Int
     let links: DownloadLinks
+    let logger: Logger
 
-    public init(blobs: LocalBlobStore, dataTransfer: RPCClient, authenticator: any CallAuthenticator, maximumUploadSize: Int,
-                links: DownloadLinks) {
+    public init(blobs: any BlobStore, dataTransfer: RPCClient, authenticator: any CallAuthenticator, maximumUploadSize: Int,
+                links: DownloadLinks, logger: Logger = Logger(label: "nexa.gateway.imports")) {
         self.links = links
+        self.logger = logger
         self.blobs = blobs
         self.dataTransfer = dataTransfer
         self.authenticator = authenticator
@@ -54,10 +61,11 @@ public struct ImportRoutes: Sendable {
             do {
                 let chunks = request.body.map { Array(buffer: $0) }
                 start.blobKey = try await blobs.write(prefix: "imports", fileExtension: "csv", limit: maximumUploadSize, chunks: chunks).key
-            } catch is LocalBlobStore.TooLarge {
+            } catch BlobStoreError.tooLarge {
                 return Self.json(413, ["message": "the file is larger than \(maximumUploadSize) bytes"])
             } catch {
-                return Self.json(500, ["message": "the upload could not be stored"])
+                logger.error("an upload could not be stored", metadata: ["error": "\(error)"])
+                return Self.json(503, ["message": "the upload could not be stored; try again"])
             }
             do {
                 let job = try await client.startImport(start, options: CallOptions(apiKey: key))
@@ -107,10 +115,8 @@ public struct ImportRoutes: Sendable {
             case .tampered: return Self.json(403, ["message": "this download link is not valid"])
             case .expired: return Self.json(410, ["message": "this download link has expired"])
             case .valid(let blobKey, _):
-                guard let data = try? Data(contentsOf: try blobs.url(blobKey)) else { return Self.json(410, ["message": "the file is gone"]) }
-                return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
-                                                       .contentDisposition: "attachment; filename=\"\(blobKey.split(separator: "/").last ?? "export.csv")\""],
-                                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+                return await Self.serve(blobs, key: blobKey, filename: String(blobKey.split(separator: "/").last ?? "export.csv"))
+                    ?? Self.json(410, ["message": "the file is gone"])
             }
         }
 
@@ -121,12 +127,11 @@ public struct ImportRoutes: Sendable {
             lookup.jobID = context.parameters.get("id") ?? ""
             do {
                 let job = try await client.getImportJob(lookup, options: CallOptions(apiKey: key))
-                guard !job.errorsFile.isEmpty, let data = FileManager.default.contents(atPath: try blobs.url(job.errorsFile).path) else {
+                guard !job.errorsFile.isEmpty,
+                      let response = await Self.serve(blobs, key: job.errorsFile, filename: "import-\(job.id)-errors.csv") else {
                     return Self.json(404, ["message": "this import has no rows with errors"])
                 }
-                return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
-                                                       .contentDisposition: "attachment; filename=\"import-\(job.id)-errors.csv\""],
-                                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+                return response
             } catch {
                 return Self.error(error)
             }
@@ -134,6 +139,27 @@ public struct ImportRoutes: Sendable {
 
         @Sendable func authorize(_ request: Request, method name: String) async throws -> (key: String, principal: Principal) {
             try await authenticator.authenticateBearer(request, service: service, method: name)
+        }
+    }
+
+    /// A blob as the answer, saved as `filename`: streamed from a local file a megabyte at a time,
+    /// or a redirect to the remote store's short-lived URL. Nil when there is no such blob.
+    static func serve(_ blobs: any BlobStore, key: String, filename: String) async -> Response? {
+        guard let download = try? await blobs.download(key, filename: filename, validFor: .seconds(300)) else { return nil }
+        switch download {
+        case .redirect(let url):
+            return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])
+        case .file(let file):
+            guard let handle = FileHandle(forReadingAtPath: file.path) else { return nil }
+            let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? nil
+            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(filename)\""],
+                            body: ResponseBody(contentLength: size) { writer in
+                                defer { try? handle.close() }
+                                while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
+                                    try await writer.write(ByteBuffer(bytes: data))
+                                }
+                                try await writer.finish(nil)
+                            })
         }
     }
 

@@ -1,9 +1,8 @@
 public import Foundation
 
-/// Where uploaded and exported files live: a local folder (shared by the gateway and this
-/// service on one host), keyed by a relative name. Writes go to a temporary name and are renamed
-/// when complete, so a key never names half a file.
-public struct LocalBlobStore: Sendable {
+/// Blobs in a local folder (shared by the gateway and the data transfer service on one host).
+/// Writes go to a temporary name, are synced and renamed when complete.
+public struct LocalBlobStore: BlobStore {
     public let root: URL
 
     public init(root: URL) { self.root = root }
@@ -13,15 +12,15 @@ public struct LocalBlobStore: Sendable {
         LocalBlobStore(root: URL(fileURLWithPath: environment["NEXA_BLOB_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".data/blobs"))
     }
 
-    public func url(_ key: String) throws -> URL {
-        guard !key.isEmpty, !key.contains(".."), !key.hasPrefix("/") else { throw CocoaError(.fileReadInvalidFileName) }
+    /// The file of `key`.
+    public func url(_ key: String) throws(BlobStoreError) -> URL {
+        guard !key.isEmpty, !key.contains(".."), !key.hasPrefix("/") else { throw .invalidKey(key) }
         return root.appendingPathComponent(key)
     }
 
-    /// A new blob under `prefix`, written by `body`. It is written under a temporary name, synced
-    /// and renamed when `body` returns; when `body` throws, the partial file is removed.
-    public func create<R>(prefix: String, fileExtension: String, _ body: (FileHandle) async throws -> R) async throws -> (key: String, result: R) {
-        let key = "\(prefix)/\(UUID().uuidString.lowercased()).\(fileExtension)"
+    public func create<R: Sendable>(prefix: String, fileExtension: String,
+                                    _ body: (FileHandle) async throws -> R) async throws -> (key: String, result: R) {
+        let key = BlobKeys.new(prefix: prefix, fileExtension: fileExtension)
         let final = try url(key)
         try FileManager.default.createDirectory(at: final.deletingLastPathComponent(), withIntermediateDirectories: true)
         let partial = final.appendingPathExtension("partial")
@@ -40,15 +39,13 @@ public struct LocalBlobStore: Sendable {
         }
     }
 
-    /// Streams `chunks` into a new blob under `prefix`; returns its key and size.
-    /// - Throws: `tooLarge` past `limit` bytes (the partial file is removed).
     public func write(prefix: String, fileExtension: String, limit: Int,
                       chunks: some AsyncSequence<[UInt8], any Error>) async throws -> (key: String, size: Int) {
         let (key, size) = try await create(prefix: prefix, fileExtension: fileExtension) { handle in
             var size = 0
             for try await chunk in chunks {
                 size += chunk.count
-                guard size <= limit else { throw TooLarge(limit: limit) }
+                guard size <= limit else { throw BlobStoreError.tooLarge(limit: limit) }
                 try handle.write(contentsOf: chunk)
             }
             return size
@@ -56,8 +53,26 @@ public struct LocalBlobStore: Sendable {
         return (key, size)
     }
 
-    public struct TooLarge: Error, CustomStringConvertible {
-        public var limit: Int
-        public var description: String { "the file is larger than \(limit) bytes" }
+    public func withLocalFile<R: Sendable>(_ key: String, _ body: (URL) async throws -> R) async throws -> R {
+        let file = try url(key)
+        guard FileManager.default.fileExists(atPath: file.path) else { throw BlobStoreError.notFound(key: key) }
+        return try await body(file)
+    }
+
+    public func exists(_ key: String) async throws -> Bool {
+        FileManager.default.fileExists(atPath: try url(key).path)
+    }
+
+    public func download(_ key: String, filename: String, validFor: Duration) async throws -> BlobDownload {
+        let file = try url(key)
+        guard FileManager.default.fileExists(atPath: file.path) else { throw BlobStoreError.notFound(key: key) }
+        return .file(file)
+    }
+}
+
+/// New blob keys: `<prefix>/<random uuid>.<extension>`.
+enum BlobKeys {
+    static func new(prefix: String, fileExtension: String) -> String {
+        "\(prefix)/\(UUID().uuidString.lowercased()).\(fileExtension)"
     }
 }
