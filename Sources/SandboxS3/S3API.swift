@@ -39,7 +39,7 @@ struct S3API: Sendable {
 
     /// `/s3/<bucket>[/<key>]`, the key percent-decoded.
     static func target(_ path: String) throws(S3Error) -> (bucket: String, key: String?) {
-        let rest = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false).dropFirst(2)  // "", "s3"
+        let rest = path.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).dropFirst(2)  // "", "s3"
         guard let bucket = rest.first.map(String.init), !bucket.isEmpty else {
             throw S3Error(.badRequest, "InvalidRequest", "path-style requests name a bucket: /s3/<bucket>/<key>")
         }
@@ -137,7 +137,7 @@ struct S3API: Sendable {
     /// The whole object, or the one `bytes=first-last` range asked for (206), as S3 serves them.
     static func read(_ object: S3Store.Object, range: String?, head: Bool) throws(S3Error) -> Response {
         var headers: HTTPFields = [.contentType: "application/octet-stream", HTTPField.Name("ETag")!: object.etag, .acceptRanges: "bytes"]
-        headers[.lastModified] = object.modified.formatted(.dateTime)
+        headers[.lastModified] = httpDate(object.modified)
         var slice = object.bytes[...]
         var status = HTTPResponse.Status.ok
         if let range, range.hasPrefix("bytes=") {
@@ -166,6 +166,15 @@ struct S3API: Sendable {
             guard let number = value("PartNumber").flatMap(Int.init), let etag = value("ETag") else { return nil }
             return (number, etag)
         }
+    }
+
+    /// An HTTP-date (RFC 9110): `Sun, 29 Nov 2026 14:11:00 GMT`.
+    static func httpDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
     }
 
     static func xml(_ document: String) -> Response {

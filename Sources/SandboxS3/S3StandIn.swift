@@ -46,8 +46,8 @@ public struct S3StandIn: StandIn {
     public func addRoutes(to group: RouterGroup<SandboxContext>) {
         let api = S3API(configuration: configuration, store: store)
         for method in [HTTPRequest.Method.get, .head, .put, .post, .delete] {
+            // `**` matches the bucket alone (CreateBucket) and everything under it.
             group.on("**", method: method) { request, _ in await api.serve(request) }
-            group.on(":bucket", method: method) { request, _ in await api.serve(request) }
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Sandbox
 import SandboxGoogle
+import SandboxS3
 import SandboxSMTP
 import SandboxStripe
 import ServiceLifecycle
@@ -44,7 +45,7 @@ struct Main: AsyncParsableCommand {
         let mailbox = Mailbox()
         let smtp = SMTPServer(port: smtpPort, mailbox: mailbox, logger: logger)
         let standIns: [any StandIn] = [
-            StripeStandIn(configuration: stripe), try GoogleStandIn(configuration: google), SMTPStandIn(mailbox: mailbox, port: smtpPort),
+            StripeStandIn(configuration: stripe), try GoogleStandIn(configuration: google), S3StandIn(), SMTPStandIn(mailbox: mailbox, port: smtpPort),
         ]
         // Unbuffered (print is block-buffered into a log file): the keys show at once.
         var summary = "nexa-sandbox on http://127.0.0.1:\(port)\n"
