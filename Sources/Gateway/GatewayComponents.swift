@@ -45,7 +45,8 @@ public enum GatewayComponents {
             host: service.bindHost, port: gateway.httpPort, ingress: ingress, oauth: oauth,
             imports: clients["data_transfer"].map {
                 ImportRoutes(blobs: blobs, dataTransfer: $0, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)),
-                             maximumUploadSize: gateway.importMaximumSize, links: DownloadLinks(vault: vault, publicURL: gateway.publicURL))
+                             maximumUploadSize: gateway.importMaximumSize, links: DownloadLinks(vault: vault, publicURL: gateway.publicURL),
+                             mailer: .init(http: http, server: MailServer(url: service.providers.smtp)))
             },
             maximumBodySize: gateway.webhookMaximumBodySize, logger: logger)
         var background: [any Service] = [BackgroundService(name: "webhook-inbox") { await inbox.run() }]

@@ -123,6 +123,7 @@ struct ExportCommand: AsyncParsableCommand {
         @Option(help: "Created before.") var createdBefore: String?
         @Option(help: "Updated on or after.") var updatedAfter: String?
         @Option(help: "Only this account's contacts.") var account: String?
+        @Option(help: "Also email the download link to this address.") var notify: String?
         @Option(help: "The gateway's public URL (default $NEXA_GATEWAY_URL or http://127.0.0.1:8080).")
         var gatewayURL = ProcessInfo.processInfo.environment["NEXA_GATEWAY_URL"] ?? "http://127.0.0.1:8080"
         @OptionGroup var service: ServiceOptions
@@ -144,12 +145,16 @@ struct ExportCommand: AsyncParsableCommand {
             if let v = try Self.millis(createdBefore) { body["createdBeforeUnixMs"] = v }
             if let v = try Self.millis(updatedAfter) { body["updatedAfterUnixMs"] = v }
             if let account { body["accountId"] = account }
+            if let notify { body["notifyEmail"] = notify }
             let response = try await HTTPClient().execute(.json(gatewayURL + "/v1/exports", Array(try JSONSerialization.data(withJSONObject: body)),
                                                                 headers: [.init("Authorization", "Bearer \(key)")]), timeout: .seconds(600))
             let answer = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
             guard response.status == 201 else { fail("export refused (HTTP \(response.status)): \(answer["message"] as? String ?? response.bodyText)") }
             print("\((answer["rows"] as? NSNumber)?.intValue ?? 0) contact(s), fields \((answer["fields"] as? [String] ?? []).joined(separator: ","))")
             print("download (until \(answer["expires_at"] as? String ?? "?")): \(answer["download_url"] as? String ?? "")")
+            if let notify {
+                print(answer["emailed_to"] is String ? "link emailed to \(notify)" : "the link could not be emailed to \(notify) (see the gateway's log)")
+            }
         }
     }
 }

@@ -49,7 +49,7 @@ import Testing
             let rpc = RPCClient(configuration: ClientConfiguration(targets: [("127.0.0.1", port)]))
             let links = DownloadLinks(vault: try TokenVault(specification: TokenVault.generatedSpecification()), publicURL: "https://gw.test")
             let routes = ImportRoutes(blobs: blobs, dataTransfer: rpc, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)), maximumUploadSize: 4096,
-                                      links: links)
+                                      links: links, mailer: .init(http: HTTPClient(), server: MailServer(url: "smtp://127.0.0.1:\(smtpPort)")))
             let ingress = WebhookIngress(endpoints: WebhookEndpoints(db: db, vault: try TokenVault(specification: TokenVault.generatedSpecification())),
                                          sink: .discard, verifiers: [:], logger: TestDatabase.logger)
             let app = Application(router: GatewayHTTP.router(ingress: ingress, imports: routes, maximumBodySize: 1024),
@@ -100,12 +100,17 @@ import Testing
                 #expect(none.status == 404)
 
                 // Export what was imported: a signed link, then the file through it.
-                let export = try await http.execute(.json(base + "/v1/exports", Array(#"{"fields": ["email", "account.name"], "tagsAny": []}"#.utf8),
+                let export = try await http.execute(.json(base + "/v1/exports",
+                                                          Array(#"{"fields": ["email", "account.name"], "tagsAny": [], "notifyEmail": "eve@nexa.test"}"#.utf8),
                                                           headers: [.init("Authorization", "Bearer \(key)")]))
                 #expect(export.status == 201)
                 let answer = try #require((try JSONSerialization.jsonObject(with: Data(export.body))) as? [String: Any])
-                #expect((answer["rows"] as? NSNumber)?.intValue == 3)
-                let link = try #require(answer["download_url"] as? String).replacingOccurrences(of: "https://gw.test", with: base)
+                #expect((answer["rows"] as? NSNumber)?.intValue == 3 && answer["emailed_to"] as? String == "eve@nexa.test")
+                let signed = try #require(answer["download_url"] as? String)
+                // The same link, by mail.
+                let linkMail = try #require(mailbox.all.first { $0.recipients == ["eve@nexa.test"] })
+                #expect(linkMail.header("Subject") == "Your export is ready: 3 contact(s)" && linkMail.data.contains(signed))
+                let link = signed.replacingOccurrences(of: "https://gw.test", with: base)
                 let download = try await http.execute(HTTPClientRequest(url: link))
                 #expect(download.status == 200 && download.bodyText.hasPrefix("email,account.name\r\n") && download.bodyText.contains("ana@x.test,Acme"))
                 let tampered = try await http.execute(HTTPClientRequest(url: link.replacingOccurrences(of: "/v1/downloads/", with: "/v1/downloads/x")))

@@ -1,6 +1,7 @@
 public import BlobStorage
 import Foundation
 public import Logging
+public import CurlHTTP
 public import Hummingbird
 import Messages
 import NIOCore
@@ -24,11 +25,26 @@ public struct ImportRoutes: Sendable {
     let authenticator: any CallAuthenticator
     let maximumUploadSize: Int
     let links: DownloadLinks
+    let mailer: LinkMailer?
     let logger: Logger
 
+    /// How an export's download link is emailed when the request names a `notify_email`.
+    public struct LinkMailer: Sendable {
+        public var http: HTTPClient
+        public var server: MailServer
+        public var from: String
+
+        public init(http: HTTPClient, server: MailServer, from: String = "Nexa <noreply@nexa.invalid>") {
+            self.http = http
+            self.server = server
+            self.from = from
+        }
+    }
+
     public init(blobs: any BlobStore, dataTransfer: RPCClient, authenticator: any CallAuthenticator, maximumUploadSize: Int,
-                links: DownloadLinks, logger: Logger = Logger(label: "nexa.gateway.imports")) {
+                links: DownloadLinks, mailer: LinkMailer? = nil, logger: Logger = Logger(label: "nexa.gateway.imports")) {
         self.links = links
+        self.mailer = mailer
         self.logger = logger
         self.blobs = blobs
         self.dataTransfer = dataTransfer
@@ -103,8 +119,22 @@ public struct ImportRoutes: Sendable {
             do {
                 let result = try await client.export(export, options: CallOptions(apiKey: caller.key))
                 let link = links.make(blobKey: result.blobKey, workspace: UUID(uuidString: caller.principal.workspaceID) ?? UUID())
-                return Self.json(201, ExportAnswer(rows: result.rows, fields: result.fields, downloadURL: link.url,
-                                                   expiresAt: ISO8601DateFormatter().string(from: link.expires)))
+                let expires = ISO8601DateFormatter().string(from: link.expires)
+                var emailed: String?
+                if !export.notifyEmail.isEmpty {
+                    guard let mailer else { return Self.json(400, ["message": "this gateway sends no mail (no SMTP server configured)"]) }
+                    do {
+                        try await mailer.http.sendMail(.text(
+                            from: mailer.from, to: [export.notifyEmail], subject: "Your export is ready: \(result.rows) contact(s)",
+                            body: "Your export of \(result.rows) contact(s) (\(result.fields.joined(separator: ", "))) is ready.\n\n"
+                                + "Download it until \(expires):\n\(link.url)\n"), via: mailer.server)
+                        emailed = export.notifyEmail
+                    } catch {
+                        // The link is still answered; only the mail failed.
+                        logger.warning("export link not emailed", metadata: ["error": "\(error)"])
+                    }
+                }
+                return Self.json(201, ExportAnswer(rows: result.rows, fields: result.fields, downloadURL: link.url, expiresAt: expires, emailedTo: emailed))
             } catch {
                 return Self.error(error)
             }
@@ -168,11 +198,14 @@ public struct ImportRoutes: Sendable {
         var fields: [String]
         var downloadURL: String
         var expiresAt: String
+        /// Set when the link was emailed.
+        var emailedTo: String?
 
         enum CodingKeys: String, CodingKey {
             case rows, fields
             case downloadURL = "download_url"
             case expiresAt = "expires_at"
+            case emailedTo = "emailed_to"
         }
     }
 

@@ -20,6 +20,7 @@ extension DataTransferV1 {
         public var updatedAfterUnixMs: Int64 = 0
         public var updatedBeforeUnixMs: Int64 = 0
         public var accountID: String = ""
+        public var notifyEmail: String = ""
 
         public init() {}
 
@@ -34,6 +35,7 @@ extension DataTransferV1 {
             case updatedAfterUnixMs = "updatedAfterUnixMs"
             case updatedBeforeUnixMs = "updatedBeforeUnixMs"
             case accountID = "accountId"
+            case notifyEmail = "notifyEmail"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -48,6 +50,7 @@ extension DataTransferV1 {
             if let v = try c.decodeIfPresent(Int64.self, forKey: .updatedAfterUnixMs) { updatedAfterUnixMs = v }
             if let v = try c.decodeIfPresent(Int64.self, forKey: .updatedBeforeUnixMs) { updatedBeforeUnixMs = v }
             if let v = try c.decodeIfPresent(String.self, forKey: .accountID) { accountID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .notifyEmail) { notifyEmail = v }
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -62,6 +65,7 @@ extension DataTransferV1 {
             try c.encode(updatedAfterUnixMs, forKey: .updatedAfterUnixMs)
             try c.encode(updatedBeforeUnixMs, forKey: .updatedBeforeUnixMs)
             try c.encode(accountID, forKey: .accountID)
+            try c.encode(notifyEmail, forKey: .notifyEmail)
         }
     }
 }
@@ -101,6 +105,7 @@ extension DataTransferV1.ExportRequest: CMessageConvertible {
         updatedAfterUnixMs = c.updated_after_unix_ms
         updatedBeforeUnixMs = c.updated_before_unix_ms
         accountID = try CRuntime.string(c.account_id)
+        notifyEmail = try CRuntime.string(c.notify_email)
     }
 
     func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
@@ -123,6 +128,7 @@ extension DataTransferV1.ExportRequest: CMessageConvertible {
         c.pointee.updated_after_unix_ms = updatedAfterUnixMs
         c.pointee.updated_before_unix_ms = updatedBeforeUnixMs
         if !accountID.isEmpty { c.pointee.account_id = arena.cString(accountID) }
+        if !notifyEmail.isEmpty { c.pointee.notify_email = arena.cString(notifyEmail) }
     }
 }
 

@@ -368,7 +368,7 @@ void   nexa__data_transfer__v1__import_job__free_unpacked
   assert(message->base.descriptor == &nexa__data_transfer__v1__import_job__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor nexa__data_transfer__v1__export_request__field_descriptors[10] =
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__export_request__field_descriptors[11] =
 {
   {
     "context",
@@ -490,6 +490,18 @@ static const ProtobufCFieldDescriptor nexa__data_transfer__v1__export_request__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "notify_email",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ExportRequest, notify_email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned nexa__data_transfer__v1__export_request__field_indices_by_name[] = {
   9,   /* field[9] = account_id */
@@ -498,6 +510,7 @@ static const unsigned nexa__data_transfer__v1__export_request__field_indices_by_
   6,   /* field[6] = created_before_unix_ms */
   1,   /* field[1] = entity */
   2,   /* field[2] = fields */
+  10,   /* field[10] = notify_email */
   4,   /* field[4] = tags_all */
   3,   /* field[3] = tags_any */
   7,   /* field[7] = updated_after_unix_ms */
@@ -506,7 +519,7 @@ static const unsigned nexa__data_transfer__v1__export_request__field_indices_by_
 static const ProtobufCIntRange nexa__data_transfer__v1__export_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor nexa__data_transfer__v1__export_request__descriptor =
 {
@@ -516,7 +529,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__export_request__descri
   "Nexa__DataTransfer__V1__ExportRequest",
   "nexa.data_transfer.v1",
   sizeof(Nexa__DataTransfer__V1__ExportRequest),
-  10,
+  11,
   nexa__data_transfer__v1__export_request__field_descriptors,
   nexa__data_transfer__v1__export_request__field_indices_by_name,
   1,  nexa__data_transfer__v1__export_request__number_ranges,

@@ -64,10 +64,14 @@ struct  Nexa__DataTransfer__V1__ExportRequest
   int64_t updated_after_unix_ms;
   int64_t updated_before_unix_ms;
   char *account_id;
+  /*
+   * Where to email the download link (the gateway signs the link and sends the mail).
+   */
+  char *notify_email;
 };
 #define NEXA__DATA_TRANSFER__V1__EXPORT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&nexa__data_transfer__v1__export_request__descriptor) \
-    , NULL, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , NULL, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Nexa__DataTransfer__V1__ExportResult
