@@ -60,6 +60,26 @@ final class EasyHandle: @unchecked Sendable {
         case "POST": nexa_curl_setopt_long(curl, CURLOPT_POST, 1)
         default: nexa_curl_setopt_string(curl, CURLOPT_CUSTOMREQUEST, method)
         }
+        if let path = request.bodyFile {
+            // libcurl's default read callback freads the FILE* given as READDATA.
+            guard let file = fopen(path, "rb") else { throw HTTPClientError(.transport, "cannot read the body file \(path)") }
+            defer { fclose(file) }
+            fseeko(file, 0, SEEK_END)
+            let size = curl_off_t(ftello(file))
+            rewind(file)
+            if method == "POST" {
+                nexa_curl_setopt_offset(curl, CURLOPT_POSTFIELDSIZE_LARGE, size)
+            } else {
+                nexa_curl_setopt_long(curl, CURLOPT_UPLOAD, 1)
+                nexa_curl_setopt_offset(curl, CURLOPT_INFILESIZE_LARGE, size)
+            }
+            nexa_curl_setopt_pointer(curl, CURLOPT_READDATA, file)
+            let code = curl_easy_perform(curl)
+            guard code == CURLE_OK else { throw Self.error(code, sink: sink) }
+            var status = 0
+            nexa_curl_getinfo_long(curl, CURLINFO_RESPONSE_CODE, &status)
+            return HTTPClientResponse(status: status, headers: sink.headers, body: sink.body)
+        }
         let body = request.body ?? (method == "POST" ? [] : nil)
         let code: CURLcode = body.map { body in
             body.withUnsafeBytes { bytes in

@@ -7,6 +7,8 @@ public struct HTTPClientRequest: Sendable, Hashable {
     /// In order; names as given.
     public var headers: [Header]
     public var body: [UInt8]?
+    /// A file sent as the body instead of `body`, read as it goes out (never held in memory).
+    public var bodyFile: String?
 
     public struct Header: Sendable, Hashable {
         public var name: String
@@ -17,11 +19,12 @@ public struct HTTPClientRequest: Sendable, Hashable {
         }
     }
 
-    public init(method: String = "GET", url: String, headers: [Header] = [], body: [UInt8]? = nil) {
+    public init(method: String = "GET", url: String, headers: [Header] = [], body: [UInt8]? = nil, bodyFile: String? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.bodyFile = bodyFile
     }
 
     /// A POST with an `application/x-www-form-urlencoded` body (pairs in order, percent-encoded).

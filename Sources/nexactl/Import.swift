@@ -47,7 +47,7 @@ struct ImportCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let key = service.apiKey, !key.isEmpty else { fail("an API key is needed: --api-key or $NEXA_API_KEY", code: 2) }
-            guard let body = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)", code: 2) }
+            guard FileManager.default.isReadableFile(atPath: file) else { fail("cannot read \(file)", code: 2) }
             var query = [("entity", "contacts"), ("mode", mode), ("file_name", URL(fileURLWithPath: file).lastPathComponent)]
             if dryRun { query.append(("dry_run", "true")) }
             if let notify { query.append(("notify", notify)) }
@@ -57,7 +57,8 @@ struct ImportCommand: AsyncParsableCommand {
             let url = gatewayURL + "/v1/imports?" + query.map { "\($0.0)=\(HTTPClientRequest.formEncode($0.1))" }.joined(separator: "&")
             let http = HTTPClient()
             let auth = [HTTPClientRequest.Header("Authorization", "Bearer \(key)"), .init("Content-Type", "text/csv")]
-            let created = try await http.execute(HTTPClientRequest(method: "POST", url: url, headers: auth, body: Array(body)), timeout: .seconds(600))
+            // The file streams from disk as it is sent (it may be larger than memory).
+            let created = try await http.execute(HTTPClientRequest(method: "POST", url: url, headers: auth, bodyFile: file), timeout: .seconds(600))
             guard created.status == 201, var job = Self.object(created.body), let id = job["id"] as? String else {
                 fail("the gateway refused the upload (HTTP \(created.status)): \(Self.object(created.body)?["message"] as? String ?? created.bodyText)")
             }

@@ -1,4 +1,5 @@
 @testable import CurlHTTP
+import Foundation
 import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
@@ -31,8 +32,12 @@ struct AddressContext: RequestContext {
         }
         router.post("echo") { request, _ in
             var request = request
-            let body = try await request.collectBody(upTo: 1 << 20)
+            let body = try await request.collectBody(upTo: 4 << 20)
             return Response(status: .created, headers: [.contentType: request.headers[.contentType] ?? "none"], body: .init(byteBuffer: body))
+        }
+        router.put("echo") { request, _ in
+            var request = request
+            return Response(status: .ok, body: .init(byteBuffer: try await request.collectBody(upTo: 4 << 20)))
         }
         router.get("big") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(repeating: 0x61, count: 2 << 20))) }
         router.get("slow") { _, _ in
@@ -58,6 +63,24 @@ struct AddressContext: RequestContext {
             #expect(form.bodyText == "items%5B0%5D%5Bprice%5D=price_1&name=Ana%20Mar%C3%ADa%20%26%20co")
             let missing = try await http.execute(HTTPClientRequest(url: base + "/missing"))
             #expect(missing.status == 404 && missing.bodyText == "nope")  // a status is an answer, not an error
+        }
+    }
+
+    @Test func aFileBodyStreamsFromDisk() async throws {
+        try await withServer { base, _ in
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("nexa-body-\(UUID().uuidString)")
+            let bytes = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            try Data(bytes).write(to: file)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let http = HTTPClient(configuration: { var c = HTTPClient.Configuration(); c.maximumResponseSize = 4 << 20; return c }())
+            let posted = try await http.execute(HTTPClientRequest(method: "POST", url: base + "/echo", headers: [.init("Content-Type", "text/csv")],
+                                                                  bodyFile: file.path))
+            #expect(posted.status == 201 && posted.body == bytes && posted.header("Content-Type") == "text/csv")
+            let put = try await http.execute(HTTPClientRequest(method: "PUT", url: base + "/echo", bodyFile: file.path))
+            #expect(put.status == 200 && put.body == bytes)
+            await #expect(throws: HTTPClientError.self) {
+                _ = try await http.execute(HTTPClientRequest(method: "POST", url: base + "/echo", bodyFile: "/nonexistent/file"))
+            }
         }
     }
 

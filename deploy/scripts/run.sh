@@ -31,7 +31,10 @@ export NEXA_VAULT_KEYS=$(cat "$root/.data/vault.keys")
 # The Google stand-in's OAuth client (GoogleStandIn.Configuration).
 export NEXA_GOOGLE_CLIENT_ID=nexa-sandbox-client.apps.googleusercontent.com NEXA_GOOGLE_CLIENT_SECRET=GOCSPX-nexa-sandbox-secret
 gateway=http://127.0.0.1:${NEXA_GATEWAY_HTTP_PORT:-8080}
-# Uploads and exports, shared by the gateway and data transfer.
+# Uploads and exports, shared by the gateway and data transfer: the sandbox's S3-compatible store
+# (S3StandIn.Configuration's test credentials). Without NEXA_BLOB_S3_BUCKET they go to NEXA_BLOB_DIR.
+export NEXA_BLOB_S3_ENDPOINT=$NEXA_SANDBOX_URL/s3 NEXA_BLOB_S3_BUCKET=nexa NEXA_BLOB_S3_REGION=us-east-1 \
+  NEXA_BLOB_S3_ACCESS_KEY_ID=AKIANEXASANDBOX00000 NEXA_BLOB_S3_SECRET_ACCESS_KEY=nexa-sandbox-s3-secret-key-0000000000000
 export NEXA_BLOB_DIR=$root/.data/blobs
 # The Stripe stand-in's secret key, for billing.
 export NEXA_STRIPE_SECRET_KEY=sk_test_nexa_sandbox_4eC39HqLyjWDarjtT1zdp7dc
@@ -113,7 +116,11 @@ PY
 "$bin/nexactl" import contacts "$sample" --gateway-url "$gateway"
 echo "(run again: the same file creates no duplicates — every row updates)"
 echo; echo "== data transfer: export a filtered subset (vip customers), fields chosen =="
-"$bin/nexactl" export contacts --fields email,first_name,account.name,tags --tag vip --created-after 2020-01-01 --gateway-url "$gateway"
+"$bin/nexactl" export contacts --fields email,first_name,account.name,tags --tag vip --created-after 2020-01-01 --gateway-url "$gateway" \
+  --notify ana@nexa-demo.test | tee "$logs/export.txt"
+link=$(sed -n 's/^download (until .*): //p' "$logs/export.txt")
+# The link is the permission: the gateway sends the holder to a short-lived presigned URL of the S3 store.
+curl -sfL -o "$logs/export.csv" "$link" && { echo "the first rows behind the link:"; sed -n '1,3p' "$logs/export.csv" | sed 's/^/  /'; }
 
 echo; echo "== gateway: connect a Google account (OAuth with PKCE against the stand-in) =="
 "$bin/nexactl" users create --workspace "$workspace" --email ana@nexa-demo.test --name "Ana Demo" >/dev/null
