@@ -124,6 +124,11 @@ var targets: [Target] = [
         swiftSettings: strictSettings
     ),
     .target(
+        name: "SandboxMicrosoft",
+        dependencies: ["Sandbox", "Cryptography", log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
+        swiftSettings: strictSettings
+    ),
+    .target(
         name: "SandboxS3",
         dependencies: ["Sandbox", "Cryptography", log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
@@ -135,14 +140,15 @@ var targets: [Target] = [
     ),
     .executableTarget(
         name: "nexa-sandbox",
-        dependencies: ["Sandbox", "SandboxStripe", "SandboxGoogle", "SandboxS3", "SandboxSMTP", argumentParser, log, lifecycle,
+        dependencies: ["Sandbox", "SandboxStripe", "SandboxGoogle", "SandboxMicrosoft", "SandboxS3", "SandboxSMTP", argumentParser, log, lifecycle,
                        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                        .product(name: "Hummingbird", package: "hummingbird")],
         swiftSettings: strictSettings
     ),
     .testTarget(
         name: "SandboxTests",
-        dependencies: ["Sandbox", "SandboxStripe", "SandboxGoogle", "SandboxSMTP", "Cryptography", "CurlHTTP", log, lifecycle, .product(name: "Hummingbird", package: "hummingbird"),
+        dependencies: ["Sandbox", "SandboxStripe", "SandboxGoogle", "SandboxMicrosoft", "SandboxSMTP", "Cryptography", "CurlHTTP", log, lifecycle,
+                       .product(name: "Hummingbird", package: "hummingbird"),
                        .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
     ),
@@ -203,7 +209,7 @@ targets.append(.testTarget(
 targets.append(.testTarget(
     name: "GatewayTests",
     dependencies: ["Gateway", "Platform", "RPC", "RPCNIO", "Messages", "Postgres", "Cryptography", "CurlHTTP", "TestSupport", "Sandbox",
-                   "SandboxGoogle", log, lifecycle,
+                   "SandboxGoogle", "SandboxMicrosoft", log, lifecycle,
                    .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
     swiftSettings: strictSettings
 ))

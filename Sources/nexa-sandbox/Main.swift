@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Sandbox
 import SandboxGoogle
+import SandboxMicrosoft
 import SandboxS3
 import SandboxSMTP
 import SandboxStripe
@@ -19,7 +20,8 @@ struct Main: AsyncParsableCommand {
             its API is /stripe/v1/...). Every request is journalled (GET /_sandbox/requests) and faults can be
             injected (POST /_sandbox/faults). All keys and secrets are test-only; they are printed at start-up.
             Environment: NEXA_SANDBOX_PORT (default 7300), NEXA_SANDBOX_SEED (default 42),
-            NEXA_SANDBOX_GOOGLE_REDIRECT_URIS (comma-separated, registered OAuth redirect URIs).
+            NEXA_SANDBOX_GOOGLE_REDIRECT_URIS and NEXA_SANDBOX_MICROSOFT_REDIRECT_URIS (comma-separated,
+            registered OAuth redirect URIs).
             """
     )
 
@@ -42,10 +44,14 @@ struct Main: AsyncParsableCommand {
         if let redirects = ProcessInfo.processInfo.environment["NEXA_SANDBOX_GOOGLE_REDIRECT_URIS"] {
             google.redirectURIs = redirects.split(separator: ",").map(String.init)
         }
+        var microsoft = MicrosoftStandIn.Configuration()
+        if let redirects = ProcessInfo.processInfo.environment["NEXA_SANDBOX_MICROSOFT_REDIRECT_URIS"] {
+            microsoft.redirectURIs = redirects.split(separator: ",").map(String.init)
+        }
         let mailbox = Mailbox()
         let smtp = SMTPServer(port: smtpPort, mailbox: mailbox, logger: logger)
         let standIns: [any StandIn] = [
-            StripeStandIn(configuration: stripe), try GoogleStandIn(configuration: google), S3StandIn(), SMTPStandIn(mailbox: mailbox, port: smtpPort),
+            StripeStandIn(configuration: stripe), try GoogleStandIn(configuration: google), try MicrosoftStandIn(configuration: microsoft), S3StandIn(), SMTPStandIn(mailbox: mailbox, port: smtpPort),
         ]
         // Unbuffered (print is block-buffered into a log file): the keys show at once.
         var summary = "nexa-sandbox on http://127.0.0.1:\(port)\n"

@@ -134,13 +134,14 @@ public struct OAuthFlow: Sendable {
     }
 
     /// Requested scopes the grant lacks. OpenID protocol scopes are not echoed by every provider;
-    /// `email` comes back as Google's `userinfo.email`; Graph scopes come back without their resource prefix.
+    /// `email` comes back as Google's `userinfo.email`; Graph scopes come back without their resource
+    /// prefix, and Microsoft compares scope names without regard to case.
     static func missingScopes(requested: [String], granted: [String]) -> [String] {
         func normal(_ scope: String) -> String {
             switch scope {
             case "https://www.googleapis.com/auth/userinfo.email": "email"
             case "https://www.googleapis.com/auth/userinfo.profile": "profile"
-            default: scope.hasPrefix("https://graph.microsoft.com/") ? String(scope.dropFirst(28)).lowercased() : scope
+            default: (scope.hasPrefix("https://graph.microsoft.com/") ? String(scope.dropFirst(28)) : scope).lowercased()
             }
         }
         let have = Set(granted.map(normal))
