@@ -16,7 +16,7 @@ public struct MicrosoftStandIn: StandIn {
     public struct Configuration: Sendable {
         public var clientID = "6731de76-14a6-49ae-97bc-6eba6914391e"
         public var clientSecret = "nexa-sandbox-microsoft-secret"
-        public var redirectURIs: [String] = []
+        public var redirectURIs = ["http://127.0.0.1:8080/oauth/microsoft/callback"]
         public var email = "ana@nexa-demo.test"
         public var tenantID = "9188040d-6c67-4c5b-b112-36a304b66dad"
         public init() {}

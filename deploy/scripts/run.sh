@@ -30,6 +30,9 @@ export NEXA_STRIPE_API_URL=$NEXA_SANDBOX_URL/stripe NEXA_GOOGLE_ACCOUNTS_URL=$NE
 export NEXA_VAULT_KEYS=$(cat "$root/.data/vault.keys")
 # The Google stand-in's OAuth client (GoogleStandIn.Configuration).
 export NEXA_GOOGLE_CLIENT_ID=nexa-sandbox-client.apps.googleusercontent.com NEXA_GOOGLE_CLIENT_SECRET=GOCSPX-nexa-sandbox-secret
+# The Microsoft stand-in's OAuth client (MicrosoftStandIn.Configuration).
+export NEXA_MICROSOFT_CLIENT_ID=6731de76-14a6-49ae-97bc-6eba6914391e NEXA_MICROSOFT_CLIENT_SECRET=nexa-sandbox-microsoft-secret \
+  NEXA_MICROSOFT_LOGIN_URL=$NEXA_SANDBOX_URL/microsoft/common/oauth2/v2.0
 gateway=http://127.0.0.1:${NEXA_GATEWAY_HTTP_PORT:-8080}
 # Uploads and exports, shared by the gateway and data transfer: the sandbox's S3-compatible store
 # (S3StandIn.Configuration's test credentials). Without NEXA_BLOB_S3_BUCKET they go to NEXA_BLOB_DIR.
@@ -131,6 +134,11 @@ authorize=$(curl -s -o /dev/null -w '%{redirect_url}' "$link")
 callback=$(curl -s -o /dev/null -w '%{redirect_url}' "$authorize")
 curl -s "$callback" | sed -n 's/.*<p>\(.*\)<\/p>.*/  \1/p'; echo
 curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/settings" -d '{"consent": "page"}' >/dev/null
+echo "and an Outlook account (Microsoft identity platform stand-in; refresh tokens rotate):"
+link=$("$bin/nexactl" connect microsoft --user ana@nexa-demo.test)
+authorize=$(curl -s -o /dev/null -w '%{redirect_url}' "$link")
+callback=$(curl -s -o /dev/null -w '%{redirect_url}' "$authorize")
+curl -s "$callback" | sed -n 's/.*<p>\(.*\)<\/p>.*/  \1/p'; echo
 "$bin/nexactl" call gateway.ListConnections
 cat <<EOT
 
