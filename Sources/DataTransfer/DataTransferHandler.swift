@@ -42,13 +42,14 @@ public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
     }
 
     public func startImport(_ request: DataTransferV1.StartImportRequest, context: ServerContext) async throws -> DataTransferV1.ImportJob {
-        let entity = request.entity.isEmpty ? "contacts" : request.entity
-        guard entity == "contacts" else { throw RPCError(.unimplemented, "importing \(entity) is not built yet; contacts is") }
-        guard let mode = ContactImporter.Mode(rawValue: request.mode.isEmpty ? "fail" : request.mode) else {
+        guard let entity = ImportEntity(rawValue: request.entity.isEmpty ? "contacts" : request.entity) else {
+            throw RPCError(.invalidArgument, "entity is contacts, leads or accounts, not \(request.entity)")
+        }
+        guard let mode = RecordImporter.Mode(rawValue: request.mode.isEmpty ? "fail" : request.mode) else {
             throw RPCError(.invalidArgument, "mode is fail or skip, not \(request.mode)")
         }
         let mapping = request.mapping.isEmpty ? nil : request.mapping.map { (header: $0.header, field: $0.field) }
-        let job = try await jobs.start(workspace: try context.workspace(), blobKey: request.blobKey, fileName: request.fileName,
+        let job = try await jobs.start(workspace: try context.workspace(), entity: entity, blobKey: request.blobKey, fileName: request.fileName,
                                        mapping: mapping, mode: mode, dryRun: request.dryRun,
                                        notifyEmail: request.notifyEmail.isEmpty ? nil : request.notifyEmail,
                                        template: request.templateName.isEmpty ? nil : request.templateName,

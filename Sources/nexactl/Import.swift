@@ -3,11 +3,11 @@ import CurlHTTP
 import Foundation
 import Messages
 
-/// `nexactl import contacts FILE`: uploads through the gateway, then follows the job with a live
-/// progress bar and prints its summary.
+/// `nexactl import contacts|leads|accounts FILE`: uploads through the gateway, then follows the job
+/// with a live progress bar and prints its summary.
 struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "import", abstract: "Import a CSV file, or undo an import.",
-                                                    subcommands: [Contacts.self, Undo.self])
+                                                    subcommands: [Contacts.self, Leads.self, Accounts.self, Undo.self])
 
     struct Undo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -21,20 +21,43 @@ struct ImportCommand: AsyncParsableCommand {
             let report = try await service.rpc("data_transfer") {
                 try await DataTransferV1.DataTransferService.Client(transport: $0).undoImport(request, options: $1)
             }
-            print("deleted \(report.deleted) created contact(s), restored \(report.restored) updated contact(s)")
+            print("deleted \(report.deleted) created record(s), restored \(report.restored) updated record(s)")
             if !report.refused.isEmpty {
                 print("left alone (changed since the import, or in use): \(report.refused.count)")
-                for email in report.refused.prefix(50) { print("  \(email)") }
+                for record in report.refused.prefix(50) { print("  \(record)") }
             }
         }
     }
 
     struct Contacts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Import contacts from a CSV file (RFC 4180; comma, semicolon or tab; UTF-8).",
-            discussion: "Without --map, the mapping is suggested from the headers (email, first/last name, phone, title, company, tags; the rest as custom fields).")
+            abstract: "Import contacts from a CSV file (RFC 4180; comma, semicolon or tab; UTF-8), deduplicated by email.",
+            discussion: "Fields: email (required), first_name, last_name, phone, title, account.name, tags, custom.<key>. Without --map, "
+                + "the mapping is suggested from the headers (the rest become custom fields).")
+        @OptionGroup var options: FileImport
+        func run() async throws { try await options.run(entity: "contacts") }
+    }
+
+    struct Leads: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import leads from a CSV file, deduplicated by email.",
+            discussion: "Fields: email (required), first_name, last_name, company, status (new, contacted, qualified, unqualified, converted).")
+        @OptionGroup var options: FileImport
+        func run() async throws { try await options.run(entity: "leads") }
+    }
+
+    struct Accounts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import accounts from a CSV file, deduplicated by normalised name.",
+            discussion: "Fields: name (required), domain (a web address is reduced to its domain).")
+        @OptionGroup var options: FileImport
+        func run() async throws { try await options.run(entity: "accounts") }
+    }
+
+    /// What every `nexactl import <entity>` takes.
+    struct FileImport: ParsableArguments {
         @Argument(help: "The CSV file.") var file: String
-        @Option(help: "'Header=field' (email, first_name, last_name, phone, title, account.name, tags, custom.<key>); repeatable.")
+        @Option(help: "'Header=field' (a field of the entity, see the command's help); repeatable.")
         var map: [String] = []
         @Option(help: "fail (any invalid row fails the import) or skip (import the valid rows).") var mode = "fail"
         @Flag(help: "Check and plan without writing.") var dryRun = false
@@ -45,10 +68,10 @@ struct ImportCommand: AsyncParsableCommand {
         var gatewayURL = ProcessInfo.processInfo.environment["NEXA_GATEWAY_URL"] ?? "http://127.0.0.1:8080"
         @OptionGroup var service: ServiceOptions
 
-        func run() async throws {
+        func run(entity: String) async throws {
             guard let key = service.apiKey, !key.isEmpty else { fail("an API key is needed: --api-key or $NEXA_API_KEY", code: 2) }
             guard FileManager.default.isReadableFile(atPath: file) else { fail("cannot read \(file)", code: 2) }
-            var query = [("entity", "contacts"), ("mode", mode), ("file_name", URL(fileURLWithPath: file).lastPathComponent)]
+            var query = [("entity", entity), ("mode", mode), ("file_name", URL(fileURLWithPath: file).lastPathComponent)]
             if dryRun { query.append(("dry_run", "true")) }
             if let notify { query.append(("notify", notify)) }
             if let template { query.append(("template", template)) }

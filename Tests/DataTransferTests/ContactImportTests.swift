@@ -69,7 +69,7 @@ import Testing
             csv += "Person\(i)@Example.com,First\(i),Last\(i),\"Company \(i % 250), Inc\",+1 415 555 \(String(format: "%04d", i % 10_000)),\(title),\"customer, tier-\(i % 3)\"\r\n"
         }
         csv += "person1@example.com,,,,,,vip\r\n"  // a row repeated inside the file
-        let summary = try await ContactImporter(db: db).run(file: try Self.file(csv), workspace: workspace)
+        let summary = try await RecordImporter(db: db).run(file: try Self.file(csv), workspace: workspace)
         #expect(summary.total == 10_001 && summary.created == 9_500 && summary.updated == 500 && summary.merged == 1 && summary.skipped == 0)
         #expect(try await Self.count(db, "SELECT count(*) FROM contacts WHERE workspace_id = \(workspace)") == 10_000)
         #expect(try await Self.count(db, "SELECT count(*) FROM accounts WHERE workspace_id = \(workspace)") == 250)
@@ -83,7 +83,7 @@ import Testing
         #expect(linked == 40)
 
         // The same file again creates nothing.
-        let again = try await ContactImporter(db: db).run(file: try Self.file(csv), workspace: workspace)
+        let again = try await RecordImporter(db: db).run(file: try Self.file(csv), workspace: workspace)
         #expect(again.created == 0 && again.updated == 10_000)
         #expect(try await Self.count(db, "SELECT count(*) FROM contacts WHERE workspace_id = \(workspace)") == 10_000)
     }
@@ -93,13 +93,13 @@ import Testing
         let workspace = try await TestDatabase.workspace(in: db)
         let csv = "email,phone\nok1@x.test,\nnot-an-email,\nok2@x.test,call me\n,\nok3@x.test,+33 1 23 45 67 89\n"
         do {
-            _ = try await ContactImporter(db: db).run(file: try Self.file(csv), workspace: workspace)
+            _ = try await RecordImporter(db: db).run(file: try Self.file(csv), workspace: workspace)
             Issue.record("fail mode imported an invalid file")
-        } catch ContactImporter.Failure.invalidRows(let problems, _) {
+        } catch RecordImporter.Failure.invalidRows(let problems, _) {
             #expect(problems.map(\.row) == [3, 4, 5] && problems.map(\.field) == ["email", "phone", "email"])
         }
         #expect(try await Self.count(db, "SELECT count(*) FROM contacts") == 0)
-        let skipped = try await ContactImporter(db: db).run(file: try Self.file(csv), workspace: workspace, mode: .skip)
+        let skipped = try await RecordImporter(db: db).run(file: try Self.file(csv), workspace: workspace, mode: .skip)
         #expect(skipped.created == 2 && skipped.skipped == 3 && skipped.problems.count == 3)
         #expect(try await Self.count(db, "SELECT count(*) FROM contacts") == 2)
     }
@@ -109,7 +109,7 @@ import Testing
         let workspace = try await TestDatabase.workspace(in: db)
         try await db.execute("INSERT INTO contacts (id, workspace_id, email) VALUES (\(UUID()), \(workspace), 'known@x.test')")
         let csv = "email\nnew@x.test\nKNOWN@x.test\nbad\nnew@x.test\n"
-        let summary = try await ContactImporter(db: db).run(file: try Self.file(csv), workspace: workspace, mode: .skip, dryRun: true)
+        let summary = try await RecordImporter(db: db).run(file: try Self.file(csv), workspace: workspace, mode: .skip, dryRun: true)
         #expect(summary.plan.map(\.action) == ["create", "update", "skip: email \"bad\" is not an email address", "merge"])
         #expect(summary.plan.map(\.row) == [2, 3, 4, 5])
         #expect(try await Self.count(db, "SELECT count(*) FROM contacts") == 1)
@@ -125,17 +125,17 @@ import Testing
         ]
         for (csv, message) in cases {
             do {
-                _ = try await ContactImporter(db: db).run(file: try Self.file(csv), workspace: workspace)
+                _ = try await RecordImporter(db: db).run(file: try Self.file(csv), workspace: workspace)
                 Issue.record("accepted: \(csv)")
-            } catch let failure as ContactImporter.Failure {
+            } catch let failure as RecordImporter.Failure {
                 #expect("\(failure)".contains(message), "\(failure)")
             }
         }
         let invalidUTF8 = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).csv")
         try Data(Array("email\r\n".utf8) + [0x61, 0xC3, 0x28, 0x40, 0x78, 0x2E, 0x74, 0x65, 0x73, 0x74]).write(to: invalidUTF8)
-        await #expect(throws: ContactImporter.Failure.self) { _ = try await ContactImporter(db: db).run(file: invalidUTF8, workspace: workspace) }
+        await #expect(throws: RecordImporter.Failure.self) { _ = try await RecordImporter(db: db).run(file: invalidUTF8, workspace: workspace) }
         // A semicolon file with a BOM is read all the same.
-        let semicolons = try await ContactImporter(db: db).run(file: try Self.file("\u{FEFF}E-mail;Company Name\r\nx@y.test;\"Acme; Ltd\"\r\n"), workspace: workspace)
+        let semicolons = try await RecordImporter(db: db).run(file: try Self.file("\u{FEFF}E-mail;Company Name\r\nx@y.test;\"Acme; Ltd\"\r\n"), workspace: workspace)
         #expect(semicolons.created == 1)
         #expect(try await db.query("SELECT name FROM accounts")[0].decode(String.self, at: 0) == "Acme; Ltd")
     }

@@ -70,7 +70,7 @@ import Testing
         // Everything out, then into a new workspace: the same contacts come back.
         let all = try await exporter.export(workspace: workspace, fields: ["email", "first_name", "phone", "account.name", "tags"], filters: .init())
         let copy = try await TestDatabase.workspace(in: db, name: "Copy")
-        let summary = try await ContactImporter(db: db).run(file: try blobs.url(all.key), workspace: copy)
+        let summary = try await RecordImporter(db: db).run(file: try blobs.url(all.key), workspace: copy)
         #expect(summary.created == 4)
         func snapshot(_ ws: UUID) async throws -> [String] {
             try await db.query("""

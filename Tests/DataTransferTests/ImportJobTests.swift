@@ -13,7 +13,7 @@ import Testing
         LocalBlobStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("nexa-blobs-\(UUID().uuidString)"))
     }
 
-    static func upload(_ text: String, to blobs: LocalBlobStore) async throws -> String {
+    static func upload(_ text: String, to blobs: any BlobStore) async throws -> String {
         let bytes = Array(text.utf8)
         let chunks = AsyncThrowingStream<[UInt8], any Error> { continuation in
             var i = 0

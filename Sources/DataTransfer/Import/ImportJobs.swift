@@ -91,9 +91,9 @@ public final class ImportJobs: Sendable {
         return String(decoding: (try? JSONEncoder().encode(Array(stored))) ?? Data("[]".utf8), as: UTF8.self)
     }
 
-    public func start(workspace: UUID, blobKey: String, fileName: String, mapping: [(header: String, field: String)]?,
-                      mode: ContactImporter.Mode, dryRun: Bool, notifyEmail: String? = nil, template: String? = nil,
-                      saveTemplate: String? = nil) async throws -> Job {
+    public func start(workspace: UUID, entity: ImportEntity = .contacts, blobKey: String, fileName: String,
+                      mapping: [(header: String, field: String)]?, mode: RecordImporter.Mode, dryRun: Bool, notifyEmail: String? = nil,
+                      template: String? = nil, saveTemplate: String? = nil) async throws -> Job {
         guard try await blobs.exists(blobKey) else {
             throw PlatformError(.notFound, "no uploaded file \(blobKey)")
         }
@@ -103,9 +103,9 @@ public final class ImportJobs: Sendable {
         let id = UUID()
         let rows = try await db.query("""
             WITH queued AS (
-              INSERT INTO import_jobs (id, workspace_id, mode, dry_run, blob_key, file_name, mapping, notify_email, template, save_template)
-              VALUES (\(id), \(workspace), \(mode.rawValue), \(dryRun), \(blobKey), \(fileName), \(mappingJSON)::jsonb, \(notifyEmail),
-                      \(template), \(saveTemplate))
+              INSERT INTO import_jobs (id, workspace_id, entity, mode, dry_run, blob_key, file_name, mapping, notify_email, template, save_template)
+              VALUES (\(id), \(workspace), \(entity.rawValue), \(mode.rawValue), \(dryRun), \(blobKey), \(fileName), \(mappingJSON)::jsonb,
+                      \(notifyEmail), \(template), \(saveTemplate))
               RETURNING \(unescaped: Self.columns))
             SELECT queued.*, pg_notify('import_jobs', '') FROM queued
             """)
@@ -156,12 +156,12 @@ public final class ImportJobs: Sendable {
             return 0
         }
         guard let (id, workspace, blobKey, dryRun, mode, mappingJSON, job) = leased else { return 0 }
-        await work(id: id, workspace: workspace, blobKey: blobKey, dryRun: dryRun, mode: ContactImporter.Mode(rawValue: mode) ?? .fail,
+        await work(id: id, workspace: workspace, blobKey: blobKey, dryRun: dryRun, mode: RecordImporter.Mode(rawValue: mode) ?? .fail,
                    mappingJSON: mappingJSON, job: job)
         return 1
     }
 
-    private func work(id: UUID, workspace: UUID, blobKey: String, dryRun: Bool, mode: ContactImporter.Mode, mappingJSON: String?, job: Job) async {
+    private func work(id: UUID, workspace: UUID, blobKey: String, dryRun: Bool, mode: RecordImporter.Mode, mappingJSON: String?, job: Job) async {
         // The uploaded file, local for the length of the job (a remote store's copy is fetched first).
         do {
             try await blobs.withLocalFile(blobKey) { file in
@@ -179,12 +179,13 @@ public final class ImportJobs: Sendable {
         }
     }
 
-    private func work(id: UUID, workspace: UUID, file: URL, dryRun: Bool, mode: ContactImporter.Mode, mappingJSON: String?, job: Job) async {
+    private func work(id: UUID, workspace: UUID, file: URL, dryRun: Bool, mode: RecordImporter.Mode, mappingJSON: String?, job: Job) async {
+        let entity = ImportEntity(rawValue: job.entity) ?? .contacts
         let explicit = mappingJSON.flatMap { try? JSONDecoder().decode([[String]].self, from: Data($0.utf8)) }?
             .compactMap { $0.count == 2 ? (header: $0[0], field: $0[1]) : nil }
         let pairs: [(header: String, field: String)]?
         do {
-            pairs = try await resolveMapping(id: id, workspace: workspace, file: file, explicit: explicit)
+            pairs = try await resolveMapping(id: id, workspace: workspace, entity: entity, file: file, explicit: explicit)
         } catch {
             _ = try? await db.execute("""
                 UPDATE import_jobs SET status = 'failed', error = \("\(error)"), finished_at = now(), lease_until = NULL WHERE id = \(id)
@@ -192,7 +193,7 @@ public final class ImportJobs: Sendable {
             await notify(id: id, workspace: workspace)
             return
         }
-        var resumed = ContactImporter.Summary()
+        var resumed = RecordImporter.Summary()
         resumed.created = job.created
         resumed.updated = job.updated
         resumed.merged = job.merged
@@ -200,7 +201,7 @@ public final class ImportJobs: Sendable {
         let hook = duringBatch
         let batches = ManagedCounter()
         let db = self.db
-        let checkpoint = ContactImporter.Checkpoint(resumeAfter: job.rowsWritten, summary: resumed, record: { tx, summary, written in
+        let checkpoint = RecordImporter.Checkpoint(resumeAfter: job.rowsWritten, summary: resumed, record: { tx, summary, written in
             try hook?(batches.next())
             // The cancel flag comes back with the progress write: stop after this batch when set.
             return try await tx.query("""
@@ -211,7 +212,7 @@ public final class ImportJobs: Sendable {
                 """).first?.decode(Bool.self, at: 0) ?? false
         })
         do {
-            let summary = try await ContactImporter(db: db).run(file: file, workspace: workspace, mapping: pairs, mode: mode, dryRun: dryRun,
+            let summary = try await RecordImporter(db: db).run(file: file, workspace: workspace, entity: entity, mapping: pairs, mode: mode, dryRun: dryRun,
                                                                 checkpoint: checkpoint, journal: dryRun ? nil : id)
             let errors = try await writeErrors(summary)
             try await db.execute("""
@@ -222,7 +223,7 @@ public final class ImportJobs: Sendable {
                 WHERE id = \(id)
                 """)
             logger.info("import finished", metadata: ["job": "\(id)", "created": "\(summary.created)", "updated": "\(summary.updated)"])
-        } catch let failure as ContactImporter.Failure {
+        } catch let failure as RecordImporter.Failure {
             var problems: [ContactRow.Problem] = []
             var errors: String?
             if case .invalidRows(let all, let summary) = failure {
@@ -246,13 +247,14 @@ public final class ImportJobs: Sendable {
 
     /// The mapping a job uses: explicit, else a named template, else the newest template saved for
     /// the same header set, else none (suggested from the headers). Saves it under `save_template`.
-    private func resolveMapping(id: UUID, workspace: UUID, file: URL,
+    private func resolveMapping(id: UUID, workspace: UUID, entity: ImportEntity, file: URL,
                                 explicit: [(header: String, field: String)]?) async throws -> [(header: String, field: String)]? {
         let row = try await db.query("SELECT template, save_template FROM import_jobs WHERE id = \(id)")[0]
         let named: String? = try row.decodeIfPresent(at: 0)
         let save: String? = try row.decodeIfPresent(at: 1)
-        let headers = try ContactImporter.headers(of: file) ?? []
-        let signature = ImportMapping.signature(of: headers)
+        let headers = try RecordImporter.headers(of: file) ?? []
+        // A template is remembered per entity: the same headers may mean a contact file or a lead file.
+        let signature = (entity == .contacts ? "" : entity.rawValue + ":") + ImportMapping.signature(of: headers)
         var pairs = explicit
         var source = explicit == nil ? "suggested" : "explicit"
         if pairs == nil {
@@ -269,7 +271,7 @@ public final class ImportJobs: Sendable {
             }
         }
         if let save {
-            let chosen = try pairs ?? ImportMapping.suggest(headers: headers).columns.sorted { $0.key < $1.key }.map { (header: headers[$0.key], field: $0.value) }
+            let chosen = try pairs ?? ImportMapping.suggest(headers: headers, entity: entity).columns.sorted { $0.key < $1.key }.map { (header: headers[$0.key], field: $0.value) }
             let json = String(decoding: try JSONEncoder().encode(chosen.map { [$0.header, $0.field] }), as: UTF8.self)
             try await db.execute("""
                 INSERT INTO import_mapping_templates (workspace_id, name, signature, mapping) VALUES (\(workspace), \(save), \(signature), \(json)::jsonb)
@@ -281,7 +283,7 @@ public final class ImportJobs: Sendable {
     }
 
     /// The offending rows as read, plus an `error` column; nil when there are none.
-    private func writeErrors(_ summary: ContactImporter.Summary) async throws -> String? {
+    private func writeErrors(_ summary: RecordImporter.Summary) async throws -> String? {
         guard !summary.rejected.isEmpty else { return nil }
         let writer = CSVWriter()
         var out = writer.record(summary.headers + ["error"])

@@ -1,10 +1,9 @@
 import Foundation
 
-/// Which CSV column feeds which contact field: `email`, `first_name`, `last_name`, `phone`, `title`,
-/// `account.name` (the company), `tags` (comma-separated) or `custom.<key>` for anything else.
+/// Which CSV column feeds which field of the entity imported (`ImportEntity.fields`): for contacts
+/// `email`, `first_name`, `last_name`, `phone`, `title`, `account.name` (the company), `tags`
+/// (comma-separated) or `custom.<key>` for anything else.
 public struct ImportMapping: Sendable, Hashable {
-    public static let standardFields = ["email", "first_name", "last_name", "phone", "title", "account.name", "tags"]
-
     /// Column index → field.
     public var columns: [Int: String] { didSet { fieldColumns = Self.inverted(columns) } }
     /// Field → column index: what each row's reading asks.
@@ -24,67 +23,65 @@ public struct ImportMapping: Sendable, Hashable {
         case unknownHeader(String)
         case unknownField(String)
         case noEmailColumn
+        case noKeyColumn(String)
         case fieldMappedTwice(String)
 
         public var description: String {
             switch self {
             case .duplicateHeader(let h): "row 1: the header \"\(h)\" appears twice"
             case .unknownHeader(let h): "--map names a header the file does not have: \"\(h)\""
-            case .unknownField(let f): "\"\(f)\" is not a contact field (use email, first_name, last_name, phone, title, account.name, tags or custom.<key>)"
+            case .unknownField(let f): "\"\(f)\" is not a field of this import"
             case .noEmailColumn: "no column maps to email, which every row needs"
+            case .noKeyColumn(let field): "no column maps to \(field), which every row needs"
             case .fieldMappedTwice(let f): "two columns map to \(f)"
             }
         }
     }
-
-    /// Headers compared without case, spaces or punctuation, with common synonyms.
-    static let synonyms: [String: String] = [
-        "email": "email", "emailaddress": "email", "mail": "email", "e-mail": "email", "workemail": "email",
-        "firstname": "first_name", "givenname": "first_name", "forename": "first_name", "first": "first_name",
-        "lastname": "last_name", "surname": "last_name", "familyname": "last_name", "last": "last_name",
-        "phone": "phone", "phonenumber": "phone", "mobile": "phone", "telephone": "phone", "tel": "phone", "mobilephone": "phone",
-        "title": "title", "jobtitle": "title", "position": "title", "role": "title",
-        "company": "account.name", "companyname": "account.name", "account": "account.name", "accountname": "account.name",
-        "organization": "account.name", "organisation": "account.name", "employer": "account.name",
-        "tags": "tags", "tag": "tags", "labels": "tags",
-    ]
 
     static func normalized(_ header: String) -> String {
         String(header.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) })
     }
 
     /// A mapping suggested from the headers: known names and synonyms to their fields, everything
-    /// else to `custom.<normalised header>`.
-    public static func suggest(headers: [String]) throws(Failure) -> ImportMapping {
+    /// else to `custom.<normalised header>` (contacts) or left out (leads, accounts).
+    public static func suggest(headers: [String], entity: ImportEntity = .contacts) throws(Failure) -> ImportMapping {
         try checkUnique(headers)
         var columns: [Int: String] = [:]
         var used = Set<String>()
+        let synonyms = entity.synonyms
         for (i, header) in headers.enumerated() {
             let key = normalized(header)
             if let field = synonyms[key], !used.contains(field) {
                 columns[i] = field
                 used.insert(field)
-            } else if !key.isEmpty {
+            } else if !key.isEmpty, entity.allowsCustom {
                 columns[i] = "custom." + header.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).joined(separator: "_")
             }
         }
-        guard used.contains("email") else { throw .noEmailColumn }
+        try requireKey(columns, entity)
         return ImportMapping(columns: columns)
     }
 
+    private static func requireKey(_ columns: [Int: String], _ entity: ImportEntity) throws(Failure) {
+        guard columns.values.contains(entity.keyField) else { throw entity.keyField == "email" ? .noEmailColumn : .noKeyColumn(entity.keyField) }
+    }
+
     /// An explicit mapping (`"First Name=first_name"` …); unmapped headers are not imported.
-    public static func explicit(_ pairs: [(header: String, field: String)], headers: [String]) throws(Failure) -> ImportMapping {
+    public static func explicit(_ pairs: [(header: String, field: String)], headers: [String],
+                                entity: ImportEntity = .contacts) throws(Failure) -> ImportMapping {
         try checkUnique(headers)
         var columns: [Int: String] = [:]
         for (header, field) in pairs {
             guard let index = headers.firstIndex(where: { $0 == header }) ?? headers.firstIndex(where: { normalized($0) == normalized(header) }) else {
                 throw .unknownHeader(header)
             }
-            guard standardFields.contains(field) || (field.hasPrefix("custom.") && field.count > 7) else { throw .unknownField(field) }
+            guard entity.fields.contains(field) || (entity.allowsCustom && field.hasPrefix("custom.") && field.count > 7) else {
+                throw .unknownField(field)
+            }
             guard !columns.values.contains(field) else { throw .fieldMappedTwice(field) }
             columns[index] = field
         }
-        guard columns.values.contains("email") else { throw .noEmailColumn }
+        try requireKey(columns, entity)
         return ImportMapping(columns: columns)
     }
 

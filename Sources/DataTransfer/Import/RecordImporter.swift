@@ -6,7 +6,7 @@ public import Postgres
 /// 1,000, each batch one transaction: dedupe by email (case-insensitive, per workspace) — an update never
 /// erases a value with an empty cell, and tags merge — and the account found or created by its
 /// normalised name. A row repeated inside the file is merged into the first and counted.
-public struct ContactImporter: Sendable {
+public struct RecordImporter: Sendable {
     public enum Mode: String, Sendable {
         /// Any invalid row fails the import: nothing is written, every error is reported (the default).
         case fail
@@ -19,12 +19,12 @@ public struct ContactImporter: Sendable {
         public var created = 0
         public var updated = 0
         public var skipped = 0
-        /// Rows whose email appeared earlier in the same file.
+        /// Rows whose record (email, account name) appeared earlier in the same file.
         public var merged = 0
-        public var problems: [ContactRow.Problem] = []
+        public var problems: [ImportProblem] = []
         /// The header row, and the invalid rows as read (the first 100,000), for the errors file.
         public var headers: [String] = []
-        public var rejected: [(fields: [String], problem: ContactRow.Problem)] = []
+        public var rejected: [(fields: [String], problem: ImportProblem)] = []
         /// Dry run only: what each row would do (`create`, `update`, `merge`, `skip: <reason>`).
         public var plan: [(row: Int, action: String)] = []
 
@@ -42,7 +42,7 @@ public struct ContactImporter: Sendable {
         case malformed(CSVReader.Failure)
         case mapping(ImportMapping.Failure)
         case empty
-        case invalidRows([ContactRow.Problem], Summary)
+        case invalidRows([ImportProblem], Summary)
 
         public var description: String {
             switch self {
@@ -93,50 +93,64 @@ public struct ContactImporter: Sendable {
     /// problem stops here, before anything is written. Then the file's accounts are found or
     /// created in one statement, and each batch of 1,000 goes from staging into `contacts` in one
     /// transaction.
-    public func run(file: URL, workspace: UUID, mapping pairs: [(header: String, field: String)]? = nil, mode: Mode = .fail,
-                    dryRun: Bool = false, checkpoint: Checkpoint? = nil, journal: UUID? = nil) async throws -> Summary {
+    public func run(file: URL, workspace: UUID, entity: ImportEntity = .contacts, mapping pairs: [(header: String, field: String)]? = nil,
+                    mode: Mode = .fail, dryRun: Bool = false, checkpoint: Checkpoint? = nil, journal: UUID? = nil) async throws -> Summary {
         var records = try RecordStream(file: file)
         guard let header = try records.next() else { throw Failure.empty }
         let mapping: ImportMapping
         do {
-            mapping = try pairs.map { try ImportMapping.explicit($0, headers: header.fields) } ?? ImportMapping.suggest(headers: header.fields)
+            mapping = try pairs.map { try ImportMapping.explicit($0, headers: header.fields, entity: entity) }
+                ?? ImportMapping.suggest(headers: header.fields, entity: entity)
         } catch let failure as ImportMapping.Failure {
             throw Failure.mapping(failure)
         }
-        let stager = Stager(records: records, header: header.fields, mapping: mapping, batchSize: batchSize, stopAtFirstProblem: mode == .fail,
-                            keepMergedRows: dryRun)
+        switch entity {
+        case .contacts:
+            return try await run(ContactRow.self, records: records, header: header.fields, mapping: mapping, workspace: workspace, mode: mode,
+                                 dryRun: dryRun, checkpoint: checkpoint, journal: journal)
+        case .leads:
+            return try await run(LeadRow.self, records: records, header: header.fields, mapping: mapping, workspace: workspace, mode: mode,
+                                 dryRun: dryRun, checkpoint: checkpoint, journal: journal)
+        case .accounts:
+            return try await run(AccountRow.self, records: records, header: header.fields, mapping: mapping, workspace: workspace, mode: mode,
+                                 dryRun: dryRun, checkpoint: checkpoint, journal: journal)
+        }
+    }
+
+    private func run<Record: ImportRecord>(_: Record.Type, records: RecordStream, header: [String], mapping: ImportMapping, workspace: UUID,
+                                           mode: Mode, dryRun: Bool, checkpoint: Checkpoint?, journal: UUID?) async throws -> Summary {
+        let stager = Stager<Record>(records: records, header: header, mapping: mapping, batchSize: batchSize, stopAtFirstProblem: mode == .fail,
+                                    keepMergedRows: dryRun)
+        let staging = "import_staging_\(Record.entity.rawValue)"
         return try await db.withConnection { connection in
             do {
-                let summary = try await Self.stageAndWrite(stager, workspace: workspace, mode: mode, dryRun: dryRun, checkpoint: checkpoint,
-                                                           journal: journal, on: connection)
-                try await connection.execute("TRUNCATE import_staging")
+                let summary = try await Self.stageAndWrite(stager, staging: staging, workspace: workspace, mode: mode, dryRun: dryRun,
+                                                           checkpoint: checkpoint, journal: journal, on: connection)
+                try await connection.execute(PostgresQuery(unsafeSQL: "TRUNCATE \(staging)"))
                 return summary
             } catch {
-                _ = try? await connection.execute("TRUNCATE import_staging")
+                _ = try? await connection.execute(PostgresQuery(unsafeSQL: "TRUNCATE \(staging)"))
                 throw error
             }
         }
     }
 
-    private static func stageAndWrite(_ stager: Stager, workspace: UUID, mode: Mode, dryRun: Bool, checkpoint: Checkpoint?, journal: UUID?,
-                                      on connection: PostgresConnectionHandle) async throws -> Summary {
-        try await connection.executeScript(stagingTable)
-        try await connection.copyIn(
-            "COPY import_staging (batch, row, repeat, email, first_name, last_name, phone, title, account, tags, custom) FROM STDIN"
-        ) { try stager.nextChunk() }
+    private static func stageAndWrite<Record: ImportRecord>(
+        _ stager: Stager<Record>, staging: String, workspace: UUID, mode: Mode, dryRun: Bool, checkpoint: Checkpoint?, journal: UUID?,
+        on connection: PostgresConnectionHandle
+    ) async throws -> Summary {
+        // One staging table per entity and connection (temporary tables are), emptied before each import.
+        try await connection.executeScript("""
+            CREATE TEMP TABLE IF NOT EXISTS \(staging) (batch integer NOT NULL, row integer NOT NULL, repeat boolean NOT NULL, \(Record.stagingColumns));
+            CREATE INDEX IF NOT EXISTS \(staging)_batch ON \(staging) (batch);
+            TRUNCATE \(staging);
+            """)
+        try await connection.copyIn("COPY \(staging) (batch, row, repeat, \(Record.copiedColumns)) FROM STDIN") { try stager.nextChunk() }
         var summary = stager.summary
         if mode == .fail, !summary.problems.isEmpty { throw Failure.invalidRows(summary.problems, summary) }
         summary.skipped = summary.problems.count
         if dryRun { summary.plan += summary.problems.prefix(100_000).map { ($0.row, "skip: \($0.field) \($0.message)") } }
-        if !dryRun {
-            // Accounts by normalised name, for the whole file at once: found, or created once.
-            try await connection.execute("""
-                INSERT INTO accounts (id, workspace_id, name, normalized_name)
-                SELECT gen_random_uuid(), \(workspace), min(trim(account)), account_key
-                FROM import_staging WHERE account_key <> '' GROUP BY account_key
-                ON CONFLICT (workspace_id, normalized_name) DO NOTHING
-                """)
-        }
+        if !dryRun { try await Record.prepare(staging: staging, workspace: workspace, on: connection) }
 
         let resumeAfter = checkpoint?.resumeAfter ?? 0
         if let checkpoint, resumeAfter > 0 {
@@ -152,18 +166,13 @@ public struct ContactImporter: Sendable {
                 var after = before
                 if dryRun {
                     after.plan += batch.mergedRows.prefix(max(0, 100_000 - after.plan.count)).map { ($0, "merge") }
-                    for row in try await tx.query("""
-                        SELECT s.row, c.id IS NOT NULL FROM import_staging s
-                        LEFT JOIN contacts c ON c.workspace_id = \(workspace) AND c.email = s.email::citext
-                        WHERE s.batch = \(batch.number) AND NOT s.repeat ORDER BY s.row
-                        """) {
-                        let exists = try row.decode(Bool.self, at: 1)
-                        if after.plan.count < 100_000 { after.plan.append((try row.decode(Int.self, at: 0), exists ? "update" : "create")) }
+                    for (row, exists) in try await Record.existing(staging: staging, batch: batch.number, workspace: workspace, on: tx) {
+                        if after.plan.count < 100_000 { after.plan.append((row, exists ? "update" : "create")) }
                         if exists { after.updated += 1 } else { after.created += 1 }
                     }
                 } else {
-                    let (created, updated) = try await write(batch, workspace: workspace, journal: journal, on: tx)
-                    // A contact first created by an earlier batch of this file counts once, as created.
+                    let (created, updated) = try await Record.write(staging: staging, batch: batch.number, workspace: workspace, journal: journal, on: tx)
+                    // A record first created by an earlier batch of this file counts once, as created.
                     after.created += created
                     after.updated += updated - batch.repeats
                 }
@@ -177,55 +186,12 @@ public struct ContactImporter: Sendable {
         return summary
     }
 
-    /// The staging table, one per connection (temporary tables are), emptied before each import.
-    /// The account key is computed once per row, as `accounts.normalized_name` is everywhere.
-    private static let stagingTable = """
-        CREATE TEMP TABLE IF NOT EXISTS import_staging (
-          batch integer NOT NULL, row integer NOT NULL, repeat boolean NOT NULL,
-          email text NOT NULL, first_name text, last_name text, phone text, title text, account text, tags text[], custom jsonb,
-          account_key text GENERATED ALWAYS AS (lower(regexp_replace(trim(account), '\\s+', ' ', 'g'))) STORED
-        );
-        CREATE INDEX IF NOT EXISTS import_staging_batch ON import_staging (batch);
-        TRUNCATE import_staging;
-        """
-
-    /// Writes one staged batch of contacts, inserted or merged in one statement (their accounts
-    /// exist by then). A contact the job creates is marked with it (`created_by_import`); one it
-    /// updates has its previous values journalled by the database (`journal_import_update`,
-    /// migration 0005) when the job first writes it. Returns (created, updated).
-    private static func write(_ batch: StagedBatch, workspace: UUID, journal: UUID?, on tx: PostgresConnectionHandle) async throws -> (Int, Int) {
-        let counts = try await tx.query("""
-            WITH written AS (
-              INSERT INTO contacts AS c (id, workspace_id, account_id, email, first_name, last_name, phone, title, tags, custom,
-                                         created_by_import, last_import_job, last_import_at)
-              SELECT gen_random_uuid(), \(workspace), a.id, i.email, coalesce(i.first_name, ''), coalesce(i.last_name, ''), i.phone, i.title,
-                     coalesce(i.tags, '{}'), coalesce(i.custom, '{}'), \(journal), \(journal), CASE WHEN \(journal)::uuid IS NOT NULL THEN now() END
-              FROM import_staging i LEFT JOIN accounts a ON a.workspace_id = \(workspace) AND a.normalized_name = i.account_key
-              WHERE i.batch = \(batch.number)
-              ON CONFLICT (workspace_id, email) DO UPDATE SET
-                first_name = coalesce(nullif(EXCLUDED.first_name, ''), c.first_name),
-                last_name = coalesce(nullif(EXCLUDED.last_name, ''), c.last_name),
-                phone = coalesce(EXCLUDED.phone, c.phone),
-                title = coalesce(EXCLUDED.title, c.title),
-                account_id = coalesce(EXCLUDED.account_id, c.account_id),
-                tags = ARRAY(SELECT DISTINCT unnest(c.tags || EXCLUDED.tags) ORDER BY 1),
-                custom = c.custom || EXCLUDED.custom,
-                last_import_job = coalesce(EXCLUDED.last_import_job, c.last_import_job),
-                last_import_at = coalesce(EXCLUDED.last_import_at, c.last_import_at),
-                updated_at = coalesce(EXCLUDED.last_import_at, now())
-              RETURNING (xmax = 0) AS created)
-            SELECT count(*) FILTER (WHERE created), count(*) FROM written
-            """)
-        let created = try counts[0].decode(Int.self, at: 0)
-        return (created, try counts[0].decode(Int.self, at: 1) - created)
-    }
-
-    /// One batch as staged: 1,000 valid rows (the last may hold fewer), merged by email.
+    /// One batch as staged: 1,000 valid rows (the last may hold fewer), merged by key.
     struct StagedBatch: Sendable {
         var number: Int
         /// Valid rows of the file up to the end of this batch (the checkpoint's position).
         var validRowsThrough: Int
-        /// Staged rows whose email an earlier batch already wrote.
+        /// Staged rows whose record an earlier batch already wrote.
         var repeats = 0
         /// Rows merged into another (a repeat within the batch or of an earlier batch), and (dry run) their row numbers.
         var merged = 0
@@ -235,7 +201,7 @@ public struct ContactImporter: Sendable {
     /// Pass 1: reads the file record by record, checks each row, and hands `COPY` the valid rows in
     /// the staging table's text format, batch by batch. Runs on the thread `COPY` feeds from, one
     /// chunk at a time; its results are read once `COPY` has finished.
-    final class Stager: @unchecked Sendable {
+    final class Stager<Record: ImportRecord>: @unchecked Sendable {
         private var records: RecordStream
         private let mapping: ImportMapping
         private let batchSize: Int
@@ -245,7 +211,7 @@ public struct ContactImporter: Sendable {
         private(set) var summary = Summary()
         private(set) var batches: [StagedBatch] = []
         private var valid = 0
-        /// Emails already in an earlier batch (hashes: 1,000,000 of them fit in a few MB).
+        /// Keys (emails, account names) already in an earlier batch (hashes: 1,000,000 of them fit in a few MB).
         private var seen = Set<Int>()
 
         init(records: RecordStream, header: [String], mapping: ImportMapping, batchSize: Int, stopAtFirstProblem: Bool, keepMergedRows: Bool) {
@@ -259,12 +225,12 @@ public struct ContactImporter: Sendable {
 
         /// The next batch's rows for `COPY`, or nil at the end of the file.
         func nextChunk() throws -> [UInt8]? {
-            var rows: [ContactRow] = []
+            var rows: [Record] = []
             rows.reserveCapacity(batchSize)
             while rows.count < batchSize, let record = try records.next() {
                 summary.total += 1
                 // (A typed `catch` here crashes the Swift 6.3.1 compiler; Result does not.)
-                switch Result(catching: { () throws(ContactRow.Problem) in try ContactRow(row: record.row, fields: record.fields, mapping: mapping) }) {
+                switch Result(catching: { () throws(ImportProblem) in try Record(row: record.row, fields: record.fields, mapping: mapping) }) {
                 case .success(let row):
                     if stopAtFirstProblem, !summary.problems.isEmpty { continue }
                     rows.append(row)
@@ -276,15 +242,16 @@ public struct ContactImporter: Sendable {
             guard !rows.isEmpty else { return nil }
             valid += rows.count
             var batch = StagedBatch(number: batches.count + 1, validRowsThrough: valid)
-            var byEmail: [String: Int] = [:]
-            var distinct: [ContactRow] = []
+            var byKey: [String: Int] = [:]
+            var distinct: [Record] = []
             var repeats: [Bool] = []
             for row in rows {
-                let earlier = seen.contains(row.email.hashValue)
-                if let index = byEmail[row.email] {
+                let key = row.key
+                let earlier = seen.contains(key.hashValue)
+                if let index = byKey[key] {
                     distinct[index].merge(row)
                 } else {
-                    byEmail[row.email] = distinct.count
+                    byKey[key] = distinct.count
                     distinct.append(row)
                     repeats.append(earlier)
                     if earlier { batch.repeats += 1 }
@@ -295,18 +262,11 @@ public struct ContactImporter: Sendable {
             }
             var copy = PostgresCopyRows(reservingCapacity: distinct.count * 180)
             for (row, isRepeat) in zip(distinct, repeats) {
-                seen.insert(row.email.hashValue)
+                seen.insert(row.key.hashValue)
                 copy.append(String(batch.number))
                 copy.append(String(row.row))
                 copy.append(isRepeat ? "t" : "f")
-                copy.append(row.email)
-                copy.append(row.firstName)
-                copy.append(row.lastName)
-                copy.append(row.phone)
-                copy.append(row.title)
-                copy.append(row.accountName)
-                copy.append(row.tags.isEmpty ? nil : PostgresTextArray(row.tags).postgresText)
-                copy.append(row.custom.isEmpty ? nil : String(decoding: try JSONSerialization.data(withJSONObject: row.custom, options: [.sortedKeys]), as: UTF8.self))
+                try row.appendStaged(to: &copy)
                 copy.endRow()
             }
             batches.append(batch)
