@@ -33,11 +33,17 @@ public struct PostgresCopyRows: Sendable {
         separate()
         // The hex form's leading backslash, itself escaped.
         bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\"), UInt8(ascii: "x")]
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: 2 * bytea.count))
         let digits: StaticString = "0123456789abcdef"
         digits.withUTF8Buffer { digits in
-            for byte in bytea {
-                bytes.append(digits[Int(byte >> 4)])
-                bytes.append(digits[Int(byte & 0xF)])
+            bytes.withUnsafeMutableBufferPointer { out in
+                var i = start
+                for byte in bytea {
+                    out[i] = digits[Int(byte >> 4)]
+                    out[i + 1] = digits[Int(byte & 0xF)]
+                    i += 2
+                }
             }
         }
     }

@@ -87,7 +87,7 @@ public final class Connections: Sendable {
     }
 
     /// A connection lifecycle event for the owning domain service, through the same durable inbox
-    /// and dispatcher as provider webhooks.
+    /// and dispatcher as provider webhooks (the insert wakes the dispatchers).
     static func enqueue(_ type: String, _ connection: Connection, in tx: PostgresConnectionHandle) async throws {
         let body: [String: Any] = ["connection_id": connection.id.uuidString.lowercased(), "provider": connection.provider,
                                    "user_id": connection.userID.uuidString.lowercased(), "account_email": connection.accountEmail,
@@ -98,7 +98,6 @@ public final class Connections: Sendable {
             VALUES (\(connection.workspaceID), 'gateway', \(connection.provider), \("\(type):\(connection.id.uuidString.lowercased()):\(UUID().uuidString.lowercased())"),
                     \(type), \(Array(json)))
             """)
-        try await tx.execute("SELECT pg_notify('webhook_inbox', '')")
     }
 
     public func list(workspaceID: UUID, provider: String? = nil) async throws -> [Connection] {

@@ -151,6 +151,7 @@ public final class WebhookInbox: Sendable {
     /// Stores a batch in one transaction. The common case — no event seen before — is one `COPY`
     /// (no statement to plan, the cheapest bulk path PostgreSQL has); a batch holding a redelivery
     /// fails that COPY as a whole with a unique violation and goes through `INSERT … ON CONFLICT`.
+    /// Either statement wakes the dispatchers (a trigger notifies, migration 0007).
     private func write(_ batch: [Waiting]) async {
         var rows = PostgresCopyRows(reservingCapacity: batch.reduce(0) { $0 + 2 * $1.event.body.count + 256 })
         for item in batch {
@@ -168,7 +169,6 @@ public final class WebhookInbox: Sendable {
                 try await connection.copyIn(
                     "COPY webhook_inbox (workspace_id, endpoint_id, provider, event_id, event_type, headers, body) FROM STDIN"
                 ) { chunk.withLock { value in defer { value = nil }; return value } }
-                _ = try await connection.query("SELECT pg_notify('webhook_inbox', '')")
             }
             for item in batch { item.continuation.resume(returning: .stored) }
         } catch let error as PostgresError where error.code == .uniqueViolation {
@@ -196,7 +196,7 @@ public final class WebhookInbox: Sendable {
         sql += """
              ON CONFLICT (workspace_id, provider, event_id) DO NOTHING
               RETURNING workspace_id, provider, event_id)
-            SELECT stored.* FROM stored, (SELECT pg_notify('webhook_inbox', '')) AS wake_dispatchers
+            SELECT stored.* FROM stored
             """
         do {
             let rows = try await db.query(PostgresQuery(unsafeSQL: sql, binds: binds))
