@@ -74,17 +74,8 @@ public struct SigV4: Sendable {
 
     /// RFC 3986 percent-encoding of everything but unreserved characters (and `/` when asked).
     public static func encode(_ text: String, keepingSlash: Bool = false) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(UnicodeScalar(byte))
-            case UInt8(ascii: "/") where keepingSlash: out += "/"
-            default: out += String(format: "%%%02X", byte)
-            }
-        }
-        return out
+        guard keepingSlash else { return HTTPClientRequest.formEncode(text) }
+        return text.split(separator: "/", omittingEmptySubsequences: false).map { HTTPClientRequest.formEncode(String($0)) }.joined(separator: "/")
     }
 
     /// Pairs sorted by encoded name, then value; each side encoded once.

@@ -29,6 +29,24 @@ public struct OutboundMail: Sendable, Hashable {
     }
 }
 
+/// Sends plain-text notifications from one address through one server.
+public struct Mailer: Sendable {
+    public var http: HTTPClient
+    public var server: MailServer
+    public var from: String
+
+    public init(http: HTTPClient, server: MailServer, from: String = "Nexa <noreply@nexa.invalid>") {
+        self.http = http
+        self.server = server
+        self.from = from
+    }
+
+    /// - Throws: `HTTPClientError` when the server refused the message or could not be reached.
+    public func send(to recipient: String, subject: String, body: String) async throws {
+        try await http.sendMail(.text(from: from, to: [recipient], subject: subject, body: body), via: server)
+    }
+}
+
 /// Where mail goes: `smtp://host:port` (optionally STARTTLS) or `smtps://host:port`.
 public struct MailServer: Sendable, Hashable {
     public var url: String

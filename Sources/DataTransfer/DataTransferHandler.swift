@@ -119,7 +119,7 @@ public func makeDataTransferService(db: PostgresClient, blobs: any BlobStore = L
 /// Everything nexa-data-transfer runs: its RPC service and the import worker.
 public enum DataTransferComponents {
     public static func make(db: PostgresClient, service: ServiceSettings, logger: Logger) throws -> ServiceMain.Components {
-        let notifier = ImportJobs.Notifier(http: HTTPClient(), server: MailServer(url: service.providers.smtp))
+        let notifier = Mailer(http: HTTPClient(), server: MailServer(url: service.providers.smtp))
         let blobs = try BlobStores.fromEnvironment()
         let jobs = ImportJobs(db: db, blobs: blobs, logger: logger, notifier: notifier)
         let cap = Int(ProcessInfo.processInfo.environment["NEXA_EXPORT_MAX_ROWS"] ?? "") ?? 100_000

@@ -37,29 +37,17 @@ public final class ImportJobs: Sendable {
         public var percent: Int { total == 0 ? (status == "completed" ? 100 : 0) : processed * 100 / total }
     }
 
-    /// How the requesting user hears that a job ended.
-    public struct Notifier: Sendable {
-        public var http: HTTPClient
-        public var server: MailServer
-        public var from: String
-
-        public init(http: HTTPClient, server: MailServer, from: String = "Nexa <noreply@nexa.invalid>") {
-            self.http = http
-            self.server = server
-            self.from = from
-        }
-    }
-
     let db: PostgresClient
     let blobs: any BlobStore
     let logger: Logger
-    let notifier: Notifier?
+    /// How the requesting user hears that a job ended.
+    let notifier: Mailer?
     /// How long a worker holds a job; each committed batch renews it.
     public let lease: Duration
     /// Test hook: called in each batch's transaction with the batch number; a throw is a crash there.
     let duringBatch: (@Sendable (Int) throws -> Void)?
 
-    public init(db: PostgresClient, blobs: any BlobStore, logger: Logger, notifier: Notifier? = nil, lease: Duration = .seconds(60),
+    public init(db: PostgresClient, blobs: any BlobStore, logger: Logger, notifier: Mailer? = nil, lease: Duration = .seconds(60),
                 duringBatch: (@Sendable (Int) throws -> Void)? = nil) {
         self.notifier = notifier
         self.lease = lease
@@ -313,9 +301,7 @@ public final class ImportJobs: Sendable {
         if let error = job.error { body += "\n\n\(error)" }
         if job.errorsBlobKey != nil { body += "\n\nThe rows with errors: /v1/imports/\(id.uuidString.lowercased())/errors" }
         do {
-            try await notifier.http.sendMail(
-                .text(from: notifier.from, to: [email], subject: "Import \(job.status): \(job.created) created, \(job.updated) updated", body: body),
-                via: notifier.server)
+            try await notifier.send(to: email, subject: "Import \(job.status): \(job.created) created, \(job.updated) updated", body: body)
         } catch {
             logger.warning("import notification not sent", metadata: ["job": "\(id)", "error": "\(error)"])
         }

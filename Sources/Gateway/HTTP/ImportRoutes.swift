@@ -25,24 +25,12 @@ public struct ImportRoutes: Sendable {
     let authenticator: any CallAuthenticator
     let maximumUploadSize: Int
     let links: DownloadLinks
-    let mailer: LinkMailer?
+    /// How an export's download link is emailed when the request names a `notify_email`.
+    let mailer: Mailer?
     let logger: Logger
 
-    /// How an export's download link is emailed when the request names a `notify_email`.
-    public struct LinkMailer: Sendable {
-        public var http: HTTPClient
-        public var server: MailServer
-        public var from: String
-
-        public init(http: HTTPClient, server: MailServer, from: String = "Nexa <noreply@nexa.invalid>") {
-            self.http = http
-            self.server = server
-            self.from = from
-        }
-    }
-
     public init(blobs: any BlobStore, dataTransfer: RPCClient, authenticator: any CallAuthenticator, maximumUploadSize: Int,
-                links: DownloadLinks, mailer: LinkMailer? = nil, logger: Logger = Logger(label: "nexa.gateway.imports")) {
+                links: DownloadLinks, mailer: Mailer? = nil, logger: Logger = Logger(label: "nexa.gateway.imports")) {
         self.links = links
         self.mailer = mailer
         self.logger = logger
@@ -124,10 +112,10 @@ public struct ImportRoutes: Sendable {
                 if !export.notifyEmail.isEmpty {
                     guard let mailer else { return Self.json(400, ["message": "this gateway sends no mail (no SMTP server configured)"]) }
                     do {
-                        try await mailer.http.sendMail(.text(
-                            from: mailer.from, to: [export.notifyEmail], subject: "Your export is ready: \(result.rows) contact(s)",
+                        try await mailer.send(
+                            to: export.notifyEmail, subject: "Your export is ready: \(result.rows) contact(s)",
                             body: "Your export of \(result.rows) contact(s) (\(result.fields.joined(separator: ", "))) is ready.\n\n"
-                                + "Download it until \(expires):\n\(link.url)\n"), via: mailer.server)
+                                + "Download it until \(expires):\n\(link.url)\n")
                         emailed = export.notifyEmail
                     } catch {
                         // The link is still answered; only the mail failed.
