@@ -56,7 +56,12 @@ public final class HTTPClient: Sendable {
     func withHandle<R: Sendable>(_ body: @escaping @Sendable (EasyHandle) throws -> R) async throws -> R {
         let handle = handles.withLock { $0.popLast() } ?? EasyHandle()
         defer { handles.withLock { $0.append(handle) } }
-        return try await threadPool.runIfActive { try body(handle) }
+        do {
+            return try await threadPool.runIfActive { try body(handle) }
+        } catch is CancellationError {
+            // Cancelled before a thread took the transfer up: the same typed error as one aborted midway.
+            throw HTTPClientError(.cancelled, "the transfer was cancelled")
+        }
     }
 }
 

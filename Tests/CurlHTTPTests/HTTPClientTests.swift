@@ -124,6 +124,12 @@ struct AddressContext: RequestContext {
             await expect(.cancelled) { try await transfer.value }
             // The endpoint takes 10 s: ending well before proves the abort, even on a loaded machine.
             #expect(start.duration(to: .now) < .seconds(6))
+            // Cancelled before any thread takes the transfer up: the same typed error.
+            let early = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await http.execute(HTTPClientRequest(url: base + "/hello"))
+            }
+            await expect(.cancelled) { try await early.value }
         }
     }
 
