@@ -26,6 +26,47 @@ public struct CSVWriter: Sendable {
         byte == UInt8(ascii: "=") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "@") || byte == 0x09 || byte == 0x0D
     }
 
+    /// Copies one record written by another CSV writer (PostgreSQL's `COPY … CSV`: fields quoted
+    /// when needed, quotes doubled) to `out`, neutralising it as this writer would: a guard
+    /// apostrophe before a cell's first character when that starts a formula — after the opening
+    /// quote of a quoted cell. Everything else is copied byte for byte.
+    public func appendNeutralising(record: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        var cellStart = true
+        var quoted = false
+        var i = 0
+        let count = record.count
+        out.reserveCapacity(out.count + count + 8)
+        while i < count {
+            let byte = record[i]
+            if cellStart {
+                cellStart = false
+                if byte == UInt8(ascii: "\"") {
+                    out.append(byte)
+                    quoted = true
+                    i += 1
+                    // `""` right away is an empty cell; anything else is its first character.
+                    if i < count, record[i] != UInt8(ascii: "\""), Self.startsFormula(record[i]) { out.append(UInt8(ascii: "'")) }
+                    continue
+                }
+                if Self.startsFormula(byte) { out.append(UInt8(ascii: "'")) }
+            }
+            out.append(byte)
+            if quoted {
+                if byte == UInt8(ascii: "\"") {
+                    if i + 1 < count, record[i + 1] == UInt8(ascii: "\"") {
+                        out.append(record[i + 1])  // a doubled quote inside the cell
+                        i += 1
+                    } else {
+                        quoted = false
+                    }
+                }
+            } else if byte == delimiter {
+                cellStart = true
+            }
+            i += 1
+        }
+    }
+
     /// The value a neutralised cell stands for: the guard apostrophe before a formula character is
     /// dropped, so a file this writer produced imports back to exactly what was exported.
     public static func removingFormulaGuard(_ cell: String) -> String {

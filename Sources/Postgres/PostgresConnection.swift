@@ -115,7 +115,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs `COPY … TO STDOUT`, handing each row's bytes to `sink`; returns the rows copied.
-    func copyOut(_ sql: String, sink: ([UInt8]) throws -> Void) throws -> Int {
+    func copyOut(_ sql: String, sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         guard let conn else { throw PostgresError(.connectionFailed, "not connected") }
         let start = PQexec(conn, sql)
         if PQresultStatus(start) != PGRES_COPY_OUT {
@@ -132,7 +132,7 @@ public final class PostgresConnection: @unchecked Sendable {
             if length > 0, let buffer {
                 if sinkError == nil {
                     do {
-                        try sink(Array(UnsafeRawBufferPointer(start: buffer, count: Int(length))))
+                        try sink(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
                     } catch { sinkError = error }
                 }
                 PQfreemem(buffer)

@@ -35,9 +35,10 @@ public struct PostgresConnectionHandle: Sendable {
         return try await threadPool.runIfActive { try connection.copyIn(sql, chunks: next) }
     }
 
-    /// `COPY … TO STDOUT`: hands each row to `sink` on the thread pool; returns the row count.
+    /// `COPY … TO STDOUT`: hands each row to `sink` on the thread pool, in libpq's buffer (valid
+    /// only during the call: copy what you keep); returns the row count.
     @discardableResult
-    public func copyOut(_ sql: String, sink: @escaping @Sendable ([UInt8]) throws -> Void) async throws -> Int {
+    public func copyOut(_ sql: String, sink: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Void) async throws -> Int {
         let connection = self.connection
         return try await threadPool.runIfActive { try connection.copyOut(sql, sink: sink) }
     }

@@ -69,4 +69,24 @@ import Testing
         // An apostrophe before anything else is the value itself.
         #expect(CSVWriter.removingFormulaGuard("'tis") == "'tis")
     }
+
+    @Test func neutralisesAnotherWritersRecordsAsItsOwn() throws {
+        // Records as PostgreSQL writes them: quoted only when needed, LF line ends.
+        let cases: [(String, [String])] = [
+            ("=1+1,plain,\"-x, y\",@SUM(A1)\n", ["'=1+1", "plain", "'-x, y", "'@SUM(A1)"]),
+            ("\"\",\"\"\"=quoted\"\"\",+1415\n", ["", "\"=quoted\"", "'+1415"]),
+            ("\"=two\nlines\",\ttab,\"\r\"\n", ["'=two\nlines", "'\ttab", "'\r"]),
+            (",,\n", ["", "", ""]),
+        ]
+        for (record, expected) in cases {
+            var out: [UInt8] = []
+            Array(record.utf8).withUnsafeBytes { CSVWriter().appendNeutralising(record: $0, to: &out) }
+            #expect(try CSVReaderTests.parse(out).first?.fields == expected, "\(record)")
+        }
+        // The same as this writer's own neutralising, field for field.
+        let fields = ["=HYPERLINK(\"x\")", "a,b", "-", "", "@", "ok"]
+        var neutralised: [UInt8] = []
+        Array("\"=HYPERLINK(\"\"x\"\")\",\"a,b\",-,,@,ok\n".utf8).withUnsafeBytes { CSVWriter().appendNeutralising(record: $0, to: &neutralised) }
+        #expect(try CSVReaderTests.parse(neutralised).first?.fields == (try CSVReaderTests.parse(CSVWriter().record(fields)).first?.fields))
+    }
 }

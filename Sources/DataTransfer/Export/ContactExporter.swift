@@ -43,8 +43,9 @@ public struct ContactExporter: Sendable {
 
     /// Writes the export; returns its blob key, row count and header.
     ///
-    /// PostgreSQL writes the CSV itself (`COPY (SELECT …) TO STDOUT`), quoting included; the cells
-    /// are neutralised in the query. `COPY` takes no parameters, so every filter value is handed to
+    /// PostgreSQL writes the CSV itself (`COPY (SELECT …) TO STDOUT`), quoting included; each
+    /// record is neutralised on its way to the file (on libpq's thread, beside PostgreSQL's work,
+    /// not in the query). `COPY` takes no parameters, so every filter value is handed to
     /// the transaction as a setting (`set_config`, bound like any parameter) and read back with
     /// `current_setting`: no input is ever spliced into SQL text.
     public func export(workspace: UUID, fields requested: [String], filters: Filters) async throws -> (key: String, rows: Int, fields: [String]) {
@@ -67,9 +68,9 @@ public struct ContactExporter: Sendable {
         var select: [String] = []
         for field in fields {
             if let column = Self.columns[field] {
-                select.append(Self.neutralised(column))
+                select.append(column)
             } else if field.hasPrefix("custom."), field.count > 7 {
-                select.append(Self.neutralised("coalesce(c.custom ->> \(parameter(String(field.dropFirst(7)))), '')"))
+                select.append("coalesce(c.custom ->> \(parameter(String(field.dropFirst(7)))), '')")
             } else {
                 throw PlatformError(.invalidArgument, "\"\(field)\" is not an exportable field (one of \(Self.defaultFields.joined(separator: ", ")), custom.<key>)")
             }
@@ -100,16 +101,11 @@ public struct ContactExporter: Sendable {
         return (key, rows, fields)
     }
 
-    /// The SQL form of `CSVWriter`'s formula-injection guard: a cell starting with `=`, `+`, `-`,
-    /// `@`, tab or carriage return gets a leading apostrophe.
-    static func neutralised(_ expression: String) -> String {
-        "CASE WHEN left(\(expression), 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') THEN '''' || \(expression) ELSE \(expression) END"
-    }
-
-    /// Collects COPY's rows and writes them to the file a megabyte at a time.
+    /// Collects COPY's rows, neutralised, and writes them to the file a megabyte at a time.
     private final class BufferedOutput: @unchecked Sendable {
         // Touched only by COPY's sink, which runs on one thread at a time, and by `flush` after it.
         private let handle: FileHandle
+        private let writer = CSVWriter()
         private var buffer: [UInt8] = []
 
         init(handle: FileHandle) {
@@ -117,8 +113,8 @@ public struct ContactExporter: Sendable {
             buffer.reserveCapacity(1 << 20)
         }
 
-        func append(_ row: [UInt8]) throws {
-            buffer += row
+        func append(_ row: UnsafeRawBufferPointer) throws {
+            writer.appendNeutralising(record: row, to: &buffer)
             if buffer.count >= 1 << 20 { try flush() }
         }
 
