@@ -25,9 +25,9 @@ for i in $(seq 1 100); do curl -sf http://127.0.0.1:18180/healthz >/dev/null && 
 now() { date +%s.%N; }
 psql="psql -qAt $NEXA_DATABASE_URL"
 
-# Rounds per size: the small import is short enough for noise to matter, so it runs three times
+# Rounds per size: the small import is short enough for noise to matter, so it runs five times
 # and the medians are compared.
-rounds_for() { if [ "$1" -le 100000 ]; then echo "${BENCH_SMALL_ROUNDS:-3}"; else echo 1; fi; }
+rounds_for() { if [ "$1" -le 100000 ]; then echo "${BENCH_SMALL_ROUNDS:-5}"; else echo 1; fi; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 for n in ${BENCH_IMPORT_SIZES:-10000 1000000}; do
   file=$work/contacts-$n.csv
