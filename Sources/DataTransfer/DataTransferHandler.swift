@@ -121,7 +121,9 @@ public enum DataTransferComponents {
     public static func make(db: PostgresClient, service: ServiceSettings, logger: Logger) throws -> ServiceMain.Components {
         let notifier = Mailer(http: HTTPClient(), server: MailServer(url: service.providers.smtp))
         let blobs = try BlobStores.fromEnvironment()
-        let jobs = ImportJobs(db: db, blobs: blobs, logger: logger, notifier: notifier)
+        // How long a worker holds a job between batches; another replica resumes it after that.
+        let lease = Int(ProcessInfo.processInfo.environment["NEXA_IMPORT_LEASE_SECONDS"] ?? "").map { max(1, $0) } ?? 60
+        let jobs = ImportJobs(db: db, blobs: blobs, logger: logger, notifier: notifier, lease: .seconds(lease))
         let cap = Int(ProcessInfo.processInfo.environment["NEXA_EXPORT_MAX_ROWS"] ?? "") ?? 100_000
         return ServiceMain.Components(
             rpc: DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(

@@ -1,0 +1,89 @@
+import BlobStorage
+import DataTransfer
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `nexa-data-transfer` process, killed with SIGKILL in the middle of an import: a new
+/// process resumes the job from its last committed batch, and the counts come out exact.
+@Suite struct ImportKillTests {
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test func killedMidImportTheJobResumesWithExactCounts() async throws {
+        let folder = ProcessInfo.processInfo.environment["NEXA_BIN_DIR"] ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        let executable = folder + "/nexa-data-transfer"
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            Issue.record("\(executable) is not built: run through `make test`, which builds every product first")
+            return
+        }
+        let (url, db) = try await TestDatabase.migrated()
+        let workspace = try await TestDatabase.workspace(in: db)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("nexa-kill-\(UUID().uuidString)")
+        let blobs = LocalBlobStore(root: root)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let rows = 60_000
+        var csv = "email,first name,company\n"
+        for i in 0..<rows { csv += "k\(i)@x.test,K\(i),Company \(i % 300)\n" }
+        let key = try await ImportJobTests.upload(csv, to: blobs)
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["NEXA_DATABASE_URL"] = url
+        environment["NEXA_BLOB_DIR"] = root.path
+        environment["NEXA_BLOB_S3_BUCKET"] = nil
+        environment["NEXA_IMPORT_LEASE_SECONDS"] = "2"
+        environment["NEXA_LOG_LEVEL"] = "error"
+        func start() throws -> Process {
+            environment["NEXA_DATA_TRANSFER_RPC_PORT"] = "\(Self.freePort())"
+            environment["NEXA_DATA_TRANSFER_ADMIN_PORT"] = "\(Self.freePort())"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        func progress(_ id: UUID) async throws -> (status: String, written: Int, created: Int) {
+            let row = try await db.query("SELECT status, rows_written, created FROM import_jobs WHERE id = \(id)")[0]
+            return (try row.decode(String.self, at: 0), try row.decode(Int.self, at: 1), try row.decode(Int.self, at: 2))
+        }
+        func contacts() async throws -> Int {
+            try await db.query("SELECT count(*) FROM contacts WHERE workspace_id = \(workspace)")[0].decode(Int.self, at: 0)
+        }
+
+        let first = try start()
+        let job = try await ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
+            .start(workspace: workspace, blobKey: key, fileName: "big.csv", mapping: nil, mode: .fail, dryRun: false)
+        // Kill it once a few batches are in.
+        var deadline = ContinuousClock.now.advanced(by: .seconds(120))
+        while try await progress(job.id).written < 3_000, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let killed = try await progress(job.id)
+        #expect(killed.status == "running" && killed.written >= 3_000 && killed.written < rows, "the kill landed mid-import: \(killed)")
+        // What is committed is what the job counted: batch and progress commit together.
+        #expect(try await contacts() == killed.written && killed.created == killed.written)
+
+        let second = try start()
+        defer { second.terminate(); second.waitUntilExit() }
+        deadline = ContinuousClock.now.advanced(by: .seconds(180))
+        while try await progress(job.id).status != "completed", ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let done = try await progress(job.id)
+        #expect(done.status == "completed" && done.written == rows && done.created == rows, "\(done)")
+        #expect(try await contacts() == rows)
+        #expect(try await db.query("SELECT count(*) FROM accounts WHERE workspace_id = \(workspace)")[0].decode(Int.self, at: 0) == 300)
+    }
+}
