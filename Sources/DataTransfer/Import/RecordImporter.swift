@@ -2,10 +2,11 @@ public import CSV
 public import Foundation
 public import Postgres
 
-/// Imports contacts from a CSV file: every row checked and staged first, then written in batches of
-/// 1,000, each batch one transaction: dedupe by email (case-insensitive, per workspace) — an update never
-/// erases a value with an empty cell, and tags merge — and the account found or created by its
-/// normalised name. A row repeated inside the file is merged into the first and counted.
+/// Imports contacts, leads or accounts from a CSV file: every row checked and staged first, then
+/// written in batches of 1,000, each batch one transaction, deduplicated per workspace (contacts
+/// and leads by email, case-insensitive; accounts by normalised name) — an update never erases a
+/// value with an empty cell, and tags merge. A row repeated inside the file is merged into the
+/// first and counted. What differs per entity is in `ImportRecord` (`ImportRecords.swift`).
 public struct RecordImporter: Sendable {
     public enum Mode: String, Sendable {
         /// Any invalid row fails the import: nothing is written, every error is reported (the default).
@@ -83,16 +84,16 @@ public struct RecordImporter: Sendable {
         return try stream.next()?.fields
     }
 
-    /// Checks and (unless `dryRun`) writes the contacts of `file` for `workspace`.
+    /// Checks and (unless `dryRun`) writes the records of `file` for `workspace`.
     /// - Parameter mapping: explicit `(header, field)` pairs, or nil to use the suggested mapping.
     /// - Parameter journal: a job id under which every change is recorded for undo (see `ImportUndo`).
     ///
     /// One pass over the file, never holding it: every row is checked, and the valid ones, merged
-    /// by email within their batch, stream with `COPY` into a temporary staging table on the job's
+    /// by key within their batch, stream with `COPY` into a temporary staging table on the job's
     /// connection (PostgreSQL takes them in while the file is still being read). In `fail` mode any
-    /// problem stops here, before anything is written. Then the file's accounts are found or
-    /// created in one statement, and each batch of 1,000 goes from staging into `contacts` in one
-    /// transaction.
+    /// problem stops here, before anything is written. Then (contacts) the file's accounts are found
+    /// or created in one statement, and each batch of 1,000 goes from staging into the entity's
+    /// table in one transaction.
     public func run(file: URL, workspace: UUID, entity: ImportEntity = .contacts, mapping pairs: [(header: String, field: String)]? = nil,
                     mode: Mode = .fail, dryRun: Bool = false, checkpoint: Checkpoint? = nil, journal: UUID? = nil) async throws -> Summary {
         var records = try RecordStream(file: file)
