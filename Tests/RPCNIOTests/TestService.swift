@@ -182,7 +182,7 @@ extension RawPeer {
 }
 
 /// True once `condition` holds, false if it still does not after `limit`.
-func eventually(within limit: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+func eventually(within limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now.advanced(by: limit)
     while !condition() {
         if ContinuousClock.now > deadline { return false }
