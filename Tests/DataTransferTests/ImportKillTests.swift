@@ -11,25 +11,8 @@ import Glibc
 /// The real `nexa-data-transfer` process, killed with SIGKILL in the middle of an import: a new
 /// process resumes the job from its last committed batch, and the counts come out exact.
 @Suite struct ImportKillTests {
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     @Test func killedMidImportTheJobResumesWithExactCounts() async throws {
-        let folder = ProcessInfo.processInfo.environment["NEXA_BIN_DIR"] ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-        let executable = folder + "/nexa-data-transfer"
-        guard FileManager.default.isExecutableFile(atPath: executable) else {
-            Issue.record("\(executable) is not built: run through `make test`, which builds every product first")
-            return
-        }
+        let executable = try Processes.binary("nexa-data-transfer")
         let (url, db) = try await TestDatabase.migrated()
         let workspace = try await TestDatabase.workspace(in: db)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("nexa-kill-\(UUID().uuidString)")
@@ -47,8 +30,8 @@ import Glibc
         environment["NEXA_IMPORT_LEASE_SECONDS"] = "2"
         environment["NEXA_LOG_LEVEL"] = "error"
         func start() throws -> Process {
-            environment["NEXA_DATA_TRANSFER_RPC_PORT"] = "\(Self.freePort())"
-            environment["NEXA_DATA_TRANSFER_ADMIN_PORT"] = "\(Self.freePort())"
+            environment["NEXA_DATA_TRANSFER_RPC_PORT"] = "\(Processes.freePort())"
+            environment["NEXA_DATA_TRANSFER_ADMIN_PORT"] = "\(Processes.freePort())"
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             process.environment = environment

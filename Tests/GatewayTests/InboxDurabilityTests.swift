@@ -44,35 +44,6 @@ import Glibc
         let ids = Mutex<Set<String>>([])
     }
 
-    struct MissingBinary: Error, CustomStringConvertible {
-        var path: String
-        var description: String { "\(path) is not built: run through `make test`, which builds every product first" }
-    }
-
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    /// The folder of the built executables: beside the test bundle, as SwiftPM lays them out.
-    static func binary(_ name: String) throws -> String {
-        let folder = ProcessInfo.processInfo.environment["NEXA_BIN_DIR"]
-            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-        let path = folder + "/" + name
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw MissingBinary(path: path)
-        }
-        return path
-    }
-
     @Test func killedMidBurstEveryAcknowledgedEventIsDeliveredExactlyOnce() async throws {
         let (url, db) = try await TestDatabase.migrated()
         let workspace = try await TestDatabase.workspace(in: db)
@@ -88,17 +59,17 @@ import Glibc
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             let billingPort = try await billing.waitUntilListening().port!
-            let httpPort = Self.freePort()
+            let httpPort = Processes.freePort()
             var environment = ProcessInfo.processInfo.environment
             environment["NEXA_DATABASE_URL"] = url
             environment["NEXA_VAULT_KEYS"] = vaultSpec
             environment["NEXA_GATEWAY_HTTP_PORT"] = "\(httpPort)"
-            environment["NEXA_GATEWAY_RPC_PORT"] = "\(Self.freePort())"
-            environment["NEXA_GATEWAY_ADMIN_PORT"] = "\(Self.freePort())"
+            environment["NEXA_GATEWAY_RPC_PORT"] = "\(Processes.freePort())"
+            environment["NEXA_GATEWAY_ADMIN_PORT"] = "\(Processes.freePort())"
             environment["NEXA_BILLING_RPC_TARGET"] = "127.0.0.1:\(billingPort)"
             environment["NEXA_LOG_LEVEL"] = "error"
             environment["NEXA_WEBHOOK_LEASE_SECONDS"] = "4"
-            let executable = try Self.binary("nexa-gateway")
+            let executable = try Processes.binary("nexa-gateway")
             func start() throws -> Process {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: executable)
