@@ -67,7 +67,7 @@ var targets: [Target] = [
     .target(name: "BlobStorage", dependencies: ["CurlHTTP", "Cryptography"], swiftSettings: strictSettings),
     .testTarget(
         name: "BlobStorageTests",
-        dependencies: ["BlobStorage", "CurlHTTP", "Sandbox", "SandboxS3", log, .product(name: "Hummingbird", package: "hummingbird"),
+        dependencies: ["BlobStorage", "CurlHTTP", "Sandbox", "SandboxS3", "TestSupport", log, .product(name: "Hummingbird", package: "hummingbird"),
                        .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
     ),

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import Logging
 import Sandbox
 import SandboxS3
+import TestSupport
 import Testing
 
 /// An independent S3 client — AWS's own boto3 — against the sandbox's S3 stand-in, and objects
@@ -55,18 +56,8 @@ import Testing
         print("boto3 " + boto3.__version__ + ": ok")
         """#
 
-    static var boto3Available: Bool {
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = ["python3", "-c", "import boto3"]
-        probe.standardError = FileHandle.nullDevice
-        guard (try? probe.run()) != nil else { return false }
-        probe.waitUntilExit()
-        return probe.terminationStatus == 0
-    }
-
     @Test func boto3AndTheS3StoreShareObjectsThroughTheStandIn() async throws {
-        guard Self.boto3Available else {
+        guard try await Processes.run("/usr/bin/env", ["python3", "-c", "import boto3"]).status == 0 else {
             print("SKIPPED Boto3InteropTests: python3 cannot import boto3 (apt-get install python3-boto3)")
             return
         }
@@ -86,16 +77,9 @@ import Testing
             let script = FileManager.default.temporaryDirectory.appendingPathComponent("nexa-boto3-\(UUID().uuidString).py")
             try Self.script.write(to: script, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: script) }
-            let python = Process()
-            python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            python.arguments = ["python3", script.path, base, standIn.accessKeyID, standIn.secretAccessKey]
-            let output = Pipe()
-            python.standardOutput = output
-            python.standardError = output
-            try python.run()
-            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            python.waitUntilExit()
-            #expect(python.terminationStatus == 0, "\(printed)")
+            let (status, printed) = try await Processes.run("/usr/bin/env",
+                                                            ["python3", script.path, base, standIn.accessKeyID, standIn.secretAccessKey])
+            #expect(status == 0, "\(printed)")
             #expect(printed.contains(": ok"))
 
             // What boto3 uploaded in parts, read by the Swift store in ranges.

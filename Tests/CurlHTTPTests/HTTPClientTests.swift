@@ -250,7 +250,7 @@ struct AddressContext: RequestContext {
         }
         let elapsed = start.duration(to: .now)
         #expect(elapsed >= .milliseconds(450), "\(elapsed)")
-        #expect(elapsed < .seconds(5), "\(elapsed)")
+        #expect(elapsed < .seconds(10), "\(elapsed)")  // queued, not stuck
     }
 
     @Test func workspacesAndProvidersHaveTheirOwnBuckets() async throws {

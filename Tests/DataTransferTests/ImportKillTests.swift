@@ -54,19 +54,21 @@ import Glibc
         var deadline = ContinuousClock.now.advanced(by: .seconds(120))
         while try await progress(job.id).written < 2_000, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
+        _ = await first.exit()
         let killed = try await progress(job.id)
         #expect(killed.status == "running" && killed.written >= 2_000 && killed.written < rows, "the kill landed mid-import: \(killed)")
         // What is committed is what the job counted: batch and progress commit together.
         #expect(try await contacts() == killed.written && killed.created == killed.written)
 
         let second = try start()
-        defer { second.terminate(); second.waitUntilExit() }
+        defer { if second.isRunning { second.terminate() } }
         deadline = ContinuousClock.now.advanced(by: .seconds(180))
         while try await progress(job.id).status != "completed", ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         let done = try await progress(job.id)
         #expect(done.status == "completed" && done.written == rows && done.created == rows, "\(done)")
         #expect(try await contacts() == rows)
         #expect(try await db.query("SELECT count(*) FROM accounts WHERE workspace_id = \(workspace)")[0].decode(Int.self, at: 0) == 300)
+        second.terminate()
+        _ = await second.exit()
     }
 }

@@ -112,7 +112,7 @@ import Glibc
                 kill(first.processIdentifier, SIGKILL)
                 try await senders.waitForAll()
             }
-            first.waitUntilExit()
+            _ = await first.exit()
             let acked = acknowledged.ids.withLock { $0 }
             #expect(acked.count >= 300)
 
@@ -130,7 +130,7 @@ import Glibc
                 try await Task.sleep(for: .milliseconds(200))
             }
             second.terminate()
-            second.waitUntilExit()
+            _ = await second.exit()
             let effects = try await db.query("SELECT event_id, count(*) FROM effect_ledger GROUP BY event_id")
             let applied = Dictionary(uniqueKeysWithValues: try effects.map { (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1)) })
             #expect(acked.isSubset(of: Set(applied.keys)))

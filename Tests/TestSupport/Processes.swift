@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+public import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,5 +31,39 @@ public enum Processes {
         _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+extension Process {
+    /// Waits for the process to end on a Dispatch thread, never holding one of the cooperative
+    /// pool's few threads (which every other test running in parallel needs); returns its status.
+    public func exit() async -> Int32 {
+        nonisolated(unsafe) let process = self
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                process.waitUntilExit()
+                continuation.resume(returning: process.terminationStatus)
+            }
+        }
+    }
+}
+
+extension Processes {
+    /// Runs `executable` with `arguments` to its end; returns its status and what it printed
+    /// (standard output and error together). The waiting happens on Dispatch threads.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let reader = pipe.fileHandleForReading
+        let output = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: String(decoding: reader.readDataToEndOfFile(), as: UTF8.self)) }
+        }
+        return (await process.exit(), output)
     }
 }
