@@ -110,7 +110,7 @@ var targets: [Target] = [
     // Provider stand-ins (nexa-sandbox): a core, then one module per provider.
     .target(
         name: "Sandbox",
-        dependencies: [log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
+        dependencies: ["Cryptography", log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
     ),
     .target(

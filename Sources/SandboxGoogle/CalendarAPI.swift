@@ -232,7 +232,7 @@ struct CalendarAPI: Sendable {
             .init("X-Goog-Channel-ID", c.id), .init("X-Goog-Resource-ID", c.resourceID),
             .init("X-Goog-Resource-URI", "https://www.googleapis.com/calendar/v3/calendars/primary/events?alt=json"),
             .init("X-Goog-Resource-State", state), .init("X-Goog-Message-Number", String(number)),
-            .init("X-Goog-Channel-Expiration", Self.rfc1123(Date(timeIntervalSince1970: Double(c.expiration) / 1000))),
+            .init("X-Goog-Channel-Expiration", httpDate(Date(timeIntervalSince1970: Double(c.expiration) / 1000))),
             .init("Content-Length", "0"),
         ]
         if let token = c.token { headers.append(.init("X-Goog-Channel-Token", token)) }
@@ -246,11 +246,4 @@ struct CalendarAPI: Sendable {
         return f.string(from: date)
     }
 
-    static func rfc1123(_ date: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return f.string(from: date)
-    }
 }

@@ -64,7 +64,7 @@ struct GoogleOAuth: Sendable {
         var query = [("code", code), ("scope", scopes.joined(separator: " "))]
         if let state = pending.state { query.append(("state", state)) }
         query += [("authuser", "0"), ("prompt", "consent")]
-        return redirect(pending.redirectURI, query)
+        return .redirect(to: pending.redirectURI, adding: query)
     }
 
     private func consentPage(id: String, pending: GoogleOAuthStore.Pending) -> Response {
@@ -207,22 +207,13 @@ struct GoogleOAuth: Sendable {
         .json(["error": .string(code), "error_description": .string(description)], status: .init(code: status))
     }
 
-    private func redirect(_ uri: String, _ query: [(String, String)]) -> Response {
-        let encoded = query.map { "\(percent($0.0))=\(percent($0.1))" }.joined(separator: "&")
-        return Response(status: .found, headers: [.location: uri + (uri.contains("?") ? "&" : "?") + encoded])
-    }
-
     private func redirectError(_ uri: String, _ error: String, _ state: String?) -> Response {
-        redirect(uri, [("error", error)] + (state.map { [("state", $0)] } ?? []))
+        .redirect(to: uri, adding: [("error", error)] + (state.map { [("state", $0)] } ?? []))
     }
 
     private func page(_ status: Int, _ title: String, _ text: String) -> Response {
         Response(status: .init(code: status), headers: [.contentType: "text/html; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(string: "<!doctype html><html><body><h1>\(html(title))</h1><p>\(html(text))</p></body></html>")))
-    }
-
-    private func percent(_ s: String) -> String {
-        s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
     }
 
     private func html(_ s: String) -> String {

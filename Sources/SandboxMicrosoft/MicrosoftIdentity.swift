@@ -10,7 +10,7 @@ import Synchronization
 struct MicrosoftIdentity: Sendable {
     let configuration: MicrosoftStandIn.Configuration
     let state: IdentityStore
-    let signer: PrivateKey
+    let signer: JWTSigner
 
     /// Scopes as the token endpoint echoes them: Graph's without their resource prefix.
     static func short(_ scope: String) -> String {
@@ -32,10 +32,7 @@ struct MicrosoftIdentity: Sendable {
         }
         let stateParameter = param("state")
         func back(_ pairs: [(String, String)]) -> Response {
-            var items = pairs
-            if let stateParameter { items.append(("state", stateParameter)) }
-            let query = items.map { "\($0.0)=\(FormEncoding.encode($0.1))" }.joined(separator: "&")
-            return Response(status: .found, headers: [.location: redirect + (redirect.contains("?") ? "&" : "?") + query])
+            .redirect(to: redirect, adding: pairs + (stateParameter.map { [("state", $0)] } ?? []))
         }
         guard param("response_type") == "code" else {
             return back([("error", "unsupported_response_type"), ("error_description", "AADSTS700054: response_type 'code' is required.")])
@@ -138,9 +135,7 @@ struct MicrosoftIdentity: Sendable {
             "tid": .string(configuration.tenantID), "preferred_username": .string(configuration.email), "ver": "2.0",
         ]
         if email { claims["email"] = .string(configuration.email) }
-        let header: JSON = ["typ": "JWT", "alg": "RS256", "kid": "nexa-sandbox"]
-        let input = Digest.base64URL(header.encoded()) + "." + Digest.base64URL(JSON.object(claims).encoded())
-        return input + "." + Digest.base64URL(try signer.signSHA256(Array(input.utf8)))
+        return try signer.sign(.object(claims))
     }
 
     private func failure(_ status: Int, _ error: String, _ code: String, _ number: Int, _ text: String) -> Response {
@@ -150,12 +145,5 @@ struct MicrosoftIdentity: Sendable {
     private func page(_ message: String) -> Response {
         Response(status: .badRequest, headers: [.contentType: "text/html; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(string: "<!doctype html><title>Sign in to your account</title><p>\(message)</p>")))
-    }
-}
-
-/// Query-string encoding of a redirect's parameters.
-enum FormEncoding {
-    static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
     }
 }

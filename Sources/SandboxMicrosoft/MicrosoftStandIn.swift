@@ -25,11 +25,11 @@ public struct MicrosoftStandIn: StandIn {
     public let name = "microsoft"
     public let configuration: Configuration
     let state = IdentityStore()
-    let signer: PrivateKey
+    let signer: JWTSigner
 
     public init(configuration: Configuration = .init()) throws {
         self.configuration = configuration
-        signer = try PrivateKey(rsaBits: 2048)
+        signer = try JWTSigner()
     }
 
     public var startupSummary: String {

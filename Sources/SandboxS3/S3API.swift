@@ -168,15 +168,6 @@ struct S3API: Sendable {
         }
     }
 
-    /// An HTTP-date (RFC 9110): `Sun, 29 Nov 2026 14:11:00 GMT`.
-    static func httpDate(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: date)
-    }
-
     static func xml(_ document: String) -> Response {
         Response(status: .ok, headers: [.contentType: "application/xml"],
                  body: .init(byteBuffer: ByteBuffer(string: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + document)))
