@@ -81,29 +81,15 @@ public struct S3BlobStore: BlobStore {
 
     public func create<R: Sendable>(prefix: String, fileExtension: String,
                                     _ body: (FileHandle) async throws -> R) async throws -> (key: String, result: R) {
-        let file = configuration.spoolDirectory.appendingPathComponent("nexa-blob-\(UUID().uuidString.lowercased())")
-        FileManager.default.createFile(atPath: file.path, contents: nil)
+        let (file, result) = try await spool(body)
         defer { try? FileManager.default.removeItem(at: file) }
-        let handle = try FileHandle(forWritingTo: file)
-        let result: R
-        do {
-            result = try await body(handle)
-            try handle.close()
-        } catch {
-            try? handle.close()
-            throw error
-        }
         let (key, _) = try await write(prefix: prefix, fileExtension: fileExtension, limit: .max,
                                        chunks: FileChunks(file: file, chunkSize: configuration.partSize))
         return (key, result)
     }
 
     public func withLocalFile<R: Sendable>(_ key: String, _ body: (URL) async throws -> R) async throws -> R {
-        let file = configuration.spoolDirectory.appendingPathComponent("nexa-blob-\(UUID().uuidString.lowercased())")
-        FileManager.default.createFile(atPath: file.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let handle = try FileHandle(forWritingTo: file)
-        do {
+        let (file, _) = try await spool { handle in
             // Ranged reads, one part at a time: the object's size comes with the first.
             var offset = 0
             var total = Int.max
@@ -120,12 +106,26 @@ public struct S3BlobStore: BlobStore {
                 }
                 total = size
             }
+        }
+        defer { try? FileManager.default.removeItem(at: file) }
+        return try await body(file)
+    }
+
+    /// A new file in the spool folder, written by `fill` and closed; the caller removes it. When
+    /// `fill` throws, the file is removed here.
+    private func spool<R>(_ fill: (FileHandle) async throws -> R) async throws -> (file: URL, result: R) {
+        let file = configuration.spoolDirectory.appendingPathComponent("nexa-blob-\(UUID().uuidString.lowercased())")
+        FileManager.default.createFile(atPath: file.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: file)
+        do {
+            let result = try await fill(handle)
             try handle.close()
+            return (file, result)
         } catch {
             try? handle.close()
+            try? FileManager.default.removeItem(at: file)
             throw error
         }
-        return try await body(file)
     }
 
     public func exists(_ key: String) async throws -> Bool {
