@@ -7,7 +7,7 @@ public import Platform
 public import Postgres
 public import RPC
 
-/// The data transfer service: CSV imports now (exports follow).
+/// The data transfer service: CSV imports (contacts, leads, accounts) as jobs, contact exports, undo.
 public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
     let jobs: ImportJobs
     let exporter: ContactExporter

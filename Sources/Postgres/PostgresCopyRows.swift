@@ -7,8 +7,6 @@ public struct PostgresCopyRows: Sendable {
 
     public init(reservingCapacity capacity: Int = 0) { bytes.reserveCapacity(capacity) }
 
-    public var isEmpty: Bool { bytes.isEmpty }
-
     /// The next field of the current row; nil is SQL NULL.
     public mutating func append(_ field: String?) {
         separate()

@@ -34,6 +34,9 @@ extension ImportRecord {
     static var importStamp: String { "CASE WHEN $2::uuid IS NOT NULL THEN now() END" }
 }
 
+/// `accounts.normalized_name` of a text column: trimmed, inner white space collapsed, lower case.
+private func normalizedName(_ column: String) -> String { "lower(regexp_replace(trim(\(column)), '\\s+', ' ', 'g'))" }
+
 // MARK: Contacts
 
 extension ContactRow: ImportRecord {
@@ -42,7 +45,7 @@ extension ContactRow: ImportRecord {
 
     static let stagingColumns = """
         email text NOT NULL, first_name text, last_name text, phone text, title text, account text, tags text[], custom jsonb,
-        account_key text GENERATED ALWAYS AS (lower(regexp_replace(trim(account), '\\s+', ' ', 'g'))) STORED
+        account_key text GENERATED ALWAYS AS (\(normalizedName("account"))) STORED
         """
     static let copiedColumns = "email, first_name, last_name, phone, title, account, tags, custom"
 
@@ -210,7 +213,7 @@ struct AccountRow: ImportRecord, Hashable {
 
     static let stagingColumns = """
         name text NOT NULL, domain text,
-        key text GENERATED ALWAYS AS (lower(regexp_replace(trim(name), '\\s+', ' ', 'g'))) STORED
+        key text GENERATED ALWAYS AS (\(normalizedName("name"))) STORED
         """
     static let copiedColumns = "name, domain"
 
