@@ -125,6 +125,37 @@ import Testing
         #expect(try await db.query("SELECT 1").count == 1)
     }
 
+    @Test func binaryCopyStoresEveryTypeExactly() async throws {
+        let db = try await TestDatabase.fresh().client
+        try await db.execute("CREATE TABLE b (id uuid, name text, note text, doc jsonb, data bytea)")
+        let id = UUID()
+        let everyByte = (0...255).map(UInt8.init)
+        var rows = PostgresBinaryCopyRows(fieldsPerRow: 5)
+        for (name, note) in [("tab\tnew\nline \\ “quoted” é ✓", Optional("a note")), ("", nil)] {
+            rows.startRow()
+            rows.append(id)
+            rows.append(name)
+            rows.append(note)
+            rows.append(jsonb: Array(#"{"k": "v \"q\" \u00e9", "n": [1, 2]}"#.utf8))
+            rows.append(bytea: everyByte)
+        }
+        let chunk = Mutex<[UInt8]?>(rows.finish())
+        let copied = try await db.withConnection { connection in
+            try await connection.copyIn("COPY b FROM STDIN (FORMAT binary)") { chunk.withLock { value in defer { value = nil }; return value } }
+        }
+        #expect(copied == 2)
+        let stored = try await db.query("SELECT id, name, note, doc->>'k', doc->'n'->>1, data FROM b ORDER BY name DESC")
+        #expect(stored.count == 2)
+        let first = try stored[0].decode((UUID, String).self)
+        #expect(first.0 == id && first.1 == "tab\tnew\nline \\ “quoted” é ✓")
+        #expect(try stored[0].decodeIfPresent(String.self, at: 2) == "a note")
+        #expect(try stored[0].decode(String.self, at: 3) == "v \"q\" é")
+        #expect(try stored[0].decode(String.self, at: 4) == "2")
+        #expect(try stored[0].decode([UInt8].self, at: 5) == everyByte)
+        #expect(try stored[1].decode(String.self, at: 1) == "")
+        #expect(try stored[1].decodeIfPresent(String.self, at: 2) == nil)
+    }
+
     final class Chunks: Sendable {
         let lines: Mutex<[String]>
         init(rows: Int) { lines = Mutex((0..<rows).map { "\($0),\"name, \($0)\"\n" }.reversed()) }

@@ -1,0 +1,78 @@
+import Foundation
+import Gateway
+import Postgres
+import TestSupport
+import Testing
+
+/// The inbox on its own: what a batch stores, how batches form, and what a workspace's deletion takes.
+@Suite struct WebhookInboxTests {
+    static func event(_ workspace: UUID, _ id: String, headers: [String: String] = [:], body: [UInt8] = Array("{}".utf8)) -> WebhookInbox.NewEvent {
+        .init(workspaceID: workspace, endpointID: "we_test", provider: .stripe, eventID: id, eventType: "invoice.paid", headers: headers, body: body)
+    }
+
+    /// Runs `body` with the inbox's writers running; stops them (draining) afterwards.
+    static func running(_ inbox: WebhookInbox, _ body: () async throws -> Void) async throws {
+        let writers = Task { await inbox.run() }
+        defer { writers.cancel() }
+        try await body()
+    }
+
+    @Test func everyFieldIsStoredExactlyAndHeadersAreValidJSON() async throws {
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        let inbox = WebhookInbox(db: db)
+        let headers = ["stripe-signature": "t=1,v1=\"quoted\" \\ back", "x-odd": "tab\tnew\nline\u{1} é ✓"]
+        let body = (0...255).map(UInt8.init)
+        try await Self.running(inbox) {
+            let stored = try await inbox.append(Self.event(workspace, "evt_exact", headers: headers, body: body))
+            #expect(stored == .stored)
+        }
+        let entry = try #require(try await WebhookInbox.list(db: db, workspaceID: workspace).first)
+        #expect(entry.eventID == "evt_exact" && entry.eventType == "invoice.paid" && entry.endpointID == "we_test")
+        #expect(entry.body == body)
+        let stored = try JSONSerialization.jsonObject(with: Data(entry.headers.utf8)) as? [String: String]
+        #expect(stored == headers)
+    }
+
+    @Test func aLoneEventIsWrittenAtOnceAndABurstInFewBatches() async throws {
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        var configuration = WebhookInbox.Configuration()
+        configuration.overlappingBatch = 1_000  // never reached: a second statement never overlaps
+        let inbox = WebhookInbox(db: db, configuration: configuration)
+        try await Self.running(inbox) {
+            // Nothing else in flight: written without waiting for company.
+            let clock = ContinuousClock()
+            let start = clock.now
+            let stored = try await inbox.append(Self.event(workspace, "evt_lone"))
+            let lone = clock.now - start
+            #expect(stored == .stored)
+            #expect(lone < .seconds(2))
+            // A burst while statements cannot overlap: one at a time, each taking all that waits.
+            try await withThrowingTaskGroup(of: WebhookInbox.Stored.self) { group in
+                for n in 0..<200 { group.addTask { try await inbox.append(Self.event(workspace, "evt_\(n)")) } }
+                for try await stored in group { #expect(stored == .stored) }
+            }
+        }
+        // A row's xmin is the transaction that wrote it.
+        let (rows, transactions) = try #require(try await db.query("SELECT count(*), count(DISTINCT xmin::text) FROM webhook_inbox").first)
+            .decode((Int, Int).self)
+        #expect(rows == 201)
+        #expect(transactions <= 50, "201 events in \(transactions) transactions")
+    }
+
+    @Test func deletingAWorkspaceDeletesItsInboxOnly() async throws {
+        let db = try await TestDatabase.migrated().client
+        let doomed = try await TestDatabase.workspace(in: db), kept = try await TestDatabase.workspace(in: db)
+        let inbox = WebhookInbox(db: db)
+        try await Self.running(inbox) {
+            for (workspace, id) in [(doomed, "evt_a"), (doomed, "evt_b"), (kept, "evt_a")] {
+                let stored = try await inbox.append(Self.event(workspace, id))
+                #expect(stored == .stored)
+            }
+        }
+        try await db.execute("DELETE FROM workspaces WHERE id = \(doomed)")
+        let left = try await db.query("SELECT workspace_id, event_id FROM webhook_inbox").map { try $0.decode((UUID, String).self) }
+        #expect(left.count == 1 && left.first?.0 == kept)
+    }
+}
