@@ -22,12 +22,19 @@ public struct WebhookIngress: Sendable {
     private let sink: Sink
     private let verifiers: [WebhookProvider: any WebhookVerifier]
     private let logger: Logger
+    /// `nexa_webhooks_received_total` by provider and result, made once (not per delivery).
+    private let received: [WebhookProvider: [WebhookInbox.Stored: Counter]]
 
     public init(endpoints: WebhookEndpoints, sink: Sink, verifiers: [WebhookProvider: any WebhookVerifier], logger: Logger) {
         self.endpoints = endpoints
         self.sink = sink
         self.verifiers = verifiers
         self.logger = logger
+        received = Dictionary(uniqueKeysWithValues: WebhookProvider.allCases.map { provider in
+            (provider, [WebhookInbox.Stored.stored: "stored", .duplicate: "duplicate"].mapValues { result in
+                Counter(label: "nexa_webhooks_received_total", dimensions: [("provider", provider.rawValue), ("result", result)])
+            })
+        })
     }
 
     /// Handles a delivery to `/webhooks/<provider>/<endpointID>`.
@@ -56,21 +63,26 @@ public struct WebhookIngress: Sendable {
         case .respond(let status, let contentType, let body):
             return Reply(status: status, contentType: contentType, body: body)
         case .store(let events, let status):
-            guard case .inbox(let inbox) = sink else { return Self.reply(status, "accepted") }
+            guard case .inbox(let inbox) = sink else { return Self.accepted(status) }
             let kept = Dictionary(uniqueKeysWithValues: provider.keptHeaders.compactMap { name in request.headers[name].map { (name, $0) } })
             do {
                 for event in events {
                     let stored = try await inbox.append(.init(
                         workspaceID: endpoint.workspaceID, endpointID: endpoint.id, provider: provider, eventID: event.eventID,
                         eventType: event.eventType, headers: kept, body: request.body))
-                    Counter(label: "nexa_webhooks_received_total", dimensions: [("provider", name), ("result", "\(stored)")]).increment()
+                    received[provider]?[stored]?.increment()
                 }
             } catch {
                 logger.error("webhook not stored", metadata: ["provider": "\(name)", "error": "\(error)"])
                 return Self.reply(503, "not stored; retry later")
             }
-            return Self.reply(status, "accepted")
+            return Self.accepted(status)
         }
+    }
+
+    /// The answer to a stored delivery (on every delivery's path: no formatting).
+    static func accepted(_ status: Int) -> Reply {
+        Reply(status: status, contentType: "application/json", body: #"{"message":"accepted"}"#)
     }
 
     static func reply(_ status: Int, _ message: String) -> Reply {
