@@ -17,6 +17,10 @@ public enum GatewayComponents {
         let http = HTTPClient()
         let blobs = try BlobStores.fromEnvironment()
         let endpoints = WebhookEndpoints(db: db, vault: vault)
+        // The inbox's writers each hold a connection; the rest of the gateway needs at least one more.
+        guard service.databasePoolSize >= 2 else {
+            throw ConfigurationError(variable: "NEXA_DB_POOL_SIZE", value: "\(service.databasePoolSize)", expected: "at least 2 for the gateway")
+        }
         let inbox = WebhookInbox(db: db)
         let ingress = WebhookIngress(
             endpoints: endpoints, sink: gateway.inboxMode == "off" ? .discard : .inbox(inbox),

@@ -61,6 +61,35 @@ import Testing
         #expect(transactions <= 50, "201 events in \(transactions) transactions")
     }
 
+    @Test func writersWhoseConnectionsDieAnswerWithAnErrorAndRecover() async throws {
+        let (url, db) = try await TestDatabase.migrated()
+        let workspace = try await TestDatabase.workspace(in: db)
+        let inbox = WebhookInbox(db: db)
+        try await Self.running(inbox) {
+            let first = try await inbox.append(Self.event(workspace, "evt_before"))
+            #expect(first == .stored)
+            // Every writer holds its connection between batches: end them all, as a server restart would.
+            let admin = PostgresClient(conninfo: url, maximumConnections: 1, logger: TestDatabase.logger)
+            try await admin.query("""
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                """)
+            try await Task.sleep(for: .milliseconds(100))
+            // A delivery meeting a dead connection is refused (the provider retries), never left hanging;
+            // each writer then leases a new connection.
+            var outcomes: [Bool] = []
+            while outcomes.last != true && outcomes.count < 5 {
+                do {
+                    _ = try await inbox.append(Self.event(workspace, "evt_after_\(outcomes.count)"))
+                    outcomes.append(true)
+                } catch {
+                    outcomes.append(false)
+                }
+            }
+            #expect(outcomes.last == true && outcomes.count <= 3, "outcomes: \(outcomes)")
+        }
+        #expect(try await db.query("SELECT count(*) FROM webhook_inbox").first?.decode(Int.self, at: 0) == 2)
+    }
+
     @Test func deletingAWorkspaceDeletesItsInboxOnly() async throws {
         let db = try await TestDatabase.migrated().client
         let doomed = try await TestDatabase.workspace(in: db), kept = try await TestDatabase.workspace(in: db)

@@ -1,4 +1,5 @@
 public import Foundation
+import Dispatch
 public import Postgres
 import Synchronization
 
@@ -35,7 +36,8 @@ public final class WebhookInbox: Sendable {
     }
 
     public struct Configuration: Sendable {
-        /// Statements in flight at once (each on its own connection).
+        /// Statements in flight at once. Each writer holds a connection for as long as it runs, so
+        /// the inbox uses at most half of the client's connections whatever this says.
         public var writers = 2
         /// Rows per statement at most.
         public var maximumBatch = 256
@@ -54,7 +56,7 @@ public final class WebhookInbox: Sendable {
 
     private struct State {
         var queue: [Waiting] = []
-        var idleWriters: [CheckedContinuation<Void, Never>] = []
+        var parkedWriters = 0
         var writing = 0
         var closed = false
 
@@ -67,9 +69,13 @@ public final class WebhookInbox: Sendable {
     private let db: PostgresClient
     private let configuration: Configuration
     private let state = Mutex(State())
+    /// Parked writers wait on it; one signal wakes one of them.
+    private let wakeWriter = DispatchSemaphore(value: 0)
 
     public init(db: PostgresClient, configuration: Configuration = .init()) {
         self.db = db
+        var configuration = configuration
+        configuration.writers = max(1, min(configuration.writers, db.maximumConnections / 2))
         self.configuration = configuration
     }
 
@@ -78,17 +84,23 @@ public final class WebhookInbox: Sendable {
     ///   or `CancellationError` once the inbox has shut down.
     public func append(_ event: NewEvent) async throws -> Stored {
         try await withCheckedThrowingContinuation { continuation in
-            let (accepted, idleWriter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-                guard !state.closed else { return (false, nil) }
+            let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
+                guard !state.closed else { return (false, false) }
                 state.queue.append(Waiting(event: event, continuation: continuation))
-                return (true, state.shouldWrite(configuration) ? state.idleWriters.popLast() : nil)
+                guard state.parkedWriters > 0, state.shouldWrite(configuration) else { return (true, false) }
+                state.parkedWriters -= 1
+                return (true, true)
             }
             guard accepted else { return continuation.resume(throwing: CancellationError()) }
-            idleWriter?.resume()
+            if wake { wakeWriter.signal() }
         }
     }
 
     /// Runs the writers until the task is cancelled; then drains what is queued and refuses more.
+    ///
+    /// Each writer holds a connection and one of the database client's threads for as long as it
+    /// runs: its cycle — take what waits, `COPY`, commit, answer — never queues behind request
+    /// handling for a thread, which keeps every batch's commit (and so every delivery's answer) prompt.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<configuration.writers {
@@ -97,12 +109,40 @@ public final class WebhookInbox: Sendable {
             await withTaskCancellationHandler {
                 await group.waitForAll()
             } onCancel: {
-                let idle = self.state.withLock { state in
+                let parked = self.state.withLock { state in
                     state.closed = true
-                    defer { state.idleWriters.removeAll() }
-                    return state.idleWriters
+                    defer { state.parkedWriters = 0 }
+                    return state.parkedWriters
                 }
-                idle.forEach { $0.resume() }
+                for _ in 0..<parked { self.wakeWriter.signal() }
+            }
+        }
+    }
+
+    private func writerLoop() async {
+        while true {
+            do {
+                let drained = try await db.withConnection { connection in
+                    try await connection.withBlockingSession { session -> Bool in
+                        while let batch = self.nextBatch() {
+                            defer { self.state.withLock { $0.writing -= 1 } }
+                            // A lost connection ends the session (its batch was answered): lease another.
+                            guard self.write(batch, on: session) else { return false }
+                        }
+                        return true
+                    }
+                }
+                if drained { return }
+            } catch {
+                // No connection to be had: what waits is answered with the error (the providers
+                // retry) rather than held until the database is back.
+                let (waiting, closed) = state.withLock { state in
+                    defer { state.queue.removeAll() }
+                    return (state.queue, state.closed)
+                }
+                for item in waiting { item.continuation.resume(throwing: error) }
+                if closed { return }
+                try? await Task.sleep(for: .milliseconds(100))
             }
         }
     }
@@ -113,30 +153,25 @@ public final class WebhookInbox: Sendable {
         case finish
     }
 
-    private func writerLoop() async {
+    /// The next batch to write; blocks the calling (database) thread while there is none, and
+    /// returns nil once the inbox has closed and everything queued was taken.
+    private func nextBatch() -> [Waiting]? {
         while true {
             let step: Step = state.withLock { state in
-                guard state.shouldWrite(configuration) else { return state.closed && state.queue.isEmpty ? .finish : .park }
-                let count = min(configuration.maximumBatch, state.queue.count)
-                defer { state.queue.removeFirst(count) }
-                state.writing += 1
-                return .write(Array(state.queue.prefix(count)))
+                if state.shouldWrite(configuration) {
+                    let count = min(configuration.maximumBatch, state.queue.count)
+                    defer { state.queue.removeFirst(count) }
+                    state.writing += 1
+                    return .write(Array(state.queue.prefix(count)))
+                }
+                if state.closed && state.queue.isEmpty { return .finish }
+                state.parkedWriters += 1
+                return .park
             }
             switch step {
-            case .write(let batch):
-                await write(batch)
-                state.withLock { $0.writing -= 1 }
-            case .finish:
-                return
-            case .park:
-                await withCheckedContinuation { (idle: CheckedContinuation<Void, Never>) in
-                    let resumeNow = state.withLock { state -> Bool in
-                        if state.closed || state.shouldWrite(configuration) { return true }
-                        state.idleWriters.append(idle)
-                        return false
-                    }
-                    if resumeNow { idle.resume() }
-                }
+            case .write(let batch): return batch
+            case .finish: return nil
+            case .park: wakeWriter.wait()
             }
         }
     }
@@ -178,7 +213,8 @@ public final class WebhookInbox: Sendable {
     /// PostgreSQL has); a batch holding a redelivery fails that COPY as a whole with a unique
     /// violation and goes through `INSERT … ON CONFLICT`. Either statement wakes the dispatchers
     /// (a trigger notifies, migration 0007).
-    private func write(_ batch: [Waiting]) async {
+    /// - Returns: false when the connection was lost (the batch is answered with the error either way).
+    private func write(_ batch: [Waiting], on session: borrowing PostgresBlockingSession) -> Bool {
         var rows = PostgresBinaryCopyRows(fieldsPerRow: 7, reservingCapacity: batch.reduce(0) { $0 + $1.event.body.count + 256 })
         for item in batch {
             let e = item.event
@@ -191,23 +227,26 @@ public final class WebhookInbox: Sendable {
             rows.append(jsonb: Self.jsonObject(e.headers))
             rows.append(bytea: e.body)
         }
-        let chunk = Mutex<[UInt8]?>(rows.finish())
         do {
-            try await db.withConnection { connection in
-                try await connection.copyIn(
-                    "COPY webhook_inbox (workspace_id, endpoint_id, provider, event_id, event_type, headers, body) FROM STDIN (FORMAT binary)"
-                ) { chunk.withLock { value in defer { value = nil }; return value } }
-            }
+            try session.copyIn(
+                "COPY webhook_inbox (workspace_id, endpoint_id, provider, event_id, event_type, headers, body) FROM STDIN (FORMAT binary)",
+                data: rows.finish())
             for item in batch { item.continuation.resume(returning: .stored) }
+            return true
         } catch let error as PostgresError where error.code == .uniqueViolation {
-            await insertSkippingDuplicates(batch)
+            return insertSkippingDuplicates(batch, on: session)
         } catch {
             for item in batch { item.continuation.resume(throwing: error) }
+            return !Self.isConnectionLost(error)
         }
     }
 
+    private static func isConnectionLost(_ error: any Error) -> Bool {
+        (error as? PostgresError)?.code == .connectionFailed
+    }
+
     /// One multi-row INSERT; the rows it returns were stored, the others were already there.
-    private func insertSkippingDuplicates(_ batch: [Waiting]) async {
+    private func insertSkippingDuplicates(_ batch: [Waiting], on session: borrowing PostgresBlockingSession) -> Bool {
         var sql = """
             WITH stored AS (
               INSERT INTO webhook_inbox (workspace_id, endpoint_id, provider, event_id, event_type, headers, body) VALUES 
@@ -227,7 +266,7 @@ public final class WebhookInbox: Sendable {
             SELECT stored.* FROM stored
             """
         do {
-            let rows = try await db.query(PostgresQuery(unsafeSQL: sql, binds: binds))
+            let rows = try session.query(PostgresQuery(unsafeSQL: sql, binds: binds))
             var inserted = Set<String>()
             for row in rows {
                 inserted.insert("\(try row.decode(UUID.self, at: 0))|\(try row.decode(String.self, at: 1))|\(try row.decode(String.self, at: 2))")
@@ -237,8 +276,10 @@ public final class WebhookInbox: Sendable {
                 // Within one batch the same id may come twice: the first is stored, the rest are duplicates.
                 item.continuation.resume(returning: inserted.remove(key) != nil ? .stored : .duplicate)
             }
+            return true
         } catch {
             for item in batch { item.continuation.resume(throwing: error) }
+            return !Self.isConnectionLost(error)
         }
     }
 }
