@@ -29,7 +29,8 @@ public struct CSVWriter: Sendable {
     /// Copies one record written by another CSV writer (PostgreSQL's `COPY … CSV`: fields quoted
     /// when needed, quotes doubled) to `out`, neutralising it as this writer would: a guard
     /// apostrophe before a cell's first character when that starts a formula — after the opening
-    /// quote of a quoted cell. Everything else is copied byte for byte.
+    /// quote of a quoted cell — and ending it in CRLF like this writer's own records (PostgreSQL
+    /// ends them in LF). Everything else is copied byte for byte.
     public func appendNeutralising(record: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         var cellStart = true
         var quoted = false
@@ -49,6 +50,11 @@ public struct CSVWriter: Sendable {
                     continue
                 }
                 if Self.startsFormula(byte) { out.append(UInt8(ascii: "'")) }
+            }
+            if !quoted && byte == UInt8(ascii: "\n") {
+                out += [UInt8(ascii: "\r"), byte]  // the record's end, CRLF as this writer's own
+                i += 1
+                continue
             }
             out.append(byte)
             if quoted {
