@@ -64,7 +64,7 @@ var targets: [Target] = [
     .testTarget(name: "DataMappingTests", dependencies: ["DataMapping"], swiftSettings: strictSettings),
 
     // Uploaded and exported files: a local folder, or an S3-compatible store (SigV4 over libcurl).
-    .target(name: "BlobStorage", dependencies: ["CurlHTTP", "Cryptography"], swiftSettings: strictSettings),
+    .target(name: "BlobStorage", dependencies: ["CurlHTTP", "Cryptography"] + nio, swiftSettings: strictSettings),
     .testTarget(
         name: "BlobStorageTests",
         dependencies: ["BlobStorage", "CurlHTTP", "Sandbox", "SandboxS3", "TestSupport", log, .product(name: "Hummingbird", package: "hummingbird"),

@@ -1,7 +1,9 @@
 public import Foundation
+import NIOPosix
 
 /// Blobs in a local folder (shared by the gateway and the data transfer service on one host).
-/// Writes go to a temporary name, are synced and renamed when complete.
+/// Writes go to a temporary name, are synced and renamed when complete. Disk writes, syncs and
+/// renames run on NIO's blocking-I/O thread pool, never on the caller's (cooperative) thread.
 public struct LocalBlobStore: BlobStore {
     public let root: URL
 
@@ -22,15 +24,19 @@ public struct LocalBlobStore: BlobStore {
                                     _ body: (FileHandle) async throws -> R) async throws -> (key: String, result: R) {
         let key = BlobKeys.new(prefix: prefix, fileExtension: fileExtension)
         let final = try url(key)
-        try FileManager.default.createDirectory(at: final.deletingLastPathComponent(), withIntermediateDirectories: true)
         let partial = final.appendingPathExtension("partial")
-        FileManager.default.createFile(atPath: partial.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: partial)
+        let handle = try await Self.blocking {
+            try FileManager.default.createDirectory(at: final.deletingLastPathComponent(), withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: partial.path, contents: nil)
+            return try FileHandle(forWritingTo: partial)
+        }
         do {
             let result = try await body(handle)
-            try handle.synchronize()
-            try handle.close()
-            try FileManager.default.moveItem(at: partial, to: final)
+            try await Self.blocking {
+                try handle.synchronize()
+                try handle.close()
+                try FileManager.default.moveItem(at: partial, to: final)
+            }
             return (key, result)
         } catch {
             try? handle.close()
@@ -46,7 +52,7 @@ public struct LocalBlobStore: BlobStore {
             for try await chunk in chunks {
                 size += chunk.count
                 guard size <= limit else { throw BlobStoreError.tooLarge(limit: limit) }
-                try handle.write(contentsOf: chunk)
+                try await Self.blocking { try handle.write(contentsOf: chunk) }
             }
             return size
         }
@@ -67,6 +73,13 @@ public struct LocalBlobStore: BlobStore {
         let file = try url(key)
         guard FileManager.default.fileExists(atPath: file.path) else { throw BlobStoreError.notFound(key: key) }
         return .file(file)
+    }
+}
+
+extension LocalBlobStore {
+    /// Runs blocking file work on NIO's shared blocking-I/O pool.
+    static func blocking<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async throws -> R {
+        try await NIOThreadPool.singleton.runIfActive(work)
     }
 }
 
