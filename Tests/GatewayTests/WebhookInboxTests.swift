@@ -104,4 +104,16 @@ import Testing
         let left = try await db.query("SELECT workspace_id, event_id FROM webhook_inbox").map { try $0.decode((UUID, String).self) }
         #expect(left.count == 1 && left.first?.0 == kept)
     }
+
+    @Test func aGatewayWhosePoolCannotSpareTheWritersRefusesToStart() async throws {
+        let (url, _) = try await TestDatabase.migrated()
+        var environment = ProcessInfo.processInfo.environment
+        environment["NEXA_DATABASE_URL"] = url
+        environment["NEXA_DB_POOL_SIZE"] = "1"
+        environment["NEXA_VAULT_KEYS"] = TokenVault.generatedSpecification()
+        for port in ["NEXA_GATEWAY_HTTP_PORT", "NEXA_GATEWAY_RPC_PORT", "NEXA_GATEWAY_ADMIN_PORT"] { environment[port] = "\(Processes.freePort())" }
+        let (status, output) = try await Processes.run(try Processes.binary("nexa-gateway"), [], environment: environment)
+        #expect(status == 2)
+        #expect(output.contains("NEXA_DB_POOL_SIZE") && output.contains("at least 2"), "\(output)")
+    }
 }
