@@ -14,80 +14,23 @@ import Testing
 /// over real HTTP — short Graph scope names in the grant, the email from the ID token, refresh
 /// tokens that rotate, a revoked grant, a denied consent.
 @Suite struct MicrosoftOAuthTests {
-    static let publicURL = "https://gateway.nexa.test"
-
-    struct Harness: Sendable {
-        let db: PostgresClient
-        let workspace: UUID
-        let user: UUID
-        let connections: Connections
-        let links: ConnectLinks
-        let gatewayBase: String
-        let sandboxBase: String
-        let journal: Journal
-        let http: HTTPClient
-
-        func get(_ url: String) async throws -> HTTPClientResponse { try await http.execute(HTTPClientRequest(url: url)) }
-
-        func settings(_ json: String) async throws {
-            _ = try await http.execute(.json(sandboxBase + "/_sandbox/microsoft/settings", Array(json.utf8)))
-        }
-
-        /// Plays the browser: connect link → gateway start → identity platform → gateway callback.
-        func connect() async throws -> (authorize: String, callback: HTTPClientResponse) {
-            let start = try await get(links.make(provider: "microsoft", workspaceID: workspace, userID: user).url
-                .replacingOccurrences(of: publicURL, with: gatewayBase))
-            let authorize = try #require(start.header("Location"))
-            let back = try #require(try await get(authorize).header("Location"))
-            #expect(back.hasPrefix(publicURL + "/oauth/microsoft/callback?"))
-            return (authorize, try await get(back.replacingOccurrences(of: publicURL, with: gatewayBase)))
-        }
-
-        /// The refresh tokens sent to the token endpoint, in order.
-        var refreshTokensSent: [String] {
-            journal.entries(provider: "microsoft").filter { $0.body.contains("grant_type=refresh_token") }.compactMap { entry in
-                entry.body.split(separator: "&").first { $0.hasPrefix("refresh_token=") }.map { String($0.dropFirst(14)).removingPercentEncoding ?? "" }
-            }
-        }
-    }
-
-    static func with(_ body: @escaping @Sendable (Harness) async throws -> Void) async throws {
-        let db = try await TestDatabase.migrated().client
-        let workspace = try await TestDatabase.workspace(in: db)
-        let user = UUID()
-        try await db.execute("INSERT INTO users (id, workspace_id, email, name) VALUES (\(user), \(workspace), 'ana@nexa-demo.test', 'Ana')")
-        var configuration = MicrosoftStandIn.Configuration()
-        configuration.redirectURIs = [publicURL + "/oauth/microsoft/callback"]
-        let microsoft = configuration
-        let journal = Journal()
-        let sandbox = SandboxApp.build(standIns: [try MicrosoftStandIn(configuration: microsoft)], port: 0, journal: journal, faults: Faults(),
-                                       logger: TestDatabase.logger)
-        try await sandbox.test(.live) { sandboxClient in
-            let sandboxBase = "http://127.0.0.1:\(sandboxClient.port!)"
-            let http = HTTPClient()
-            let vault = try TokenVault(specification: TokenVault.generatedSpecification())
+    static func with(_ body: @escaping @Sendable (OAuthHarness) async throws -> Void) async throws {
+        let microsoft = MicrosoftStandIn.Configuration()
+        try await OAuthHarness.with(provider: "microsoft", standIn: { redirectURI in
+            var configuration = microsoft
+            configuration.redirectURIs = [redirectURI]
+            return try MicrosoftStandIn(configuration: configuration)
+        }, configured: { sandboxBase in
             let endpoints = ProviderEndpoints(stripeAPI: "", googleAccounts: "", googleOAuth2: "", googleAPIs: "", gmailAPI: "", smtp: "smtp://127.0.0.1:2525")
-            let provider = try #require(OAuthProvider.configured(endpoints: endpoints, environment: [
+            return OAuthProvider.configured(endpoints: endpoints, environment: [
                 "NEXA_MICROSOFT_CLIENT_ID": microsoft.clientID, "NEXA_MICROSOFT_CLIENT_SECRET": microsoft.clientSecret,
-                "NEXA_MICROSOFT_LOGIN_URL": sandboxBase + "/microsoft/common/oauth2/v2.0"])["microsoft"])
-            let tokens = TokenEndpoint(http: http)
-            let connections = Connections(db: db, vault: vault, tokens: tokens, providers: ["microsoft": provider], logger: TestDatabase.logger)
-            let flow = OAuthFlow(providers: ["microsoft": provider], db: db, vault: vault, tokens: tokens, connections: connections, publicURL: publicURL)
-            let links = ConnectLinks(vault: vault, publicURL: publicURL)
-            let routes = OAuthRoutes(flow: flow, links: links, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)))
-            let ingress = WebhookIngress(endpoints: WebhookEndpoints(db: db, vault: vault), sink: .discard, verifiers: [:], logger: TestDatabase.logger)
-            let gateway = Application(router: GatewayHTTP.router(ingress: ingress, oauth: routes, maximumBodySize: 1024),
-                                      configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabase.logger)
-            try await gateway.test(.live) { gatewayClient in
-                try await body(Harness(db: db, workspace: workspace, user: user, connections: connections, links: links,
-                                       gatewayBase: "http://127.0.0.1:\(gatewayClient.port!)", sandboxBase: sandboxBase, journal: journal, http: http))
-            }
-        }
+                "NEXA_MICROSOFT_LOGIN_URL": sandboxBase + "/microsoft/common/oauth2/v2.0"])["microsoft"]
+        }, body)
     }
 
     @Test func connectRefreshWithRotatingTokensAndRevocation() async throws {
         try await Self.with { h in
-            let (authorize, callback) = try await h.connect()
+            let (_, authorize, callback) = try await h.connect()
             let query = Dictionary(uniqueKeysWithValues: (URLComponents(string: authorize)?.queryItems ?? []).map { ($0.name, $0.value ?? "") })
             #expect(query["response_mode"] == "query" && query["code_challenge_method"] == "S256" && query["prompt"] == "consent")
             #expect(query["scope"]?.contains("offline_access") == true && query["scope"]?.contains("https://graph.microsoft.com/Mail.Send") == true)
@@ -122,14 +65,23 @@ import Testing
 
     @Test func deniedConsentAndAPartialGrantEndOnClearPages() async throws {
         try await Self.with { h in
-            try await h.settings(#"{"consent": "deny"}"#)
+            try await h.sandbox("/_sandbox/microsoft/settings", #"{"consent": "deny"}"#)
             let denied = try await h.connect().callback
             #expect(denied.status == 400 && denied.bodyText.contains("declined"), "\(denied.bodyText)")
-            try await h.settings(#"{"consent": "approve", "grant": ["openid", "email", "offline_access", "https://graph.microsoft.com/Mail.ReadWrite"]}"#)
+            try await h.sandbox("/_sandbox/microsoft/settings", #"{"consent": "approve", "grant": ["openid", "email", "offline_access", "https://graph.microsoft.com/Mail.ReadWrite"]}"#)
             let partial = try await h.connect().callback
             #expect(partial.status == 403 || partial.status == 400, "\(partial.status)")
             #expect(partial.bodyText.contains("Mail.Send") && partial.bodyText.contains("Calendars.ReadWrite"), "\(partial.bodyText)")
             #expect(try await h.connections.list(workspaceID: h.workspace).isEmpty)
+        }
+    }
+}
+
+extension OAuthHarness {
+    /// The refresh tokens sent to Microsoft's token endpoint, in order.
+    var refreshTokensSent: [String] {
+        journal.entries(provider: "microsoft").filter { $0.body.contains("grant_type=refresh_token") }.compactMap { entry in
+            entry.body.split(separator: "&").first { $0.hasPrefix("refresh_token=") }.map { String($0.dropFirst(14)).removingPercentEncoding ?? "" }
         }
     }
 }

@@ -19,93 +19,32 @@ import Testing
 /// The OAuth round trip against the Google stand-in over real HTTP, the token vault, refresh
 /// single-flight, invalid_grant, disconnect and the idle refresh.
 @Suite struct OAuthTests {
-    static let publicURL = "https://gateway.nexa.test"
-
-    struct Harness: Sendable {
-        let db: PostgresClient
-        let workspace: UUID
-        let user: UUID
-        let vault: TokenVault
-        let provider: OAuthProvider
-        let connections: Connections
-        let links: ConnectLinks
-        let gatewayBase: String
-        let sandboxBase: String
-        let journal: Journal
-        let http: HTTPClient
-
-        func get(_ url: String, headers: [(String, String)] = []) async throws -> HTTPClientResponse {
-            try await http.execute(HTTPClientRequest(url: url, headers: headers.map { .init($0.0, $0.1) }))
-        }
-
-        func sandbox(_ path: String, _ json: String) async throws {
-            _ = try await http.execute(.json(sandboxBase + path, Array(json.utf8)))
-        }
-
-        /// Plays the browser: connect link → gateway start → provider consent → gateway callback.
-        func connect() async throws -> (start: HTTPClientResponse, callback: HTTPClientResponse) {
-            let link = links.make(provider: "google", workspaceID: workspace, userID: user).url
-            let start = try await get(link.replacingOccurrences(of: publicURL, with: gatewayBase))
-            let authorize = try #require(start.header("Location"))
-            let consent = try await get(authorize)
-            let back = try #require(consent.header("Location"))
-            #expect(back.hasPrefix(publicURL + "/oauth/google/callback?"))
-            let callback = try await get(back.replacingOccurrences(of: publicURL, with: gatewayBase))
-            return (start, callback)
-        }
-
-        func tokenRequests(grant: String) -> Int {
-            journal.entries(provider: "google").filter { $0.target.hasSuffix("/oauth2/token") && $0.body.contains("grant_type=\(grant)") }.count
-        }
-    }
-
-    static func with(_ body: @escaping @Sendable (Harness) async throws -> Void) async throws {
-        let db = try await TestDatabase.migrated().client
-        let workspace = try await TestDatabase.workspace(in: db)
-        let user = UUID()
-        try await db.execute("INSERT INTO users (id, workspace_id, email, name) VALUES (\(user), \(workspace), 'ana@nexa-demo.test', 'Ana')")
-        var configuration = GoogleStandIn.Configuration()
-        configuration.redirectURIs = [publicURL + "/oauth/google/callback"]
-        let google = configuration
-        let journal = Journal()
-        let sandbox = SandboxApp.build(standIns: [try GoogleStandIn(configuration: google)], port: 0, journal: journal, faults: Faults(),
-                                       logger: TestDatabase.logger)
-        try await sandbox.test(.live) { sandboxClient in
-            let sandboxBase = "http://127.0.0.1:\(sandboxClient.port!)"
-            let http = HTTPClient()
-            let vault = try TokenVault(specification: TokenVault.generatedSpecification())
+    static func with(_ body: @escaping @Sendable (OAuthHarness) async throws -> Void) async throws {
+        let google = GoogleStandIn.Configuration()
+        try await OAuthHarness.with(provider: "google", standIn: { redirectURI in
+            var configuration = google
+            configuration.redirectURIs = [redirectURI]
+            return try GoogleStandIn(configuration: configuration)
+        }, configured: { sandboxBase in
             let endpoints = ProviderEndpoints(stripeAPI: sandboxBase + "/stripe", googleAccounts: sandboxBase + "/google/accounts",
                                               googleOAuth2: sandboxBase + "/google/oauth2", googleAPIs: sandboxBase + "/google/www",
                                               gmailAPI: sandboxBase + "/google/gmail", smtp: "smtp://127.0.0.1:2525")
-            let provider = try #require(OAuthProvider.configured(endpoints: endpoints, environment: [
-                "NEXA_GOOGLE_CLIENT_ID": google.clientID, "NEXA_GOOGLE_CLIENT_SECRET": google.clientSecret])["google"])
-            let tokens = TokenEndpoint(http: http)
-            let connections = Connections(db: db, vault: vault, tokens: tokens, providers: ["google": provider], logger: TestDatabase.logger)
-            let flow = OAuthFlow(providers: ["google": provider], db: db, vault: vault, tokens: tokens, connections: connections, publicURL: publicURL)
-            let links = ConnectLinks(vault: vault, publicURL: publicURL)
-            let routes = OAuthRoutes(flow: flow, links: links, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)))
-            let ingress = WebhookIngress(endpoints: WebhookEndpoints(db: db, vault: vault), sink: .discard, verifiers: [:], logger: TestDatabase.logger)
-            let gateway = Application(router: GatewayHTTP.router(ingress: ingress, oauth: routes, maximumBodySize: 1024),
-                                      configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabase.logger)
-            try await gateway.test(.live) { gatewayClient in
-                try await body(Harness(db: db, workspace: workspace, user: user, vault: vault, provider: provider, connections: connections,
-                                       links: links, gatewayBase: "http://127.0.0.1:\(gatewayClient.port!)", sandboxBase: sandboxBase,
-                                       journal: journal, http: http))
-            }
-        }
+            return OAuthProvider.configured(endpoints: endpoints, environment: [
+                "NEXA_GOOGLE_CLIENT_ID": google.clientID, "NEXA_GOOGLE_CLIENT_SECRET": google.clientSecret])["google"]
+        }, body)
     }
 
     @Test func connectRoundTripStoresSealedTokensAndGetAccessTokenServesThem() async throws {
         try await Self.with { h in
             try await h.sandbox("/_sandbox/google/settings", #"{"consent": "approve"}"#)
-            let (start, callback) = try await h.connect()
+            let (start, _, callback) = try await h.connect()
             #expect(start.status == 302)
             let header = try #require(start.header("Location"))
             let location = try #require(URLComponents(string: header))
             let query = Dictionary(uniqueKeysWithValues: (location.queryItems ?? []).map { ($0.name, $0.value ?? "") })
             #expect(query["code_challenge_method"] == "S256" && query["code_challenge"]?.count == 43)
             #expect(query["access_type"] == "offline" && query["prompt"] == "consent" && (query["state"]?.count ?? 0) >= 43)
-            #expect(query["redirect_uri"] == Self.publicURL + "/oauth/google/callback")
+            #expect(query["redirect_uri"] == OAuthHarness.publicURL + "/oauth/google/callback")
             #expect(callback.status == 200 && callback.bodyText.contains("ana@nexa-demo.test is connected"))
             // The exchange carried the PKCE verifier.
             let exchange = try #require(h.journal.entries(provider: "google").first { $0.body.contains("grant_type=authorization_code") })
@@ -149,7 +88,7 @@ import Testing
             #expect(try await h.connections.list(workspaceID: h.workspace).isEmpty)
 
             let link = h.links.make(provider: "google", workspaceID: h.workspace, userID: h.user).url
-                .replacingOccurrences(of: Self.publicURL, with: h.gatewayBase)
+                .replacingOccurrences(of: OAuthHarness.publicURL, with: h.gatewayBase)
             let tampered = try await h.get(link.replacingOccurrences(of: h.user.uuidString.lowercased(), with: UUID().uuidString.lowercased()))
             #expect(tampered.status == 403 && !tampered.bodyText.contains("Exception"))
             let forged = try await h.get(h.gatewayBase + "/oauth/google/callback?code=x&state=not-a-state")
@@ -159,7 +98,7 @@ import Testing
             let start = try await h.get(link)
             let consent = try await h.get(try #require(start.header("Location")))
             try await h.db.execute("UPDATE oauth_states SET expires_at = now() - interval '1 second'")
-            let late = try await h.get(try #require(consent.header("Location")).replacingOccurrences(of: Self.publicURL, with: h.gatewayBase))
+            let late = try await h.get(try #require(consent.header("Location")).replacingOccurrences(of: OAuthHarness.publicURL, with: h.gatewayBase))
             #expect(late.status == 400 && late.bodyText.contains("older than 10 minutes"))
             // A user's HTML never carries markup from the provider's error text.
             let hostile = try await h.get(h.gatewayBase + "/oauth/nope/callback?state=%3Cscript%3E")
@@ -300,5 +239,12 @@ import Testing
         }
         #expect(throws: TokenVault.VaultError.noKeys) { try TokenVault(specification: "") }
         #expect(throws: TokenVault.VaultError.malformedKey("k9")) { try TokenVault(specification: "k9:c2hvcnQ") }
+    }
+}
+
+extension OAuthHarness {
+    /// Requests to Google's token endpoint with `grant`.
+    func tokenRequests(grant: String) -> Int {
+        journal.entries(provider: "google").filter { $0.target.hasSuffix("/oauth2/token") && $0.body.contains("grant_type=\(grant)") }.count
     }
 }
