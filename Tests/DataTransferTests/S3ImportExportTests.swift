@@ -31,52 +31,33 @@ import Testing
             let s3Base = "http://127.0.0.1:\(s3.port!)"
             let blobs = S3BlobStore(configuration: .init(endpoint: s3Base + "/s3", bucket: "nexa", region: standIn.region,
                                                          accessKeyID: standIn.accessKeyID, secretAccessKey: standIn.secretAccessKey))
-            let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
-            let server = RPCServer(
-                service: DataTransferV1.DataTransferService.Server(handler: DataTransferHandler(jobs: jobs, exporter: ContactExporter(db: db, blobs: blobs))),
-                configuration: ServerConfiguration(port: 0), authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)), logger: TestDatabase.logger)
-            let group = ServiceGroup(services: [server], logger: TestDatabase.logger)
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                let port = try await server.waitUntilListening().port!
-                let rpc = RPCClient(configuration: ClientConfiguration(targets: [("127.0.0.1", port)]))
-                let links = DownloadLinks(vault: try TokenVault(specification: TokenVault.generatedSpecification()), publicURL: "https://gw.test")
-                let routes = ImportRoutes(blobs: blobs, dataTransfer: rpc, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)),
-                                          maximumUploadSize: 1 << 20, links: links)
-                let ingress = WebhookIngress(endpoints: WebhookEndpoints(db: db, vault: try TokenVault(specification: TokenVault.generatedSpecification())),
-                                             sink: .discard, verifiers: [:], logger: TestDatabase.logger)
-                let app = Application(router: GatewayHTTP.router(ingress: ingress, imports: routes, maximumBodySize: 1024),
-                                      configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabase.logger)
-                try await app.test(.live) { gateway in
-                    let base = "http://127.0.0.1:\(gateway.port!)"
-                    let http = HTTPClient()
-                    let auth = HTTPClientRequest.Header("Authorization", "Bearer \(key)")
-                    let csv = Array("email,first_name,phone\nana@x.test,Ana,+14155550100\nbob@x.test,=1+1,\n".utf8)
-                    let created = try await http.execute(HTTPClientRequest(method: "POST", url: base + "/v1/imports", headers: [auth], body: csv))
-                    #expect(created.status == 201)
-                    let listed = try await http.execute(HTTPClientRequest(url: s3Base + "/_sandbox/s3/objects"))
-                    #expect(listed.bodyText.contains("\"imports/"), "the upload is in the bucket: \(listed.bodyText)")
-                    #expect(await jobs.processDue() == 1)
-                    #expect(try await db.query("SELECT count(*) FROM contacts WHERE workspace_id = \(workspace)")[0].decode(Int.self, at: 0) == 2)
+            try await ImportGateway.with(db: db, blobs: blobs, maximumUploadSize: 1 << 20) { base, jobs in
+                let http = HTTPClient()
+                let auth = HTTPClientRequest.Header("Authorization", "Bearer \(key)")
+                let csv = Array("email,first_name,phone\nana@x.test,Ana,+14155550100\nbob@x.test,=1+1,\n".utf8)
+                let created = try await http.execute(HTTPClientRequest(method: "POST", url: base + "/v1/imports", headers: [auth], body: csv))
+                #expect(created.status == 201)
+                let listed = try await http.execute(HTTPClientRequest(url: s3Base + "/_sandbox/s3/objects"))
+                #expect(listed.bodyText.contains("\"imports/"), "the upload is in the bucket: \(listed.bodyText)")
+                #expect(await jobs.processDue() == 1)
+                #expect(try await db.query("SELECT count(*) FROM contacts WHERE workspace_id = \(workspace)")[0].decode(Int.self, at: 0) == 2)
 
-                    let exported = try await http.execute(.json(base + "/v1/exports", Array(#"{"fields": ["email", "first_name", "phone"]}"#.utf8),
-                                                                headers: [auth]))
-                    #expect(exported.status == 201)
-                    let answer = try #require(try JSONSerialization.jsonObject(with: Data(exported.body)) as? [String: Any])
-                    let link = try #require(answer["download_url"] as? String)
-                    let token = String(link.dropFirst("https://gw.test/v1/downloads/".count))
-                    let redirect = try await http.execute(HTTPClientRequest(url: base + "/v1/downloads/\(token)"))
-                    #expect(redirect.status == 302)
-                    let presigned = try #require(redirect.header("Location"))
-                    #expect(presigned.hasPrefix(s3Base + "/s3/nexa/exports/") && presigned.contains("X-Amz-Signature="))
-                    let file = try await http.execute(HTTPClientRequest(url: presigned))
-                    #expect(file.status == 200)
-                    #expect(file.header("Content-Disposition")?.hasPrefix("attachment; filename=") == true)
-                    // Neutralised cells: the phone's `+` and the formula's `=` behind an apostrophe.
-                    #expect(file.bodyText.hasPrefix("email,first_name,phone\r\n") && file.bodyText.contains("ana@x.test,Ana,'+14155550100")
-                            && file.bodyText.contains("bob@x.test,'=1+1,"), "\(file.bodyText)")
-                }
-                tasks.cancelAll()
+                let exported = try await http.execute(.json(base + "/v1/exports", Array(#"{"fields": ["email", "first_name", "phone"]}"#.utf8),
+                                                            headers: [auth]))
+                #expect(exported.status == 201)
+                let answer = try #require(try JSONSerialization.jsonObject(with: Data(exported.body)) as? [String: Any])
+                let link = try #require(answer["download_url"] as? String)
+                let token = String(link.dropFirst("https://gw.test/v1/downloads/".count))
+                let redirect = try await http.execute(HTTPClientRequest(url: base + "/v1/downloads/\(token)"))
+                #expect(redirect.status == 302)
+                let presigned = try #require(redirect.header("Location"))
+                #expect(presigned.hasPrefix(s3Base + "/s3/nexa/exports/") && presigned.contains("X-Amz-Signature="))
+                let file = try await http.execute(HTTPClientRequest(url: presigned))
+                #expect(file.status == 200)
+                #expect(file.header("Content-Disposition")?.hasPrefix("attachment; filename=") == true)
+                // Neutralised cells: the phone's `+` and the formula's `=` behind an apostrophe.
+                #expect(file.bodyText.hasPrefix("email,first_name,phone\r\n") && file.bodyText.contains("ana@x.test,Ana,'+14155550100")
+                        && file.bodyText.contains("bob@x.test,'=1+1,"), "\(file.bodyText)")
             }
         }
     }
