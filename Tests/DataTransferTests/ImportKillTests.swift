@@ -32,12 +32,7 @@ import Glibc
         func start() throws -> Process {
             environment["NEXA_DATA_TRANSFER_RPC_PORT"] = "\(Processes.freePort())"
             environment["NEXA_DATA_TRANSFER_ADMIN_PORT"] = "\(Processes.freePort())"
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.environment = environment
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            return process
+            return try Processes.start(executable, environment: environment)
         }
         func progress(_ id: UUID) async throws -> (status: String, written: Int, created: Int) {
             let row = try await db.query("SELECT status, rows_written, created FROM import_jobs WHERE id = \(id)")[0]

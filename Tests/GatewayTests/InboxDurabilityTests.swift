@@ -71,12 +71,7 @@ import Glibc
             environment["NEXA_WEBHOOK_LEASE_SECONDS"] = "4"
             let executable = try Processes.binary("nexa-gateway")
             func start() throws -> Process {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: executable)
-                process.environment = environment
-                process.standardOutput = FileHandle.nullDevice
-                try process.run()
-                return process
+                return try Processes.start(executable, environment: environment)
             }
             let http = HTTPClient()
             let base = "http://127.0.0.1:\(httpPort)"

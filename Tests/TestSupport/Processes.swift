@@ -49,6 +49,17 @@ extension Process {
 }
 
 extension Processes {
+    /// Starts `executable` in the background with `environment`, its standard output discarded
+    /// (standard error, where services log, stays the test's).
+    public static func start(_ executable: String, environment: [String: String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     /// Runs `executable` with `arguments` to its end; returns its status and what it printed
     /// (standard output and error together). The waiting happens on Dispatch threads.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> (status: Int32, output: String) {
