@@ -13,10 +13,10 @@ public enum GatewayHTTP {
         let receive: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
             let provider = context.parameters.get("provider") ?? ""
             let endpoint = context.parameters.get("endpoint") ?? ""
-            var request = request
             let body: ByteBuffer
             do {
-                body = try await request.collectBody(upTo: maximumBodySize)
+                // Not `collectBody`, which copies the request to keep the collected body in it.
+                body = try await request.body.collect(upTo: maximumBodySize)
             } catch {
                 return textResponse(WebhookIngress.reply(413, "the body is larger than \(maximumBodySize) bytes"))
             }
