@@ -52,7 +52,7 @@ SQL
 pgbench=$(ls /usr/lib/postgresql/*/bin/pgbench | tail -1)
 
 echo "machine: $(nproc) cores shared by wrk, the gateway and PostgreSQL (fsync on); $rounds alternating rounds of ${seconds} s, 64 connections, 1 KB bodies"
-printf '%-6s %-34s %-34s %-28s\n' round "durable ingest (rps, p99 ms)" "(a) no database write (rps, p99)" "(b) single-row INSERTs (tps)"
+printf '%-6s %-34s %-34s %-28s %s\n' round "durable ingest (rps, p99 ms)" "(a) no database write (rps, p99)" "(b) single-row INSERTs (tps)" "durable/(a)  durable/(b)"
 # Warm-up, not measured: a fresh cluster creates (and zero-fills) its WAL segments as it first
 # grows, which a long-running server has long done; afterwards it recycles them.
 start_gateway durable; seconds=$((seconds / 2)) run_wrk >/dev/null; stop_gateway
@@ -66,13 +66,18 @@ for round in $(seq 1 "$rounds"); do
   start_gateway off; read -r a_rps a_p99 a_err a_non2xx < <(run_wrk); stop_gateway
   b_tps=$("$pgbench" -n -c 1 -T "$seconds" -M prepared -f "$root/.data/bench-insert.sql" "$NEXA_DATABASE_URL" 2>/dev/null \
     | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | cut -d. -f1)
-  printf '%-6s %-34s %-34s %-28s\n' "$round" "$d_rps, $d_p99 (errors $d_err, non-2xx $d_non2xx)" "$a_rps, $a_p99" "$b_tps"
-  results+=("$d_rps $d_p99 $a_rps $b_tps")
+  ratio_a=$(awk -v d="$d_rps" -v a="$a_rps" 'BEGIN { printf "%.2f", d / a }')
+  ratio_b=$(awk -v d="$d_rps" -v b="$b_tps" 'BEGIN { printf "%.2f", d / b }')
+  printf '%-6s %-34s %-34s %-28s %-12s %s\n' "$round" "$d_rps, $d_p99 (errors $d_err, non-2xx $d_non2xx)" "$a_rps, $a_p99" "$b_tps" \
+    "$(awk -v r="$ratio_a" 'BEGIN { printf "%.0f%%", 100 * r }')" "${ratio_b}x"
+  results+=("$d_rps $d_p99 $a_rps $b_tps $ratio_a $ratio_b")
 done
 stored=$((stored + $(psql -At "$NEXA_DATABASE_URL" -c "SELECT count(*) FROM webhook_inbox WHERE endpoint_id <> 'we_bench'")))
 median() { printf '%s\n' "${results[@]}" | awk -v c="$1" '{ print $c }' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-d=$(median 1); p=$(median 2); a=$(median 3); b=$(median 4)
-echo "median: durable $d rps, p99 $p ms | (a) $a rps | (b) $b tps"
-awk -v d="$d" -v p="$p" -v a="$a" -v b="$b" 'BEGIN {
-  printf "durable / (a) = %.0f%% (target >= 40%%)   durable / (b) = %.1fx (target >= 5x)   p99 %.2f ms (target < 20 ms)\n", 100 * d / a, d / b, p }'
+d=$(median 1); p=$(median 2); a=$(median 3); b=$(median 4); ra=$(median 5); rb=$(median 6)
+echo "medians of the columns: durable $d rps, p99 $p ms | (a) $a rps | (b) $b tps"
+# The targets are checked on each round's own ratios (median over the rounds): a round measures
+# durable, (a) and (b) within half a minute, so the machine's drift between rounds cancels out.
+awk -v ra="$ra" -v rb="$rb" -v p="$p" 'BEGIN {
+  printf "median of the rounds: durable / (a) = %.0f%% (target >= 40%%)   durable / (b) = %.1fx (target >= 5x)   p99 %.2f ms (target < 20 ms)\n", 100 * ra, rb, p }'
 echo "events stored durably by the gateway during the run: $stored"
