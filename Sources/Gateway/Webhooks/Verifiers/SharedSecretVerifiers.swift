@@ -19,10 +19,10 @@ public struct StripeVerifier: WebhookVerifier {
             if key.elementsEqual("t".utf8) { stamp = value }
             if key.elementsEqual("v1".utf8), let bytes = Digest.hexDecode(Substring(value)) { signatures.append(bytes) }
         }
-        guard let stamp, stamp.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), let timestamp = Int(Substring(stamp)),
-              !signatures.isEmpty else {
-            throw .unauthenticated("the Stripe-Signature header has no t and v1")
+        guard let stamp, stamp.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), let timestamp = Int(Substring(stamp)) else {
+            throw .unauthenticated("the Stripe-Signature header has no valid t (Unix seconds)")
         }
+        guard !signatures.isEmpty else { throw .unauthenticated("the Stripe-Signature header has no v1 signature") }
         // The signed payload is `t` exactly as sent, a dot, and the body's bytes.
         var signed: [UInt8] = []
         signed.reserveCapacity(stamp.count + 1 + request.body.count)
