@@ -139,9 +139,9 @@ import Testing
             rows.append(jsonb: Array(#"{"k": "v \"q\" \u00e9", "n": [1, 2]}"#.utf8))
             rows.append(bytea: everyByte)
         }
-        let chunk = Mutex<[UInt8]?>(rows.finish())
+        let data = rows.finish()
         let copied = try await db.withConnection { connection in
-            try await connection.copyIn("COPY b FROM STDIN (FORMAT binary)") { chunk.withLock { value in defer { value = nil }; return value } }
+            try await connection.withBlockingSession { try $0.copyIn("COPY b FROM STDIN (FORMAT binary)", data: data) }
         }
         #expect(copied == 2)
         let stored = try await db.query("SELECT id, name, note, doc->>'k', doc->'n'->>1, data FROM b ORDER BY name DESC")
