@@ -245,5 +245,4 @@ struct CalendarAPI: Sendable {
         f.timeZone = TimeZone(identifier: "UTC")
         return f.string(from: date)
     }
-
 }
