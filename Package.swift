@@ -178,7 +178,10 @@ var targets: [Target] = [
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Billing": ["CurlHTTP", log, lifecycle],
     "DataTransfer": ["BlobStorage", "CSV", "CurlHTTP", log, lifecycle],
-    "Gateway": ["BlobStorage", "Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle, .product(name: "Hummingbird", package: "hummingbird")] + nio,
+    "Gateway": ["BlobStorage", "Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle,
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
+                // The webhook handler in Hummingbird's HTTP/1 pipeline speaks its HTTP parts.
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOHTTPTypes", package: "swift-nio-extras")] + nio,
 ]
 
 for service in services {
@@ -235,6 +238,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
+        // Already in Hummingbird's graph; named for the webhook handler's HTTP parts.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.20.0"),
     ],
     targets: targets
 )

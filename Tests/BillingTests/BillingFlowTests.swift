@@ -132,8 +132,7 @@ import Testing
             let endpoint = try await endpoints.create(workspaceID: workspace, provider: .stripe, secret: webhookSecret)
             let inbox = WebhookInbox(db: db)
             let ingress = WebhookIngress(endpoints: endpoints, sink: .inbox(inbox), verifiers: [.stripe: StripeVerifier()], logger: TestDatabase.logger)
-            let gateway = Application(router: GatewayHTTP.router(ingress: ingress, maximumBodySize: 1 << 20),
-                                      configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabase.logger)
+            let gateway = GatewayHTTP.make(host: "127.0.0.1", port: 0, ingress: ingress, maximumBodySize: 1 << 20, logger: TestDatabase.logger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 tasks.addTask { await inbox.run() }

@@ -35,8 +35,7 @@ enum ImportGateway {
                                       maximumUploadSize: maximumUploadSize, links: DownloadLinks(vault: vault, publicURL: "https://gw.test"),
                                       mailer: mailer)
             let ingress = WebhookIngress(endpoints: WebhookEndpoints(db: db, vault: vault), sink: .discard, verifiers: [:], logger: TestDatabase.logger)
-            let app = Application(router: GatewayHTTP.router(ingress: ingress, imports: routes, maximumBodySize: 1024),
-                                  configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabase.logger)
+            let app = GatewayHTTP.make(host: "127.0.0.1", port: 0, ingress: ingress, imports: routes, maximumBodySize: 1024, logger: TestDatabase.logger)
             try await app.test(.live) { client in
                 try await body("http://127.0.0.1:\(client.port!)", jobs)
             }

@@ -54,8 +54,7 @@ struct GatewayHarness: Sendable {
                 .googlePubSub: GooglePubSubVerifier(http: http, jwksURL: keysBase + "/oauth2/v3/certs"),
             ]
             let ingress = WebhookIngress(endpoints: endpoints, sink: .inbox(inbox), verifiers: verifiers, logger: TestDatabase.logger)
-            let app = Application(router: GatewayHTTP.router(ingress: ingress, maximumBodySize: 64 * 1024),
-                                  configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabase.logger)
+            let app = GatewayHTTP.make(host: "127.0.0.1", port: 0, ingress: ingress, maximumBodySize: 64 * 1024, logger: TestDatabase.logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await inbox.run() }
                 try await app.test(.live) { client in

@@ -73,8 +73,7 @@ struct OAuthHarness: Sendable {
             let links = ConnectLinks(vault: vault, publicURL: publicURL)
             let routes = OAuthRoutes(flow: flow, links: links, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)))
             let ingress = WebhookIngress(endpoints: WebhookEndpoints(db: db, vault: vault), sink: .discard, verifiers: [:], logger: TestDatabase.logger)
-            let gateway = Application(router: GatewayHTTP.router(ingress: ingress, oauth: routes, maximumBodySize: 1024),
-                                      configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabase.logger)
+            let gateway = GatewayHTTP.make(host: "127.0.0.1", port: 0, ingress: ingress, oauth: routes, maximumBodySize: 1024, logger: TestDatabase.logger)
             try await gateway.test(.live) { gatewayClient in
                 try await body(OAuthHarness(providerName: name, db: db, workspace: workspace, user: user, vault: vault, provider: provider,
                                             connections: connections, links: links, gatewayBase: "http://127.0.0.1:\(gatewayClient.port!)",

@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func acceptsTheReferenceVectorInEveryHeaderShape() async throws {
-        let stored = WebhookOutcome.store([VerifiedEvent(eventID: "evt_test_1", eventType: "invoice.payment_succeeded")], status: 200)
+        let stored = WebhookOutcome.store(VerifiedEvent(eventID: "evt_test_1", eventType: "invoice.payment_succeeded"), status: 200)
         for header in [
             "t=1700000000,v1=\(Self.signature)",
             "t=1700000000, v1=\(Self.signature)",                              // spaces after commas

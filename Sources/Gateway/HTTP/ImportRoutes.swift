@@ -46,7 +46,7 @@ public struct ImportRoutes: Sendable {
         router.post("/v1/imports") { request, _ -> Response in
             let key: String
             do { key = try await authorize(request, method: "StartImport").key } catch { return Self.error(error) }
-            let query = request.queryPairs
+            let query = request.uri.queryPairs
             var start = DataTransferV1.StartImportRequest()
             start.entity = query.first { $0.0 == "entity" }?.1 ?? "contacts"
             start.mode = query.first { $0.0 == "mode" }?.1 ?? "fail"

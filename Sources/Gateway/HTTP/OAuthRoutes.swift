@@ -22,7 +22,7 @@ public struct OAuthRoutes: Sendable {
     public func register(on router: Router<BasicRequestContext>) {
         router.get("/oauth/:provider/start") { request, context in
             let provider = context.parameters.get("provider") ?? ""
-            let query = request.queryDictionary
+            let query = request.uri.queryDictionary
             let workspace: UUID, user: UUID
             if let linked = links.verify(provider: provider, query: query) {
                 (workspace, user) = linked
@@ -45,7 +45,7 @@ public struct OAuthRoutes: Sendable {
         }
         router.get("/oauth/:provider/callback") { request, context in
             do throws(OAuthFlow.Failure) {
-                let connection = try await flow.complete(provider: context.parameters.get("provider") ?? "", query: request.queryDictionary)
+                let connection = try await flow.complete(provider: context.parameters.get("provider") ?? "", query: request.uri.queryDictionary)
                 return Self.page(200, "Connected", "\(connection.provider.capitalized) account \(connection.accountEmail) is connected. You can close this window.")
             } catch {
                 return Self.page(error.status, error.title, error.detail)

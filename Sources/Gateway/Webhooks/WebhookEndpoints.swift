@@ -48,10 +48,17 @@ public final class WebhookEndpoints: Sendable {
         return Registered(endpoint: endpoint, secret: secret)
     }
 
+    /// What the cache holds for a URL's id: `.some(nil)` when the id is known not to exist, nil
+    /// when it must be looked up (`lookup(id:)`).
+    func cached(id: String) -> WebhookEndpoint?? {
+        guard let hit = cache.withLock({ $0[id] }), hit.expires > ContinuousClock.now else { return nil }
+        return .some(hit.endpoint)
+    }
+
     /// The endpoint for a URL's id, secret opened; nil when there is none.
     public func lookup(id: String) async throws -> WebhookEndpoint? {
+        if let hit = cached(id: id) { return hit }
         let now = ContinuousClock.now
-        if let hit = cache.withLock({ $0[id] }), hit.expires > now { return hit.endpoint }
         let rows = try await db.query("""
             SELECT workspace_id, provider, secret, secret_key_id, config::text, disabled_at IS NOT NULL
             FROM webhook_endpoints WHERE id = \(id)

@@ -51,7 +51,8 @@ public final class WebhookInbox: Sendable {
 
     private struct Waiting {
         var event: NewEvent
-        var continuation: CheckedContinuation<Stored, any Error>
+        /// Called once, from a writer's thread, when the event's transaction has ended.
+        var done: @Sendable (Result<Stored, any Error>) -> Void
     }
 
     private struct State {
@@ -79,20 +80,32 @@ public final class WebhookInbox: Sendable {
         self.configuration = configuration
     }
 
+    /// Stores `event` durably and calls `completion` once, from a writer's thread, after the
+    /// commit that holds it — or with the store's error (the caller answers 5xx, the provider
+    /// retries), or `CancellationError` once the inbox has shut down.
+    ///
+    /// A callback rather than `async`: the webhook handler answers from the event loop, and a task
+    /// per delivery cost more than the write itself.
+    public func append(_ event: NewEvent, completion: @escaping @Sendable (Result<Stored, any Error>) -> Void) {
+        let accepted = state.withLock { state -> Bool? in
+            guard !state.closed else { return nil }
+            state.queue.append(Waiting(event: event, done: completion))
+            guard state.parkedWriters > 0, state.shouldWrite(configuration) else { return false }
+            state.parkedWriters -= 1
+            return true
+        }
+        switch accepted {
+        case nil: completion(.failure(CancellationError()))
+        case true?: wakeWriter.signal()
+        case false?: break
+        }
+    }
+
     /// Stores `event` durably; returns once its transaction committed.
-    /// - Throws: the store's error when the write failed (the caller answers 5xx, the provider retries),
-    ///   or `CancellationError` once the inbox has shut down.
+    /// - Throws: what `append(_:completion:)` reports.
     public func append(_ event: NewEvent) async throws -> Stored {
         try await withCheckedThrowingContinuation { continuation in
-            let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
-                guard !state.closed else { return (false, false) }
-                state.queue.append(Waiting(event: event, continuation: continuation))
-                guard state.parkedWriters > 0, state.shouldWrite(configuration) else { return (true, false) }
-                state.parkedWriters -= 1
-                return (true, true)
-            }
-            guard accepted else { return continuation.resume(throwing: CancellationError()) }
-            if wake { wakeWriter.signal() }
+            append(event) { continuation.resume(with: $0) }
         }
     }
 
@@ -140,7 +153,7 @@ public final class WebhookInbox: Sendable {
                     defer { state.queue.removeAll() }
                     return (state.queue, state.closed)
                 }
-                for item in waiting { item.continuation.resume(throwing: error) }
+                for item in waiting { item.done(.failure(error)) }
                 if closed { return }
                 try? await Task.sleep(for: .milliseconds(100))
             }
@@ -231,12 +244,12 @@ public final class WebhookInbox: Sendable {
             try session.copyIn(
                 "COPY webhook_inbox (workspace_id, endpoint_id, provider, event_id, event_type, headers, body) FROM STDIN (FORMAT binary)",
                 data: rows.finish())
-            for item in batch { item.continuation.resume(returning: .stored) }
+            for item in batch { item.done(.success(.stored)) }
             return true
         } catch let error as PostgresError where error.code == .uniqueViolation {
             return insertSkippingDuplicates(batch, on: session)
         } catch {
-            for item in batch { item.continuation.resume(throwing: error) }
+            for item in batch { item.done(.failure(error)) }
             return !Self.isConnectionLost(error)
         }
     }
@@ -274,11 +287,11 @@ public final class WebhookInbox: Sendable {
             for item in batch {
                 let key = "\(item.event.workspaceID)|\(item.event.provider.rawValue)|\(item.event.eventID)"
                 // Within one batch the same id may come twice: the first is stored, the rest are duplicates.
-                item.continuation.resume(returning: inserted.remove(key) != nil ? .stored : .duplicate)
+                item.done(.success(inserted.remove(key) != nil ? .stored : .duplicate))
             }
             return true
         } catch {
-            for item in batch { item.continuation.resume(throwing: error) }
+            for item in batch { item.done(.failure(error)) }
             return !Self.isConnectionLost(error)
         }
     }

@@ -21,6 +21,8 @@ public struct WebhookIngress: Sendable {
     private let endpoints: WebhookEndpoints
     private let sink: Sink
     private let verifiers: [WebhookProvider: any WebhookVerifier]
+    /// The verifiers that need no task (looked up once, not cast per delivery).
+    private let immediateVerifiers: [WebhookProvider: any ImmediateWebhookVerifier]
     private let logger: Logger
     /// `nexa_webhooks_received_total` by provider and result, made once (not per delivery).
     private let received: [WebhookProvider: [WebhookInbox.Stored: Counter]]
@@ -29,6 +31,7 @@ public struct WebhookIngress: Sendable {
         self.endpoints = endpoints
         self.sink = sink
         self.verifiers = verifiers
+        immediateVerifiers = verifiers.compactMapValues { $0 as? any ImmediateWebhookVerifier }
         self.logger = logger
         received = Dictionary(uniqueKeysWithValues: WebhookProvider.allCases.map { provider in
             (provider, [WebhookInbox.Stored.stored: "stored", .duplicate: "duplicate"].mapValues { result in
@@ -37,46 +40,84 @@ public struct WebhookIngress: Sendable {
         })
     }
 
-    /// Handles a delivery to `/webhooks/<provider>/<endpointID>`.
-    public func receive(provider name: String, endpointID: String, request: WebhookRequest, now: Date = Date()) async -> Reply {
-        guard let provider = WebhookProvider(rawValue: name) else { return Self.reply(404, "unknown provider \"\(name)\"") }
-        let endpoint: WebhookEndpoint?
-        do {
-            endpoint = try await endpoints.lookup(id: endpointID)
-        } catch {
-            logger.error("endpoint lookup failed", metadata: ["error": "\(error)"])
-            return Self.reply(503, "temporarily unavailable")
+    /// Handles a delivery to `/webhooks/<provider>/<endpointID>` and calls `reply` once with the
+    /// answer, from any thread.
+    ///
+    /// The common case — the endpoint cached, the provider's verifier immediate — runs on the
+    /// caller's thread up to the inbox's commit, without a task: at ingest rates a task per
+    /// delivery costs more than the delivery's own work. Otherwise a task looks the endpoint up
+    /// or fetches the keys first.
+    public func receive(provider name: String, endpointID: String, request: WebhookRequest, now: Date = Date(),
+                        reply: @escaping @Sendable (Reply) -> Void) {
+        guard let provider = WebhookProvider(rawValue: name) else { return reply(Self.reply(404, "unknown provider \"\(name)\"")) }
+        guard let verifier = verifiers[provider] else { return reply(Self.reply(404, "no verifier for \(name)")) }
+        if let immediate = immediateVerifiers[provider], let cached = endpoints.cached(id: endpointID) {
+            guard let endpoint = Self.usable(cached, for: provider) else { return reply(Self.unknownEndpoint) }
+            let verified: Result<WebhookOutcome, WebhookRejection>
+            do throws(WebhookRejection) {
+                verified = .success(try immediate.verifyNow(request, endpoint: endpoint, now: now))
+            } catch {
+                verified = .failure(error)
+            }
+            return finish(request, provider: provider, endpoint: endpoint, verified: verified, reply: reply)
         }
-        guard let endpoint, endpoint.provider == provider, !endpoint.isDisabled else {
-            return Self.reply(404, "unknown webhook endpoint")
+        Task {
+            let endpoint: WebhookEndpoint?
+            do {
+                endpoint = try await endpoints.lookup(id: endpointID)
+            } catch {
+                logger.error("endpoint lookup failed", metadata: ["error": "\(error)"])
+                return reply(Self.reply(503, "temporarily unavailable"))
+            }
+            guard let endpoint = Self.usable(endpoint, for: provider) else { return reply(Self.unknownEndpoint) }
+            let verified: Result<WebhookOutcome, WebhookRejection>
+            do throws(WebhookRejection) {
+                verified = .success(try await verifier.verify(request, endpoint: endpoint, now: now))
+            } catch {
+                verified = .failure(error)
+            }
+            finish(request, provider: provider, endpoint: endpoint, verified: verified, reply: reply)
         }
-        guard let verifier = verifiers[provider] else { return Self.reply(404, "no verifier for \(name)") }
+    }
+
+    /// `endpoint` when it exists, belongs to `provider` and is enabled.
+    private static func usable(_ endpoint: WebhookEndpoint?, for provider: WebhookProvider) -> WebhookEndpoint? {
+        guard let endpoint, endpoint.provider == provider, !endpoint.isDisabled else { return nil }
+        return endpoint
+    }
+
+    private static let unknownEndpoint = reply(404, "unknown webhook endpoint")
+
+    /// Answers a verified (or refused) delivery; stores its events first.
+    private func finish(_ request: WebhookRequest, provider: WebhookProvider, endpoint: WebhookEndpoint,
+                        verified: Result<WebhookOutcome, WebhookRejection>, reply: @escaping @Sendable (Reply) -> Void) {
         let outcome: WebhookOutcome
-        do {
-            outcome = try await verifier.verify(request, endpoint: endpoint, now: now)
-        } catch {
-            Counter(label: "nexa_webhooks_rejected_total", dimensions: [("provider", name), ("status", "\(error.status)")]).increment()
-            logger.notice("webhook refused", metadata: ["provider": "\(name)", "endpoint": "\(endpointID)", "reason": "\(error)"])
-            return Self.reply(error.status, error.description)
+        switch verified {
+        case .success(let verified):
+            outcome = verified
+        case .failure(let error):
+            Counter(label: "nexa_webhooks_rejected_total", dimensions: [("provider", provider.rawValue), ("status", "\(error.status)")]).increment()
+            logger.notice("webhook refused", metadata: ["provider": "\(provider.rawValue)", "endpoint": "\(endpoint.id)", "reason": "\(error)"])
+            return reply(Self.reply(error.status, error.description))
         }
         switch outcome {
         case .respond(let status, let contentType, let body):
-            return Reply(status: status, contentType: contentType, body: body)
-        case .store(let events, let status):
-            guard case .inbox(let inbox) = sink else { return Self.accepted(status) }
+            reply(Reply(status: status, contentType: contentType, body: body))
+        case .store(let event, let status):
+            guard case .inbox(let inbox) = sink else { return reply(Self.accepted(status)) }
             let kept = Dictionary(uniqueKeysWithValues: provider.keptHeaders.compactMap { name in request.headers[name].map { (name, $0) } })
-            do {
-                for event in events {
-                    let stored = try await inbox.append(.init(
-                        workspaceID: endpoint.workspaceID, endpointID: endpoint.id, provider: provider, eventID: event.eventID,
-                        eventType: event.eventType, headers: kept, body: request.body))
+            let new = WebhookInbox.NewEvent(workspaceID: endpoint.workspaceID, endpointID: endpoint.id, provider: provider, eventID: event.eventID,
+                                            eventType: event.eventType, headers: kept, body: request.body)
+            inbox.append(new) { [received, logger] result in
+                switch result {
+                case .success(let stored):
                     received[provider]?[stored]?.increment()
+                    reply(Self.accepted(status))
+                case .failure(let error):
+                    logger.error("webhook not stored", metadata: ["provider": "\(provider.rawValue)", "error": "\(error)"])
+                    reply(Self.reply(503, "not stored; retry later"))
                 }
-            } catch {
-                logger.error("webhook not stored", metadata: ["provider": "\(name)", "error": "\(error)"])
-                return Self.reply(503, "not stored; retry later")
             }
-            return Self.accepted(status)
         }
     }
 

@@ -83,8 +83,8 @@ public struct WebhookRequest: Sendable {
 
 /// What a verified delivery becomes.
 public enum WebhookOutcome: Sendable, Equatable {
-    /// Store these events (one per provider event id), then acknowledge with `status`.
-    case store([VerifiedEvent], status: Int)
+    /// Store this event, then acknowledge with `status`.
+    case store(VerifiedEvent, status: Int)
     /// Answer directly and store nothing: the Graph validation handshake, Mailchimp's GET ping.
     case respond(status: Int, contentType: String, body: String)
 }
@@ -125,6 +125,18 @@ public enum WebhookRejection: Error, Hashable, Sendable, CustomStringConvertible
 /// One provider's way of proving that a delivery is genuine.
 public protocol WebhookVerifier: Sendable {
     func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome
+}
+
+/// A verifier that needs nothing beyond the request and its endpoint (a shared secret, or a key in
+/// the endpoint's configuration): the ingress runs it where the request arrived, without a task.
+public protocol ImmediateWebhookVerifier: WebhookVerifier {
+    func verifyNow(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) throws(WebhookRejection) -> WebhookOutcome
+}
+
+extension ImmediateWebhookVerifier {
+    public func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome {
+        try verifyNow(request, endpoint: endpoint, now: now)
+    }
 }
 
 /// Small helpers the verifiers share.

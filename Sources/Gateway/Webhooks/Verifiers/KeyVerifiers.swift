@@ -6,12 +6,12 @@ import Synchronization
 /// SendGrid's signed event webhook: ECDSA P-256 with SHA-256 over `timestamp + body`, the key
 /// (base64 DER SubjectPublicKeyInfo) in the endpoint's `public_key`. The official helpers check no
 /// time; we refuse timestamps outside the tolerance.
-public struct SendGridVerifier: WebhookVerifier {
+public struct SendGridVerifier: ImmediateWebhookVerifier {
     public var tolerance: TimeInterval
 
     public init(tolerance: TimeInterval = 300) { self.tolerance = tolerance }
 
-    public func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome {
+    public func verifyNow(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) throws(WebhookRejection) -> WebhookOutcome {
         guard let der = endpoint.config["public_key"].flatMap({ Digest.base64URLDecode($0) }),
               let key = try? PublicKey(subjectPublicKeyInfo: der) else {
             throw .unauthenticated("the endpoint has no usable SendGrid public key")
@@ -30,7 +30,7 @@ public struct SendGridVerifier: WebhookVerifier {
             throw .malformed("a SendGrid event body is a JSON array")
         }
         // A batch of events: stored whole, keyed by its digest; handlers dedupe on sg_event_id.
-        return .store([VerifiedEvent(eventID: WebhookPayload.digestID(request.body), eventType: "sendgrid.events")], status: 200)
+        return .store(VerifiedEvent(eventID: WebhookPayload.digestID(request.body), eventType: "sendgrid.events"), status: 200)
     }
 }
 
@@ -70,7 +70,7 @@ public struct PayPalVerifier: WebhookVerifier {
             throw .stale("the PayPal transmission time is outside the \(Int(tolerance)) s tolerance")
         }
         let event = try WebhookPayload.head(request.body)
-        return .store([VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.event_type, "event_type"))],
+        return .store(VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.event_type, "event_type")),
                       status: 200)
     }
 }
@@ -140,7 +140,7 @@ public struct GooglePubSubVerifier: WebhookVerifier {
               let id = (message["messageId"] as? String) ?? (message["message_id"] as? String) else {
             throw .malformed("a Pub/Sub push needs message.messageId")
         }
-        return .store([VerifiedEvent(eventID: id, eventType: "gmail.notification")], status: 200)
+        return .store(VerifiedEvent(eventID: id, eventType: "gmail.notification"), status: 200)
     }
 }
 

@@ -3,12 +3,12 @@ public import Foundation
 
 /// Stripe: `Stripe-Signature: t=…,v1=…[,v1=…]`, HMAC-SHA256 over `t.body` with the whole `whsec_`
 /// secret as key; any `v1` may match (several while a secret rolls); `t` within the tolerance.
-public struct StripeVerifier: WebhookVerifier {
+public struct StripeVerifier: ImmediateWebhookVerifier {
     public var tolerance: TimeInterval
 
     public init(tolerance: TimeInterval = 300) { self.tolerance = tolerance }
 
-    public func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome {
+    public func verifyNow(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) throws(WebhookRejection) -> WebhookOutcome {
         guard let header = request.headers["stripe-signature"] else { throw .unauthenticated("no Stripe-Signature header") }
         // Parsed as bytes: every delivery passes here, and Character-wise splitting is far slower.
         var stamp: Substring.UTF8View?
@@ -38,7 +38,7 @@ public struct StripeVerifier: WebhookVerifier {
             throw .stale("the Stripe-Signature timestamp is outside the \(Int(tolerance)) s tolerance")
         }
         let event = try WebhookPayload.head(request.body)
-        return .store([VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.type, "type"))],
+        return .store(VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.type, "type")),
                       status: 200)
     }
 
@@ -54,12 +54,12 @@ public struct StripeVerifier: WebhookVerifier {
 
 /// Zendesk: `X-Zendesk-Webhook-Signature` = base64(HMAC-SHA256(secret as UTF-8, timestamp + body)),
 /// the timestamp an ISO 8601 string, refused outside the tolerance (Zendesk sets none; we do).
-public struct ZendeskVerifier: WebhookVerifier {
+public struct ZendeskVerifier: ImmediateWebhookVerifier {
     public var tolerance: TimeInterval
 
     public init(tolerance: TimeInterval = 300) { self.tolerance = tolerance }
 
-    public func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome {
+    public func verifyNow(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) throws(WebhookRejection) -> WebhookOutcome {
         guard let signature = request.headers["x-zendesk-webhook-signature"].flatMap({ Digest.base64URLDecode($0) }),
               let stamp = request.headers["x-zendesk-webhook-signature-timestamp"] else {
             throw .unauthenticated("no X-Zendesk-Webhook-Signature and timestamp")
@@ -70,7 +70,7 @@ public struct ZendeskVerifier: WebhookVerifier {
             throw .stale("the Zendesk signature timestamp is outside the \(Int(tolerance)) s tolerance")
         }
         let event = try WebhookPayload.head(request.body)
-        return .store([VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.type, "type"))],
+        return .store(VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.type, "type")),
                       status: 200)
     }
 }
@@ -78,12 +78,12 @@ public struct ZendeskVerifier: WebhookVerifier {
 /// Intercom: `X-Hub-Signature: sha1=<hex HMAC-SHA1(client secret, body)>`. Nothing is signed with a
 /// time, so a notification whose `created_at` is older than `maximumAge` is refused; within it,
 /// replays are caught by the event id.
-public struct IntercomVerifier: WebhookVerifier {
+public struct IntercomVerifier: ImmediateWebhookVerifier {
     public var maximumAge: TimeInterval
 
     public init(maximumAge: TimeInterval = 86_400) { self.maximumAge = maximumAge }
 
-    public func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome {
+    public func verifyNow(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) throws(WebhookRejection) -> WebhookOutcome {
         guard let header = request.headers["x-hub-signature"], header.hasPrefix("sha1="),
               let signature = Digest.hexDecode(header.dropFirst(5)) else {
             throw .unauthenticated("no X-Hub-Signature sha1= header")
@@ -95,17 +95,17 @@ public struct IntercomVerifier: WebhookVerifier {
         if let created = event.created_at, now.timeIntervalSince1970 - created > maximumAge {
             throw .stale("the notification was created more than \(Int(maximumAge)) s ago")
         }
-        return .store([VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.topic, "topic"))],
+        return .store(VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.topic, "topic")),
                       status: 200)
     }
 }
 
 /// Google Calendar push: `X-Goog-Channel-Token` must equal the endpoint's token (set on
 /// `events.watch`); each notification is `channel id : message number`, so a retry dedupes.
-public struct GoogleCalendarVerifier: WebhookVerifier {
+public struct GoogleCalendarVerifier: ImmediateWebhookVerifier {
     public init() {}
 
-    public func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome {
+    public func verifyNow(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) throws(WebhookRejection) -> WebhookOutcome {
         guard let token = request.headers["x-goog-channel-token"],
               Digest.constantTimeEquals(Array(token.utf8), endpoint.secret ?? []) else {
             throw .unauthenticated("the X-Goog-Channel-Token does not match")
@@ -115,16 +115,16 @@ public struct GoogleCalendarVerifier: WebhookVerifier {
               let state = request.headers["x-goog-resource-state"] else {
             throw .malformed("a Calendar notification needs X-Goog-Channel-ID, X-Goog-Message-Number and X-Goog-Resource-State")
         }
-        return .store([VerifiedEvent(eventID: "\(channel):\(number)", eventType: "calendar.\(state)")], status: 200)
+        return .store(VerifiedEvent(eventID: "\(channel):\(number)", eventType: "calendar.\(state)"), status: 200)
     }
 }
 
 /// Microsoft Graph: the validation handshake echoes `validationToken` as text/plain; a
 /// notification batch is accepted when every `clientState` equals the endpoint's secret.
-public struct MicrosoftGraphVerifier: WebhookVerifier {
+public struct MicrosoftGraphVerifier: ImmediateWebhookVerifier {
     public init() {}
 
-    public func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome {
+    public func verifyNow(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) throws(WebhookRejection) -> WebhookOutcome {
         if let token = request.query["validationToken"] {
             return .respond(status: 200, contentType: "text/plain", body: token)
         }
@@ -139,16 +139,16 @@ public struct MicrosoftGraphVerifier: WebhookVerifier {
             }
         }
         // One request may carry several notifications; it is stored whole, keyed by its digest.
-        return .store([VerifiedEvent(eventID: WebhookPayload.digestID(request.body), eventType: "graph.notifications")], status: 202)
+        return .store(VerifiedEvent(eventID: WebhookPayload.digestID(request.body), eventType: "graph.notifications"), status: 202)
     }
 }
 
 /// Mailchimp signs nothing: the URL carries a secret (`?secret=`), compared in constant time.
 /// A GET is the validation ping sent when the webhook is saved. Bodies are form-encoded.
-public struct MailchimpVerifier: WebhookVerifier {
+public struct MailchimpVerifier: ImmediateWebhookVerifier {
     public init() {}
 
-    public func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome {
+    public func verifyNow(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) throws(WebhookRejection) -> WebhookOutcome {
         guard let secret = request.query["secret"], Digest.constantTimeEquals(Array(secret.utf8), endpoint.secret ?? []) else {
             throw .unauthenticated("the URL secret does not match")
         }
@@ -159,6 +159,6 @@ public struct MailchimpVerifier: WebhookVerifier {
             return parts.count == 2 && parts[0] == "type" ? String(parts[1]).removingPercentEncoding : nil
         }.first
         guard let type, !type.isEmpty else { throw .malformed("a Mailchimp webhook body needs a type field") }
-        return .store([VerifiedEvent(eventID: WebhookPayload.digestID(request.body), eventType: type)], status: 200)
+        return .store(VerifiedEvent(eventID: WebhookPayload.digestID(request.body), eventType: type), status: 200)
     }
 }
