@@ -88,7 +88,7 @@ public struct WebhookIngress: Sendable {
 
     private static let unknownEndpoint = reply(404, "unknown webhook endpoint")
 
-    /// Answers a verified (or refused) delivery; stores its events first.
+    /// Answers a verified (or refused) delivery, storing its event first.
     private func finish(_ request: WebhookRequest, provider: WebhookProvider, endpoint: WebhookEndpoint,
                         verified: Result<WebhookOutcome, WebhookRejection>, reply: @escaping @Sendable (Reply) -> Void) {
         let outcome: WebhookOutcome
