@@ -142,4 +142,50 @@ import Glibc
             try await tasks.waitForAll()
         }
     }
+
+    /// SIGTERM while a delivery waits on its commit: the delivery is still answered (and stored)
+    /// before the connection closes and the process exits. Hummingbird would close a connection it
+    /// sees idle at once; the webhook handler holds the quiesce event until its delivery is answered.
+    @Test func aDeliveryInFlightAtShutdownIsAnsweredBeforeTheGatewayExits() async throws {
+        let (url, db) = try await TestDatabase.migrated()
+        let workspace = try await TestDatabase.workspace(in: db)
+        let vaultSpec = TokenVault.generatedSpecification(id: "k1")
+        let endpoint = try await WebhookEndpoints(db: db, vault: try TokenVault(specification: vaultSpec))
+            .create(workspaceID: workspace, provider: .stripe, secret: "whsec_shutdown")
+        let httpPort = Processes.freePort()
+        var environment = ProcessInfo.processInfo.environment
+        environment["NEXA_DATABASE_URL"] = url
+        environment["NEXA_VAULT_KEYS"] = vaultSpec
+        environment["NEXA_GATEWAY_HTTP_PORT"] = "\(httpPort)"
+        environment["NEXA_GATEWAY_RPC_PORT"] = "\(Processes.freePort())"
+        environment["NEXA_GATEWAY_ADMIN_PORT"] = "\(Processes.freePort())"
+        environment["NEXA_GATEWAY_DISPATCHER"] = "off"
+        environment["NEXA_LOG_LEVEL"] = "error"
+        let gateway = try Processes.start(try Processes.binary("nexa-gateway"), environment: environment)
+        let http = HTTPClient()
+        let base = "http://127.0.0.1:\(httpPort)"
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while ContinuousClock.now < deadline, (try? await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(1)))?.status != 200 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+
+        let body = #"{"id":"evt_at_shutdown","object":"event","type":"invoice.paid"}"#
+        let t = Int(Date().timeIntervalSince1970)
+        let signature = "t=\(t),v1=" + Digest.hex(Digest.hmacSHA256(key: Array("whsec_shutdown".utf8), data: Array("\(t).\(body)".utf8)))
+        let status = try await db.withTransaction { tx in
+            // The inbox's COPY waits behind this lock until the transaction ends.
+            try await tx.execute("LOCK TABLE webhook_inbox IN SHARE MODE")
+            let delivery = Task {
+                try await http.execute(.json(base + "/webhooks/stripe/\(endpoint.endpoint.id)", Array(body.utf8),
+                                             headers: [.init("Stripe-Signature", signature)]), timeout: .seconds(30)).status
+            }
+            try await Task.sleep(for: .seconds(1))
+            kill(gateway.processIdentifier, SIGTERM)
+            try await Task.sleep(for: .seconds(1))
+            return delivery
+        }.value
+        #expect(status == 200)
+        #expect(await gateway.exit() == 0)
+        #expect(try await db.query("SELECT event_id FROM webhook_inbox").map { try $0.decode(String.self, at: 0) } == ["evt_at_shutdown"])
+    }
 }
