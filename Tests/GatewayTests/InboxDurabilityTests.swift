@@ -1,5 +1,4 @@
 import CurlHTTP
-import Cryptography
 import Foundation
 import Gateway
 import Messages
@@ -44,6 +43,28 @@ import Glibc
         let ids = Mutex<Set<String>>([])
     }
 
+    /// What a `nexa-gateway` process needs to run against `url`, serving HTTP on `httpPort`.
+    static func gatewayEnvironment(url: String, vault: String, httpPort: Int) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["NEXA_DATABASE_URL"] = url
+        environment["NEXA_VAULT_KEYS"] = vault
+        environment["NEXA_GATEWAY_HTTP_PORT"] = "\(httpPort)"
+        environment["NEXA_GATEWAY_RPC_PORT"] = "\(Processes.freePort())"
+        environment["NEXA_GATEWAY_ADMIN_PORT"] = "\(Processes.freePort())"
+        environment["NEXA_LOG_LEVEL"] = "error"
+        return environment
+    }
+
+    /// Polls the gateway's `/healthz` until it answers; records an issue after a minute.
+    static func waitUntilUp(_ base: String, http: HTTPClient) async throws {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while ContinuousClock.now < deadline {
+            if (try? await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(1)))?.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("the gateway did not start")
+    }
+
     @Test func killedMidBurstEveryAcknowledgedEventIsDeliveredExactlyOnce() async throws {
         let (url, db) = try await TestDatabase.migrated()
         let workspace = try await TestDatabase.workspace(in: db)
@@ -60,14 +81,8 @@ import Glibc
             tasks.addTask { try await group.run() }
             let billingPort = try await billing.waitUntilListening().port!
             let httpPort = Processes.freePort()
-            var environment = ProcessInfo.processInfo.environment
-            environment["NEXA_DATABASE_URL"] = url
-            environment["NEXA_VAULT_KEYS"] = vaultSpec
-            environment["NEXA_GATEWAY_HTTP_PORT"] = "\(httpPort)"
-            environment["NEXA_GATEWAY_RPC_PORT"] = "\(Processes.freePort())"
-            environment["NEXA_GATEWAY_ADMIN_PORT"] = "\(Processes.freePort())"
+            var environment = Self.gatewayEnvironment(url: url, vault: vaultSpec, httpPort: httpPort)
             environment["NEXA_BILLING_RPC_TARGET"] = "127.0.0.1:\(billingPort)"
-            environment["NEXA_LOG_LEVEL"] = "error"
             environment["NEXA_WEBHOOK_LEASE_SECONDS"] = "4"
             let executable = try Processes.binary("nexa-gateway")
             func start() throws -> Process {
@@ -75,17 +90,9 @@ import Glibc
             }
             let http = HTTPClient()
             let base = "http://127.0.0.1:\(httpPort)"
-            func waitUntilUp() async throws {
-                let deadline = ContinuousClock.now.advanced(by: .seconds(60))
-                while ContinuousClock.now < deadline {
-                    if (try? await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(1)))?.status == 200 { return }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                Issue.record("the gateway did not start")
-            }
 
             let first = try start()
-            try await waitUntilUp()
+            try await Self.waitUntilUp(base, http: http)
             let acknowledged = Acknowledged()
             // Eight senders post until the gateway dies under them; the kill lands mid-burst.
             try await withThrowingTaskGroup(of: Void.self) { senders in
@@ -94,8 +101,7 @@ import Glibc
                         for n in 0..<100_000 {
                             let id = "evt_\(sender)_\(n)"
                             let body = #"{"id":"\#(id)","object":"event","type":"invoice.paid","pad":"\#(String(repeating: "x", count: 900))"}"#
-                            let t = Int(Date().timeIntervalSince1970)
-                            let signature = "t=\(t),v1=" + Digest.hex(Digest.hmacSHA256(key: Array("whsec_durable".utf8), data: Array("\(t).\(body)".utf8)))
+                            let signature = WebhookIngressTests.stripeHeader(secret: "whsec_durable", body: body)
                             guard let reply = try? await http.execute(
                                 .json(base + "/webhooks/stripe/\(endpoint.endpoint.id)", Array(body.utf8), headers: [.init("Stripe-Signature", signature)]),
                                 timeout: .seconds(5)) else { return }  // the connection died with the process
@@ -117,7 +123,7 @@ import Glibc
 
             // …and after a restart every one is delivered, its effect applied exactly once.
             let second = try start()
-            try await waitUntilUp()
+            try await Self.waitUntilUp(base, http: http)
             let deadline = ContinuousClock.now.advanced(by: .seconds(120))
             while ContinuousClock.now < deadline {
                 let pending = try await db.query("SELECT count(*) FROM webhook_inbox WHERE status <> 'delivered'")[0].decode(Int.self, at: 0)
@@ -153,25 +159,15 @@ import Glibc
         let endpoint = try await WebhookEndpoints(db: db, vault: try TokenVault(specification: vaultSpec))
             .create(workspaceID: workspace, provider: .stripe, secret: "whsec_shutdown")
         let httpPort = Processes.freePort()
-        var environment = ProcessInfo.processInfo.environment
-        environment["NEXA_DATABASE_URL"] = url
-        environment["NEXA_VAULT_KEYS"] = vaultSpec
-        environment["NEXA_GATEWAY_HTTP_PORT"] = "\(httpPort)"
-        environment["NEXA_GATEWAY_RPC_PORT"] = "\(Processes.freePort())"
-        environment["NEXA_GATEWAY_ADMIN_PORT"] = "\(Processes.freePort())"
+        var environment = Self.gatewayEnvironment(url: url, vault: vaultSpec, httpPort: httpPort)
         environment["NEXA_GATEWAY_DISPATCHER"] = "off"
-        environment["NEXA_LOG_LEVEL"] = "error"
         let gateway = try Processes.start(try Processes.binary("nexa-gateway"), environment: environment)
         let http = HTTPClient()
         let base = "http://127.0.0.1:\(httpPort)"
-        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
-        while ContinuousClock.now < deadline, (try? await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(1)))?.status != 200 {
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await Self.waitUntilUp(base, http: http)
 
         let body = #"{"id":"evt_at_shutdown","object":"event","type":"invoice.paid"}"#
-        let t = Int(Date().timeIntervalSince1970)
-        let signature = "t=\(t),v1=" + Digest.hex(Digest.hmacSHA256(key: Array("whsec_shutdown".utf8), data: Array("\(t).\(body)".utf8)))
+        let signature = WebhookIngressTests.stripeHeader(secret: "whsec_shutdown", body: body)
         let status = try await db.withTransaction { tx in
             // The inbox's COPY waits behind this lock until the transaction ends.
             try await tx.execute("LOCK TABLE webhook_inbox IN SHARE MODE")

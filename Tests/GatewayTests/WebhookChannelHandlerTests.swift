@@ -50,9 +50,11 @@ import Testing
         return responses
     }
 
-    static func post(_ path: String, body: String, signature: String?, close: Bool = false) -> String {
+    /// A POST of `body` signed as Stripe signs with `secret`.
+    static func stripePost(_ path: String, body: String, secret: String, close: Bool = false) -> String {
         "POST \(path) HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
-            + (signature.map { "Stripe-Signature: \($0)\r\n" } ?? "") + (close ? "Connection: close\r\n" : "") + "\r\n" + body
+            + "Stripe-Signature: \(WebhookIngressTests.stripeHeader(secret: secret, body: body))\r\n"
+            + (close ? "Connection: close\r\n" : "") + "\r\n" + body
     }
 
     static func get(_ path: String, close: Bool = false) -> String {
@@ -67,11 +69,11 @@ import Testing
             let big = String(repeating: "x", count: 70 * 1024)
             let responses = try await Self.exchange([
                 // The first delivery waits for the endpoint lookup and the commit; everything behind it waits too.
-                Self.post(path, body: event("evt_p1"), signature: WebhookIngressTests.stripeHeader(secret: "whsec_pipe", body: event("evt_p1"))),
+                Self.stripePost(path, body: event("evt_p1"), secret: "whsec_pipe"),
                 Self.get("/healthz"),
-                Self.post(path, body: event("evt_p2"), signature: WebhookIngressTests.stripeHeader(secret: "whsec_wrong", body: event("evt_p2"))),
-                Self.post(path, body: big, signature: WebhookIngressTests.stripeHeader(secret: "whsec_pipe", body: big)),
-                Self.post(path, body: event("evt_p3"), signature: WebhookIngressTests.stripeHeader(secret: "whsec_pipe", body: event("evt_p3"))),
+                Self.stripePost(path, body: event("evt_p2"), secret: "whsec_wrong"),
+                Self.stripePost(path, body: big, secret: "whsec_pipe"),
+                Self.stripePost(path, body: event("evt_p3"), secret: "whsec_pipe"),
                 Self.get("/webhooks/stripe"),
                 Self.get("/healthz", close: true),
             ], base: h.base)
@@ -90,8 +92,7 @@ import Testing
             let body = #"{"id":"evt_c1","object":"event","type":"invoice.paid"}"#
             // The request behind the closing one is never answered: the server closes first.
             let responses = try await Self.exchange([
-                Self.post("/webhooks/stripe/\(endpoint.endpoint.id)", body: body,
-                          signature: WebhookIngressTests.stripeHeader(secret: "whsec_close", body: body), close: true),
+                Self.stripePost("/webhooks/stripe/\(endpoint.endpoint.id)", body: body, secret: "whsec_close", close: true),
                 Self.get("/healthz"),
             ], base: h.base)
             #expect(responses == [Response(status: 200, body: #"{"message":"accepted"}"#)])
@@ -104,8 +105,7 @@ import Testing
             let endpoint = try await h.endpoints.create(workspaceID: h.workspace, provider: .stripe, secret: "whsec_bad")
             let body = #"{"id":"evt_m1","object":"event","type":"invoice.paid"}"#
             let responses = try await Self.exchange([
-                Self.post("/webhooks/stripe/\(endpoint.endpoint.id)", body: body,
-                          signature: WebhookIngressTests.stripeHeader(secret: "whsec_bad", body: body)),
+                Self.stripePost("/webhooks/stripe/\(endpoint.endpoint.id)", body: body, secret: "whsec_bad"),
                 "NOT HTTP AT ALL\r\n\r\n",
             ], base: h.base)
             #expect(responses.map(\.status) == [200, 400])

@@ -1,6 +1,5 @@
 public import Hummingbird
 public import Logging
-import NIOCore
 import Foundation
 import RPC
 
