@@ -1,14 +1,14 @@
 # Nexa Integrations. `make run` shows the system working; `make test` runs every test.
 SHELL := /bin/bash
 DEBIAN_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libpq-dev libcurl4-openssl-dev libssl-dev python3 wrk bc \
-	postgresql postgresql-contrib protobuf-compiler python3-protobuf python3-boto3 curl
+	postgresql postgresql-contrib protobuf-compiler python3-protobuf python3-boto3 curl stress-ng
 PG_PORT ?= 55432
 PG_TEST_PORT ?= 55433
 DATA := $(CURDIR)/.data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN = $(shell swift build --show-bin-path)
 
-.PHONY: deps build proto proto-check db db-stop run test bench fuzz clean
+.PHONY: deps build proto proto-check db db-stop run test test-repeat bench fuzz clean
 
 deps: ## Install the Debian packages the build and the services need (once).
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -37,18 +37,13 @@ run: build db ## Build, start PostgreSQL and every service, show them working. C
 
 test: deps proto-check ## Every test, against a throwaway PostgreSQL.
 	swift build --build-tests
-	mkdir -p $(DATA)
-	PG_FSYNC=off ./deploy/scripts/pg.sh fresh $(DATA)/pg-test $(PG_TEST_PORT)
-	set -o pipefail; status=0; url=postgresql://nexa@127.0.0.1:$(PG_TEST_PORT)/nexa; \
-	NEXA_TEST_DATABASE_URL=$$url NEXA_BIN_DIR=$(BIN) swift test --skip-build 2>&1 | tee $(DATA)/swift-test.log || status=$$?; \
-	if [ $$status = 0 ]; then \
-		NEXA_TEST_DATABASE_URL=$$url ./deploy/scripts/interop-test.sh "$(BIN)" 2>&1 | tee $(DATA)/interop-test.log || status=$$?; \
-	fi; \
-	./deploy/scripts/pg.sh stop $(DATA)/pg-test; \
-	swift=$$(sed -n 's/.*Test run with \([0-9]*\) tests.* passed after.*/\1/p' $(DATA)/swift-test.log | tail -1); \
-	interop=$$(grep -c '^PASS ' $(DATA)/interop-test.log 2>/dev/null || true); \
-	if [ $$status = 0 ]; then echo "make test: $$swift Swift tests and $$interop interop checks"; echo "$$(( $${swift:-0} + $${interop:-0} )) passed, 0 failed"; fi; \
-	exit $$status
+	PG_TEST_PORT=$(PG_TEST_PORT) ./deploy/scripts/test.sh "$(BIN)"
+
+N ?= 10
+LOAD ?= 0
+test-repeat: deps proto-check ## The whole suite N times (default 10) on one build; LOAD=2 adds 2 CPU hogs. Prints how many runs passed.
+	swift build --build-tests
+	PG_TEST_PORT=$(PG_TEST_PORT) LOAD=$(LOAD) ./deploy/scripts/test.sh "$(BIN)" $(N)
 
 bench: deps ## RPC beside a bare SwiftNIO echo; durable webhook ingest beside no-write and single-INSERT baselines (release).
 	swift build -c release

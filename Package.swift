@@ -58,10 +58,10 @@ var targets: [Target] = [
 
     // RFC 4180 CSV, streaming, for data transfer.
     .target(name: "CSV", swiftSettings: strictSettings),
-    .testTarget(name: "CSVTests", dependencies: ["CSV"], swiftSettings: strictSettings),
+    .testTarget(name: "CSVTests", dependencies: ["TestSupport", "CSV"], swiftSettings: strictSettings),
     // Declarative payload ↔ CRM field mapping for the domain services.
     .target(name: "DataMapping", swiftSettings: strictSettings),
-    .testTarget(name: "DataMappingTests", dependencies: ["DataMapping"], swiftSettings: strictSettings),
+    .testTarget(name: "DataMappingTests", dependencies: ["TestSupport", "DataMapping"], swiftSettings: strictSettings),
 
     // Uploaded and exported files: a local folder, or an S3-compatible store (SigV4 over libcurl).
     .target(name: "BlobStorage", dependencies: ["CurlHTTP", "Cryptography"] + nio, swiftSettings: strictSettings),
@@ -103,7 +103,7 @@ var targets: [Target] = [
 
     .target(
         name: "TestSupport",
-        dependencies: ["Postgres", "Platform", log],
+        dependencies: ["Postgres", "Platform", log] + nio,
         path: "Tests/TestSupport",
         swiftSettings: strictSettings
     ),
@@ -147,23 +147,23 @@ var targets: [Target] = [
     ),
     .testTarget(
         name: "SandboxTests",
-        dependencies: ["Sandbox", "SandboxStripe", "SandboxGoogle", "SandboxMicrosoft", "SandboxSMTP", "Cryptography", "CurlHTTP", log, lifecycle,
+        dependencies: ["TestSupport", "Sandbox", "SandboxStripe", "SandboxGoogle", "SandboxMicrosoft", "SandboxSMTP", "Cryptography", "CurlHTTP", log, lifecycle,
                        .product(name: "Hummingbird", package: "hummingbird"),
                        .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
     ),
-    .testTarget(name: "RPCTests", dependencies: ["RPC"], swiftSettings: strictSettings),
-    .testTarget(name: "MessagesTests", dependencies: ["Messages", "ProtoSchema", "RPC"], swiftSettings: strictSettings),
+    .testTarget(name: "RPCTests", dependencies: ["TestSupport", "RPC"], swiftSettings: strictSettings),
+    .testTarget(name: "MessagesTests", dependencies: ["TestSupport", "Messages", "ProtoSchema", "RPC"], swiftSettings: strictSettings),
     .testTarget(
         name: "RPCNIOTests",
-        dependencies: ["RPCNIO", "RPC", "Messages", log, lifecycle, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
+        dependencies: ["TestSupport", "RPCNIO", "RPC", "Messages", log, lifecycle, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
         swiftSettings: strictSettings
     ),
     .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", log] + nio, swiftSettings: strictSettings),
     .testTarget(name: "CryptographyTests", dependencies: ["Cryptography", "TestSupport"], swiftSettings: strictSettings),
     .testTarget(
         name: "CurlHTTPTests",
-        dependencies: ["CurlHTTP", "Sandbox", log, .product(name: "Hummingbird", package: "hummingbird"),
+        dependencies: ["TestSupport", "CurlHTTP", "Sandbox", log, .product(name: "Hummingbird", package: "hummingbird"),
                        .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
     ),

@@ -38,29 +38,38 @@ public final class RateLimiter: Sendable {
     /// Returns when the caller may send one request to `provider` for `workspace`.
     /// - Throws: `CancellationError` if the task is cancelled while waiting (its token is given back).
     public func acquire(provider: String, workspace: String) async throws {
-        guard let limit = limits[provider] else { return }
-        let key = provider + "|" + workspace
-        let now = ContinuousClock.now
-        let wait: Duration = buckets.withLock { buckets in
-            var bucket = buckets[key] ?? Bucket(tokens: limit.burst, updated: now)
-            let elapsed = bucket.updated.duration(to: now)
-            let refill = (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * limit.perSecond
-            bucket.tokens = min(limit.burst, bucket.tokens + max(0, refill))
-            bucket.updated = now
-            bucket.tokens -= 1  // may go below zero: a reservation in the future, in arrival order
-            buckets[key] = bucket
-            return bucket.tokens >= 0 ? .zero : .nanoseconds(Int64(-bucket.tokens / limit.perSecond * 1e9))
-        }
-        guard wait > .zero else { return }
+        guard let wait = reserve(provider: provider, workspace: workspace, at: .now), wait > .zero else { return }
         Counter(label: "nexa_http_throttled_total", dimensions: [("provider", provider)]).increment()
         Metrics.Timer(label: "nexa_http_throttle_wait_seconds", dimensions: [("provider", provider)])
             .recordNanoseconds(wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)
         do {
             try await Task.sleep(for: wait)
         } catch {
-            buckets.withLock { $0[key]?.tokens += 1 }
+            giveBack(provider: provider, workspace: workspace)
             throw error
         }
+    }
+
+    /// Takes the next token of `provider`'s bucket for `workspace` as of `now`; returns how long
+    /// the caller must wait for it (zero when one is there), or nil when `provider` has no limit.
+    func reserve(provider: String, workspace: String, at now: ContinuousClock.Instant) -> Duration? {
+        guard let limit = limits[provider] else { return nil }
+        let key = provider + "|" + workspace
+        return buckets.withLock { buckets in
+            var bucket = buckets[key] ?? Bucket(tokens: limit.burst, updated: now)
+            let elapsed = bucket.updated.duration(to: now)
+            let refill = (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * limit.perSecond
+            bucket.tokens = min(limit.burst, bucket.tokens + max(0, refill))
+            bucket.updated = max(bucket.updated, now)
+            bucket.tokens -= 1  // may go below zero: a reservation in the future, in arrival order
+            buckets[key] = bucket
+            return bucket.tokens >= 0 ? .zero : .nanoseconds(Int64(-bucket.tokens / limit.perSecond * 1e9))
+        }
+    }
+
+    /// Returns a reserved token that will not be used.
+    func giveBack(provider: String, workspace: String) {
+        buckets.withLock { $0[provider + "|" + workspace]?.tokens += 1 }
     }
 }
 

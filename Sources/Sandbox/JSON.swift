@@ -62,6 +62,7 @@ public enum JSON: Sendable, Hashable, Codable, ExpressibleByStringLiteral, Expre
 
     public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
     public var intValue: Int64? { if case .int(let i) = self { i } else { nil } }
+    public var boolValue: Bool? { if case .bool(let b) = self { b } else { nil } }
     public var arrayValue: [JSON]? { if case .array(let a) = self { a } else { nil } }
     public var objectValue: [String: JSON]? { if case .object(let o) = self { o } else { nil } }
 

@@ -17,7 +17,8 @@ extension StripeStandIn {
     ///   (out of order); `stale_seconds: N` signs with a timestamp N seconds old (replay checks).
     ///   Answers each delivery's event id and the receiver's status.
     /// - `POST settings` (JSON): `webhook_api_version`, `webhook_secrets` (several while rolling),
-    ///   `processing_delay_ms` (time POSTs spend executing, to observe in-flight idempotency).
+    ///   `processing_delay_ms` (time POSTs spend executing), `hold_until_conflict` (a POST with an
+    ///   `Idempotency-Key` executes only once a second request with its key was refused 409, or after 30 s).
     public func addControlRoutes(to group: RouterGroup<SandboxContext>) {
         let api = StripeAPI(store: store)
         group.post("subscriptions/:id/pay") { _, c in try await cycle(api, c.parameters.require("id"), paid: true) }
@@ -69,7 +70,8 @@ extension StripeStandIn {
             await store.configure(
                 webhookVersion: settings["webhook_api_version"].stringValue.map(StripeVersion.init),
                 secrets: settings["webhook_secrets"].arrayValue?.compactMap(\.stringValue),
-                processingDelay: settings["processing_delay_ms"].intValue.map { .milliseconds($0) }
+                processingDelay: settings["processing_delay_ms"].intValue.map { .milliseconds($0) },
+                holdUntilConflict: settings["hold_until_conflict"].boolValue
             )
             return Response(status: .noContent)
         }

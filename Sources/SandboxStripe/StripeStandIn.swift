@@ -98,12 +98,14 @@ public struct StripeStandIn: StandIn {
                     message: "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '\(key)' if you meant to execute a different request.",
                     param: nil, isStoredForIdempotency: false).json, status: .badRequest, headers: headers)
             case .inFlight:
+                await store.release(key)
                 return .json(StripeError(status: 409, type: "idempotency_error", code: "idempotency_key_in_use",
                     message: "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): \(key). Please try again later.",
                     param: nil, isStoredForIdempotency: false).json, status: .conflict, headers: headers)
             case .proceed:
                 let delay = await store.processingDelay
                 if delay > .zero { try await Task.sleep(for: delay) }
+                await holdUntilConflict(key)
             }
         }
         let (status, body, store): (Int, JSON, Bool)
@@ -116,6 +118,19 @@ public struct StripeStandIn: StandIn {
             await self.store.finishIdempotent(key: key, fingerprint: fingerprint, status: status, body: body, store: store)
         }
         return .json(body, status: .init(code: status), headers: headers)
+    }
+
+    /// The `hold_until_conflict` scenario: waits for a conflicting request with `key`, or 30 s
+    /// at most (a scenario that never sends one must not hold the request forever).
+    private func holdUntilConflict(_ key: String) async {
+        let store = self.store
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await store.waitForConflict(key: key) }
+            group.addTask { try? await Task.sleep(for: .seconds(30)) }
+            await group.next()
+            group.cancelAll()
+            await store.release(key)
+        }
     }
 
     private func authorized(_ request: Request) -> Bool {

@@ -19,7 +19,12 @@ actor StripeStore {
     var webhookSecrets: [String]
     /// Extra time POSTs spend "executing" (to observe in-flight idempotency conflicts).
     var processingDelay: Duration = .zero
+    /// POSTs with an idempotency key wait, once begun, until a second request with their key has
+    /// been refused as in flight (a scenario that makes the two overlap on purpose, not by timing).
+    var holdUntilConflict = false
     private var idempotency: [String: IdempotencyRecord] = [:]
+    private var held: [String: CheckedContinuation<Void, Never>] = [:]
+    private var conflicted: Set<String> = []
 
     struct Delivery: Sendable {
         var eventID: String
@@ -68,6 +73,19 @@ actor StripeStore {
         }
     }
 
+    /// Returns once a request with `key` has met a conflict (at once unless `holdUntilConflict`),
+    /// or when `release(key)` is called.
+    func waitForConflict(key: String) async {
+        guard holdUntilConflict, !conflicted.contains(key) else { return }
+        await withCheckedContinuation { held[key] = $0 }
+    }
+
+    /// A request with `key` was refused as in flight: the one holding it goes on.
+    func release(_ key: String) {
+        conflicted.insert(key)
+        held.removeValue(forKey: key)?.resume()
+    }
+
     func finishIdempotent(key: String, fingerprint: String, status: Int, body: JSON, store: Bool) {
         idempotency[key] = store ? .done(fingerprint: fingerprint, status: status, body: body, created: Date()) : nil
     }
@@ -98,10 +116,11 @@ actor StripeStore {
 
     func event(_ id: String) -> Event? { events.first { $0.id == id } }
 
-    func configure(webhookVersion: StripeVersion?, secrets: [String]?, processingDelay: Duration?) {
+    func configure(webhookVersion: StripeVersion?, secrets: [String]?, processingDelay: Duration?, holdUntilConflict: Bool?) {
         if let webhookVersion { self.webhookVersion = webhookVersion }
         if let secrets, !secrets.isEmpty { webhookSecrets = secrets }
         if let processingDelay { self.processingDelay = processingDelay }
+        if let holdUntilConflict { self.holdUntilConflict = holdUntilConflict }
     }
 
     func clearDeliveries() { deliveries.removeAll() }

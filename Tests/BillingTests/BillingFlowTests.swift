@@ -19,7 +19,7 @@ import Testing
 
 /// The whole path against the Stripe stand-in over real HTTP and a real PostgreSQL: a CRM event in
 /// over RPC, Stripe out over libcurl, Stripe's webhooks in through the gateway, CRM effects out.
-@Suite struct BillingFlowTests {
+@Suite(.hangGuard) struct BillingFlowTests {
     static let stripeKey = StripeStandIn.Configuration().apiKey
     static let webhookSecret = StripeStandIn.Configuration().webhookSecret
 

@@ -6,7 +6,7 @@ import TestSupport
 import Testing
 
 /// Both Stripe payload shapes, and out-of-order subscription events.
-@Suite struct StripeEventTests {
+@Suite(.hangGuard) struct StripeEventTests {
     static func subscription(status: String, basil: Bool, periodEnd: Int = 1_800_000_000) -> [String: Any] {
         var item: [String: Any] = ["price": ["id": "price_m", "unit_amount": 2500, "currency": "usd",
                                              "recurring": ["interval": "month", "interval_count": 1]] as [String: Any],

@@ -12,14 +12,16 @@ import Testing
 /// An independent S3 client — AWS's own boto3 — against the sandbox's S3 stand-in, and objects
 /// crossing between boto3 and `S3BlobStore` both ways. Skipped, saying so, when boto3 is not
 /// installed (`make deps` installs python3-boto3).
-@Suite struct Boto3InteropTests {
+@Suite(.hangGuard) struct Boto3InteropTests {
     static let script = #"""
         import io, sys, urllib.request
         import boto3, botocore
         from botocore.config import Config
         from boto3.s3.transfer import TransferConfig
         base, key_id, secret = sys.argv[1:4]
-        options = dict(s3={"addressing_style": "path"}, signature_version="s3v4")
+        # A stalled connection fails fast and by name, instead of boto3's 60 s timeouts and retries.
+        options = dict(s3={"addressing_style": "path"}, signature_version="s3v4", connect_timeout=5, read_timeout=60,
+                       retries={"max_attempts": 1})
         try:  # newer botocore adds CRC checksums to uploads by default; S3 asks for them only when required
             config = Config(request_checksum_calculation="when_required", response_checksum_validation="when_required", **options)
         except TypeError:
@@ -40,8 +42,8 @@ import Testing
         five = 5 * 1024 * 1024
         s3.upload_fileobj(io.BytesIO(data), "nexa", "interop/from-boto3.bin",
                           Config=TransferConfig(multipart_threshold=five, multipart_chunksize=five, use_threads=False))
-        url = s3.generate_presigned_url("get_object", Params={"Bucket": "boto", "Key": "a/b.csv"}, ExpiresIn=60)
-        assert urllib.request.urlopen(url).read() == b"email\nx@y.z\n"
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": "boto", "Key": "a/b.csv"}, ExpiresIn=3600)
+        assert urllib.request.urlopen(url, timeout=60).read() == b"email\nx@y.z\n"
         try:
             s3.get_object(Bucket="boto", Key="missing")
             sys.exit("a missing key was served")

@@ -1,9 +1,10 @@
 import BlobStorage
 import Foundation
+import TestSupport
 import Testing
 
 /// The local folder store on a real temporary folder.
-@Suite struct LocalBlobStoreTests {
+@Suite(.hangGuard) struct LocalBlobStoreTests {
     static func withStore(_ body: (LocalBlobStore, URL) async throws -> Void) async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("nexa-blobs-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }

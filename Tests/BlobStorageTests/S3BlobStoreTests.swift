@@ -6,10 +6,11 @@ import HummingbirdTesting
 import Logging
 import Sandbox
 import SandboxS3
+import TestSupport
 import Testing
 
 /// The S3 store against the sandbox's S3 stand-in over real HTTP on loopback.
-@Suite struct S3BlobStoreTests {
+@Suite(.hangGuard) struct S3BlobStoreTests {
     static let standIn = S3StandIn.Configuration()
 
     struct Sandbox {

@@ -1,11 +1,12 @@
 @testable import BlobStorage
 import CurlHTTP
 import Foundation
+import TestSupport
 import Testing
 
 /// AWS's own worked examples for S3 (Amazon S3 API reference, "Signature Calculations for the
 /// Authorization Header" and "Authenticating Requests: Using Query Parameters").
-@Suite struct SigV4Tests {
+@Suite(.hangGuard) struct SigV4Tests {
     let signer = SigV4(accessKeyID: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", region: "us-east-1")
     let date = Date(timeIntervalSince1970: 1_369_353_600)  // 2013-05-24T00:00:00Z
 

@@ -1,7 +1,8 @@
 import CSV
+import TestSupport
 import Testing
 
-@Suite struct CSVReaderTests {
+@Suite(.hangGuard) struct CSVReaderTests {
     static func parse(_ text: String, delimiter: UInt8 = UInt8(ascii: ","), chunk: Int = .max) throws -> [CSVReader.Record] {
         try parse(Array(text.utf8), delimiter: delimiter, chunk: chunk)
     }
@@ -48,7 +49,7 @@ import Testing
     }
 }
 
-@Suite struct CSVWriterTests {
+@Suite(.hangGuard) struct CSVWriterTests {
     @Test func quotesWhatNeedsItAndRoundTrips() throws {
         let fields = ["plain", "with, comma", "with \"quote\"", "two\r\nlines", "", "Élodie"]
         let bytes = CSVWriter().record(fields)

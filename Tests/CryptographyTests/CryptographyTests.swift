@@ -2,7 +2,7 @@ import TestSupport
 import Cryptography
 import Testing
 
-@Suite struct DigestTests {
+@Suite(.hangGuard) struct DigestTests {
     @Test func sha256KnownVector() {
         #expect(Digest.hex(Digest.sha256(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
@@ -40,7 +40,7 @@ import Testing
     }
 }
 
-@Suite struct AESGCMTests {
+@Suite(.hangGuard) struct AESGCMTests {
     let key = Digest.randomBytes(32)
 
     @Test func roundTrip() throws {
@@ -71,7 +71,7 @@ import Testing
     }
 }
 
-@Suite struct RSATests {
+@Suite(.hangGuard) struct RSATests {
     @Test func signsAndVerifiesRS256ThroughTheJWKComponents() throws {
         let key = try PrivateKey(rsaBits: 2048)
         let message = Array("header.payload".utf8)
@@ -105,7 +105,7 @@ import Testing
 }
 
 /// The signature schemes of the webhook providers, with the vectors of the provider reference.
-@Suite struct WebhookSignatureSchemeTests {
+@Suite(.hangGuard) struct WebhookSignatureSchemeTests {
     @Test func intercomHMACSHA1Vector() {
         let mac = Digest.hmacSHA1(key: Array("client_secret_test".utf8), data: Array(#"{"type":"notification_event","topic":"ping"}"#.utf8))
         #expect(Digest.hex(mac) == "d7ad7d9b7d21ee2836d335c30ce51982ecf1aa92")

@@ -6,6 +6,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import Synchronization
+import TestSupport
 import Testing
 
 /// A request context that knows the client's address, to count connections.
@@ -19,8 +20,14 @@ struct AddressContext: RequestContext {
     }
 }
 
-@Suite struct HTTPClientTests {
-    final class Connections: Sendable { let remotes = Mutex<Set<String>>([]) }
+@Suite(.hangGuard) struct HTTPClientTests {
+    final class Connections: Sendable {
+        let remotes = Mutex<Set<String>>([])
+        /// Requests inside `/together` right now.
+        let together = Atomic<Int>(0)
+        /// Set when the test's body has returned: `/slow` answers only then.
+        let over = Atomic<Bool>(false)
+    }
 
     /// A local server with the endpoints the tests need, on a real port.
     func withServer(_ body: @escaping @Sendable (String, Connections) async throws -> Void) async throws {
@@ -41,13 +48,22 @@ struct AddressContext: RequestContext {
         }
         router.get("big") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(repeating: 0x61, count: 2 << 20))) }
         router.get("slow") { _, _ in
-            try await Task.sleep(for: .seconds(10))
+            // Answers only once the test is over: a client that gets an answer did not give up.
+            connections.remotes.withLock { _ = $0.insert("slow") }
+            try await Wait.until("the test is over", within: .seconds(600)) { connections.over.load(ordering: .relaxed) }
+            return Response(status: .ok)
+        }
+        router.get("together") { _, _ in
+            // Answers once 8 requests are inside at the same time: only concurrent transfers get through.
+            connections.together.add(1, ordering: .relaxed)
+            try await Wait.until("8 requests are in at once") { connections.together.load(ordering: .relaxed) >= 8 }
             return Response(status: .ok)
         }
         router.get("missing") { _, _ in Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "nope"))) }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try await app.test(.live) { client in
+            defer { connections.over.store(true, ordering: .relaxed) }
             try await body("http://127.0.0.1:\(client.port!)", connections)
         }
     }
@@ -94,13 +110,11 @@ struct AddressContext: RequestContext {
 
     @Test func manyTransfersRunConcurrently() async throws {
         try await withServer { base, _ in
-            let http = HTTPClient()
-            let start = ContinuousClock.now
+            let http = HTTPClient()  // 8 transfers at once
             try await withThrowingTaskGroup(of: Int.self) { group in
-                for _ in 0..<40 { group.addTask { try await http.execute(HTTPClientRequest(url: base + "/hello")).status } }
+                for _ in 0..<8 { group.addTask { try await http.execute(HTTPClientRequest(url: base + "/together"), timeout: .seconds(120)).status } }
                 for try await status in group { #expect(status == 200) }
             }
-            #expect(start.duration(to: .now) < .seconds(10))
         }
     }
 
@@ -115,15 +129,14 @@ struct AddressContext: RequestContext {
     }
 
     @Test func cancellingTheTaskAbortsTheTransfer() async throws {
-        try await withServer { base, _ in
+        try await withServer { base, connections in
             let http = HTTPClient()
-            let start = ContinuousClock.now
-            let transfer = Task { try await http.execute(HTTPClientRequest(url: base + "/slow"), timeout: .seconds(30)) }
-            try await Task.sleep(for: .milliseconds(200))
+            // The endpoint answers only after the test: a transfer that was not aborted would end
+            // with its own timeout (`timedOut`), not `cancelled`.
+            let transfer = Task { try await http.execute(HTTPClientRequest(url: base + "/slow"), timeout: .seconds(120)) }
+            try await Wait.until("the transfer has reached the server") { connections.remotes.withLock { !$0.isEmpty } }
             transfer.cancel()
             await expect(.cancelled) { try await transfer.value }
-            // The endpoint takes 10 s: ending well before proves the abort, even on a loaded machine.
-            #expect(start.duration(to: .now) < .seconds(6))
             // Cancelled before any thread takes the transfer up: the same typed error.
             let early = Task {
                 withUnsafeCurrentTask { $0?.cancel() }
@@ -145,7 +158,7 @@ struct AddressContext: RequestContext {
     }
 }
 
-@Suite struct RetryPolicyTests {
+@Suite(.hangGuard) struct RetryPolicyTests {
     @Test func backoffGrowsAndStaysWithinItsCeiling() {
         var policy = RetryPolicy()
         policy.initialBackoff = .milliseconds(100)
@@ -158,7 +171,7 @@ struct AddressContext: RequestContext {
     }
 }
 
-@Suite struct RetryTests {
+@Suite(.hangGuard) struct RetryTests {
     final class Counter: Sendable { let hits = Mutex<Int>(0) }
 
     /// A server that answers `failures` times with `status` (and Retry-After), then 200.
@@ -224,47 +237,51 @@ struct AddressContext: RequestContext {
     }
 
     @Test func networkErrorsAreRetriedToo() async throws {
-        let start = ContinuousClock.now
         do {
             _ = try await HTTPClient().execute(HTTPClientRequest(url: "http://127.0.0.1:1/x"), retry: fast)
             Issue.record("connected to nothing")
         } catch let error as HTTPClientError {
             #expect(error.code == .retriesExhausted && error.message.contains("could_not_connect"))
         }
-        #expect(start.duration(to: .now) < .seconds(10))
     }
 }
 
 /// The per-provider, per-workspace token bucket: queues rather than refuses, in arrival order.
-@Suite struct RateLimiterTests {
-    @Test func burstPassesThenCallersQueueAtTheRate() async throws {
+/// Reservations are checked at chosen instants, so the arithmetic is exact whatever the machine does.
+@Suite(.hangGuard) struct RateLimiterTests {
+    static func milliseconds(_ wait: Duration?) -> Int? {
+        wait.map { Int(($0 / .microseconds(1)).rounded() / 1000) }
+    }
+
+    @Test func burstPassesThenCallersQueueAtTheRate() {
         // 5 at once, then 20 a second (one every 50 ms).
         let limiter = RateLimiter(limits: ["gmail": .init(burst: 5, perSecond: 20)])
-        let start = ContinuousClock.now
-        for _ in 0..<5 { try await limiter.acquire(provider: "gmail", workspace: "w1") }
-        #expect(start.duration(to: .now) < .milliseconds(200))  // waiting for tokens would take 250 ms
-        // Ten more wait their turn: about 10 × 50 ms, none refused.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<10 { group.addTask { try await limiter.acquire(provider: "gmail", workspace: "w1") } }
-            try await group.waitForAll()
-        }
-        let elapsed = start.duration(to: .now)
-        #expect(elapsed >= .milliseconds(450), "\(elapsed)")
-        #expect(elapsed < .seconds(10), "\(elapsed)")  // queued, not stuck
+        let t0 = ContinuousClock.now
+        let burst = (0..<5).map { _ in Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "w1", at: t0)) }
+        #expect(burst == [0, 0, 0, 0, 0])
+        // Ten more wait their turn, in arrival order, none refused.
+        let queued = (0..<10).map { _ in Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "w1", at: t0)) }
+        #expect(queued == [50, 100, 150, 200, 250, 300, 350, 400, 450, 500])
+        // A second later the bucket has refilled what those ten took, and half a second more.
+        #expect(Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "w1", at: t0 + .seconds(1))) == 0)
     }
 
     @Test func workspacesAndProvidersHaveTheirOwnBuckets() async throws {
         let limiter = RateLimiter(limits: ["gmail": .requests(2, per: .seconds(60))])
-        try await limiter.acquire(provider: "gmail", workspace: "w1")
-        try await limiter.acquire(provider: "gmail", workspace: "w1")
-        let start = ContinuousClock.now
-        try await limiter.acquire(provider: "gmail", workspace: "w2")          // another workspace: its own burst
-        for _ in 0..<50 { try await limiter.acquire(provider: "stripe", workspace: "w1") }  // no limit configured
-        #expect(start.duration(to: .now) < .seconds(2))  // sharing w1's bucket would mean a 30 s wait
-        // w1 is now 30 s from its next token: a waiter that gives up is cancelled, not served.
+        let t0 = ContinuousClock.now
+        #expect(Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "w1", at: t0)) == 0)
+        #expect(Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "w1", at: t0)) == 0)
+        #expect(Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "w2", at: t0)) == 0)  // its own burst
+        #expect(limiter.reserve(provider: "stripe", workspace: "w1", at: t0) == nil)                   // no limit configured
+        #expect(Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "w1", at: t0)) == 30_000)
+        limiter.giveBack(provider: "gmail", workspace: "w1")
+
+        // w1 is now 30 s from its next token: a waiter that gives up is cancelled, not served, and
+        // its token goes back (the next caller waits 30 s, not 60).
         let waiter = Task { try await limiter.acquire(provider: "gmail", workspace: "w1") }
-        try await Task.sleep(for: .milliseconds(50))
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
+        let next = try #require(Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "w1", at: .now)))
+        #expect(next > 0 && next <= 30_000, "\(next) ms")
     }
 }

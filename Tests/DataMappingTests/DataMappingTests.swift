@@ -1,8 +1,9 @@
 import DataMapping
 import Foundation
+import TestSupport
 import Testing
 
-@Suite struct DataMappingTests {
+@Suite(.hangGuard) struct DataMappingTests {
     static let invoice = #"""
         {"id": "in_1", "customer_email": "Ana@Example.COM ", "amount_paid": 4999, "status": "paid",
          "status_transitions": {"paid_at": 1700000000}, "paid": true,

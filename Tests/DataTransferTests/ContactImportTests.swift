@@ -4,7 +4,7 @@ import Postgres
 import TestSupport
 import Testing
 
-@Suite struct ImportMappingTests {
+@Suite(.hangGuard) struct ImportMappingTests {
     @Test func suggestsFieldsFromHeadersWithSynonymsAndKeepsTheRestAsCustom() throws {
         let mapping = try ImportMapping.suggest(headers: ["E-mail", "First Name", "SURNAME", "Company Name", "Job Title", "Mobile", "Tags", "Lead Source"])
         #expect(mapping.columns == [0: "email", 1: "first_name", 2: "last_name", 3: "account.name", 4: "title", 5: "phone", 6: "tags",
@@ -42,7 +42,7 @@ import Testing
     }
 }
 
-@Suite struct ContactImportTests {
+@Suite(.hangGuard) struct ContactImportTests {
     static func file(_ text: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("import-\(UUID().uuidString).csv")
         try Data(text.utf8).write(to: url)

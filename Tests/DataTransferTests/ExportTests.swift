@@ -9,7 +9,7 @@ import Postgres
 import TestSupport
 import Testing
 
-@Suite struct ExportTests {
+@Suite(.hangGuard) struct ExportTests {
     static func seed(_ db: PostgresClient, _ workspace: UUID) async throws -> UUID {
         let account = UUID()
         try await db.execute("INSERT INTO accounts (id, workspace_id, name, normalized_name) VALUES (\(account), \(workspace), 'Acme', 'acme')")

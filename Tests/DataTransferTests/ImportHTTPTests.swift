@@ -19,7 +19,7 @@ import Testing
 
 /// `POST /v1/imports` and `GET /v1/imports/<id>` on the gateway, over real HTTP, with the data
 /// transfer service behind it over real RPC.
-@Suite struct ImportHTTPTests {
+@Suite(.hangGuard) struct ImportHTTPTests {
     @Test func uploadQueueProgressAndSummaryScopedToTheKeysWorkspace() async throws {
         let db = try await TestDatabase.migrated().client
         let workspace = try await TestDatabase.workspace(in: db)
@@ -32,11 +32,7 @@ import Testing
         let smtpGroup = ServiceGroup(services: [smtp], logger: TestDatabase.logger)
         let smtpTask = Task { try await smtpGroup.run() }
         defer { smtpTask.cancel() }
-        var smtpPort = 0
-        for _ in 0..<400 where smtpPort == 0 {
-            smtpPort = smtp.localAddress?.port ?? 0
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        let smtpPort = try await Wait.value("the SMTP server is listening") { smtp.localAddress?.port }
         try await ImportGateway.with(db: db, blobs: blobs, maximumUploadSize: 4096, mail: MailServer(url: "smtp://127.0.0.1:\(smtpPort)")) { base, jobs in
             let http = HTTPClient()
             let csv = Array("Mail Address,Org\nana@x.test,Acme\nbob@x.test,Acme\n".utf8)

@@ -8,7 +8,7 @@ import TestSupport
 import Testing
 
 /// Import jobs: progress committed with each batch, resume after a crash with exact counts, cancel.
-@Suite struct ImportJobTests {
+@Suite(.hangGuard) struct ImportJobTests {
     static func blobs() -> LocalBlobStore {
         LocalBlobStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("nexa-blobs-\(UUID().uuidString)"))
     }
@@ -89,7 +89,7 @@ import Testing
     }
 }
 
-@Suite struct MappingTemplateTests {
+@Suite(.hangGuard) struct MappingTemplateTests {
     @Test func aSavedMappingIsReappliedToFilesWithTheSameHeaders() async throws {
         let db = try await TestDatabase.migrated().client
         let workspace = try await TestDatabase.workspace(in: db)
@@ -124,7 +124,7 @@ import Testing
     }
 }
 
-@Suite struct ImportUndoTests {
+@Suite(.hangGuard) struct ImportUndoTests {
     @Test func undoDeletesWhatWasCreatedRestoresWhatWasUpdatedAndLeavesLaterChangesAlone() async throws {
         let db = try await TestDatabase.migrated().client
         let workspace = try await TestDatabase.workspace(in: db)

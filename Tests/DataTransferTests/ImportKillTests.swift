@@ -10,7 +10,7 @@ import Glibc
 
 /// The real `nexa-data-transfer` process, killed with SIGKILL in the middle of an import: a new
 /// process resumes the job from its last committed batch, and the counts come out exact.
-@Suite struct ImportKillTests {
+@Suite(.hangGuard) struct ImportKillTests {
     @Test func killedMidImportTheJobResumesWithExactCounts() async throws {
         let executable = try Processes.binary("nexa-data-transfer")
         let (url, db) = try await TestDatabase.migrated()
@@ -42,23 +42,45 @@ import Glibc
             try await db.query("SELECT count(*) FROM contacts WHERE workspace_id = \(workspace)")[0].decode(Int.self, at: 0)
         }
 
+        // The kill must land mid-import, whatever the machine's speed: the batch whose progress
+        // write reaches 2,000 rows waits on an advisory lock this test holds, and the process is
+        // killed while it waits (its uncommitted batch dies with it).
+        let holder = PostgresClient(conninfo: url, maximumConnections: 1, logger: TestDatabase.logger)
+        try await holder.query("SELECT pg_advisory_lock(4242)")
+        try await db.execute(PostgresQuery(unsafeSQL: """
+            CREATE FUNCTION test_pause_import() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END $$
+            """))
+        try await db.execute(PostgresQuery(unsafeSQL: """
+            CREATE TRIGGER test_pause_import BEFORE UPDATE ON import_jobs FOR EACH ROW
+              WHEN (NEW.rows_written >= 2000 AND OLD.rows_written < 2000) EXECUTE FUNCTION test_pause_import();
+            """))
+
         let first = try start()
         let job = try await ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
             .start(workspace: workspace, blobKey: key, fileName: "big.csv", mapping: nil, mode: .fail, dryRun: false)
-        // Kill it once a few batches are in.
-        var deadline = ContinuousClock.now.advanced(by: .seconds(120))
-        while try await progress(job.id).written < 2_000, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await Wait.until("the import waits on the test's lock", within: .seconds(180)) {
+            try await db.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").count > 0
+        }
         kill(first.processIdentifier, SIGKILL)
         _ = await first.exit()
+        // A backend waiting on a lock does not read its socket, so it would not notice its client
+        // died until the lock came free; end it as the server ends a dead client's session (its
+        // open batch rolls back), then lift the pause.
+        try await db.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        try await Wait.until("the killed worker's session has ended") {
+            try await db.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").isEmpty
+        }
+        try await db.execute("DROP TRIGGER test_pause_import ON import_jobs")
+        try await holder.query("SELECT pg_advisory_unlock(4242)")
         let killed = try await progress(job.id)
-        #expect(killed.status == "running" && killed.written >= 2_000 && killed.written < rows, "the kill landed mid-import: \(killed)")
+        #expect(killed.status == "running" && killed.written > 0 && killed.written < 2_000, "the kill landed mid-import: \(killed)")
         // What is committed is what the job counted: batch and progress commit together.
         #expect(try await contacts() == killed.written && killed.created == killed.written)
 
         let second = try start()
         defer { if second.isRunning { second.terminate() } }
-        deadline = ContinuousClock.now.advanced(by: .seconds(180))
-        while try await progress(job.id).status != "completed", ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try await Wait.until("the resumed import completes", within: .seconds(180)) { try await progress(job.id).status == "completed" }
         let done = try await progress(job.id)
         #expect(done.status == "completed" && done.written == rows && done.created == rows, "\(done)")
         #expect(try await contacts() == rows)

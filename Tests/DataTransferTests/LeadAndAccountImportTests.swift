@@ -7,7 +7,7 @@ import Testing
 
 /// Leads and accounts go through the same import as contacts: mapping, checks, dedupe, dry run,
 /// jobs and undo.
-@Suite struct LeadAndAccountImportTests {
+@Suite(.hangGuard) struct LeadAndAccountImportTests {
     static func run(_ db: PostgresClient, _ csv: String, entity: ImportEntity, workspace: UUID, mode: RecordImporter.Mode = .fail,
                     dryRun: Bool = false) async throws -> RecordImporter.Summary {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("nexa-\(UUID().uuidString).csv")

@@ -19,7 +19,7 @@ import Testing
 /// The gateway and the data transfer service with an S3-compatible blob store (the sandbox's
 /// stand-in, real HTTP): an upload goes to the bucket, the import reads it from there, and an
 /// export's link sends the client to a presigned URL.
-@Suite struct S3ImportExportTests {
+@Suite(.hangGuard) struct S3ImportExportTests {
     @Test func importAndExportThroughAnS3CompatibleStore() async throws {
         let db = try await TestDatabase.migrated().client
         let workspace = try await TestDatabase.workspace(in: db)

@@ -11,7 +11,7 @@ import TestSupport
 import Testing
 
 /// API-key management over the gateway's RPC: scoped to the caller's workspace, and only for keys valid everywhere.
-@Suite struct APIKeyMethodsTests {
+@Suite(.hangGuard) struct APIKeyMethodsTests {
     @Test func anAllServicesKeyManagesItsWorkspacesKeysAndNoOtherKeyMay() async throws {
         let db = try await TestDatabase.migrated().client
         let workspace = try await TestDatabase.workspace(in: db)

@@ -17,7 +17,7 @@ import Glibc
 
 /// The real `nexa-gateway` process, killed with SIGKILL in the middle of a burst of webhooks:
 /// every event it acknowledged is delivered, and applied exactly once.
-@Suite struct InboxDurabilityTests {
+@Suite(.hangGuard) struct InboxDurabilityTests {
     /// A billing service whose webhook handler applies one effect per event through the effect ledger.
     struct LedgerBilling: BillingV1.BillingService.Handler {
         let db: PostgresClient
@@ -55,14 +55,11 @@ import Glibc
         return environment
     }
 
-    /// Polls the gateway's `/healthz` until it answers; records an issue after a minute.
+    /// Polls the gateway's `/healthz` until it answers.
     static func waitUntilUp(_ base: String, http: HTTPClient) async throws {
-        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
-        while ContinuousClock.now < deadline {
-            if (try? await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(1)))?.status == 200 { return }
-            try await Task.sleep(for: .milliseconds(100))
+        try await Wait.until("the gateway answers /healthz") {
+            (try? await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(5)))?.status == 200
         }
-        Issue.record("the gateway did not start")
     }
 
     @Test func killedMidBurstEveryAcknowledgedEventIsDeliveredExactlyOnce() async throws {
@@ -104,12 +101,12 @@ import Glibc
                             let signature = WebhookIngressTests.stripeHeader(secret: "whsec_durable", body: body)
                             guard let reply = try? await http.execute(
                                 .json(base + "/webhooks/stripe/\(endpoint.endpoint.id)", Array(body.utf8), headers: [.init("Stripe-Signature", signature)]),
-                                timeout: .seconds(5)) else { return }  // the connection died with the process
+                                timeout: .seconds(30)) else { return }  // the connection died with the process
                             if reply.status == 200 { acknowledged.ids.withLock { _ = $0.insert(id) } }
                         }
                     }
                 }
-                while acknowledged.ids.withLock({ $0.count }) < 300 { try await Task.sleep(for: .milliseconds(5)) }
+                try await Wait.until("300 deliveries are acknowledged") { acknowledged.ids.withLock { $0.count } >= 300 }
                 kill(first.processIdentifier, SIGKILL)
                 try await senders.waitForAll()
             }
@@ -124,11 +121,8 @@ import Glibc
             // …and after a restart every one is delivered, its effect applied exactly once.
             let second = try start()
             try await Self.waitUntilUp(base, http: http)
-            let deadline = ContinuousClock.now.advanced(by: .seconds(120))
-            while ContinuousClock.now < deadline {
-                let pending = try await db.query("SELECT count(*) FROM webhook_inbox WHERE status <> 'delivered'")[0].decode(Int.self, at: 0)
-                if pending == 0 { break }
-                try await Task.sleep(for: .milliseconds(200))
+            try await Wait.until("every stored event is delivered", within: .seconds(180)) {
+                try await db.query("SELECT count(*) FROM webhook_inbox WHERE status <> 'delivered'")[0].decode(Int.self, at: 0) == 0
             }
             second.terminate()
             _ = await second.exit()
@@ -175,9 +169,19 @@ import Glibc
                 try await http.execute(.json(base + "/webhooks/stripe/\(endpoint.endpoint.id)", Array(body.utf8),
                                              headers: [.init("Stripe-Signature", signature)]), timeout: .seconds(30)).status
             }
-            try await Task.sleep(for: .seconds(1))
+            try await Wait.until("the inbox's COPY waits on the lock") {
+                try await db.query("SELECT 1 FROM pg_locks WHERE relation = 'webhook_inbox'::regclass AND NOT granted").count > 0
+            }
             kill(gateway.processIdentifier, SIGTERM)
-            try await Task.sleep(for: .seconds(1))
+            // Shutting down, the gateway closes its listener first: connections are then refused.
+            try await Wait.until("the gateway refuses new connections") {
+                do {
+                    _ = try await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(5))
+                    return false
+                } catch let error as HTTPClientError {
+                    return error.code == .couldNotConnect
+                }
+            }
             return delivery
         }.value
         #expect(status == 200)

@@ -13,7 +13,7 @@ import Testing
 /// Outlook connections: the OAuth round trip against the Microsoft identity platform stand-in
 /// over real HTTP — short Graph scope names in the grant, the email from the ID token, refresh
 /// tokens that rotate, a revoked grant, a denied consent.
-@Suite struct MicrosoftOAuthTests {
+@Suite(.hangGuard) struct MicrosoftOAuthTests {
     static func with(_ body: @escaping @Sendable (OAuthHarness) async throws -> Void) async throws {
         let microsoft = MicrosoftStandIn.Configuration()
         try await OAuthHarness.with(provider: "microsoft", standIn: { redirectURI in

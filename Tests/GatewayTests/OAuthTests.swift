@@ -18,7 +18,7 @@ import Testing
 
 /// The OAuth round trip against the Google stand-in over real HTTP, the token vault, refresh
 /// single-flight, invalid_grant, disconnect and the idle refresh.
-@Suite struct OAuthTests {
+@Suite(.hangGuard) struct OAuthTests {
     static func with(_ body: @escaping @Sendable (OAuthHarness) async throws -> Void) async throws {
         let google = GoogleStandIn.Configuration()
         try await OAuthHarness.with(provider: "google", standIn: { redirectURI in

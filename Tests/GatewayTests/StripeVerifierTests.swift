@@ -1,10 +1,11 @@
 import Foundation
 @testable import Gateway
+import TestSupport
 import Testing
 
 /// The `Stripe-Signature` check alone, against the reference's test vector (computed with Stripe's
 /// SDK) and the header's variations; the HTTP path is in `WebhookIngressTests`.
-@Suite struct StripeVerifierTests {
+@Suite(.hangGuard) struct StripeVerifierTests {
     static let body = Array(#"{"id":"evt_test_1","object":"event","type":"invoice.payment_succeeded"}"#.utf8)
     static let signature = "e8f5b64e0f68e4f48040b2652ec09b976c173610be8872f8b890ddb256135776"
     static let endpoint = WebhookEndpoint(id: "we_test", workspaceID: UUID(), provider: .stripe, secret: Array("whsec_test_secret".utf8),

@@ -2,12 +2,13 @@ import Foundation
 import Gateway
 import NIOCore
 import NIOPosix
+import TestSupport
 import Testing
 
 /// The webhook handler in the HTTP pipeline, seen from raw TCP: pipelined requests answered in
 /// order whichever route serves them, oversized bodies, `Connection: close`, and paths that are
 /// not deliveries reaching Hummingbird's router.
-@Suite struct WebhookChannelHandlerTests {
+@Suite(.hangGuard) struct WebhookChannelHandlerTests {
     /// One HTTP/1.1 response as read off the wire.
     struct Response: Equatable {
         var status: Int

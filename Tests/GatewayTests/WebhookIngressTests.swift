@@ -7,7 +7,7 @@ import TestSupport
 import Testing
 
 /// Each provider's signature scheme over real HTTP into a real inbox: good, bad, stale and replayed.
-@Suite struct WebhookIngressTests {
+@Suite(.hangGuard) struct WebhookIngressTests {
     static func stripeHeader(secret: String, body: String, at time: Int = Int(Date().timeIntervalSince1970)) -> String {
         "t=\(time),v1=" + Digest.hex(Digest.hmacSHA256(key: Array(secret.utf8), data: Array("\(time).\(body)".utf8)))
     }

@@ -1,10 +1,11 @@
 import Messages
 import ProtoSchema
 import RPC
+import TestSupport
 import Testing
 
 /// The generated Swift must agree with the protobuf-c descriptors it was generated from.
-@Suite struct GeneratedCodeTests {
+@Suite(.hangGuard) struct GeneratedCodeTests {
     let schema = Schema.compiled()
 
     var generated: [ServiceDescriptor] {

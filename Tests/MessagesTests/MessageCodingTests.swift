@@ -1,8 +1,9 @@
 import Foundation
 import Messages
+import TestSupport
 import Testing
 
-@Suite struct MessageCodingTests {
+@Suite(.hangGuard) struct MessageCodingTests {
     /// Our EchoRequest keeps field 1 for the context, so its text and n are fields 2 and 3.
     @Test func encodesWithLibprotobufC() {
         var request = RPCV1.EchoRequest()

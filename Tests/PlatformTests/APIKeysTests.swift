@@ -5,7 +5,7 @@ import RPC
 import TestSupport
 import Testing
 
-@Suite struct APIKeysTests {
+@Suite(.hangGuard) struct APIKeysTests {
     let billing = ServiceDescriptor(name: "nexa.billing.v1.BillingService", methods: [])
     let support = ServiceDescriptor(name: "nexa.support.v1.SupportService", methods: [])
     let echo = MethodDescriptor(index: 2, name: "Echo", inputType: "a", outputType: "b")

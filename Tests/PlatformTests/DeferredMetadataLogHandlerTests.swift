@@ -1,9 +1,10 @@
 import Logging
 import Platform
 import Synchronization
+import TestSupport
 import Testing
 
-@Suite struct DeferredMetadataLogHandlerTests {
+@Suite(.hangGuard) struct DeferredMetadataLogHandlerTests {
     /// Records what reaches it.
     struct Recorder: LogHandler {
         let box: Box

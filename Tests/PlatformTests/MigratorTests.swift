@@ -4,7 +4,7 @@ import RPC
 import TestSupport
 import Testing
 
-@Suite struct MigratorTests {
+@Suite(.hangGuard) struct MigratorTests {
     @Test func appliesEveryMigrationOnceAndIsIdempotent() async throws {
         let db = try await TestDatabase.fresh().client
         let migrator = Migrator(logger: TestDatabase.logger)

@@ -1,7 +1,8 @@
 import Platform
+import TestSupport
 import Testing
 
-@Suite struct ServiceSettingsTests {
+@Suite(.hangGuard) struct ServiceSettingsTests {
     @Test func defaultsGiveEachServiceItsOwnPorts() throws {
         var seen = Set<Int>()
         for service in ServiceSettings.services {

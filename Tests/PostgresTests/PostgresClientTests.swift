@@ -4,7 +4,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@Suite struct PostgresClientTests {
+@Suite(.hangGuard) struct PostgresClientTests {
     @Test func everyColumnTypeRoundTrips() async throws {
         let db = try await TestDatabase.fresh().client
         try await db.execute("""
@@ -79,10 +79,16 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<8 {
                 group.addTask {
+                    var first = true
                     try await db.withTransaction(isolation: .serializable, maximumAttempts: 50) { tx in
                         attempts.count.add(1, ordering: .relaxed)
                         let n = try await tx.query("SELECT n FROM counter").first!.decode(Int.self, at: 0)
-                        try await Task.sleep(for: .milliseconds(5))
+                        // Every first attempt reads before any writes: all eight overlap, seven must retry.
+                        if first {
+                            first = false
+                            attempts.read.add(1, ordering: .relaxed)
+                            try await Wait.until("all eight transactions have read") { attempts.read.load(ordering: .relaxed) == 8 }
+                        }
                         try await tx.execute("UPDATE counter SET n = \(n + 1)")
                     }
                 }
@@ -90,10 +96,13 @@ import Testing
             try await group.waitForAll()
         }
         #expect(try await db.query("SELECT n FROM counter").first?.decode(Int.self, at: 0) == 8)
-        #expect(attempts.count.load(ordering: .relaxed) > 8)  // some ran again
+        #expect(attempts.count.load(ordering: .relaxed) >= 8 + 7)  // every overlapping writer but one ran again
     }
 
-    final class Attempts: Sendable { let count = Atomic<Int>(0) }
+    final class Attempts: Sendable {
+        let count = Atomic<Int>(0)
+        let read = Atomic<Int>(0)
+    }
 
     @Test func copyInAndOutStream() async throws {
         let db = try await TestDatabase.fresh().client
@@ -178,8 +187,12 @@ import Testing
             }
             return got
         }
-        // LISTEN is asynchronous: notify until the listener has surely started.
-        try await Task.sleep(for: .milliseconds(500))
+        // LISTEN is asynchronous: notify once the listener's session has run its last LISTEN.
+        try await Wait.until("the listener has subscribed") {
+            try await db.query("""
+                SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN "other"' AND state = 'idle'
+                """).count == 1
+        }
         try await db.execute("SELECT pg_notify('events', \("hello"))")
         try await db.execute("SELECT pg_notify('other', \("world"))")
         let got = try await received.value
@@ -192,9 +205,18 @@ import Testing
         // Kill every pooled backend, as a server restart would.
         let admin = try await TestDatabase.fresh(maximumConnections: 1).client
         try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = \(pid)")
-        try await Task.sleep(for: .milliseconds(100))
-        // The pool notices the dead connection before lending it: the very next call succeeds.
-        let newPID = try await db.query("SELECT pg_backend_pid()").first!.decode(Int.self, at: 0)
+        try await Wait.until("the killed backend has exited") {
+            try await admin.query("SELECT 1 FROM pg_stat_activity WHERE pid = \(pid)").isEmpty
+        }
+        // The pool recovers by itself. The first call may still meet the dead connection (the
+        // backend leaves pg_stat_activity a moment before its socket closes): then it fails as a
+        // lost connection, never hangs, and the pool replaces the connection for the next call.
+        let newPID: Int
+        do {
+            newPID = try await db.query("SELECT pg_backend_pid()").first!.decode(Int.self, at: 0)
+        } catch let error as PostgresError where error.code == .connectionFailed {
+            newPID = try await db.query("SELECT pg_backend_pid()").first!.decode(Int.self, at: 0)
+        }
         #expect(newPID != pid)
     }
 

@@ -1,9 +1,10 @@
 import NIOCore
 import NIOTestUtils
 import RPCNIO
+import TestSupport
 import Testing
 
-@Suite struct FrameDecoderTests {
+@Suite(.hangGuard) struct FrameDecoderTests {
     func requestBytes(_ frame: RequestFrame) -> ByteBuffer {
         var b = ByteBuffer()
         frame.write(to: &b)

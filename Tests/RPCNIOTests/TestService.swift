@@ -6,6 +6,7 @@ import RPC
 import RPCNIO
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 
 /// A service for transport tests: 0 Check, 1 Sleep (sleeps `n` ms, echoes), 2 Fail (NOT_FOUND),
 /// 3 Crash (a non-RPC error), 4 IdempotentSleep.
@@ -15,13 +16,14 @@ struct TestService: ServerService {
         let finished = Atomic<Int>(0)
         let cancelled = Atomic<Int>(0)
 
-        /// Waits (up to 10 s) until `count` calls reached the handler.
+        /// Waits until `count` calls reached the handler.
         func waitUntilStarted(_ count: Int) async throws {
-            let deadline = ContinuousClock.now.advanced(by: .seconds(10))
-            while started.load(ordering: .relaxed) < count {
-                guard ContinuousClock.now < deadline else { throw CancellationError() }
-                try await Task.sleep(for: .milliseconds(5))
-            }
+            try await Wait.until("\(count) calls reached the handler") { started.load(ordering: .relaxed) >= count }
+        }
+
+        /// Waits until `count` calls were cancelled.
+        func waitUntilCancelled(_ count: Int) async throws {
+            try await Wait.until("\(count) calls were cancelled") { cancelled.load(ordering: .relaxed) >= count }
         }
     }
 
@@ -122,7 +124,7 @@ func makeClient(port: Int, configure: (inout ClientConfiguration) -> Void = { _ 
 
 extension RPCClient {
     /// Calls method `index` of the test service with an EchoRequest.
-    func echo(_ index: Int, text: String = "hi", n: Int64 = 0, key: String? = "good", timeout: Duration? = .seconds(5)) async throws -> RPCV1.EchoResponse {
+    func echo(_ index: Int, text: String = "hi", n: Int64 = 0, key: String? = "good", timeout: Duration? = .seconds(60)) async throws -> RPCV1.EchoResponse {
         var request = RPCV1.EchoRequest()
         request.text = text
         request.n = n
@@ -139,15 +141,17 @@ struct RawPeer {
 
     static func connect(port: Int) async throws -> RawPeer {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(5))
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
             }
         return RawPeer(channel: channel)
     }
 
-    /// Sends `bytes` and reads until `frames` response frames arrived, the peer closed, or the
-    /// timeout passed; returns what arrived.
-    func exchange(_ bytes: [UInt8], frames: Int, timeout: Duration = .seconds(5)) async throws -> [UInt8] {
+    /// Sends `bytes` and reads until `frames` response frames arrived or the peer closed; returns
+    /// what arrived.
+    /// - Throws: `Wait.TimedOut` when neither happened within `timeout` (a bound on a hang only).
+    func exchange(_ bytes: [UInt8], frames: Int, timeout: Duration = .seconds(60)) async throws -> [UInt8] {
         try await channel.executeThenClose { inbound, outbound in
             if !bytes.isEmpty { try await outbound.write(ByteBuffer(bytes: bytes)) }
             let received = ReceivedBytes()
@@ -160,8 +164,8 @@ struct RawPeer {
                     return received.bytes.withLock { $0 }
                 }
                 group.addTask {
-                    try? await Task.sleep(for: timeout)
-                    return received.bytes.withLock { $0 }
+                    try await Task.sleep(for: timeout)
+                    throw Wait.TimedOut(what: "\(frames) response frames or the server's close", limit: timeout)
                 }
                 let result = try await group.next()!
                 group.cancelAll()
@@ -179,16 +183,6 @@ extension RawPeer {
             try await whileOpen()
         }
     }
-}
-
-/// True once `condition` holds, false if it still does not after `limit`.
-func eventually(within limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now.advanced(by: limit)
-    while !condition() {
-        if ContinuousClock.now > deadline { return false }
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    return true
 }
 
 /// Bytes shared between a reader and a timer.

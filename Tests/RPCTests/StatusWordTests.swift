@@ -1,7 +1,8 @@
 import RPC
+import TestSupport
 import Testing
 
-@Suite struct StatusWordTests {
+@Suite(.hangGuard) struct StatusWordTests {
     @Test(arguments: 0...16)
     func everyCodeSurvivesTheWire(raw: Int) {
         let code = StatusCode(rawValue: raw)
@@ -34,7 +35,7 @@ import Testing
     }
 }
 
-@Suite struct ErrorConversionTests {
+@Suite(.hangGuard) struct ErrorConversionTests {
     struct Hidden: Error {}
 
     @Test func foreignErrorsBecomeInternalWithoutDetail() {
@@ -52,7 +53,7 @@ import Testing
     }
 }
 
-@Suite struct DescriptorTests {
+@Suite(.hangGuard) struct DescriptorTests {
     @Test(arguments: [
         ("nexa.billing.v1.BillingService", "billing"),
         ("nexa.email_calendar.v1.EmailCalendarService", "email_calendar"),
@@ -72,7 +73,7 @@ import Testing
     }
 }
 
-@Suite struct CallOptionsTests {
+@Suite(.hangGuard) struct CallOptionsTests {
     @Test func metadataCarriesTimeoutKeyAndRichErrors() {
         let options = CallOptions(timeout: .milliseconds(1500), apiKey: "k", workspaceID: "w", requestID: "r")
         let m = options.metadata(merging: CallMetadata())

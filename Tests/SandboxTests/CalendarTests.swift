@@ -7,10 +7,11 @@ import NIOCore
 import Sandbox
 import SandboxGoogle
 import Synchronization
+import TestSupport
 import Testing
 
 /// Calendar API v3 against the stand-in, with notifications to a real receiving server.
-@Suite struct CalendarTests {
+@Suite(.hangGuard) struct CalendarTests {
     static let discovery = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("../shared/reference/specs/calendar.v3.json").standardizedFileURL
 

@@ -1,7 +1,8 @@
 import Sandbox
+import TestSupport
 import Testing
 
-@Suite struct FormBodyTests {
+@Suite(.hangGuard) struct FormBodyTests {
     @Test func bracketNotationBecomesATree() throws {
         let form = try FormBody("customer=cus_123&items[0][price]=price_abc&items[0][quantity]=2&items[1][price]=p2&metadata[crm_account_id]=acct_42&expand[]=latest_invoice&expand[]=customer")
         #expect(form["customer"]?.string == "cus_123")

@@ -7,10 +7,11 @@ import Logging
 import NIOCore
 import Sandbox
 import SandboxGoogle
+import TestSupport
 import Testing
 
 /// Gmail API v1 against the stand-in, with an access token from its OAuth flow.
-@Suite struct GmailTests {
+@Suite(.hangGuard) struct GmailTests {
     static let discovery = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("../shared/reference/specs/gmail.v1.json").standardizedFileURL
     static var haveDiscovery: Bool { FileManager.default.fileExists(atPath: discovery.path) }

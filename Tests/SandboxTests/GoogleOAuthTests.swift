@@ -7,10 +7,11 @@ import Logging
 import NIOCore
 import Sandbox
 import SandboxGoogle
+import TestSupport
 import Testing
 
 /// Google's OAuth 2.0 authorization-code flow with PKCE against the stand-in, over real HTTP.
-@Suite struct GoogleOAuthTests {
+@Suite(.hangGuard) struct GoogleOAuthTests {
     static let config = GoogleStandIn.Configuration()
     static let redirect = config.redirectURIs[0]
     // RFC 7636 appendix B.

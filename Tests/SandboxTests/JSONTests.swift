@@ -1,7 +1,8 @@
 import Sandbox
+import TestSupport
 import Testing
 
-@Suite struct JSONTests {
+@Suite(.hangGuard) struct JSONTests {
     @Test func decodingIsDeterministic() async throws {
         let text = #"{"api_version":"2026-10-28.endive","created":1795946965,"data":{"object":{"id":"sub_1","items":{"data":[{"id":"si_1"}]}}},"id":"evt_1","livemode":false,"type":"invoice.paid","request":{"id":null}}"#
         let bytes = Array(text.utf8)

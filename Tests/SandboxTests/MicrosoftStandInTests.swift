@@ -6,10 +6,11 @@ import HummingbirdTesting
 import Logging
 import Sandbox
 import SandboxMicrosoft
+import TestSupport
 import Testing
 
 /// The identity platform stand-in refuses what Azure AD refuses, in Azure AD's error shape.
-@Suite struct MicrosoftStandInTests {
+@Suite(.hangGuard) struct MicrosoftStandInTests {
     @Test func tokenEndpointErrorsCarryTheirAADSTSCodes() async throws {
         let configuration = {
             var c = MicrosoftStandIn.Configuration()

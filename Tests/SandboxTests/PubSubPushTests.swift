@@ -8,10 +8,11 @@ import NIOCore
 import Sandbox
 import SandboxGoogle
 import Synchronization
+import TestSupport
 import Testing
 
 /// Gmail → Pub/Sub authenticated push to a real endpoint.
-@Suite struct PubSubPushTests {
+@Suite(.hangGuard) struct PubSubPushTests {
     final class Pushes: Sendable { let received = Mutex<[(authorization: String, body: JSON)]>([]) }
 
     @Test func pushesCarryAnOIDCTokenVerifiableWithTheJWKS() async throws {

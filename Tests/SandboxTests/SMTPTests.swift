@@ -3,9 +3,10 @@ import Logging
 import NIOCore
 @testable import SandboxSMTP
 import ServiceLifecycle
+import TestSupport
 import Testing
 
-@Suite struct SMTPSessionTests {
+@Suite(.hangGuard) struct SMTPSessionTests {
     @Test func aWholeConversation() {
         var s = SMTPSession(hostname: "h")
         #expect(s.greeting.hasPrefix("220 "))
@@ -28,7 +29,7 @@ import Testing
     }
 }
 
-@Suite struct SMTPDeliveryTests {
+@Suite(.hangGuard) struct SMTPDeliveryTests {
     @Test func libcurlMailArrivesInTheMailbox() async throws {
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let mailbox = Mailbox()
@@ -36,11 +37,7 @@ import Testing
         let group = ServiceGroup(services: [server], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            var port = 0
-            for _ in 0..<200 where port == 0 {
-                port = server.localAddress?.port ?? 0
-                try await Task.sleep(for: .milliseconds(5))
-            }
+            let port = try await Wait.value("the SMTP server is listening") { server.localAddress?.port }
             let http = HTTPClient()
             let body = "Your import finished: 10,000 rows.\n.\n..two dots\nBye"
             try await http.sendMail(

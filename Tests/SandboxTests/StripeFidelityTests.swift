@@ -5,11 +5,12 @@ import HummingbirdTesting
 import Logging
 import Sandbox
 import SandboxStripe
+import TestSupport
 import Testing
 
 /// Compares what the stand-in returns with Stripe's own sample objects (`fixtures3.json` from
 /// stripe/openapi, in `../shared/reference/specs`). Runs where that copy exists (CI has it).
-@Suite struct StripeFidelityTests {
+@Suite(.hangGuard) struct StripeFidelityTests {
     static let fixtures = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("../shared/reference/specs/fixtures3.json").standardizedFileURL

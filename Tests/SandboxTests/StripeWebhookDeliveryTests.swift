@@ -8,10 +8,11 @@ import NIOCore
 import Sandbox
 import SandboxStripe
 import Synchronization
+import TestSupport
 import Testing
 
 /// Deliveries POSTed to a real receiving server, as Stripe's webhook sender does.
-@Suite struct StripeWebhookDeliveryTests {
+@Suite(.hangGuard) struct StripeWebhookDeliveryTests {
     struct Delivered: Sendable {
         var body: [UInt8]
         var signature: String

@@ -17,7 +17,7 @@ import TestSupport
 import Testing
 
 /// All six services, each on its own port with the real API-key authenticator and PostgreSQL.
-@Suite struct ServicesTests {
+@Suite(.hangGuard) struct ServicesTests {
     @Test func allSixServicesReportHealthyAnswerReflectionAndCheckKeys() async throws {
         let db = try await TestDatabase.migrated().client
         let workspace = try await TestDatabase.workspace(in: db)

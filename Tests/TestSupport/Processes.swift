@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 public import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -20,17 +21,36 @@ public enum Processes {
         return path
     }
 
-    /// A loopback port free right now (the kernel's pick for a socket bound to port 0).
+    /// A loopback port for a child process to listen on: free right now, below the kernel's
+    /// ephemeral range and never handed out twice by this process.
+    ///
+    /// The kernel's own pick (bind to port 0) comes from the ephemeral range, which every outgoing
+    /// connection of every test running in parallel also draws from: between this call and the
+    /// child's bind, such a connection could take the port. Below that range only another caller of
+    /// this function could, and it never gets the same port.
     public static func freePort() -> Int {
+        let firstEphemeral = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+            .flatMap { $0.split(whereSeparator: \.isWhitespace).first }.flatMap { Int($0) } ?? 32768
+        let range = firstEphemeral > 12_000 ? (firstEphemeral - 10_000)..<firstEphemeral : 61_000..<65_000
+        while true {
+            let port = Int.random(in: range)
+            guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
+            if canBind(port) { return port }
+        }
+    }
+
+    /// Ports this process has handed out (tests share one process; a lock guards the set).
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        address.sin_port = UInt16(port).bigEndian
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
     }
 }
 

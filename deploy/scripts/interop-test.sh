@@ -10,7 +10,7 @@ trap '[ -n "$spid" ] && kill $spid 2>/dev/null; [ -n "$pid" ] && { kill -TERM $p
 (cd "$root/Protos" && protoc --python_out="$work" $(find nexa -name '*.proto'))
 export NEXA_DATABASE_URL=$NEXA_TEST_DATABASE_URL NEXA_BILLING_RPC_PORT=17003 NEXA_BILLING_ADMIN_PORT=17103
 "$bin/nexa-billing" >"$work/billing.log" 2>&1 & pid=$!
-for i in $(seq 1 100); do curl -sf http://127.0.0.1:17103/readyz >/dev/null && break; sleep 0.1; done
+for i in $(seq 1 600); do curl -sf --max-time 5 http://127.0.0.1:17103/readyz >/dev/null && break; sleep 0.1; done
 curl -sf http://127.0.0.1:17103/readyz >/dev/null || { cat "$work/billing.log"; exit 1; }
 workspace=$("$bin/nexactl" workspaces create "Interop")
 key=$("$bin/nexactl" keys create --workspace "$workspace" --services billing --quiet)
@@ -20,7 +20,7 @@ echo "== interop: Python protobuf client against nexa-billing =="
 
 echo "== interop: our client against a reference-style Python server =="
 /usr/bin/python3 "$root/Tests/Interop/stock_server.py" "$work" 17099 >"$work/stock.log" 2>&1 & spid=$!
-for i in $(seq 1 50); do grep -q ready "$work/stock.log" 2>/dev/null && break; sleep 0.1; done
+for i in $(seq 1 600); do grep -q ready "$work/stock.log" 2>/dev/null && break; sleep 0.1; done
 reply=$(NEXA_BILLING_RPC_PORT=17099 "$bin/nexactl" call billing.Echo '{"text":"from swift","n":41}')
 failed=$(NEXA_BILLING_RPC_PORT=17099 "$bin/nexactl" call billing.ListMethods 2>&1 || true)
 kill $spid; spid=""

@@ -80,6 +80,9 @@ public final class WebhookInbox: Sendable {
         self.configuration = configuration
     }
 
+    /// Deliveries waiting for a writer (for tests that must see a queue form).
+    package var queued: Int { state.withLock { $0.queue.count } }
+
     /// Stores `event` durably and calls `completion` once, from a writer's thread, after the
     /// commit that holds it — or with the store's error (the caller answers 5xx, the provider
     /// retries), or `CancellationError` once the inbox has shut down.
