@@ -105,7 +105,7 @@ public struct StripeStandIn: StandIn {
             case .proceed:
                 let delay = await store.processingDelay
                 if delay > .zero { try await Task.sleep(for: delay) }
-                await holdUntilConflict(key)
+                if await store.holdUntilConflict { await holdUntilConflict(key) }
             }
         }
         let (status, body, store): (Int, JSON, Bool)

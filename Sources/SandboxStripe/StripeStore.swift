@@ -80,9 +80,10 @@ actor StripeStore {
         await withCheckedContinuation { held[key] = $0 }
     }
 
-    /// A request with `key` was refused as in flight: the one holding it goes on.
+    /// A request with `key` was refused as in flight: the one holding it goes on. The conflict is
+    /// remembered only while the scenario is on.
     func release(_ key: String) {
-        conflicted.insert(key)
+        if holdUntilConflict { conflicted.insert(key) }
         held.removeValue(forKey: key)?.resume()
     }
 

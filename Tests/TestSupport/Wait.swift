@@ -32,9 +32,10 @@ public enum Wait {
         }
     }
 
-    /// A few milliseconds, timed by a NIO event loop rather than by `Task.sleep`. In a stalled
-    /// suite (every test suspended, no thread busy) the tasks' Dispatch timers had stopped firing
-    /// while the event loops' timers still fired; waits built on the loops cannot stall that way.
+    /// A few milliseconds, timed by a NIO event loop rather than by `Task.sleep`. A stalled suite
+    /// (every test suspended, no thread busy, no time limit reported) still had its event loops'
+    /// timers firing; the cause of that stall is not established, and this keeps the suite's own
+    /// waiting independent of Dispatch's timers meanwhile.
     private static func pause() async throws {
         try Task.checkCancellation()
         try await MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .milliseconds(5)) {}.futureResult.get()
