@@ -86,7 +86,7 @@ public struct ServiceSettings: Sendable {
               NEXA_DB_POOL_SIZE            database connections (default 8)
               NEXA_LOG_LEVEL               trace|debug|info|notice|warning|error|critical (default info)
               NEXA_RPC_MAX_BODY_BYTES      largest request body (default 4194304)
-              NEXA_RPC_MAX_IN_FLIGHT       calls in flight per connection (default 256)
+              NEXA_RPC_MAX_IN_FLIGHT       calls running per connection before reads pause (default 256)
               NEXA_SHUTDOWN_GRACE_SECONDS  time in-flight calls get on SIGTERM (default 10)
               NEXA_MIGRATE_ON_START        apply migrations at start-up (default true)
               NEXA_STRIPE_API_URL          Stripe API base URL (default https://api.stripe.com)

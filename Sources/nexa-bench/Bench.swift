@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import RPC
 import RPCNIO
+import Synchronization
 
 @main
 struct Bench: AsyncParsableCommand {
@@ -89,6 +90,7 @@ struct Client: AsyncParsableCommand {
     @Option(help: "Seconds per measurement.") var seconds: Double = 3
     @Option(help: "Alternating rounds of baseline and RPC per concurrency.") var rounds: Int = 5
     @Option(help: "Where to write the figures as markdown.") var output: String?
+    @Option(help: "The RPC server's process id, to measure its memory under 100,000 pipelined calls.") var rpcPid: Int32?
 
     func run() async throws {
         // RPC: the real Echo method of a running service, through the pooled client.
@@ -148,9 +150,72 @@ struct Client: AsyncParsableCommand {
                                   r.p99 * 1e6, (r.p99 < 0.001 ? "met" : "NOT met") as NSString)
             }
         }
+        let (pipelinedRows, pipelinedSummary) = try await measurePipelined(request: request)
+        report += pipelinedRows
+        summary += pipelinedSummary
         print("\n" + report + "\n" + summary)
         if let output { try Data((report + "\n" + summary).utf8).write(to: URL(fileURLWithPath: output)) }
         try await echoChannel.close()
+    }
+
+    /// 1,000 calls written back to back on one connection, against the bare echo pipelined alike;
+    /// then the RPC server's memory growth under 100,000 pipelined 1 KB calls.
+    func measurePipelined(request: RPCV1.EchoRequest) async throws -> (rows: String, summary: String) {
+        func frames(of request: RPCV1.EchoRequest) -> (rpc: ByteBuffer, echo: ByteBuffer) {
+            var keyed = request
+            var context = RPCV1.RequestContext()
+            context.apiKey = apiKey
+            keyed.context = context
+            let body = ByteBuffer(bytes: keyed.serializedBytes())
+            var rpc = ByteBuffer(), echo = ByteBuffer()
+            RequestFrame(methodIndex: 2, requestID: 1, body: body).write(to: &rpc)  // 2: Echo
+            echo.writeInteger(UInt32(body.readableBytes), endianness: .little)
+            echo.writeImmutableBuffer(body)
+            return (rpc, echo)
+        }
+        let small = frames(of: request)
+        var echo: [Double] = [], call: [Double] = []
+        _ = try await pipeline(1_000, of: small.rpc, answers: .rpc, port: rpcPort)  // warm-up
+        for round in 1...rounds {
+            echo.append(1_000 / (try await pipeline(1_000, of: small.echo, answers: .echo, port: echoPort)))
+            call.append(1_000 / (try await pipeline(1_000, of: small.rpc, answers: .rpc, port: rpcPort)))
+            print(String(
+                format: "round %d, 1,000 pipelined: bare echo %8.0f calls/s | nexa RPC %8.0f calls/s, every call answered | ratio %.2f",
+                round, echo.last!, call.last!, call.last! / echo.last!))
+        }
+        var rows = String(format: "| bare SwiftNIO echo (baseline) | 1,000 pipelined | %.0f | | |\n", median(echo))
+        rows += String(format: "| nexa RPC Echo (API key, protobuf-c, context) | 1,000 pipelined | %.0f | | |\n", median(call))
+        var summary = String(
+            format: "1,000 calls pipelined on one connection: all answered, at %.0f%% of the bare echo's rate\n",
+            median(zip(call, echo).map { $0 / $1 }) * 100)
+
+        guard let rpcPid, let idle = residentBytes(of: rpcPid) else { return (rows, summary) }
+        var large = request
+        large.text = String(repeating: "x", count: 1024)
+        let calls = 100_000
+        let peak = Peak(idle)
+        let sampler = Task {
+            while !Task.isCancelled {
+                if let now = residentBytes(of: rpcPid) { peak.record(now) }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        let seconds = try await pipeline(calls, of: frames(of: large).rpc, answers: .rpc, port: rpcPort)
+        sampler.cancel()
+        _ = await sampler.value
+        let growth = Double(peak.value - idle) / 1_048_576
+        summary += String(
+            format: "100,000 pipelined 1 KB calls: all answered in %.1f s; server RSS %.0f MB idle, peak %.1f MB above idle (target < 64 MB): %@\n",
+            seconds, Double(idle) / 1_048_576, growth, (growth < 64 ? "met" : "NOT met") as NSString)
+        return (rows, summary)
+    }
+
+    /// The largest value seen by a sampling task.
+    final class Peak: Sendable {
+        private let largest: Mutex<Int>
+        init(_ initial: Int) { largest = Mutex(initial) }
+        func record(_ value: Int) { largest.withLock { $0 = max($0, value) } }
+        var value: Int { largest.withLock { $0 } }
     }
 
     struct Measurement {

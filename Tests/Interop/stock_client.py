@@ -4,6 +4,7 @@ speaking the framing documented in PROTOCOL.md. Usage: stock_client.py PY_OUT_DI
 import socket
 import struct
 import sys
+import threading
 
 sys.path.insert(0, sys.argv[1])
 from nexa.rpc.v1 import echo_pb2, health_pb2, reflection_pb2, status_pb2  # noqa: E402
@@ -31,7 +32,10 @@ def read_response(sock):
     status, method, length, request_id = struct.unpack("<IIII", header)
     body = b""
     while len(body) < length:
-        body += sock.recv(length - len(body))
+        chunk = sock.recv(length - len(body))
+        if not chunk:
+            raise EOFError("connection closed inside a frame")
+        body += chunk
     return status, method, request_id, body
 
 
@@ -87,6 +91,22 @@ check("bad protobuf: INVALID_ARGUMENT", status == 0x100 + 3 and rid == 12, hex(s
 sock.sendall(frame(0, 13, b""))
 status, method, rid, body = read_response(sock)
 check("connection still serves after failures", status == 0 and rid == 13, hex(status))
+
+# 1,000 calls pipelined in one write, 1 KB each, while another thread reads: the server holds
+# back (TCP flow control) instead of refusing, so every call is answered with SUCCESS.
+big = echo_pb2.EchoRequest(text="x" * 1024, n=1)
+big.context.api_key = KEY
+burst = b"".join(frame(2, 1000 + i, big.SerializeToString()) for i in range(1000))
+writer = threading.Thread(target=sock.sendall, args=(burst,))
+writer.start()
+statuses = {}
+for _ in range(1000):
+    status, method, rid, body = read_response(sock)
+    statuses[rid] = status if status != 0 else (0 if echo_pb2.EchoResponse.FromString(body).n == 2 else "bad body")
+writer.join()
+refused = sum(1 for s in statuses.values() if s != 0)
+check("1,000 pipelined calls all answered SUCCESS", len(statuses) == 1000 and refused == 0,
+      f"{len(statuses)} answered, {refused} not SUCCESS")
 sock.close()
 
 passed = sum(results)

@@ -107,14 +107,46 @@ import Testing
         }
     }
 
-    @Test func inFlightCapAnswersResourceExhausted() async throws {
-        try await withRunningServer(makeServer { $0.maximumInFlightPerConnection = 2 }) { port in
+    @Test func callsPastTheInFlightCapWaitAndAreAllAnswered() async throws {
+        let service = TestService()
+        try await withRunningServer(makeServer(service) { $0.maximumInFlightPerConnection = 2 }) { port in
             let peer = try await RawPeer.connect(port: port)
-            let bytes = (1...3).flatMap { requestFrame(method: 1, id: UInt32($0), body: echoBody(n: 300)) }
-            let frames = responseFrames(try await peer.exchange(bytes, frames: 3))
-            #expect(frames.first?.id == 3)
-            #expect(frames.first?.status == StatusWord.word(for: .resourceExhausted))
-            #expect(frames.dropFirst().map(\.status) == [0, 0])
+            let bytes = (1...5).flatMap { requestFrame(method: 1, id: UInt32($0), body: echoBody(text: "\($0)", n: 100)) }
+            let frames = responseFrames(try await peer.exchange(bytes, frames: 5))
+            #expect(frames.map(\.status) == [0, 0, 0, 0, 0])
+            #expect(Set(frames.map(\.id)) == [1, 2, 3, 4, 5])
+            #expect(service.probe.mostInFlight.load(ordering: .relaxed) == 2)
+        }
+    }
+
+    @Test func aThousandPipelinedCallsOnOneConnectionAreAllAnswered() async throws {
+        try await withRunningServer(makeServer()) { port in
+            let peer = try await RawPeer.connect(port: port)
+            let bytes = (1...1_000).flatMap { requestFrame(method: 1, id: UInt32($0), body: echoBody(text: "call-\($0)", n: 1)) }
+            let frames = responseFrames(try await peer.exchange(bytes, frames: 1_000))
+            #expect(frames.count == 1_000)
+            #expect(frames.allSatisfy { $0.status == 0 })
+            #expect(Set(frames.map(\.id)) == Set(1...1_000))
+            let texts = try frames.map { try RPCV1.EchoResponse(serializedBytes: $0.body).text }
+            #expect(zip(frames, texts).allSatisfy { "call-\($0.id)" == $1 })
+        }
+    }
+
+    @Test func aConnectionAtItsCapDoesNotStallAnother() async throws {
+        let service = TestService()
+        try await withRunningServer(makeServer(service) { $0.maximumInFlightPerConnection = 4 }) { port in
+            // The first connection fills its cap with calls that would take 10 minutes, and more wait behind them.
+            let stuck = try await RawPeer.connect(port: port)
+            let bytes = (1...20).flatMap { requestFrame(method: 1, id: UInt32($0), body: echoBody(n: 600_000)) }
+            try await stuck.send(bytes) {
+                try await service.probe.waitUntilStarted(4)
+                let client = makeClient(port: port)
+                for i in 0..<20 {
+                    #expect(try await client.echo(1, text: "other-\(i)").text == "other-\(i)")
+                }
+                await client.close()
+                #expect(service.probe.mostInFlight.load(ordering: .relaxed) <= 5)
+            }
         }
     }
 

@@ -15,6 +15,9 @@ struct TestService: ServerService {
         let started = Atomic<Int>(0)
         let finished = Atomic<Int>(0)
         let cancelled = Atomic<Int>(0)
+        /// Sleep calls running at once, and the most seen.
+        let inFlight = Atomic<Int>(0)
+        let mostInFlight = Atomic<Int>(0)
 
         /// Waits until `count` calls reached the handler.
         func waitUntilStarted(_ count: Int) async throws {
@@ -49,6 +52,9 @@ struct TestService: ServerService {
         case 1, 4:
             return await ServerCall.run(request, as: RPCV1.EchoRequest.self, method: d.methods[Int(methodIndex)], service: d, environment: environment) { request, _ in
                 probe.started.add(1, ordering: .relaxed)
+                let running = probe.inFlight.add(1, ordering: .relaxed).newValue
+                probe.mostInFlight.max(running, ordering: .relaxed)
+                defer { probe.inFlight.subtract(1, ordering: .relaxed) }
                 do {
                     try await Task.sleep(for: .milliseconds(request.n))
                 } catch {

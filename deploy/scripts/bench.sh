@@ -10,10 +10,10 @@ mkdir -p "$root/.data"
 export NEXA_DATABASE_URL=postgresql://nexa@127.0.0.1:$port/nexa NEXA_BILLING_RPC_PORT=17203 NEXA_BILLING_ADMIN_PORT=17303 NEXA_LOG_LEVEL=warning
 pids=()
 trap 'for p in "${pids[@]}"; do kill -TERM $p 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
-"$bin/nexa-billing" & pids+=($!)
+"$bin/nexa-billing" & pids+=($!); billing=$!
 "$bin/nexa-bench" echo-server --port 17299 >/dev/null & pids+=($!)
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:17303/readyz >/dev/null && break; sleep 0.1; done
 workspace=$("$bin/nexactl" workspaces create "Benchmark" --id 00000000-0000-4000-8000-00000000bbbb)
 key=$("$bin/nexactl" keys create --workspace "$workspace" --name bench --services billing --quiet)
 echo "machine: $(nproc) cores; client, server and baseline share it"
-"$bin/nexa-bench" client --rpc-port 17203 --echo-port 17299 --api-key "$key" --seconds "${BENCH_SECONDS:-3}" --rounds "${BENCH_ROUNDS:-5}" --output "$root/.data/bench.md"
+"$bin/nexa-bench" client --rpc-port 17203 --echo-port 17299 --api-key "$key" --rpc-pid "$billing" --seconds "${BENCH_SECONDS:-3}" --rounds "${BENCH_ROUNDS:-5}" --output "$root/.data/bench.md"

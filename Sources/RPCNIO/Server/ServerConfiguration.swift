@@ -4,7 +4,9 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     /// Largest request body accepted; a larger frame is refused from its header and the connection closed.
     public var maximumBodySize: Int = 4 * 1024 * 1024
-    /// Calls running at once on one connection; more are answered RESOURCE_EXHAUSTED.
+    /// Calls running at once on one connection. At the cap the server stops reading from the
+    /// connection (TCP flow control holds the client back) and resumes at half of it; no call is
+    /// refused for it.
     public var maximumInFlightPerConnection: Int = 256
     /// A frame that started arriving must be complete within this time.
     public var partialFrameTimeout: Duration = .seconds(10)

@@ -4,11 +4,18 @@ import NIOCore
 import RPC
 
 /// Serves one connection: decodes frames, runs each call in its own task, answers in completion
-/// order, and enforces the in-flight cap, deadlines, partial-frame and idle timeouts.
+/// order, and enforces deadlines, partial-frame and idle timeouts.
+///
+/// Backpressure, not refusal: at `maximumInFlightPerConnection` calls, or while the peer does not
+/// read its answers (the channel is not writable), the handler stops asking the socket for more
+/// bytes, so TCP's own flow control slows the client. Frames already decoded from the last read
+/// wait in order; reading resumes once they have started and the calls in flight fell to half the
+/// cap. A fast client is never answered with an error for being fast.
 ///
 /// Lives on its channel's event loop; not `Sendable` (tasks reach it through `NIOLoopBound`).
-final class ServerConnectionHandler: ChannelInboundHandler {
+final class ServerConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// Asks the connection to finish its in-flight calls, then close.
@@ -29,6 +36,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private let logger: Logger
     private var processor: NIOSingleStepByteToMessageProcessor<RequestFrameDecoder>
     private var calls: [UInt64: Call] = [:]
+    /// Frames decoded while the connection was at its cap: started, in order, as calls finish.
+    private var waiting = CircularBuffer<RequestFrame>()
+    /// A read the pipeline asked for and this handler held back.
+    private var readHeld = false
     private var nextCallID: UInt64 = 0
     private var lastReadAt = NIODeadline.now()
     private var draining = false
@@ -71,7 +82,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         lastReadAt = .now()
         do {
             try processor.process(buffer: unwrapInboundIn(data)) { frame in
-                start(frame, context: context)
+                if draining || (waiting.isEmpty && calls.count < configuration.maximumInFlightPerConnection) {
+                    start(frame, context: context)
+                } else {
+                    waiting.append(frame)
+                }
             }
         } catch let FrameError.frameTooLarge(method, id, length, limit) {
             logger.debug("refused oversized frame", metadata: ["rpc.body_bytes": "\(length)", "rpc.limit": "\(limit)"])
@@ -94,12 +109,53 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             call.deadlineTimer?.cancel()
         }
         calls.removeAll()
+        waiting.removeAll()
         context.fireChannelInactive()
+    }
+
+    // MARK: Backpressure
+
+    func read(context: ChannelHandlerContext) {
+        if mustHoldReads(context: context) {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            startWaiting(context: context)
+            resumeReadingIfBelowLowWater(context: context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func mustHoldReads(context: ChannelHandlerContext) -> Bool {
+        !waiting.isEmpty || calls.count >= configuration.maximumInFlightPerConnection || !context.channel.isWritable
+    }
+
+    /// Starts waiting frames while there is room and the peer reads its answers.
+    private func startWaiting(context: ChannelHandlerContext) {
+        while !waiting.isEmpty, calls.count < configuration.maximumInFlightPerConnection, context.channel.isWritable {
+            start(waiting.removeFirst(), context: context)
+        }
+    }
+
+    private func resumeReadingIfBelowLowWater(context: ChannelHandlerContext) {
+        guard readHeld, waiting.isEmpty, calls.count <= configuration.maximumInFlightPerConnection / 2,
+              context.channel.isWritable
+        else { return }
+        readHeld = false
+        lastReadAt = .now()  // the pause was the server's, not a stalled peer's
+        context.read()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is Drain {
             draining = true
+            while let frame = waiting.popFirst() { start(frame, context: context) }  // each answered UNAVAILABLE
+            context.flush()
             closeIfDrained(context: context)
         } else {
             context.fireUserInboundEventTriggered(event)
@@ -118,17 +174,6 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             respond(
                 methodIndex: frame.methodIndex, requestID: frame.requestID,
                 error: RPCError(.unavailable, "the server is shutting down"), metadata: nil, context: context
-            )
-            return
-        }
-        guard calls.count < configuration.maximumInFlightPerConnection else {
-            metrics.record(method: frame.methodIndex, code: .resourceExhausted, duration: .zero)
-            respond(
-                methodIndex: frame.methodIndex, requestID: frame.requestID,
-                error: RPCError(
-                    .resourceExhausted,
-                    "more than \(configuration.maximumInFlightPerConnection) calls in flight on this connection"),
-                metadata: nil, context: context
             )
             return
         }
@@ -175,8 +220,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let error = RPCError(.deadlineExceeded, "the deadline passed while the server was working")
         metrics.record(method: call.frame.methodIndex, code: error.code, duration: call.startedAt.duration(to: .now))
         respond(methodIndex: call.frame.methodIndex, requestID: call.frame.requestID, error: error, metadata: nil, context: context)
-        scheduleFlush(context: context)
-        closeIfDrained(context: context)
+        callEnded(context: context)
     }
 
     private func finish(_ callID: UInt64, result: ServerResult) {
@@ -202,7 +246,14 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             metrics.record(method: call.frame.methodIndex, code: error.code, duration: duration)
             log(call, code: error.code, duration: duration, result: result)
         }
+        callEnded(context: context)
+    }
+
+    /// After an answer was written: flush soon, make room for waiting frames, maybe read again.
+    private func callEnded(context: ChannelHandlerContext) {
         scheduleFlush(context: context)
+        startWaiting(context: context)
+        resumeReadingIfBelowLowWater(context: context)
         closeIfDrained(context: context)
     }
 
@@ -258,10 +309,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private func checkTimeouts() {
         guard let context else { return }
         let quiet = NIODeadline.now() - lastReadAt
-        if processor.unprocessedBytes > 0 && quiet > TimeAmount(configuration.partialFrameTimeout) {
+        if readHeld {
+            return  // the server paused reading: neither a stalled frame nor an idle peer
+        } else if processor.unprocessedBytes > 0 && quiet > TimeAmount(configuration.partialFrameTimeout) {
             logger.debug("closing connection: a partial frame stalled")
             context.close(promise: nil)
-        } else if calls.isEmpty && processor.unprocessedBytes == 0 && quiet > TimeAmount(configuration.idleTimeout) {
+        } else if calls.isEmpty && waiting.isEmpty && processor.unprocessedBytes == 0 && quiet > TimeAmount(configuration.idleTimeout) {
             logger.debug("closing idle connection")
             context.close(promise: nil)
         }
