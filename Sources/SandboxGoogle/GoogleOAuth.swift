@@ -120,7 +120,7 @@ struct GoogleOAuth: Sendable {
                 }
             }
             let (access, refresh) = await store.issueTokens(for: redeemed)
-            var body: [String: JSON] = ["access_token": .string(access), "expires_in": 3599, "token_type": "Bearer",
+            var body: [String: JSON] = ["access_token": .string(access), "expires_in": .int(Int64(await store.accessTokenLifetime)), "token_type": "Bearer",
                                         "scope": .string(redeemed.grant.scopes.joined(separator: " "))]
             if let refresh { body["refresh_token"] = .string(refresh) }
             if redeemed.grant.scopes.contains("openid") { body["id_token"] = .string(try idToken(redeemed.grant)) }
@@ -130,8 +130,8 @@ struct GoogleOAuth: Sendable {
             guard let (access, grant) = await store.refresh(token, clientID: clientID!) else {
                 return error(400, "invalid_grant", "Token has been expired or revoked.")
             }
-            var body: [String: JSON] = ["access_token": .string(access), "expires_in": 3599, "token_type": "Bearer",
-                                        "scope": .string(grant.scopes.joined(separator: " "))]
+            var body: [String: JSON] = ["access_token": .string(access), "expires_in": .int(Int64(await store.accessTokenLifetime)),
+                                        "token_type": "Bearer", "scope": .string(grant.scopes.joined(separator: " "))]
             if grant.scopes.contains("openid") { body["id_token"] = .string(try idToken(grant)) }
             return .json(.object(body), headers: [.cacheControl: "no-cache, no-store, max-age=0, must-revalidate"])
         default:

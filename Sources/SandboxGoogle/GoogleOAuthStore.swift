@@ -41,6 +41,8 @@ actor GoogleOAuthStore {
     enum Consent: String, Sendable { case page, approve, deny }
 
     var consent: Consent = .page
+    /// Seconds an access token lives (`expires_in`); Google's is 3599, test tenants may set less.
+    private(set) var accessTokenLifetime = 3599
     /// When set, approving grants only these scopes (granular consent: the user unticked others).
     var grantedScopes: [String]?
     private(set) var pending: [String: Pending] = [:]
@@ -90,7 +92,7 @@ actor GoogleOAuthStore {
     /// this is the first consent of the pair (or the consent was forced).
     func issueTokens(for code: Code) -> (access: String, refresh: String?) {
         let access = token("ya29.sandbox-")
-        accessTokens[access] = (code.grant, Date().addingTimeInterval(3599))
+        accessTokens[access] = (code.grant, Date().addingTimeInterval(TimeInterval(accessTokenLifetime)))
         let pair = "\(code.grant.clientID)|\(code.grant.user.sub)"
         var refresh: String? = nil
         if code.offline && (code.forceConsent || !consented.contains(pair)) {
@@ -105,7 +107,7 @@ actor GoogleOAuthStore {
     func refresh(_ token: String, clientID: String) -> (access: String, grant: Grant)? {
         guard let grant = refreshTokens[token], grant.clientID == clientID else { return nil }
         let access = self.token("ya29.sandbox-")
-        accessTokens[access] = (grant, Date().addingTimeInterval(3599))
+        accessTokens[access] = (grant, Date().addingTimeInterval(TimeInterval(accessTokenLifetime)))
         return (access, grant)
     }
 
@@ -130,8 +132,9 @@ actor GoogleOAuthStore {
         return before - refreshTokens.count
     }
 
-    func configure(consent: Consent?, grantedScopes: [String]??) {
+    func configure(consent: Consent?, grantedScopes: [String]??, accessTokenLifetime: Int?) {
         if let consent { self.consent = consent }
+        if let accessTokenLifetime { self.accessTokenLifetime = accessTokenLifetime }
         if let grantedScopes { self.grantedScopes = grantedScopes }
     }
 }

@@ -71,7 +71,8 @@ public struct GoogleStandIn: StandIn {
 
     /// `/_sandbox/google/…`:
     /// - `POST settings` (JSON): `consent` = `page` (default: the HTML page), `approve` or `deny`
-    ///   (answer at once, for tests); `granted_scopes` (approve only these: a partial grant).
+    ///   (answer at once, for tests); `granted_scopes` (approve only these: a partial grant);
+    ///   `access_token_lifetime` (seconds, 60…86400; default Google's 3599).
     /// - `POST revoke-refresh-tokens` (JSON `{"email": …}`): revoke a user's refresh tokens, as a
     ///   password change or a revocation in the Google account does.
     public func addControlRoutes(to group: RouterGroup<SandboxContext>) {
@@ -82,7 +83,11 @@ public struct GoogleStandIn: StandIn {
             let consent = body["consent"].stringValue.flatMap(GoogleOAuthStore.Consent.init(rawValue:))
             let scopes: [String]?? = body["granted_scopes"] == .null && body.objectValue?["granted_scopes"] == nil
                 ? .none : .some(body["granted_scopes"].arrayValue?.compactMap(\.stringValue))
-            await store.configure(consent: consent, grantedScopes: scopes)
+            let lifetime = body["access_token_lifetime"].intValue
+            if let lifetime, !(60...86_400).contains(lifetime) {
+                return Response.json(["error": "access_token_lifetime must be 60…86400 seconds"], status: .badRequest)
+            }
+            await store.configure(consent: consent, grantedScopes: scopes, accessTokenLifetime: lifetime.map(Int.init))
             return Response(status: .noContent)
         }
         group.post("gmail/deliver") { request, _ in

@@ -11,6 +11,7 @@ import Postgres
 import RPC
 import RPCNIO
 import Sandbox
+import Synchronization
 import SandboxGoogle
 import ServiceLifecycle
 import TestSupport
@@ -130,6 +131,39 @@ import Testing
         }
     }
 
+    @Test func refreshWindowIsHalfAShortLifetimeAndFiveMinutesOtherwise() {
+        #expect(Connections.refreshWindow(lifetime: 120, jitter: 0) == 60)
+        #expect(Connections.refreshWindow(lifetime: 120, jitter: 1) == 54)
+        #expect(Connections.refreshWindow(lifetime: 3599, jitter: 0) == 300)
+        #expect(Connections.refreshWindow(lifetime: nil, jitter: 0) == 300)  // stored before lifetimes were kept
+        #expect(Connections.refreshWindow(lifetime: 3599, jitter: 0.5) == 285)
+    }
+
+    @Test func twoMinuteTokensAreNotRefreshedOnEveryCall() async throws {
+        try await Self.with { h in
+            try await h.sandbox("/_sandbox/google/settings", #"{"consent": "approve", "access_token_lifetime": 120}"#)
+            _ = try await h.connect()
+            let id = try #require(try await h.connections.list(workspaceID: h.workspace).first?.id)
+            // Five minutes of simulated time in 2-second steps; 10 callers at every step.
+            let clock = SimulatedClock(Date())
+            let connections = Connections(db: h.db, vault: h.vault, tokens: TokenEndpoint(http: HTTPClient()),
+                                          providers: ["google": h.provider], logger: TestDatabase.logger, now: { clock.now })
+            let before = h.tokenRequests(grant: "refresh_token")
+            for _ in 0..<150 {
+                let expiries = try await withThrowingTaskGroup(of: Date.self) { group in
+                    for _ in 0..<10 {
+                        group.addTask { try await connections.accessToken(connectionID: id, workspaceID: h.workspace).expiresAt }
+                    }
+                    return try await group.reduce(into: [Date]()) { $0.append($1) }
+                }
+                #expect(expiries.allSatisfy { $0 > clock.now }, "a caller got a token that had expired")
+                clock.advance(by: 2)
+            }
+            let refreshes = h.tokenRequests(grant: "refresh_token") - before
+            #expect((4...6).contains(refreshes), "\(refreshes) refreshes in 5 minutes of 2-minute tokens")
+        }
+    }
+
     @Test func invalidGrantMarksReauthRequiredWithAnAlert() async throws {
         try await Self.with { h in
             try await h.sandbox("/_sandbox/google/settings", #"{"consent": "approve"}"#)
@@ -240,6 +274,14 @@ import Testing
         #expect(throws: TokenVault.VaultError.noKeys) { try TokenVault(specification: "") }
         #expect(throws: TokenVault.VaultError.malformedKey("k9")) { try TokenVault(specification: "k9:c2hvcnQ") }
     }
+}
+
+/// A wall clock that moves only when the test moves it.
+final class SimulatedClock: Sendable {
+    private let current: Mutex<Date>
+    init(_ start: Date) { current = Mutex(start) }
+    var now: Date { current.withLock { $0 } }
+    func advance(by seconds: TimeInterval) { current.withLock { $0 += seconds } }
 }
 
 extension OAuthHarness {

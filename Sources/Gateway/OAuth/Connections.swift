@@ -17,6 +17,8 @@ public final class Connections: Sendable {
         public var scopes: [String]
         public var status: String
         public var expiresAt: Date?
+        /// The lifetime the provider gave the current access token; nil for tokens stored before it was kept.
+        public var tokenLifetime: TimeInterval?
     }
 
     /// A usable access token.
@@ -31,29 +33,44 @@ public final class Connections: Sendable {
     private let tokens: TokenEndpoint
     private let providers: [String: OAuthProvider]
     private let logger: Logger
-    /// Refresh when the token expires within this.
-    public let refreshMargin: TimeInterval
+    private let now: @Sendable () -> Date
     private let inFlight = Mutex<[UUID: Task<AccessToken, any Error>]>([:])
 
+    /// - Parameter now: the clock token expiry is judged by (tests pass a simulated one).
     public init(db: PostgresClient, vault: TokenVault, tokens: TokenEndpoint, providers: [String: OAuthProvider],
-                refreshMargin: TimeInterval = 300, logger: Logger) {
+                logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.db = db
         self.vault = vault
         self.tokens = tokens
         self.providers = providers
-        self.refreshMargin = refreshMargin
         self.logger = logger
+        self.now = now
+    }
+
+    /// How long before expiry a token is refreshed: min(5 minutes, half its issued lifetime),
+    /// shortened by up to a tenth by `jitter` (0 ..< 1) so that replicas and the many tokens issued
+    /// together do not all refresh in the same second. A token of unknown lifetime gets 5 minutes.
+    package static func refreshWindow(lifetime: TimeInterval?, jitter: Double) -> TimeInterval {
+        let window = min(300, (lifetime ?? 600) / 2)
+        return window * (1 - 0.1 * min(max(jitter, 0), 1))
+    }
+
+    /// Whether `connection`'s access token may be served without a refresh.
+    private func isFresh(_ connection: Connection) -> Bool {
+        guard let expires = connection.expiresAt else { return false }
+        let window = Self.refreshWindow(lifetime: connection.tokenLifetime, jitter: Double.random(in: 0..<1))
+        return expires.timeIntervalSince(now()) > window
     }
 
     static func context(_ id: UUID, _ column: String) -> String { "oauth_connections.\(column):\(id.uuidString.lowercased())" }
 
-    private static let columns = "id, workspace_id, user_id, provider, account_email, scopes, status, expires_at, access_token, refresh_token, key_id"
+    private static let columns = "id, workspace_id, user_id, provider, account_email, scopes, status, expires_at, access_token, refresh_token, key_id, token_lifetime_seconds"
 
     private func decode(_ row: PostgresRow) throws -> (Connection, access: [UInt8]?, refresh: [UInt8]?, keyID: String?) {
         let connection = Connection(
             id: try row.decode(at: 0), workspaceID: try row.decode(at: 1), userID: try row.decode(at: 2), provider: try row.decode(at: 3),
             accountEmail: try row.decode(at: 4), scopes: try row.decode(PostgresTextArray.self, at: 5).values, status: try row.decode(at: 6),
-            expiresAt: try row.decodeIfPresent(at: 7))
+            expiresAt: try row.decodeIfPresent(at: 7), tokenLifetime: try row.decodeIfPresent(Int32.self, at: 11).map(TimeInterval.init))
         return (connection, try row.decodeIfPresent(at: 8), try row.decodeIfPresent(at: 9), try row.decodeIfPresent(at: 10))
     }
 
@@ -68,16 +85,17 @@ public final class Connections: Sendable {
             let id = existing ?? UUID()
             let access = vault.seal(tokens.accessToken, context: Self.context(id, "access_token"))
             let refresh = tokens.refreshToken.map { vault.seal($0, context: Self.context(id, "refresh_token")) }
-            let expires = Date().addingTimeInterval(TimeInterval(tokens.expiresIn))
+            let expires = now().addingTimeInterval(TimeInterval(tokens.expiresIn))
+            let lifetime = Int32(clamping: max(1, tokens.expiresIn))
             let scopes = PostgresTextArray(tokens.scopes)
             let rows = try await tx.query("""
                 INSERT INTO oauth_connections (id, workspace_id, user_id, provider, account_email, scopes, access_token, refresh_token,
-                                               key_id, expires_at, status, refreshed_at)
+                                               key_id, expires_at, token_lifetime_seconds, status, refreshed_at)
                 VALUES (\(id), \(workspaceID), \(userID), \(provider.name), \(email), \(scopes), \(access.box), \(refresh?.box),
-                        \(access.keyID), \(expires), 'active', now())
+                        \(access.keyID), \(expires), \(lifetime), 'active', now())
                 ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id, scopes = EXCLUDED.scopes, access_token = EXCLUDED.access_token,
                   refresh_token = COALESCE(EXCLUDED.refresh_token, oauth_connections.refresh_token), key_id = EXCLUDED.key_id,
-                  expires_at = EXCLUDED.expires_at, status = 'active', refreshed_at = now(), updated_at = now()
+                  expires_at = EXCLUDED.expires_at, token_lifetime_seconds = EXCLUDED.token_lifetime_seconds, status = 'active', refreshed_at = now(), updated_at = now()
                 RETURNING \(unescaped: Self.columns)
                 """)
             let connection = try decode(rows[0]).0
@@ -118,7 +136,7 @@ public final class Connections: Sendable {
         }
         let (connection, access, _, keyID) = try decode(row)
         try Self.requireActive(connection)
-        if let access, let keyID, let expires = connection.expiresAt, expires.timeIntervalSinceNow > refreshMargin {
+        if let access, let keyID, let expires = connection.expiresAt, isFresh(connection) {
             let token = try vault.openString(.init(keyID: keyID, box: access), context: Self.context(connection.id, "access_token"))
             return AccessToken(token: token, expiresAt: expires, connection: connection)
         }
@@ -149,7 +167,7 @@ public final class Connections: Sendable {
             }
             let (connection, access, refresh, keyID) = try decode(row)
             try Self.requireActive(connection)
-            if !force, let access, let keyID, let expires = connection.expiresAt, expires.timeIntervalSinceNow > refreshMargin {
+            if !force, let access, let keyID, let expires = connection.expiresAt, isFresh(connection) {
                 let token = try vault.openString(.init(keyID: keyID, box: access), context: Self.context(connection.id, "access_token"))
                 return .token(AccessToken(token: token, expiresAt: expires, connection: connection))
             }
@@ -170,13 +188,15 @@ public final class Connections: Sendable {
             // Keep the stored refresh token unless the provider rotated it; re-seal both under the active key.
             let sealedAccess = vault.seal(fresh.accessToken, context: Self.context(connection.id, "access_token"))
             let sealedRefresh = vault.seal(fresh.refreshToken ?? refreshToken, context: Self.context(connection.id, "refresh_token"))
-            let expires = Date().addingTimeInterval(TimeInterval(fresh.expiresIn))
+            let expires = now().addingTimeInterval(TimeInterval(fresh.expiresIn))
+            let lifetime = Int32(clamping: max(1, fresh.expiresIn))
             try await tx.execute("""
                 UPDATE oauth_connections SET access_token = \(sealedAccess.box), refresh_token = \(sealedRefresh.box), key_id = \(sealedAccess.keyID),
-                  expires_at = \(expires), refreshed_at = now(), updated_at = now() WHERE id = \(connectionID)
+                  expires_at = \(expires), token_lifetime_seconds = \(lifetime), refreshed_at = now(), updated_at = now() WHERE id = \(connectionID)
                 """)
             var updated = connection
             updated.expiresAt = expires
+            updated.tokenLifetime = TimeInterval(lifetime)
             return .token(AccessToken(token: fresh.accessToken, expiresAt: expires, connection: updated))
         }
         switch outcome {
