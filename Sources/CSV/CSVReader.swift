@@ -2,27 +2,50 @@
 /// CRLF or LF; a UTF-8 byte-order mark skipped; blank lines skipped; strict UTF-8. Bytes go in as
 /// they arrive (`feed`), records come out with the physical row they started on (the header is
 /// row 1), so the whole file is never held.
+///
+/// What spreadsheets write is read as they read it: a quote inside a field that did not start with
+/// one (`5" screen`) is a literal quote, as in Excel, LibreOffice and Python's `csv`, and the
+/// record carries a warning naming the field. Quoted fields stay strict: text after the closing
+/// quote, or a quote never closed, is an error.
 public struct CSVReader: Sendable {
     /// A record and the physical row (line) it starts on.
     public struct Record: Sendable, Hashable {
         public var row: Int
         public var fields: [String]
+        /// What was read leniently, in field order.
+        public var warnings: [Warning]
 
-        public init(row: Int, fields: [String]) {
+        public init(row: Int, fields: [String], warnings: [Warning] = []) {
             self.row = row
             self.fields = fields
+            self.warnings = warnings
+        }
+    }
+
+    /// Something a spreadsheet would accept that RFC 4180 does not, read as the spreadsheet does.
+    public enum Warning: Hashable, Sendable, CustomStringConvertible {
+        /// A quote inside the unquoted field at this index (0-based) was kept as a literal quote.
+        case literalQuote(field: Int)
+
+        public var field: Int {
+            switch self { case .literalQuote(let field): field }
+        }
+
+        public var description: String {
+            switch self {
+            case .literalQuote: "a quote inside an unquoted cell was read as a literal quote"
+            }
         }
     }
 
     public enum Failure: Error, Hashable, Sendable, CustomStringConvertible {
         case unclosedQuote(row: Int)
         case invalidUTF8(row: Int)
-        case quoteInUnquotedField(row: Int)
         case textAfterClosingQuote(row: Int)
 
         public var row: Int {
             switch self {
-            case .unclosedQuote(let row), .invalidUTF8(let row), .quoteInUnquotedField(let row), .textAfterClosingQuote(let row): row
+            case .unclosedQuote(let row), .invalidUTF8(let row), .textAfterClosingQuote(let row): row
             }
         }
 
@@ -30,7 +53,6 @@ public struct CSVReader: Sendable {
             switch self {
             case .unclosedQuote(let row): "row \(row): a quoted field is never closed"
             case .invalidUTF8(let row): "row \(row): the text is not valid UTF-8"
-            case .quoteInUnquotedField(let row): "row \(row): a quote inside an unquoted field (quote the whole field and double the quote)"
             case .textAfterClosingQuote(let row): "row \(row): text after a closing quote (a quote inside a quoted field must be doubled)"
             }
         }
@@ -39,6 +61,7 @@ public struct CSVReader: Sendable {
     public let delimiter: UInt8
     private var field: [UInt8] = []
     private var fields: [String] = []
+    private var warnings: [Warning] = []
     private var inQuotes = false
     private var afterQuote = false
     private var fieldWasQuoted = false
@@ -58,12 +81,29 @@ public struct CSVReader: Sendable {
     public static func detectDelimiter(_ prefix: some Collection<UInt8>) -> UInt8 {
         var counts: [UInt8: Int] = [UInt8(ascii: ","): 0, UInt8(ascii: ";"): 0, UInt8(ascii: "\t"): 0]
         var quoted = false
+        var atFieldStart = true
+        var justClosed = false
         var bytes = Array(prefix)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
         for byte in bytes {
-            if byte == UInt8(ascii: "\"") { quoted.toggle(); continue }
-            if !quoted && (byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")) { break }
-            if !quoted, counts[byte] != nil { counts[byte]! += 1 }
+            // As the reader does: a quote opens a quoted field only at a field's start, and a
+            // doubled quote inside one is a quote, not its end.
+            if byte == UInt8(ascii: "\"") {
+                if quoted {
+                    quoted = false
+                    justClosed = true
+                } else if atFieldStart || justClosed {
+                    quoted = true
+                    justClosed = false
+                }
+                atFieldStart = false
+                continue
+            }
+            justClosed = false
+            if quoted { continue }
+            if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") { break }
+            atFieldStart = counts[byte] != nil
+            if atFieldStart { counts[byte]! += 1 }
         }
         let comma = counts[UInt8(ascii: ",")]!
         let best = counts.max { a, b in a.value == b.value ? a.key != UInt8(ascii: ",") && b.key == UInt8(ascii: ",") : a.value < b.value }!
@@ -109,9 +149,13 @@ public struct CSVReader: Sendable {
             }
             switch byte {
             case UInt8(ascii: "\""):
-                guard field.isEmpty && !fieldWasQuoted else { throw .quoteInUnquotedField(row: recordRow) }
-                inQuotes = true
-                fieldWasQuoted = true
+                if field.isEmpty && !fieldWasQuoted {
+                    inQuotes = true
+                    fieldWasQuoted = true
+                } else {
+                    field.append(byte)
+                    if warnings.last != .literalQuote(field: fields.count) { warnings.append(.literalQuote(field: fields.count)) }
+                }
                 atStart = false
             case delimiter:
                 try endField()
@@ -153,7 +197,10 @@ public struct CSVReader: Sendable {
         defer { atStart = true }
         if atStart && field.isEmpty && fields.isEmpty && !fieldWasQuoted { return nil }  // a blank line
         try endField()
-        defer { fields.removeAll(keepingCapacity: true) }
-        return Record(row: recordRow, fields: fields)
+        defer {
+            fields.removeAll(keepingCapacity: true)
+            warnings.removeAll()
+        }
+        return Record(row: recordRow, fields: fields, warnings: warnings)
     }
 }

@@ -77,6 +77,14 @@ public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
         return response
     }
 
+    static func message(_ problem: ContactRow.Problem) -> DataTransferV1.ImportProblem {
+        var p = DataTransferV1.ImportProblem()
+        p.row = UInt32(problem.row)
+        p.field = problem.field
+        p.message = problem.message
+        return p
+    }
+
     static func message(_ job: ImportJobs.Job) -> DataTransferV1.ImportJob {
         var m = DataTransferV1.ImportJob()
         m.id = job.id.uuidString.lowercased()
@@ -92,13 +100,9 @@ public struct DataTransferHandler: DataTransferV1.DataTransferService.Handler {
         m.merged = UInt32(job.merged)
         m.percent = UInt32(job.percent)
         m.error = job.error ?? ""
-        m.problems = job.problems.prefix(100).map { problem in
-            var p = DataTransferV1.ImportProblem()
-            p.row = UInt32(problem.row)
-            p.field = problem.field
-            p.message = problem.message
-            return p
-        }
+        m.problems = job.problems.prefix(100).map(Self.message)
+        m.rowsWithWarnings = UInt32(job.rowsWithWarnings)
+        m.warnings = job.warnings.prefix(100).map(Self.message)
         m.createdAtUnixMs = Int64(job.createdAt.timeIntervalSince1970 * 1000)
         m.finishedAtUnixMs = job.finishedAt.map { Int64($0.timeIntervalSince1970 * 1000) } ?? 0
         m.errorsFile = job.errorsBlobKey ?? ""

@@ -111,6 +111,12 @@ struct ImportCommand: AsyncParsableCommand {
             for problem in (job["problems"] as? [[String: Any]] ?? []).prefix(20) {
                 print("  row \((problem["row"] as? NSNumber)?.intValue ?? 0), \(problem["field"] as? String ?? ""): \(problem["message"] as? String ?? "")")
             }
+            if n("rowsWithWarnings") > 0 {
+                print("\(n("rowsWithWarnings")) row(s) read as a spreadsheet would (imported; check them):")
+            }
+            for warning in (job["warnings"] as? [[String: Any]] ?? []).prefix(20) {
+                print("  row \((warning["row"] as? NSNumber)?.intValue ?? 0), \(warning["field"] as? String ?? ""): \(warning["message"] as? String ?? "")")
+            }
             if let errors = job["errorsFile"] as? String, !errors.isEmpty {
                 print("rows with errors, as CSV: \(gatewayURL)/v1/imports/\(id)/errors")
             }

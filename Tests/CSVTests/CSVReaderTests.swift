@@ -36,8 +36,26 @@ import Testing
     @Test func malformedFilesNameTheRow() {
         #expect(throws: CSVReader.Failure.unclosedQuote(row: 3)) { try Self.parse("a,b\n1,2\n3,\"open\n4,5\n") }
         #expect(throws: CSVReader.Failure.invalidUTF8(row: 2)) { try Self.parse(Array("a,b\n".utf8) + [0x66, 0xFF, 0x2C, 0x31, 0x0A]) }
-        #expect(throws: CSVReader.Failure.quoteInUnquotedField(row: 2)) { try Self.parse("a,b\nx\"y,1\n") }
         #expect(throws: CSVReader.Failure.textAfterClosingQuote(row: 2)) { try Self.parse("a,b\n\"x\"y,1\n") }
+    }
+
+    @Test func aQuoteInsideAnUnquotedFieldIsLiteralAsSpreadsheetsReadIt() throws {
+        // Each expectation is what Python's csv module reads from the same text.
+        let text = "name,size,note\nTV,5\" screen,ok\nPipe,3\"x4\" \"wide\",\"quoted \"\"fine\"\"\"\nab\"\"c,x,\"\"\n"
+        let expected = [
+            CSVReader.Record(row: 1, fields: ["name", "size", "note"]),
+            CSVReader.Record(row: 2, fields: ["TV", "5\" screen", "ok"], warnings: [.literalQuote(field: 1)]),
+            CSVReader.Record(row: 3, fields: ["Pipe", "3\"x4\" \"wide\"", "quoted \"fine\""], warnings: [.literalQuote(field: 1)]),
+            CSVReader.Record(row: 4, fields: ["ab\"\"c", "x", ""], warnings: [.literalQuote(field: 0)]),
+        ]
+        for chunk in [1, 2, 5, .max] {
+            #expect(try Self.parse(text, chunk: chunk) == expected, "chunk \(chunk)")
+        }
+        // Quoted fields stay strict.
+        #expect(throws: CSVReader.Failure.textAfterClosingQuote(row: 2)) { try Self.parse("a,b\n\"5\" screen,1\n") }
+        // The delimiter is still found past such a quote, as the reader will split the line.
+        #expect(CSVReader.detectDelimiter(Array("Size 5\";Name;Note\n".utf8)) == UInt8(ascii: ";"))
+        #expect(CSVReader.detectDelimiter(Array("\"a\"\"b;c;d\",e\n".utf8)) == UInt8(ascii: ","))  // a doubled quote stays inside
     }
 
     @Test func detectsCommaSemicolonAndTab() throws {

@@ -62,6 +62,27 @@ import Testing
         await #expect(throws: (any Error).self) { _ = try await healthy.get(job.id, workspace: UUID()) }
     }
 
+    @Test func spreadsheetQuotesAreImportedAndReportedAsWarnings() async throws {
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        let blobs = Self.blobs()
+        let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
+        // As Excel writes a cell it did not need to quote: the inch marks stay literal.
+        let csv = "Email,Title,Company Name\nana@x.test,Buyer of 5\" screens,Acme\nbo@x.test,Clerk,\"Quoted \"\"Inc\"\"\"\ncy@x.test,3\"x4\" frames,O\"Hara\n"
+        let job = try await jobs.start(workspace: workspace, blobKey: try await Self.upload(csv, to: blobs),
+                                       fileName: "excel.csv", mapping: nil, mode: .fail, dryRun: false)
+        await jobs.processDue()
+        let done = try await jobs.get(job.id, workspace: workspace)
+        #expect(done.status == "completed" && done.created == 3 && done.problems.isEmpty)
+        #expect(done.rowsWithWarnings == 2)
+        #expect(done.warnings.map(\.row) == [2, 4, 4] && done.warnings.map(\.field) == ["Title", "Title", "Company Name"])
+        #expect(done.warnings.first?.message.contains("literal quote") == true)
+        let title = try await db.query("SELECT title FROM contacts WHERE email = 'ana@x.test'")[0].decode(String.self, at: 0)
+        #expect(title == "Buyer of 5\" screens")
+        #expect(try await db.query("SELECT name FROM accounts ORDER BY name").map { try $0.decode(String.self, at: 0) }
+                == ["Acme", "O\"Hara", "Quoted \"Inc\""])
+    }
+
     @Test func invalidFilesFailTheJobWithTheirProblemsAndCancelStopsAfterTheBatch() async throws {
         let db = try await TestDatabase.migrated().client
         let workspace = try await TestDatabase.workspace(in: db)

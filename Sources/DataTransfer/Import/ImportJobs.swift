@@ -26,6 +26,9 @@ public final class ImportJobs: Sendable {
         public var merged: Int
         public var error: String?
         public var problems: [ContactRow.Problem]
+        /// Rows read leniently (imported all the same), and the first of their warnings.
+        public var rowsWithWarnings: Int
+        public var warnings: [ContactRow.Problem]
         public var createdAt: Date
         public var startedAt: Date?
         public var finishedAt: Date?
@@ -59,15 +62,18 @@ public final class ImportJobs: Sendable {
 
     private static let columns = """
         id, entity, status, mode, dry_run, total, rows_written, created, updated, skipped, merged, error, problems::text,
-        created_at, started_at, finished_at, errors_blob_key, mapping_source
+        created_at, started_at, finished_at, errors_blob_key, mapping_source, rows_with_warnings, warnings::text
         """
 
     private static func job(_ row: PostgresRow) throws -> Job {
-        let problems = (try? JSONDecoder().decode([StoredProblem].self, from: Data(try row.decode(String.self, at: 12).utf8))) ?? []
+        func problems(at index: Int) throws -> [ContactRow.Problem] {
+            let stored = (try? JSONDecoder().decode([StoredProblem].self, from: Data(try row.decode(String.self, at: index).utf8))) ?? []
+            return stored.map { ContactRow.Problem(row: $0.row, field: $0.field, message: $0.message) }
+        }
         return Job(id: try row.decode(at: 0), entity: try row.decode(at: 1), status: try row.decode(at: 2), mode: try row.decode(at: 3),
                    dryRun: try row.decode(at: 4), total: try row.decode(at: 5), rowsWritten: try row.decode(at: 6), created: try row.decode(at: 7),
                    updated: try row.decode(at: 8), skipped: try row.decode(at: 9), merged: try row.decode(at: 10), error: try row.decodeIfPresent(at: 11),
-                   problems: problems.map { ContactRow.Problem(row: $0.row, field: $0.field, message: $0.message) },
+                   problems: try problems(at: 12), rowsWithWarnings: try row.decode(at: 18), warnings: try problems(at: 19),
                    createdAt: try row.decode(at: 13), startedAt: try row.decodeIfPresent(at: 14), finishedAt: try row.decodeIfPresent(at: 15),
                    errorsBlobKey: try row.decodeIfPresent(at: 16), mappingSource: try row.decodeIfPresent(at: 17))
     }
@@ -207,6 +213,7 @@ public final class ImportJobs: Sendable {
                 UPDATE import_jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END,
                   total = \(summary.total), created = \(summary.created), updated = \(summary.updated), merged = \(summary.merged),
                   skipped = \(summary.skipped), problems = \(Self.problemsJSON(summary.problems))::jsonb, errors_blob_key = \(errors),
+                  rows_with_warnings = \(summary.rowsWithWarnings), warnings = \(Self.problemsJSON(summary.warnings))::jsonb,
                   finished_at = now(), lease_until = NULL
                 WHERE id = \(id)
                 """)
@@ -214,12 +221,15 @@ public final class ImportJobs: Sendable {
         } catch let failure as RecordImporter.Failure {
             var problems: [ContactRow.Problem] = []
             var errors: String?
+            var read = RecordImporter.Summary()
             if case .invalidRows(let all, let summary) = failure {
                 problems = all
+                read = summary
                 errors = try? await writeErrors(summary)
             }
             _ = try? await db.execute("""
                 UPDATE import_jobs SET status = 'failed', error = \("\(failure)"), problems = \(Self.problemsJSON(problems))::jsonb,
+                  rows_with_warnings = \(read.rowsWithWarnings), warnings = \(Self.problemsJSON(read.warnings))::jsonb,
                   errors_blob_key = \(errors), total = greatest(total, \(problems.count)), finished_at = now(), lease_until = NULL WHERE id = \(id)
                 """)
         } catch is SimulatedCrash {
@@ -298,6 +308,10 @@ public final class ImportJobs: Sendable {
             Merged:      \(job.merged)
             Duration:    \(String(format: "%.1f", seconds)) s
             """
+        if job.rowsWithWarnings > 0 {
+            body += "\nWarnings:    \(job.rowsWithWarnings) row(s) read as a spreadsheet would, imported all the same; check them:"
+            for warning in job.warnings.prefix(10) { body += "\n  \(warning)" }
+        }
         if let error = job.error { body += "\n\n\(error)" }
         if job.errorsBlobKey != nil { body += "\n\nThe rows with errors: /v1/imports/\(id.uuidString.lowercased())/errors" }
         do {

@@ -23,6 +23,9 @@ public struct RecordImporter: Sendable {
         /// Rows whose record (email, account name) appeared earlier in the same file.
         public var merged = 0
         public var problems: [ImportProblem] = []
+        /// Rows read leniently (see `CSVReader.Warning`), still imported; the first 1,000 warnings are kept.
+        public var rowsWithWarnings = 0
+        public var warnings: [ImportProblem] = []
         /// The header row, and the invalid rows as read (the first 100,000), for the errors file.
         public var headers: [String] = []
         public var rejected: [(fields: [String], problem: ImportProblem)] = []
@@ -33,7 +36,7 @@ public struct RecordImporter: Sendable {
 
         public static func == (a: Self, b: Self) -> Bool {
             a.total == b.total && a.created == b.created && a.updated == b.updated && a.skipped == b.skipped && a.merged == b.merged
-                && a.problems == b.problems
+                && a.problems == b.problems && a.rowsWithWarnings == b.rowsWithWarnings && a.warnings == b.warnings
         }
 
         public func hash(into hasher: inout Hasher) { hasher.combine(total); hasher.combine(created) }
@@ -214,6 +217,7 @@ public struct RecordImporter: Sendable {
         private var valid = 0
         /// Keys (emails, account names) already in an earlier batch (hashes: 1,000,000 of them fit in a few MB).
         private var seen = Set<Int>()
+        private let header: [String]
 
         init(records: RecordStream, header: [String], mapping: ImportMapping, batchSize: Int, stopAtFirstProblem: Bool, keepMergedRows: Bool) {
             self.records = records
@@ -221,7 +225,16 @@ public struct RecordImporter: Sendable {
             self.batchSize = batchSize
             self.stopAtFirstProblem = stopAtFirstProblem
             self.keepMergedRows = keepMergedRows
+            self.header = header
             summary.headers = header
+        }
+
+        private func noteWarnings(of record: CSVReader.Record) {
+            summary.rowsWithWarnings += 1
+            for warning in record.warnings where summary.warnings.count < 1000 {
+                let field = warning.field < header.count ? header[warning.field] : "column \(warning.field + 1)"
+                summary.warnings.append(ImportProblem(row: record.row, field: field, message: warning.description))
+            }
         }
 
         /// The next batch's rows for `COPY`, or nil at the end of the file.
@@ -230,6 +243,7 @@ public struct RecordImporter: Sendable {
             rows.reserveCapacity(batchSize)
             while rows.count < batchSize, let record = try records.next() {
                 summary.total += 1
+                if !record.warnings.isEmpty { noteWarnings(of: record) }
                 // (A typed `catch` here crashes the Swift 6.3.1 compiler; Result does not.)
                 switch Result(catching: { () throws(ImportProblem) in try Record(row: record.row, fields: record.fields, mapping: mapping) }) {
                 case .success(let row):

@@ -575,6 +575,8 @@ extension DataTransferV1 {
         public var durationMs: Int64 = 0
         public var errorsFile: String = ""
         public var mappingSource: String = ""
+        public var rowsWithWarnings: UInt32 = 0
+        public var warnings: [DataTransferV1.ImportProblem] = []
 
         public init() {}
 
@@ -598,6 +600,8 @@ extension DataTransferV1 {
             case durationMs = "durationMs"
             case errorsFile = "errorsFile"
             case mappingSource = "mappingSource"
+            case rowsWithWarnings = "rowsWithWarnings"
+            case warnings = "warnings"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -621,6 +625,8 @@ extension DataTransferV1 {
             if let v = try c.decodeIfPresent(Int64.self, forKey: .durationMs) { durationMs = v }
             if let v = try c.decodeIfPresent(String.self, forKey: .errorsFile) { errorsFile = v }
             if let v = try c.decodeIfPresent(String.self, forKey: .mappingSource) { mappingSource = v }
+            if let v = try c.decodeIfPresent(UInt32.self, forKey: .rowsWithWarnings) { rowsWithWarnings = v }
+            if let v = try c.decodeIfPresent([DataTransferV1.ImportProblem].self, forKey: .warnings) { warnings = v }
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -644,6 +650,8 @@ extension DataTransferV1 {
             try c.encode(durationMs, forKey: .durationMs)
             try c.encode(errorsFile, forKey: .errorsFile)
             try c.encode(mappingSource, forKey: .mappingSource)
+            try c.encode(rowsWithWarnings, forKey: .rowsWithWarnings)
+            try c.encode(warnings, forKey: .warnings)
         }
     }
 }
@@ -686,6 +694,11 @@ extension DataTransferV1.ImportJob: CMessageConvertible {
         durationMs = c.duration_ms
         errorsFile = try CRuntime.string(c.errors_file)
         mappingSource = try CRuntime.string(c.mapping_source)
+        rowsWithWarnings = c.rows_with_warnings
+        if c.n_warnings > 0, let items = c.warnings {
+            warnings.reserveCapacity(c.n_warnings)
+            for i in 0..<c.n_warnings { warnings.append(try DataTransferV1.ImportProblem(c: items[i]!)) }
+        }
     }
 
     func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
@@ -711,5 +724,10 @@ extension DataTransferV1.ImportJob: CMessageConvertible {
         c.pointee.duration_ms = durationMs
         if !errorsFile.isEmpty { c.pointee.errors_file = arena.cString(errorsFile) }
         if !mappingSource.isEmpty { c.pointee.mapping_source = arena.cString(mappingSource) }
+        c.pointee.rows_with_warnings = rowsWithWarnings
+        if !warnings.isEmpty {
+            c.pointee.n_warnings = warnings.count
+            c.pointee.warnings = arena.array(warnings) { arena.message($0) }
+        }
     }
 }

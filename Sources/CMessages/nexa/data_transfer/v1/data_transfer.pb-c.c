@@ -998,7 +998,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_problem__descri
   (ProtobufCMessageInit) nexa__data_transfer__v1__import_problem__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_job__field_descriptors[19] =
+static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_job__field_descriptors[21] =
 {
   {
     "id",
@@ -1228,6 +1228,30 @@ static const ProtobufCFieldDescriptor nexa__data_transfer__v1__import_job__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "rows_with_warnings",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__DataTransfer__V1__ImportJob, rows_with_warnings),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "warnings",
+    21,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Nexa__DataTransfer__V1__ImportJob, n_warnings),
+    offsetof(Nexa__DataTransfer__V1__ImportJob, warnings),
+    &nexa__data_transfer__v1__import_problem__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned nexa__data_transfer__v1__import_job__field_indices_by_name[] = {
   7,   /* field[7] = created */
@@ -1245,15 +1269,17 @@ static const unsigned nexa__data_transfer__v1__import_job__field_indices_by_name
   11,   /* field[11] = percent */
   13,   /* field[13] = problems */
   6,   /* field[6] = processed */
+  19,   /* field[19] = rows_with_warnings */
   9,   /* field[9] = skipped */
   2,   /* field[2] = status */
   5,   /* field[5] = total */
   8,   /* field[8] = updated */
+  20,   /* field[20] = warnings */
 };
 static const ProtobufCIntRange nexa__data_transfer__v1__import_job__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 19 }
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_job__descriptor =
 {
@@ -1263,7 +1289,7 @@ const ProtobufCMessageDescriptor nexa__data_transfer__v1__import_job__descriptor
   "Nexa__DataTransfer__V1__ImportJob",
   "nexa.data_transfer.v1",
   sizeof(Nexa__DataTransfer__V1__ImportJob),
-  19,
+  21,
   nexa__data_transfer__v1__import_job__field_descriptors,
   nexa__data_transfer__v1__import_job__field_indices_by_name,
   1,  nexa__data_transfer__v1__import_job__number_ranges,

@@ -218,10 +218,20 @@ struct  Nexa__DataTransfer__V1__ImportJob
    * `explicit`, `template:<name>` or `suggested`.
    */
   char *mapping_source;
+  /*
+   * Rows read leniently, as spreadsheets read them (a quote inside an unquoted cell kept as a
+   * literal quote): imported, and reported here so a person can check them.
+   */
+  uint32_t rows_with_warnings;
+  /*
+   * The first warnings (row, field, what was read leniently).
+   */
+  size_t n_warnings;
+  Nexa__DataTransfer__V1__ImportProblem **warnings;
 };
 #define NEXA__DATA_TRANSFER__V1__IMPORT_JOB__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&nexa__data_transfer__v1__import_job__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL }
 
 
 /* Nexa__DataTransfer__V1__ExportRequest methods */
