@@ -177,7 +177,7 @@ var targets: [Target] = [
 /// What a domain library needs beyond the platform.
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Billing": ["CurlHTTP", log, lifecycle],
-    "DataTransfer": ["BlobStorage", "CSV", "CurlHTTP", log, lifecycle],
+    "DataTransfer": ["BlobStorage", "CSV", "CurlHTTP", log, lifecycle, .product(name: "NIOPosix", package: "swift-nio")],
     "Gateway": ["BlobStorage", "Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle,
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
                 // The webhook handler in Hummingbird's HTTP/1 pipeline speaks its HTTP parts.
@@ -232,7 +232,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),  // LogHandler.log(event:)
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),

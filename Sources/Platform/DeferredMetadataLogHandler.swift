@@ -20,9 +20,10 @@ public struct DeferredMetadataLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
-        let merged = explicit.map { metadata.merging($0) { _, explicit in explicit } } ?? metadata
-        inner.log(level: level, message: message, metadata: merged.isEmpty ? nil : merged, source: source, file: file, function: function, line: line)
+    public func log(event: LogEvent) {
+        var event = event
+        let merged = event.metadata.map { metadata.merging($0) { _, explicit in explicit } } ?? metadata
+        event.metadata = merged.isEmpty ? nil : merged
+        inner.log(event: event)
     }
 }

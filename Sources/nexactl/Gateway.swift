@@ -141,7 +141,7 @@ extension ServiceOptions {
         let client = RPCClient(configuration: ClientConfiguration(targets: [(host, try port(of: service))]))
         defer { Task { await client.close() } }
         do {
-            return try await call(client, CallOptions(timeout: .milliseconds(Int64(timeout * 1000)), apiKey: apiKey))
+            return try await call(client, CallOptions(timeout: .milliseconds(Int64(timeout * 1000)), apiKey: apiKey.isEmpty ? nil : apiKey))
         } catch let error as RPCError {
             fail("\(error.code): \(error.message)")
         }

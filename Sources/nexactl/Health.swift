@@ -70,7 +70,7 @@ struct Call: AsyncParsableCommand {
         do {
             let response = try await ServiceDirectory.callJSON(
                 service: parts[0], method: parts[1], json: Array(json.utf8), transport: client,
-                options: CallOptions(timeout: .milliseconds(Int64(service.timeout * 1000)), apiKey: service.apiKey)
+                options: CallOptions(timeout: .milliseconds(Int64(service.timeout * 1000)), apiKey: service.apiKey.isEmpty ? nil : service.apiKey)
             )
             print(String(decoding: response, as: UTF8.self))
         } catch let error as RPCError {

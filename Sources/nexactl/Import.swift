@@ -69,7 +69,8 @@ struct ImportCommand: AsyncParsableCommand {
         @OptionGroup var service: ServiceOptions
 
         func run(entity: String) async throws {
-            guard let key = service.apiKey, !key.isEmpty else { fail("an API key is needed: --api-key or $NEXA_API_KEY", code: 2) }
+            let key = service.apiKey
+            guard !key.isEmpty else { fail("an API key is needed: --api-key or $NEXA_API_KEY", code: 2) }
             guard FileManager.default.isReadableFile(atPath: file) else { fail("cannot read \(file)", code: 2) }
             var query = [("entity", entity), ("mode", mode), ("file_name", URL(fileURLWithPath: file).lastPathComponent)]
             if dryRun { query.append(("dry_run", "true")) }
@@ -166,7 +167,8 @@ struct ExportCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            guard let key = service.apiKey, !key.isEmpty else { fail("an API key is needed: --api-key or $NEXA_API_KEY", code: 2) }
+            let key = service.apiKey
+            guard !key.isEmpty else { fail("an API key is needed: --api-key or $NEXA_API_KEY", code: 2) }
             var body: [String: Any] = ["entity": "contacts"]
             if let fields { body["fields"] = fields.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             if !tagsAny.isEmpty { body["tagsAny"] = tagsAny }

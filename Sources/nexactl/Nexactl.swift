@@ -24,7 +24,7 @@ struct ServiceOptions: ParsableArguments {
     var host: String = ProcessInfo.processInfo.environment["NEXA_BIND_HOST"] ?? "127.0.0.1"
 
     @Option(help: "API key (default: $NEXA_API_KEY).")
-    var apiKey: String? = ProcessInfo.processInfo.environment["NEXA_API_KEY"]
+    var apiKey: String = ProcessInfo.processInfo.environment["NEXA_API_KEY"] ?? ""
 
     @Option(help: "Deadline in seconds.")
     var timeout: Double = 5

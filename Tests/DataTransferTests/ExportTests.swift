@@ -51,6 +51,10 @@ import Testing
         #expect(recent.rows == 2)
         let rows = try Self.read(try blobs.url(recent.key))
         #expect(rows == [["email", "first_name", "custom.plan"], ["ann@x.test", "Ann", "pro"], ["bob@x.test", "'=HYPERLINK(\"http://evil\")", "pro"]])
+        // One line ending throughout: the header (ours) and the rows (PostgreSQL's) all end in CRLF.
+        let bytes = Array(try Data(contentsOf: try blobs.url(recent.key)))
+        let lineFeeds = bytes.indices.filter { bytes[$0] == 0x0A }
+        #expect(lineFeeds.count == 3 && lineFeeds.allSatisfy { $0 > 0 && bytes[$0 - 1] == 0x0D } && bytes.last == 0x0A)
 
         filters = ContactExporter.Filters()
         filters.tagsAll = ["customer", "vip"]

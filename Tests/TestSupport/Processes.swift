@@ -58,7 +58,7 @@ extension Process {
     /// Waits for the process to end on a Dispatch thread, never holding one of the cooperative
     /// pool's few threads (which every other test running in parallel needs); returns its status.
     public func exit() async -> Int32 {
-        nonisolated(unsafe) let process = self
+        let process = self
         return await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 process.waitUntilExit()

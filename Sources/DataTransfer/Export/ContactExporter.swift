@@ -1,5 +1,6 @@
 public import BlobStorage
 import CSV
+import NIOPosix
 public import Foundation
 public import Platform
 public import Postgres
@@ -82,11 +83,10 @@ public struct ContactExporter: Sendable {
         let header = CSVWriter().record(fields)
 
         let (key, rows) = try await blobs.create(prefix: "exports/contacts", fileExtension: "csv") { handle in
-            try handle.write(contentsOf: header)
-            return try await db.withTransaction { tx in
+            try await db.withTransaction { tx in
                 try await tx.query(settings)
                 // One row past the cap is enough to know the filters match too many: no count first.
-                let output = BufferedOutput(handle: handle)
+                let output = BufferedOutput(handle: handle, header: header)
                 let written = try await tx.copyOut(
                     "COPY (SELECT " + select.joined(separator: ", ") + " " + from + " ORDER BY c.created_at, c.id LIMIT \(maximumRows + 1))"
                         + " TO STDOUT WITH (FORMAT csv)"
@@ -94,23 +94,26 @@ public struct ContactExporter: Sendable {
                 guard written <= maximumRows else {
                     throw PlatformError(.failedPrecondition, "the filters match more than \(maximumRows) contacts, the export cap: narrow them")
                 }
-                try output.flush()
+                // The last partial megabyte: a blocking write, so on the thread pool like COPY's.
+                try await NIOThreadPool.singleton.runIfActive { try output.flush() }
                 return written
             }
         }
         return (key, rows, fields)
     }
 
-    /// Collects COPY's rows, neutralised, and writes them to the file a megabyte at a time.
+    /// Collects the header and COPY's rows, neutralised, and writes them to the file a megabyte at
+    /// a time, from COPY's sink on the thread pool.
     private final class BufferedOutput: @unchecked Sendable {
         // Touched only by COPY's sink, which runs on one thread at a time, and by `flush` after it.
         private let handle: FileHandle
         private let writer = CSVWriter()
         private var buffer: [UInt8] = []
 
-        init(handle: FileHandle) {
+        init(handle: FileHandle, header: [UInt8]) {
             self.handle = handle
             buffer.reserveCapacity(1 << 20)
+            buffer.append(contentsOf: header)
         }
 
         func append(_ row: UnsafeRawBufferPointer) throws {

@@ -288,7 +288,9 @@ public final class ImportJobs: Sendable {
         for (fields, problem) in summary.rejected {
             writer.append(fields + ["\(problem.field): \(problem.message) (row \(problem.row))"], to: &out)
         }
-        return try await blobs.create(prefix: "imports", fileExtension: "errors.csv") { try $0.write(contentsOf: out) }.key
+        // `write` does its disk work on the blob store's I/O threads, not on this task's.
+        let chunks = AsyncThrowingStream<[UInt8], any Error> { $0.yield(out); $0.finish() }
+        return try await blobs.write(prefix: "imports", fileExtension: "errors.csv", limit: .max, chunks: chunks).key
     }
 
     /// Emails the summary to whoever asked for it. A mail failure is logged; the job stays done.

@@ -133,7 +133,7 @@ public struct ImportRoutes: Sendable {
             case .tampered: return Self.json(403, ["message": "this download link is not valid"])
             case .expired: return Self.json(410, ["message": "this download link has expired"])
             case .valid(let blobKey, _):
-                return await Self.serve(blobs, key: blobKey, filename: String(blobKey.split(separator: "/").last ?? "export.csv"))
+                return await Self.serve(blobs, key: blobKey, filename: String(blobKey.split(separator: "/").last ?? "export.csv"), context: context)
                     ?? Self.json(410, ["message": "the file is gone"])
             }
         }
@@ -146,7 +146,7 @@ public struct ImportRoutes: Sendable {
             do {
                 let job = try await client.getImportJob(lookup, options: CallOptions(apiKey: key))
                 guard !job.errorsFile.isEmpty,
-                      let response = await Self.serve(blobs, key: job.errorsFile, filename: "import-\(job.id)-errors.csv") else {
+                      let response = await Self.serve(blobs, key: job.errorsFile, filename: "import-\(job.id)-errors.csv", context: context) else {
                     return Self.json(404, ["message": "this import has no rows with errors"])
                 }
                 return response
@@ -160,24 +160,18 @@ public struct ImportRoutes: Sendable {
         }
     }
 
-    /// A blob as the answer, saved as `filename`: streamed from a local file a megabyte at a time,
-    /// or a redirect to the remote store's short-lived URL. Nil when there is no such blob.
-    static func serve(_ blobs: any BlobStore, key: String, filename: String) async -> Response? {
+    /// A blob as the answer, saved as `filename`: streamed from a local file by Hummingbird's
+    /// `FileIO` (reads run on NIO's thread pool, not on the request's task), or a redirect to the
+    /// remote store's short-lived URL. Nil when there is no such blob.
+    static func serve(_ blobs: any BlobStore, key: String, filename: String, context: some RequestContext) async -> Response? {
         guard let download = try? await blobs.download(key, filename: filename, validFor: .seconds(300)) else { return nil }
         switch download {
         case .redirect(let url):
             return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])
         case .file(let file):
-            guard let handle = FileHandle(forReadingAtPath: file.path) else { return nil }
-            let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? nil
+            guard let body = try? await FileIO().loadFile(path: file.path, context: context, chunkLength: 1 << 20) else { return nil }
             return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(filename)\""],
-                            body: ResponseBody(contentLength: size) { writer in
-                                defer { try? handle.close() }
-                                while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
-                                    try await writer.write(ByteBuffer(bytes: data))
-                                }
-                                try await writer.finish(nil)
-                            })
+                            body: body)
         }
     }
 
