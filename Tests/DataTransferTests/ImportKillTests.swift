@@ -56,20 +56,27 @@ import Glibc
               WHEN (NEW.rows_written >= 2000 AND OLD.rows_written < 2000) EXECUTE FUNCTION test_pause_import();
             """))
 
+        // The worker waiting on that lock, and no one else: pg_locks is the whole cluster's, and
+        // a migrator of a test running beside this one waits on its own advisory lock.
+        let pausedWorker = """
+            SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = 0 AND objid = 4242 AND objsubid = 1
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """
+
         let first = try start()
         let job = try await ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
             .start(workspace: workspace, blobKey: key, fileName: "big.csv", mapping: nil, mode: .fail, dryRun: false)
         try await Wait.until("the import waits on the test's lock", within: .seconds(180)) {
-            try await db.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").count > 0
+            try await db.query(PostgresQuery(unsafeSQL: pausedWorker)).count == 1
         }
         kill(first.processIdentifier, SIGKILL)
         _ = await first.exit()
         // A backend waiting on a lock does not read its socket, so it would not notice its client
         // died until the lock came free; end it as the server ends a dead client's session (its
         // open batch rolls back), then lift the pause.
-        try await db.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        try await db.query(PostgresQuery(unsafeSQL: "SELECT pg_terminate_backend(pid) FROM (\(pausedWorker)) w"))
         try await Wait.until("the killed worker's session has ended") {
-            try await db.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").isEmpty
+            try await db.query(PostgresQuery(unsafeSQL: pausedWorker)).isEmpty
         }
         try await db.execute("DROP TRIGGER test_pause_import ON import_jobs")
         try await holder.query("SELECT pg_advisory_unlock(4242)")

@@ -170,7 +170,10 @@ import Glibc
                                              headers: [.init("Stripe-Signature", signature)]), timeout: .seconds(30)).status
             }
             try await Wait.until("the inbox's COPY waits on the lock") {
-                try await db.query("SELECT 1 FROM pg_locks WHERE relation = 'webhook_inbox'::regclass AND NOT granted").count > 0
+                try await db.query("""
+                    SELECT 1 FROM pg_locks WHERE relation = 'webhook_inbox'::regclass AND NOT granted
+                      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    """).count > 0
             }
             kill(gateway.processIdentifier, SIGTERM)
             // Shutting down, the gateway closes its listener first: connections are then refused.
