@@ -3,6 +3,12 @@ import Postgres
 
 /// One checked row of an import, and how its entity goes through staging: the columns of its
 /// staging table, and the statements that merge a staged batch into the CRM's table.
+///
+/// Those statements find existing records with a correlated subquery on a unique index (one probe
+/// per staged row), never with a join: the statistics do not yet know a workspace that is being
+/// imported into (its accounts were created moments ago), and a join planned on that estimate
+/// compared every row of a batch with every account of the workspace — the third 100,000-row
+/// import into one database ran 4× slower than the first.
 protocol ImportRecord: Sendable {
     static var entity: ImportEntity { get }
     init(row: Int, fields: [String], mapping: ImportMapping) throws(ImportProblem)
@@ -77,10 +83,10 @@ extension ContactRow: ImportRecord {
             WITH written AS (
               INSERT INTO contacts AS c (id, workspace_id, account_id, email, first_name, last_name, phone, title, tags, custom,
                                          created_by_import, last_import_job, last_import_at)
-              SELECT gen_random_uuid(), $1, a.id, i.email, coalesce(i.first_name, ''), coalesce(i.last_name, ''), i.phone, i.title,
+              SELECT gen_random_uuid(), $1, (SELECT a.id FROM accounts a WHERE a.workspace_id = $1 AND a.normalized_name = i.account_key),
+                     i.email, coalesce(i.first_name, ''), coalesce(i.last_name, ''), i.phone, i.title,
                      coalesce(i.tags, '{}'), coalesce(i.custom, '{}'), $2, $2, \(importStamp)
-              FROM \(staging) i LEFT JOIN accounts a ON a.workspace_id = $1 AND a.normalized_name = i.account_key
-              WHERE i.batch = $3
+              FROM \(staging) i WHERE i.batch = $3
               ON CONFLICT (workspace_id, email) DO UPDATE SET
                 first_name = coalesce(nullif(EXCLUDED.first_name, ''), c.first_name),
                 last_name = coalesce(nullif(EXCLUDED.last_name, ''), c.last_name),
@@ -99,7 +105,7 @@ extension ContactRow: ImportRecord {
 
     static func existing(staging: String, batch: Int, workspace: UUID, on tx: PostgresConnectionHandle) async throws -> [(row: Int, exists: Bool)] {
         try await pairs(tx, PostgresQuery(unsafeSQL: """
-            SELECT s.row, c.id IS NOT NULL FROM \(staging) s LEFT JOIN contacts c ON c.workspace_id = $1 AND c.email = s.email::citext
+            SELECT s.row, EXISTS (SELECT FROM contacts c WHERE c.workspace_id = $1 AND c.email = s.email::citext) FROM \(staging) s
             WHERE s.batch = $2 AND NOT s.repeat ORDER BY s.row
             """, binds: [workspace.postgresText, String(batch)]))
     }
@@ -174,15 +180,17 @@ struct LeadRow: ImportRecord, Hashable {
             SELECT count(*) FILTER (WHERE created), count(*) FROM written
             """, binds: binds))
         try await tx.execute(PostgresQuery(unsafeSQL: """
-            UPDATE leads l SET status = i.status FROM \(staging) i
-            WHERE i.batch = $2 AND i.status IS NOT NULL AND l.workspace_id = $1 AND l.email = i.email::citext AND l.status <> i.status
+            UPDATE leads l SET status = i.status
+            FROM (SELECT s.status, (SELECT x.id FROM leads x WHERE x.workspace_id = $1 AND x.email = s.email::citext) AS id
+                  FROM \(staging) s WHERE s.batch = $2 AND s.status IS NOT NULL OFFSET 0) i
+            WHERE l.id = i.id AND l.status <> i.status
             """, binds: [workspace.postgresText, String(batch)]))
         return written
     }
 
     static func existing(staging: String, batch: Int, workspace: UUID, on tx: PostgresConnectionHandle) async throws -> [(row: Int, exists: Bool)] {
         try await pairs(tx, PostgresQuery(unsafeSQL: """
-            SELECT s.row, l.id IS NOT NULL FROM \(staging) s LEFT JOIN leads l ON l.workspace_id = $1 AND l.email = s.email::citext
+            SELECT s.row, EXISTS (SELECT FROM leads l WHERE l.workspace_id = $1 AND l.email = s.email::citext) FROM \(staging) s
             WHERE s.batch = $2 AND NOT s.repeat ORDER BY s.row
             """, binds: [workspace.postgresText, String(batch)]))
     }
@@ -244,7 +252,7 @@ struct AccountRow: ImportRecord, Hashable {
 
     static func existing(staging: String, batch: Int, workspace: UUID, on tx: PostgresConnectionHandle) async throws -> [(row: Int, exists: Bool)] {
         try await pairs(tx, PostgresQuery(unsafeSQL: """
-            SELECT s.row, a.id IS NOT NULL FROM \(staging) s LEFT JOIN accounts a ON a.workspace_id = $1 AND a.normalized_name = s.key
+            SELECT s.row, EXISTS (SELECT FROM accounts a WHERE a.workspace_id = $1 AND a.normalized_name = s.key) FROM \(staging) s
             WHERE s.batch = $2 AND NOT s.repeat ORDER BY s.row
             """, binds: [workspace.postgresText, String(batch)]))
     }
