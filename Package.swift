@@ -59,6 +59,10 @@ var targets: [Target] = [
     // RFC 4180 CSV, streaming, for data transfer.
     .target(name: "CSV", swiftSettings: strictSettings),
     .testTarget(name: "CSVTests", dependencies: ["TestSupport", "CSV"], swiftSettings: strictSettings),
+    // The CRM's domain, written once for every service: people by email, activities, alerts,
+    // tasks, account health. Pure Swift over the Postgres wrapper.
+    .target(name: "CRM", dependencies: ["Postgres"], swiftSettings: strictSettings),
+    .testTarget(name: "CRMTests", dependencies: ["CRM", "Postgres", "TestSupport"], swiftSettings: strictSettings),
     // Declarative payload ↔ CRM field mapping for the domain services.
     .target(name: "DataMapping", swiftSettings: strictSettings),
     .testTarget(name: "DataMappingTests", dependencies: ["TestSupport", "DataMapping"], swiftSettings: strictSettings),
@@ -176,9 +180,9 @@ var targets: [Target] = [
 
 /// What a domain library needs beyond the platform.
 let serviceDependencies: [String: [Target.Dependency]] = [
-    "Billing": ["CurlHTTP", log, lifecycle],
+    "Billing": ["CRM", "CurlHTTP", log, lifecycle],
     "DataTransfer": ["BlobStorage", "CSV", "CurlHTTP", log, lifecycle, .product(name: "NIOPosix", package: "swift-nio")],
-    "Gateway": ["BlobStorage", "Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle,
+    "Gateway": ["BlobStorage", "CRM", "Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle,
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
                 // The webhook handler in Hummingbird's HTTP/1 pipeline speaks its HTTP parts.
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOHTTPTypes", package: "swift-nio-extras")] + nio,

@@ -1,0 +1,128 @@
+public import Foundation
+public import Postgres
+
+/// The kind of an activity on the CRM's timeline.
+public struct ActivityKind: RawRepresentable, Hashable, Sendable {
+    public var rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    public static let email = ActivityKind(rawValue: "email")
+    public static let meeting = ActivityKind(rawValue: "meeting")
+    public static let paymentReceived = ActivityKind(rawValue: "payment_received")
+    public static let emailOpened = ActivityKind(rawValue: "email_opened")
+    public static let emailClicked = ActivityKind(rawValue: "email_clicked")
+    public static let campaignSent = ActivityKind(rawValue: "campaign_sent")
+    public static let ticket = ActivityKind(rawValue: "ticket")
+}
+
+/// What an activity of one kind stores in `data`: each kind has its own payload type.
+public protocol ActivityPayload: Encodable, Sendable {
+    static var kind: ActivityKind { get }
+}
+
+/// The records an activity belongs to; any may be absent.
+public struct ActivityLinks: Sendable, Hashable {
+    public var contact: UUID?
+    public var lead: UUID?
+    public var account: UUID?
+    public var deal: UUID?
+
+    public init(contact: UUID? = nil, lead: UUID? = nil, account: UUID? = nil, deal: UUID? = nil) {
+        self.contact = contact
+        self.lead = lead
+        self.account = account
+        self.deal = deal
+    }
+}
+
+/// One entry of the CRM's timeline, from an outside system: identified by (source, external id),
+/// so recording it again changes nothing.
+public struct Activity: Sendable {
+    public var kind: ActivityKind { Swift.type(of: payload).kind }
+    public var subject: String
+    public var body: String?
+    public var occurredAt: Date
+    public var links: ActivityLinks
+    /// The system it came from (`stripe`, `gmail`, …) and its id there.
+    public var source: String
+    public var externalID: String
+    public var payload: any ActivityPayload
+
+    public init(subject: String, body: String? = nil, occurredAt: Date, links: ActivityLinks, source: String, externalID: String,
+                payload: some ActivityPayload) {
+        self.subject = subject
+        self.body = body
+        self.occurredAt = occurredAt
+        self.links = links
+        self.source = source
+        self.externalID = externalID
+        self.payload = payload
+    }
+}
+
+/// A payment of an invoice (`payment_received`).
+public struct PaymentReceived: ActivityPayload, Hashable {
+    public static let kind = ActivityKind.paymentReceived
+    public var invoiceID: String
+    /// In the currency's major unit (12.98, not 1298 cents).
+    public var amount: Decimal
+    public var currency: String
+    public var paidAt: Date
+    /// The provider's event that reported it.
+    public var eventID: String
+
+    public init(invoiceID: String, amount: Decimal, currency: String, paidAt: Date, eventID: String) {
+        self.invoiceID = invoiceID
+        self.amount = amount
+        self.currency = currency
+        self.paidAt = paidAt
+        self.eventID = eventID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case invoiceID = "invoice_id", amount, currency, paidAt = "paid_at", eventID = "event_id"
+    }
+}
+
+/// A mail message sent or received (`email`).
+public struct EmailMessage: ActivityPayload, Hashable {
+    public static let kind = ActivityKind.email
+    public enum Direction: String, Codable, Sendable { case inbound, outbound }
+    public var direction: Direction
+    public var from: String
+    public var to: [String]
+    public var cc: [String]
+    public var threadID: String?
+    public var messageID: String?
+
+    public init(direction: Direction, from: String, to: [String], cc: [String] = [], threadID: String? = nil, messageID: String? = nil) {
+        self.direction = direction
+        self.from = from
+        self.to = to
+        self.cc = cc
+        self.threadID = threadID
+        self.messageID = messageID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case direction, from, to, cc, threadID = "thread_id", messageID = "message_id"
+    }
+}
+
+/// Recording activities.
+public enum Activities {
+    /// Records `activity` in the caller's transaction, once per (workspace, source, external id).
+    /// - Returns: the new activity's id, or nil when it was recorded before.
+    @discardableResult
+    public static func record(_ activity: Activity, workspace: UUID, in db: PostgresConnectionHandle) async throws -> UUID? {
+        let data = try JSON.encode(activity.payload)
+        return try await db.query("""
+            INSERT INTO activities (id, workspace_id, kind, subject, body, contact_id, lead_id, account_id, deal_id, occurred_at, source, external_id, data)
+            VALUES (\(UUID()), \(workspace), \(activity.kind.rawValue), \(activity.subject), \(activity.body), \(activity.links.contact),
+                    \(activity.links.lead), \(activity.links.account), \(activity.links.deal), \(activity.occurredAt), \(activity.source),
+                    \(activity.externalID), \(data)::jsonb)
+            ON CONFLICT (workspace_id, source, external_id) DO NOTHING
+            RETURNING id
+            """).first?.decode(UUID.self, at: 0)
+    }
+}

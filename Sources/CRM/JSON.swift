@@ -1,0 +1,11 @@
+import Foundation
+
+/// The JSON written to the CRM's `jsonb` columns: keys sorted, dates in ISO 8601.
+enum JSON {
+    static func encode(_ value: any Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}

@@ -1,0 +1,77 @@
+public import Foundation
+public import Postgres
+
+/// A contact or a lead of a workspace, as found by email address.
+public struct Person: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable {
+        case contact
+        case lead
+    }
+
+    public var kind: Kind
+    public var id: UUID
+    /// The stored address, lower-cased.
+    public var email: String
+    /// The contact's account (leads have none).
+    public var account: UUID?
+
+    public init(kind: Kind, id: UUID, email: String, account: UUID? = nil) {
+        self.kind = kind
+        self.id = id
+        self.email = email
+        self.account = account
+    }
+}
+
+/// Finding the people an interaction involves, and recording that it happened.
+public enum People {
+    /// The contacts and leads of `workspace` with any of `addresses`, case-insensitively, in one
+    /// query (a sync matches thousands at once). An address held by both a contact and a lead
+    /// returns both. Addresses are normalised first (`EmailAddresses.normalize`); what is not an
+    /// address matches nothing.
+    /// - Returns: each matched address (normalised) with its people, contacts before leads.
+    public static func find(
+        emails addresses: some Sequence<String>, workspace: UUID, in db: PostgresConnectionHandle
+    ) async throws -> [String: [Person]] {
+        let wanted = Array(Set(addresses.compactMap { EmailAddresses.normalize($0) }))
+        guard !wanted.isEmpty else { return [:] }
+        let list = PostgresTextArray(wanted)
+        var found: [String: [Person]] = [:]
+        for row in try await db.query("""
+            SELECT 'contact', id, lower(email::text), account_id FROM contacts WHERE workspace_id = \(workspace) AND email = ANY(\(list)::citext[])
+            UNION ALL
+            SELECT 'lead', id, lower(email::text), NULL FROM leads WHERE workspace_id = \(workspace) AND email = ANY(\(list)::citext[])
+            """) {
+            let person = Person(kind: try row.decode(String.self, at: 0) == "contact" ? .contact : .lead, id: try row.decode(at: 1),
+                                email: try row.decode(at: 2), account: try row.decodeIfPresent(at: 3))
+            found[person.email, default: []].append(person)
+        }
+        for key in found.keys { found[key]!.sort { ($0.kind == .contact ? 0 : 1, $0.id.uuidString) < ($1.kind == .contact ? 0 : 1, $1.id.uuidString) } }
+        return found
+    }
+
+    /// The contacts and leads with one address (a header value's first address is not assumed:
+    /// pass one address).
+    public static func find(email: String, workspace: UUID, in db: PostgresConnectionHandle) async throws -> [Person] {
+        guard let address = EmailAddresses.normalize(email) else { return [] }
+        return try await find(emails: [address], workspace: workspace, in: db)[address] ?? []
+    }
+
+    /// Moves `last_contacted_at` of these people forward to `time`, never back: an older
+    /// interaction seen late leaves a newer one standing.
+    /// - Returns: how many records moved.
+    @discardableResult
+    public static func touch(_ people: some Sequence<Person>, at time: Date, workspace: UUID, in db: PostgresConnectionHandle) async throws -> Int {
+        let contacts = PostgresTextArray(people.filter { $0.kind == .contact }.map { $0.id.postgresText! })
+        let leads = PostgresTextArray(people.filter { $0.kind == .lead }.map { $0.id.postgresText! })
+        var moved = 0
+        for (table, ids) in [("contacts", contacts), ("leads", leads)] where !ids.values.isEmpty {
+            moved += try await db.execute("""
+                UPDATE \(unescaped: table) SET last_contacted_at = \(time), updated_at = now()
+                WHERE workspace_id = \(workspace) AND id = ANY(\(ids)::uuid[])
+                  AND (last_contacted_at IS NULL OR last_contacted_at < \(time))
+                """)
+        }
+        return moved
+    }
+}
