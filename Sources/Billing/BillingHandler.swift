@@ -1,3 +1,4 @@
+import CRM
 import CurlHTTP
 public import Foundation
 public import Logging
@@ -63,18 +64,16 @@ public struct BillingHandler: BillingV1.BillingService.Handler {
         health.mrrCents = try row.decode(at: 5)
         health.currency = try row.decode(at: 6)
         health.nextBillingUnixMs = try row.decodeIfPresent(Int64.self, at: 7) ?? 0
-        health.changes = try await db.query("""
-            SELECT cause, coalesce(event_id, ''), delta, score_before, score_after, (extract(epoch FROM created_at) * 1000)::bigint
-            FROM account_health_events WHERE account_id = \(account) AND workspace_id = \(workspace) ORDER BY id
-            """).map { row in
-            var change = BillingV1.HealthChange()
-            change.cause = try row.decode(at: 0)
-            change.eventID = try row.decode(at: 1)
-            change.delta = Int32(try row.decode(Int.self, at: 2))
-            change.before = Int32(try row.decode(Int.self, at: 3))
-            change.after = Int32(try row.decode(Int.self, at: 4))
-            change.atUnixMs = try row.decode(at: 5)
-            return change
+        let explained = try await db.withConnection { try await AccountHealth.explain(account: account, workspace: workspace, in: $0) }
+        health.changes = (explained?.changes ?? []).map { change in
+            var message = BillingV1.HealthChange()
+            message.cause = change.cause
+            message.eventID = change.eventID ?? ""
+            message.delta = Int32(change.delta)
+            message.before = Int32(change.before)
+            message.after = Int32(change.after)
+            message.atUnixMs = Int64((change.at.timeIntervalSince1970 * 1000).rounded())
+            return message
         }
         return health
     }

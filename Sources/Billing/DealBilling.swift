@@ -1,3 +1,4 @@
+import CRM
 import CurlHTTP
 public import Foundation
 public import Logging
@@ -79,11 +80,10 @@ public final class DealBilling: Sendable {
 
     /// Raises the alert and returns the error to throw.
     static func refuse(_ problem: String, account: UUID, deal: UUID, workspace: UUID, db: PostgresClient) async throws -> PlatformError {
-        try await db.execute("""
-            INSERT INTO alerts (id, workspace_id, kind, severity, message, account_id, data)
-            VALUES (\(UUID()), \(workspace), 'billing_failed', 'normal', \("Billing was not set up: \(problem)."), \(account),
-                    jsonb_build_object('deal_id', \(deal.uuidString.lowercased())::text))
-            """)
+        try await db.withConnection { connection in
+            try await Alerts.raise(NewAlert(kind: .billingFailed, severity: .normal, message: "Billing was not set up: \(problem).", account: account,
+                                            details: BillingFailure(dealID: deal)), workspace: workspace, in: connection)
+        }
         return PlatformError(.failedPrecondition, problem)
     }
 
@@ -227,13 +227,12 @@ public final class DealBilling: Sendable {
                     try await tx.execute("""
                         UPDATE billing_jobs SET status = 'failed', attempts = \(attempts), last_error = \(message), updated_at = now() WHERE id = \(job)
                         """)
-                    try await tx.execute("""
-                        INSERT INTO alerts (id, workspace_id, kind, severity, message, account_id, data)
-                        SELECT \(UUID()), \(workspace), \(permanent ? "billing_failed" : "integration_failure"), 'urgent',
-                               \("Stripe billing for deal \"\(deal)\" failed: \(message)"), d.account_id,
-                               jsonb_build_object('deal_id', \(deal.uuidString.lowercased())::text, 'job_id', \(job.uuidString.lowercased())::text)
-                        FROM deals d WHERE d.id = \(deal) AND d.workspace_id = \(workspace)
-                        """)
+                    let account = try await tx.query("SELECT account_id FROM deals WHERE id = \(deal) AND workspace_id = \(workspace)")
+                        .first?.decode(UUID.self, at: 0)
+                    try await Alerts.raise(NewAlert(
+                        kind: permanent ? .billingFailed : .integrationFailure, severity: .urgent,
+                        message: "Stripe billing for deal \"\(deal)\" failed: \(message)", account: account,
+                        details: BillingFailure(dealID: deal, jobID: job)), workspace: workspace, in: tx)
                 }
                 logger.error("billing job failed", metadata: ["job": "\(job)", "error": "\(message)"])
             } else {
@@ -248,5 +247,21 @@ public final class DealBilling: Sendable {
         } catch {
             logger.warning("cannot record a billing job failure", metadata: ["job": "\(job)", "error": "\(error)"])
         }
+    }
+}
+
+/// The details of a `billing_failed` or `integration_failure` alert about a deal.
+struct BillingFailure: Encodable, Sendable {
+    var dealID: UUID
+    var jobID: UUID?
+
+    enum CodingKeys: String, CodingKey {
+        case dealID = "deal_id", jobID = "job_id"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(dealID.uuidString.lowercased(), forKey: .dealID)
+        try container.encodeIfPresent(jobID?.uuidString.lowercased(), forKey: .jobID)
     }
 }

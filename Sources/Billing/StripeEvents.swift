@@ -1,3 +1,4 @@
+import CRM
 public import Foundation
 public import Logging
 public import Messages
@@ -56,15 +57,11 @@ public struct StripeEvents: Sendable {
             let account = try await account(customer: invoice.customer, workspace: workspace, in: tx)
             guard try await EffectLedger.claim("payment_received", of: eventID, from: "stripe", workspace: workspace, in: tx) else { return true }
             let paidAt = invoice.paidAt ?? Date()
-            let amount = Currency.units(invoice.amountPaid, invoice.currency)
-            try await tx.execute("""
-                INSERT INTO activities (id, workspace_id, kind, subject, account_id, occurred_at, source, external_id, data)
-                VALUES (\(UUID()), \(workspace), 'payment_received', \("Payment received: \(Currency.format(invoice.amountPaid, invoice.currency))"),
-                        \(account.id), \(paidAt), 'stripe', \(invoice.id),
-                        jsonb_build_object('invoice_id', \(invoice.id)::text, 'amount', \("\(amount)")::numeric,
-                                           'currency', \(invoice.currency)::text, 'paid_at', \(paidAt)::timestamptz, 'event_id', \(eventID)::text))
-                ON CONFLICT (workspace_id, source, external_id) DO NOTHING
-                """)
+            try await Activities.record(Activity(
+                subject: "Payment received: \(Currency.format(invoice.amountPaid, invoice.currency))", occurredAt: paidAt,
+                links: ActivityLinks(account: account.id), source: "stripe", externalID: invoice.id,
+                payload: PaymentReceived(invoiceID: invoice.id, amount: Currency.units(invoice.amountPaid, invoice.currency),
+                                         currency: invoice.currency, paidAt: paidAt, eventID: eventID)), workspace: workspace, in: tx)
             // The payment status follows the newest invoice event; an older one arriving late leaves it.
             try await tx.execute("""
                 UPDATE accounts SET last_payment_date = greatest(last_payment_date, \(paidAt)), updated_at = now(),
@@ -83,18 +80,14 @@ public struct StripeEvents: Sendable {
             let account = try await account(customer: invoice.customer, workspace: workspace, in: tx)
             guard try await EffectLedger.claim("payment_failed", of: eventID, from: "stripe", workspace: workspace, in: tx) else { return true }
             let due = Currency.format(invoice.amountDue, invoice.currency)
-            try await tx.execute("""
-                INSERT INTO alerts (id, workspace_id, kind, severity, message, account_id, recipient_user_id, data)
-                VALUES (\(UUID()), \(workspace), 'payment_failed', 'urgent', \("Payment failed for \(account.name): \(due) due (invoice \(invoice.id))."),
-                        \(account.id), \(account.csm),
-                        jsonb_build_object('invoice_id', \(invoice.id)::text, 'amount_due', \("\(Currency.units(invoice.amountDue, invoice.currency))")::numeric,
-                                           'currency', \(invoice.currency)::text, 'event_id', \(eventID)::text))
-                """)
-            try await tx.execute("""
-                INSERT INTO tasks (id, workspace_id, kind, title, priority, due_date, assignee_user_id, account_id)
-                VALUES (\(UUID()), \(workspace), 'payment_recovery', \("Recover the failed payment of \(account.name) (\(due))"), 'urgent',
-                        current_date, \(account.csm), \(account.id))
-                """)
+            try await Alerts.raise(NewAlert(
+                kind: .paymentFailed, severity: .urgent, message: "Payment failed for \(account.name): \(due) due (invoice \(invoice.id)).",
+                account: account.id, recipient: account.csm,
+                details: FailedPayment(invoiceID: invoice.id, amountDue: Currency.units(invoice.amountDue, invoice.currency),
+                                       currency: invoice.currency, eventID: eventID)), workspace: workspace, in: tx)
+            try await FollowUps.create(FollowUp(
+                kind: "payment_recovery", title: "Recover the failed payment of \(account.name) (\(due))", priority: .urgent, dueInDays: 0,
+                assignee: account.csm, account: account.id), workspace: workspace, in: tx)
             try await tx.execute("""
                 UPDATE accounts SET churn_risk = 'high', updated_at = now(),
                   payment_status = CASE WHEN payment_state_at IS NULL OR payment_state_at <= \(created) THEN 'overdue' ELSE payment_status END,
@@ -117,5 +110,17 @@ public struct StripeEvents: Sendable {
             if !written { logger.debug("older subscription event ignored", metadata: ["event": "\(eventID)"]) }
             return false
         }
+    }
+}
+
+/// The details of a `payment_failed` alert.
+struct FailedPayment: Encodable, Sendable {
+    var invoiceID: String
+    var amountDue: Decimal
+    var currency: String
+    var eventID: String
+
+    enum CodingKeys: String, CodingKey {
+        case invoiceID = "invoice_id", amountDue = "amount_due", currency, eventID = "event_id"
     }
 }

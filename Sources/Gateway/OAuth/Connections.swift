@@ -1,3 +1,4 @@
+import CRM
 public import Foundation
 public import Logging
 import Platform
@@ -213,12 +214,11 @@ public final class Connections: Sendable {
             guard try await tx.execute("""
                 UPDATE oauth_connections SET status = 'reauth_required', updated_at = now() WHERE id = \(connection.id) AND status = 'active'
                 """) == 1 else { return }
-            try await tx.execute("""
-                INSERT INTO alerts (id, workspace_id, kind, severity, message, recipient_user_id, data)
-                VALUES (\(UUID()), \(connection.workspaceID), 'reauth_required', 'urgent',
-                        \("Reconnect \(connection.provider) for \(connection.accountEmail): the provider no longer accepts its grant (\(reason))."),
-                        \(connection.userID), jsonb_build_object('connection_id', \(connection.id.uuidString.lowercased())::text))
-                """)
+            try await Alerts.raise(NewAlert(
+                kind: .reauthRequired, severity: .urgent,
+                message: "Reconnect \(connection.provider) for \(connection.accountEmail): the provider no longer accepts its grant (\(reason)).",
+                recipient: connection.userID, details: ["connection_id": connection.id.uuidString.lowercased()]),
+                workspace: connection.workspaceID, in: tx)
             var changed = connection
             changed.status = "reauth_required"
             try await Self.enqueue("connection.reauth_required", changed, in: tx)

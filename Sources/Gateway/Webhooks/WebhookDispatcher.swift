@@ -1,3 +1,4 @@
+import CRM
 import Foundation
 public import Logging
 public import Messages
@@ -182,14 +183,11 @@ public final class WebhookDispatcher: Sendable {
                         UPDATE webhook_inbox SET status = 'dead', attempts = \(spent), last_error = \("\(status): \(message)")
                         WHERE id = \(id)
                         """)
-                    let details: [String: Any] = ["inbox_id": id, "provider": event.provider, "event_id": event.eventID, "event_type": event.eventType]
-                    let data = String(decoding: try JSONSerialization.data(withJSONObject: details, options: [.sortedKeys]), as: UTF8.self)
-                    try await tx.execute("""
-                        INSERT INTO alerts (id, workspace_id, kind, severity, message, data)
-                        VALUES (\(UUID()), \(workspace), 'integration_failure', 'urgent',
-                                \("A \(event.provider) webhook (\(event.eventType), \(event.eventID)) could not be processed after \(spent) attempts: \(message)"),
-                                \(data)::jsonb)
-                        """)
+                    try await Alerts.raise(NewAlert(
+                        kind: .integrationFailure, severity: .urgent,
+                        message: "A \(event.provider) webhook (\(event.eventType), \(event.eventID)) could not be processed after \(spent) attempts: \(message)",
+                        details: DeadLetter(inboxID: id, provider: event.provider, eventID: event.eventID, eventType: event.eventType)),
+                        workspace: workspace, in: tx)
                 }
                 Counter(label: "nexa_webhook_deliveries_total", dimensions: [("service", service), ("result", "dead")]).increment()
                 logger.error("webhook dead-lettered", metadata: ["inbox_id": "\(id)", "service": "\(service)", "error": "\(message)"])
@@ -213,4 +211,16 @@ extension Duration {
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
     var nanosecondsClamped: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}
+
+/// The details of the alert raised for a dead-lettered webhook.
+struct DeadLetter: Encodable, Sendable {
+    var inboxID: Int64
+    var provider: String
+    var eventID: String
+    var eventType: String
+
+    enum CodingKeys: String, CodingKey {
+        case inboxID = "inbox_id", provider, eventID = "event_id", eventType = "event_type"
+    }
 }
