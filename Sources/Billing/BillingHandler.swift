@@ -113,6 +113,7 @@ public enum BillingComponents {
         let handler = BillingHandler(db: db, deals: deals, events: StripeEvents(db: db, logger: logger))
         return ServiceMain.Components(
             rpc: BillingV1.BillingService.Server(handler: handler),
-            background: [BackgroundService(name: "deal-billing") { await deals.run() }])
+            background: [BackgroundService(name: "deal-billing") { await deals.run() },
+                         BackgroundService(name: "won-deals") { await deals.runChangeFeed() }])
     }
 }

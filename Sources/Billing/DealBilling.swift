@@ -52,7 +52,16 @@ public final class DealBilling: Sendable {
     /// - Throws: NOT_FOUND for an unknown deal; FAILED_PRECONDITION, with an alert, for a deal that
     ///   is not closed-won, has no line items or no primary contact with an email.
     public func dealClosed(dealID: UUID, workspace: UUID) async throws -> Job {
-        guard let deal = try await db.query("""
+        if let refusal = try await db.withTransaction({ try await Self.queue(deal: dealID, workspace: workspace, in: $0) }) { throw refusal }
+        return try await db.withConnection { try await Self.job(dealID: dealID, workspace: workspace, on: $0) }!
+    }
+
+    /// Validates the deal and queues its job once, waking a worker, in the caller's transaction.
+    /// - Returns: nil when queued (now or before); for a deal that cannot be billed, the
+    ///   FAILED_PRECONDITION to answer, its alert raised in the same transaction.
+    /// - Throws: NOT_FOUND for an unknown deal.
+    static func queue(deal dealID: UUID, workspace: UUID, in tx: PostgresConnectionHandle) async throws -> PlatformError? {
+        guard let deal = try await tx.query("""
             SELECT d.stage, d.account_id, d.name, c.email,
                    (SELECT count(*) FROM deal_line_items i WHERE i.deal_id = d.id AND i.workspace_id = d.workspace_id)
             FROM deals d LEFT JOIN contacts c ON c.id = d.primary_contact_id AND c.workspace_id = d.workspace_id
@@ -67,24 +76,18 @@ public final class DealBilling: Sendable {
             : items == 0 ? "deal \"\(name)\" has no line items to bill"
             : (email ?? "").isEmpty ? "deal \"\(name)\" has no primary contact with an email"
             : nil
-        if let problem { throw try await Self.refuse(problem, account: account, deal: dealID, workspace: workspace, db: db) }
-        // Queue once per deal, and wake a worker, in one statement.
-        try await db.query("""
+        if let problem {
+            try await Alerts.raise(NewAlert(kind: .billingFailed, severity: .normal, message: "Billing was not set up: \(problem).", account: account,
+                                            details: BillingFailure(dealID: dealID)), workspace: workspace, in: tx)
+            return PlatformError(.failedPrecondition, problem)
+        }
+        try await tx.query("""
             WITH queued AS (
               INSERT INTO billing_jobs (id, workspace_id, deal_id) VALUES (\(UUID()), \(workspace), \(dealID))
               ON CONFLICT (workspace_id, deal_id, kind) DO NOTHING RETURNING id)
             SELECT pg_notify('billing_jobs', '') FROM queued
             """)
-        return try await db.withConnection { try await Self.job(dealID: dealID, workspace: workspace, on: $0) }!
-    }
-
-    /// Raises the alert and returns the error to throw.
-    static func refuse(_ problem: String, account: UUID, deal: UUID, workspace: UUID, db: PostgresClient) async throws -> PlatformError {
-        try await db.withConnection { connection in
-            try await Alerts.raise(NewAlert(kind: .billingFailed, severity: .normal, message: "Billing was not set up: \(problem).", account: account,
-                                            details: BillingFailure(dealID: deal)), workspace: workspace, in: connection)
-        }
-        return PlatformError(.failedPrecondition, problem)
+        return nil
     }
 
     static func job(dealID: UUID? = nil, jobID: UUID? = nil, workspace: UUID, on connection: PostgresConnectionHandle) async throws -> Job? {

@@ -75,12 +75,11 @@ public enum Alerts {
             try await db.execute("""
                 SELECT pg_advisory_xact_lock(hashtextextended(\("alert:\(workspace):\(alert.kind.name):\(account)"), 0))
                 """)
-            let seconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
             if let row = try await db.query("""
                 UPDATE alerts SET occurrences = occurrences + 1, last_raised_at = now(), message = \(alert.message),
                   severity = \(alert.severity.rawValue), data = \(data)::jsonb
                 WHERE id = (SELECT id FROM alerts WHERE workspace_id = \(workspace) AND account_id = \(account) AND kind = \(alert.kind.name)
-                              AND resolved_at IS NULL AND created_at > now() - \(seconds) * interval '1 second'
+                              AND resolved_at IS NULL AND created_at > now() - \(window.inSeconds) * interval '1 second'
                             ORDER BY created_at DESC LIMIT 1)
                 RETURNING id, occurrences
                 """).first {
