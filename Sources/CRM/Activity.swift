@@ -126,3 +126,28 @@ public enum Activities {
             """).first?.decode(UUID.self, at: 0)
     }
 }
+
+/// A campaign mail opened (`email_opened`): a weak signal, since Apple Mail Privacy Protection
+/// opens every mail it receives.
+public struct EmailOpened: ActivityPayload, Hashable {
+    public static let kind = ActivityKind.emailOpened
+    public var campaignID: String
+
+    public init(campaignID: String) { self.campaignID = campaignID }
+
+    enum CodingKeys: String, CodingKey { case campaignID = "campaign_id" }
+}
+
+/// A link in a campaign mail clicked (`email_clicked`).
+public struct EmailClicked: ActivityPayload, Hashable {
+    public static let kind = ActivityKind.emailClicked
+    public var campaignID: String
+    public var url: String
+
+    public init(campaignID: String, url: String) {
+        self.campaignID = campaignID
+        self.url = url
+    }
+
+    enum CodingKeys: String, CodingKey { case campaignID = "campaign_id", url }
+}
