@@ -91,7 +91,7 @@ var targets: [Target] = [
 
     .executableTarget(
         name: "nexactl",
-        dependencies: ["Platform", "Gateway", "RPC", "RPCNIO", "Messages", "Postgres", "CurlHTTP", argumentParser, log] + nio,
+        dependencies: ["Platform", "CRM", "Gateway", "RPC", "RPCNIO", "Messages", "Postgres", "CurlHTTP", argumentParser, log] + nio,
         swiftSettings: strictSettings
     ),
     .executableTarget(
