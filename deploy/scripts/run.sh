@@ -68,21 +68,15 @@ echo; echo "== billing: a deal closed-won becomes a Stripe customer and subscrip
 price=$(curl -sf -u "$stripe_key:" "$NEXA_SANDBOX_URL/stripe/v1/prices" -d currency=usd -d unit_amount=4900 \
   -d "product_data[name]=Nexa Pro" -d "recurring[interval]=month" | sed -n 's/^  "id" : "\(price_[^"]*\)".*/\1/p')
 run=$(date +%s)
-read -r deal account < <(psql -qAt "$NEXA_DATABASE_URL" <<SQL
-WITH csm AS (INSERT INTO users (id, workspace_id, email, name)
-             VALUES (gen_random_uuid(), '$workspace', 'csm-$run@nexa-demo.test', 'Casey CSM') RETURNING id),
-acct AS (INSERT INTO accounts (id, workspace_id, name, normalized_name, csm_user_id)
-         SELECT gen_random_uuid(), '$workspace', 'Acme Corp $run', 'acme corp $run', id FROM csm RETURNING id),
-contact AS (INSERT INTO contacts (id, workspace_id, account_id, email, first_name)
-            SELECT gen_random_uuid(), '$workspace', id, 'buyer-$run@acme.test', 'Bea' FROM acct RETURNING id, account_id),
-deal AS (INSERT INTO deals (id, workspace_id, account_id, primary_contact_id, name, stage)
-         SELECT gen_random_uuid(), '$workspace', account_id, id, 'Acme Pro', 'closed_won' FROM contact RETURNING id, account_id),
-item AS (INSERT INTO deal_line_items (id, workspace_id, deal_id, stripe_price_id, quantity)
-         SELECT gen_random_uuid(), '$workspace', id, '$price', 3 FROM deal)
-SELECT id || ' ' || account_id FROM deal;
-SQL
-)
-echo "deal $deal (3 × \$49/month, price $price) closed won → nexactl billing deal-closed --wait"
+# CRM records as the CRM writes them (nexactl crm → the CRM module), not raw SQL.
+export NEXA_WORKSPACE=$workspace
+csm=$("$bin/nexactl" users create --workspace "$workspace" --email "csm-$run@nexa-demo.test" --name "Casey CSM")
+account=$("$bin/nexactl" crm add account "Acme Corp $run" --csm "$csm")
+contact=$("$bin/nexactl" crm add contact "buyer-$run@acme.test" --first-name Bea --account "$account")
+deal=$("$bin/nexactl" crm add deal "Acme Pro" --account "$account" --contact "$contact" --item "$price:3")
+echo "deal $deal (3 × \$49/month, price $price), open; the CRM moves it to closed_won:"
+"$bin/nexactl" crm stage "$deal" closed_won
+echo "billing takes it from the CRM's change feed; nexactl billing deal-closed --wait answers with its job:"
 "$bin/nexactl" billing deal-closed "$deal" --wait
 sub=$(psql -qAt "$NEXA_DATABASE_URL" -c "SELECT stripe_subscription_id FROM accounts WHERE id = '$account'")
 
@@ -102,6 +96,10 @@ echo; echo "== the account: health explained, the alert and the task =="
 "$bin/nexactl" accounts health "$account"
 psql -qAt "$NEXA_DATABASE_URL" -F ' | ' -c "SELECT 'alert: ' || severity, message FROM alerts WHERE account_id = '$account'" \
   -c "SELECT 'task: ' || priority, title, 'due ' || due_date FROM tasks WHERE account_id = '$account'"
+
+echo; echo "== CRM: a lead, scored from its activity, status and company (nexactl crm score) =="
+lead=$("$bin/nexactl" crm add lead "buyer-$run@acme.test" --company "Acme Corp $run" --status qualified)
+"$bin/nexactl" crm score lead "$lead"
 
 echo; echo "== data transfer: import 10,000 contacts (upload through the gateway, batches of 1,000) =="
 sample=$root/.data/sample-contacts.csv
