@@ -16,6 +16,30 @@ public enum EmailAddresses {
 
     /// One address trimmed and lower-cased, or nil when it is not `local@domain` with a dotted domain.
     public static func normalize(_ raw: some StringProtocol) -> String? {
+        // ASCII addresses (nearly all) are checked and lower-cased byte by byte: a sync normalises
+        // thousands at a time. Anything else takes the general path.
+        var bytes = Array(raw.utf8)
+        while let last = bytes.last, last == 0x20 || (0x09...0x0D).contains(last) { bytes.removeLast() }
+        let start = bytes.firstIndex { !($0 == 0x20 || (0x09...0x0D).contains($0)) } ?? bytes.endIndex
+        guard bytes[start...].allSatisfy({ $0 < 0x80 }) else { return normalizeUnicode(raw) }
+        var address: [UInt8] = []
+        address.reserveCapacity(bytes.count - start)
+        var at: Int? = nil
+        for byte in bytes[start...] {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): address.append(byte + 32)
+            case UInt8(ascii: " "), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "\""): return nil
+            case UInt8(ascii: "@"): at = address.count; address.append(byte)
+            default: address.append(byte)
+            }
+        }
+        guard let at, at > 0 else { return nil }
+        let domain = address[(at + 1)...]
+        guard domain.contains(UInt8(ascii: ".")), domain.first != UInt8(ascii: "."), domain.last != UInt8(ascii: ".") else { return nil }
+        return String(decoding: address, as: UTF8.self)
+    }
+
+    private static func normalizeUnicode(_ raw: some StringProtocol) -> String? {
         let address = raw.trimmingWhitespace().lowercased()
         guard let at = address.lastIndex(of: "@"), at != address.startIndex else { return nil }
         let domain = address[address.index(after: at)...]

@@ -27,5 +27,10 @@ import Testing
         #expect(EmailAddresses.normalize("ana@example") == nil)
         #expect(EmailAddresses.normalize("ana example@x.org") == nil)
         #expect(EmailAddresses.normalize("@x.org") == nil)
+        #expect(EmailAddresses.normalize("ana@.org") == nil && EmailAddresses.normalize("ana@x.org.") == nil)
+        #expect(EmailAddresses.normalize("a@b@X.org") == "a@b@x.org", "the domain follows the last @")
+        // Beyond ASCII: the general path, with the same rules.
+        #expect(EmailAddresses.normalize("\u{00A0}José@Exámple.COM ") == "josé@exámple.com")
+        #expect(EmailAddresses.normalize("jo sé@exámple.com") == nil)
     }
 }

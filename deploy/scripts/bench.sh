@@ -17,3 +17,5 @@ workspace=$("$bin/nexactl" workspaces create "Benchmark" --id 00000000-0000-4000
 key=$("$bin/nexactl" keys create --workspace "$workspace" --name bench --services billing --quiet)
 echo "machine: $(nproc) cores; client, server and baseline share it"
 "$bin/nexa-bench" client --rpc-port 17203 --echo-port 17299 --api-key "$key" --rpc-pid "$billing" --seconds "${BENCH_SECONDS:-3}" --rounds "${BENCH_ROUNDS:-5}" --output "$root/.data/bench.md"
+# The CRM module's batch matching beside one indexed SELECT … WHERE email = ANY($1), same database.
+"$bin/nexa-bench" crm-match --database-url "$NEXA_DATABASE_URL"
