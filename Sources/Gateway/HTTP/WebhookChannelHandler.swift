@@ -147,7 +147,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func answer(_ reply: WebhookIngress.Reply, closing: Bool, context: ChannelHandlerContext) {
         guard isActive else { return }
         let body = ByteBuffer(string: reply.body)
-        var fields: HTTPFields = [.contentType: reply.contentType, .contentLength: String(body.readableBytes)]
+        // nosniff: a body that echoes input (Graph's validationToken) is never read as a page.
+        var fields: HTTPFields = [.contentType: reply.contentType, .contentLength: String(body.readableBytes), .xContentTypeOptions: "nosniff"]
         if closing { fields[.connection] = "close" }
         context.write(wrapOutboundOut(.head(HTTPResponse(status: .init(code: reply.status), headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)

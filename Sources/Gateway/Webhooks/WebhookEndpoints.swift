@@ -34,6 +34,12 @@ public final class WebhookEndpoints: Sendable {
     public func create(
         workspaceID: UUID, provider: WebhookProvider, secret: String? = nil, config: [String: String] = [:]
     ) async throws -> Registered {
+        if provider.usesSharedSecret, let secret, secret.isEmpty {
+            throw PlatformError(.invalidArgument, "a \(provider.rawValue) endpoint's secret cannot be empty (omit it to generate one)")
+        }
+        if provider == .googlePubSub, (config["service_account"] ?? "").isEmpty || (config["audience"] ?? "").isEmpty {
+            throw PlatformError(.invalidArgument, "a Pub/Sub endpoint needs the push subscription's audience and service_account")
+        }
         let id = "we_" + Digest.base64URL(Digest.randomBytes(15))
         let secret = provider.usesSharedSecret ? (secret ?? Digest.base64URL(Digest.randomBytes(24))) : nil
         let sealed = secret.map { vault.seal($0, context: Self.context(id)) }

@@ -126,7 +126,9 @@ public struct WebhookIngress: Sendable {
         Reply(status: status, contentType: "application/json", body: #"{"message":"accepted"}"#)
     }
 
+    /// An error's answer, `{"message": …}` written by a JSON encoder (the message may quote input).
     static func reply(_ status: Int, _ message: String) -> Reply {
-        Reply(status: status, contentType: "application/json", body: #"{"message":"\#(message.replacingOccurrences(of: "\"", with: "'"))"}"#)
+        let body = (try? JSONEncoder().encode(["message": message])).map { String(decoding: $0, as: UTF8.self) } ?? #"{"message":"refused"}"#
+        return Reply(status: status, contentType: "application/json", body: body)
     }
 }

@@ -96,6 +96,15 @@ public struct VerifiedEvent: Sendable, Hashable {
     public var eventType: String
 }
 
+extension WebhookEndpoint {
+    /// The shared secret the verifiers key with. An endpoint without one refuses every delivery:
+    /// an empty key would accept a MAC or token anyone can compute.
+    func sharedSecret() throws(WebhookRejection) -> [UInt8] {
+        guard let secret, !secret.isEmpty else { throw .unauthenticated("the endpoint has no secret configured") }
+        return secret
+    }
+}
+
 /// Why a delivery was refused. Nothing is stored for any of them.
 public enum WebhookRejection: Error, Hashable, Sendable, CustomStringConvertible {
     /// Missing, malformed or wrong signature/token/secret → 401.

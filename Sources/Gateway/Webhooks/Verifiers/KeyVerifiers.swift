@@ -125,10 +125,12 @@ public struct GooglePubSubVerifier: WebhookVerifier {
         guard let audience = endpoint.config["audience"], claims["aud"] as? String == audience else {
             throw .unauthenticated("the token audience does not match the endpoint")
         }
-        if let account = endpoint.config["service_account"] {
-            guard claims["email"] as? String == account, claims["email_verified"] as? Bool == true else {
-                throw .unauthenticated("the token is not from the configured service account")
-            }
+        // Any Google service account can mint a token for our audience: only the configured one counts.
+        guard let account = endpoint.config["service_account"], !account.isEmpty else {
+            throw .unauthenticated("the endpoint has no service_account configured")
+        }
+        guard claims["email"] as? String == account, claims["email_verified"] as? Bool == true else {
+            throw .unauthenticated("the token is not from the configured service account")
         }
         let nowSeconds = now.timeIntervalSince1970
         guard let exp = (claims["exp"] as? NSNumber)?.doubleValue, let iat = (claims["iat"] as? NSNumber)?.doubleValue,

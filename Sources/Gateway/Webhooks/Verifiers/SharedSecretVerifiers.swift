@@ -29,7 +29,7 @@ public struct StripeVerifier: ImmediateWebhookVerifier {
         signed += stamp
         signed.append(UInt8(ascii: "."))
         signed += request.body
-        let expected = Digest.hmacSHA256(key: endpoint.secret ?? [], data: signed)
+        let expected = Digest.hmacSHA256(key: try endpoint.sharedSecret(), data: signed)
         // Check every candidate, so the time taken does not depend on which one matched.
         var matched = false
         for signature in signatures where Digest.constantTimeEquals(signature, expected) { matched = true }
@@ -64,7 +64,7 @@ public struct ZendeskVerifier: ImmediateWebhookVerifier {
               let stamp = request.headers["x-zendesk-webhook-signature-timestamp"] else {
             throw .unauthenticated("no X-Zendesk-Webhook-Signature and timestamp")
         }
-        let expected = Digest.hmacSHA256(key: endpoint.secret ?? [], data: Array(stamp.utf8) + request.body)
+        let expected = Digest.hmacSHA256(key: try endpoint.sharedSecret(), data: Array(stamp.utf8) + request.body)
         guard Digest.constantTimeEquals(signature, expected) else { throw .unauthenticated("the Zendesk signature does not match") }
         guard let time = WebhookPayload.iso8601(stamp), WebhookPayload.isFresh(time, now: now, tolerance: tolerance) else {
             throw .stale("the Zendesk signature timestamp is outside the \(Int(tolerance)) s tolerance")
@@ -88,11 +88,13 @@ public struct IntercomVerifier: ImmediateWebhookVerifier {
               let signature = Digest.hexDecode(header.dropFirst(5)) else {
             throw .unauthenticated("no X-Hub-Signature sha1= header")
         }
-        guard Digest.constantTimeEquals(signature, Digest.hmacSHA1(key: endpoint.secret ?? [], data: request.body)) else {
+        guard Digest.constantTimeEquals(signature, Digest.hmacSHA1(key: try endpoint.sharedSecret(), data: request.body)) else {
             throw .unauthenticated("the Intercom signature does not match")
         }
         let event = try WebhookPayload.head(request.body)
-        if let created = event.created_at, now.timeIntervalSince1970 - created > maximumAge {
+        // Nothing else bounds a replay of a signed notification: one without a time is refused.
+        guard let created = event.created_at else { throw .malformed("an Intercom notification needs created_at") }
+        guard now.timeIntervalSince1970 - created <= maximumAge else {
             throw .stale("the notification was created more than \(Int(maximumAge)) s ago")
         }
         return .store(VerifiedEvent(eventID: try event.required(event.id, "id"), eventType: try event.required(event.topic, "topic")),
@@ -107,7 +109,7 @@ public struct GoogleCalendarVerifier: ImmediateWebhookVerifier {
 
     public func verifyNow(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) throws(WebhookRejection) -> WebhookOutcome {
         guard let token = request.headers["x-goog-channel-token"],
-              Digest.constantTimeEquals(Array(token.utf8), endpoint.secret ?? []) else {
+              Digest.constantTimeEquals(Array(token.utf8), try endpoint.sharedSecret()) else {
             throw .unauthenticated("the X-Goog-Channel-Token does not match")
         }
         guard let channel = request.headers["x-goog-channel-id"], !channel.isEmpty,
@@ -122,11 +124,20 @@ public struct GoogleCalendarVerifier: ImmediateWebhookVerifier {
 /// Microsoft Graph: the validation handshake echoes `validationToken` as text/plain; a
 /// notification batch is accepted when every `clientState` equals the endpoint's secret.
 public struct MicrosoftGraphVerifier: ImmediateWebhookVerifier {
+    /// Graph's tokens are short opaque strings; nothing longer is echoed.
+    static let maximumValidationTokenLength = 1024
+
     public init() {}
 
     public func verifyNow(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) throws(WebhookRejection) -> WebhookOutcome {
         if let token = request.query["validationToken"] {
-            return .respond(status: 200, contentType: "text/plain", body: token)
+            // Echoed as Graph asks, and only as that: on a POST, short, as plain text (the reply
+            // also carries `X-Content-Type-Options: nosniff`), so the endpoint cannot serve a page.
+            guard request.method == "POST" else { throw .malformed("the validation handshake is a POST") }
+            guard token.utf8.count <= Self.maximumValidationTokenLength else {
+                throw .malformed("the validationToken is longer than \(Self.maximumValidationTokenLength) bytes")
+            }
+            return .respond(status: 200, contentType: "text/plain; charset=utf-8", body: token)
         }
         let payload = try WebhookPayload.object(request.body)
         guard let notifications = payload["value"] as? [[String: Any]], !notifications.isEmpty else {
@@ -134,7 +145,7 @@ public struct MicrosoftGraphVerifier: ImmediateWebhookVerifier {
         }
         for notification in notifications {
             let state = (notification["clientState"] as? String) ?? ""
-            guard Digest.constantTimeEquals(Array(state.utf8), endpoint.secret ?? []) else {
+            guard Digest.constantTimeEquals(Array(state.utf8), try endpoint.sharedSecret()) else {
                 throw .unauthenticated("a notification's clientState does not match")
             }
         }
@@ -149,7 +160,7 @@ public struct MailchimpVerifier: ImmediateWebhookVerifier {
     public init() {}
 
     public func verifyNow(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) throws(WebhookRejection) -> WebhookOutcome {
-        guard let secret = request.query["secret"], Digest.constantTimeEquals(Array(secret.utf8), endpoint.secret ?? []) else {
+        guard let secret = request.query["secret"], Digest.constantTimeEquals(Array(secret.utf8), try endpoint.sharedSecret()) else {
             throw .unauthenticated("the URL secret does not match")
         }
         if request.method == "GET" { return .respond(status: 200, contentType: "text/plain", body: "ok") }
