@@ -42,10 +42,15 @@ public struct CSVReader: Sendable {
         case unclosedQuote(row: Int)
         case invalidUTF8(row: Int)
         case textAfterClosingQuote(row: Int)
+        /// A cell longer than `Limits.maximumFieldBytes` (field: 1-based column).
+        case fieldTooLong(row: Int, field: Int, limit: Int)
+        /// A row with more cells than `Limits.maximumFields`.
+        case tooManyFields(row: Int, limit: Int)
 
         public var row: Int {
             switch self {
-            case .unclosedQuote(let row), .invalidUTF8(let row), .textAfterClosingQuote(let row): row
+            case .unclosedQuote(let row), .invalidUTF8(let row), .textAfterClosingQuote(let row),
+                 .fieldTooLong(let row, _, _), .tooManyFields(let row, _): row
             }
         }
 
@@ -54,11 +59,24 @@ public struct CSVReader: Sendable {
             case .unclosedQuote(let row): "row \(row): a quoted field is never closed"
             case .invalidUTF8(let row): "row \(row): the text is not valid UTF-8"
             case .textAfterClosingQuote(let row): "row \(row): text after a closing quote (a quote inside a quoted field must be doubled)"
+            case .fieldTooLong(let row, let field, let limit): "row \(row): column \(field) is longer than \(limit) bytes"
+            case .tooManyFields(let row, let limit): "row \(row): more than \(limit) columns"
             }
         }
     }
 
+    /// What one row may hold, so a hostile file cannot make the reader hold it whole (an unclosed
+    /// quote reads the rest of the file as one cell until the cap).
+    public struct Limits: Sendable, Hashable {
+        /// A spreadsheet cell holds at most 32,767 characters; 128 KiB is that in any UTF-8.
+        public var maximumFieldBytes = 128 * 1024
+        public var maximumFields = 1024
+
+        public init() {}
+    }
+
     public let delimiter: UInt8
+    public var limits: Limits
     private var field: [UInt8] = []
     private var fields: [String] = []
     private var warnings: [Warning] = []
@@ -72,8 +90,9 @@ public struct CSVReader: Sendable {
     private var bomChecked = false
     private var bomBuffer: [UInt8] = []
 
-    public init(delimiter: UInt8 = UInt8(ascii: ",")) {
+    public init(delimiter: UInt8 = UInt8(ascii: ","), limits: Limits = Limits()) {
         self.delimiter = delimiter
+        self.limits = limits
     }
 
     /// The delimiter of a file from its first line: comma, semicolon or tab, whichever appears most
@@ -133,6 +152,7 @@ public struct CSVReader: Sendable {
                 } else {
                     if byte == UInt8(ascii: "\n") { line += 1 }
                     field.append(byte)
+                    if field.count > limits.maximumFieldBytes { throw tooLong() }
                 }
                 continue
             }
@@ -167,6 +187,7 @@ public struct CSVReader: Sendable {
                 recordRow = line
             default:
                 field.append(byte)
+                if field.count > limits.maximumFieldBytes { throw tooLong() }
                 atStart = false
             }
         }
@@ -186,7 +207,12 @@ public struct CSVReader: Sendable {
         return try endRecord()
     }
 
+    private func tooLong() -> Failure {
+        .fieldTooLong(row: recordRow, field: fields.count + 1, limit: limits.maximumFieldBytes)
+    }
+
     private mutating func endField() throws(Failure) {
+        guard fields.count < limits.maximumFields else { throw .tooManyFields(row: recordRow, limit: limits.maximumFields) }
         guard let text = String(validating: field, as: UTF8.self) else { throw .invalidUTF8(row: recordRow) }
         fields.append(text)
         field.removeAll(keepingCapacity: true)

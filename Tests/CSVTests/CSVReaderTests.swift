@@ -58,6 +58,24 @@ import Testing
         #expect(CSVReader.detectDelimiter(Array("\"a\"\"b;c;d\",e\n".utf8)) == UInt8(ascii: ","))  // a doubled quote stays inside
     }
 
+    @Test func cellsAndRowsBeyondTheLimitsAreRefusedNamingTheRowAndColumn() throws {
+        let long = String(repeating: "x", count: 128 * 1024 + 1)
+        #expect(throws: CSVReader.Failure.fieldTooLong(row: 3, field: 2, limit: 128 * 1024)) {
+            _ = try Self.parse("a,b\nok,fine\n1,\(long),3\n", chunk: 4096)
+        }
+        #expect(throws: CSVReader.Failure.fieldTooLong(row: 2, field: 1, limit: 128 * 1024), "inside quotes too") {
+            _ = try Self.parse("a\n\"\(long)\"\n")
+        }
+        // An unclosed quote would read the rest of the file as one cell: it stops at the cap.
+        #expect(throws: CSVReader.Failure.fieldTooLong(row: 2, field: 2, limit: 128 * 1024)) {
+            _ = try Self.parse("a,b\n1,\"" + String(repeating: "line\n", count: 40_000), chunk: 65_536)
+        }
+        let wide = Array(repeating: "c", count: 1025).joined(separator: ",")
+        #expect(throws: CSVReader.Failure.tooManyFields(row: 2, limit: 1024)) { _ = try Self.parse("h\n\(wide)\n") }
+        #expect(try Self.parse("h\n" + Array(repeating: "c", count: 1024).joined(separator: ",") + "\n")[1].fields.count == 1024)
+        #expect(CSVReader.Failure.tooManyFields(row: 7, limit: 1024).description == "row 7: more than 1024 columns")
+    }
+
     @Test func detectsCommaSemicolonAndTab() throws {
         #expect(CSVReader.detectDelimiter(Array("Name;E-mail;\"Company, Inc\"\n1;2;3".utf8)) == UInt8(ascii: ";"))
         #expect(CSVReader.detectDelimiter(Array("Name\tE-mail\tCompany\n".utf8)) == UInt8(ascii: "\t"))

@@ -104,6 +104,21 @@ import Testing
         #expect(try await Self.count(db, "SELECT count(*) FROM contacts") == 2)
     }
 
+    @Test func invalidRowsAreAllCountedAndTheFirstTenThousandKept() async throws {
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        let csv = "email\nok@x.test\n" + String(repeating: "not-an-email\n", count: 12_000)
+        do {
+            _ = try await RecordImporter(db: db).run(file: try Self.file(csv), workspace: workspace)
+            Issue.record("fail mode imported an invalid file")
+        } catch let failure as RecordImporter.Failure {
+            #expect("\(failure)".hasPrefix("12000 invalid row(s); nothing was imported. First: row 3"))
+        }
+        let skipped = try await RecordImporter(db: db).run(file: try Self.file(csv), workspace: workspace, mode: .skip)
+        #expect(skipped.created == 1 && skipped.skipped == 12_000 && skipped.invalid == 12_000)
+        #expect(skipped.problems.count == RecordImporter.Summary.keptProblems && skipped.problems.last?.row == 10_002)
+    }
+
     @Test func dryRunPlansEachRowAndWritesNothing() async throws {
         let db = try await TestDatabase.migrated().client
         let workspace = try await TestDatabase.workspace(in: db)

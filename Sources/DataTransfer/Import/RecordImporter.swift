@@ -22,7 +22,10 @@ public struct RecordImporter: Sendable {
         public var skipped = 0
         /// Rows whose record (email, account name) appeared earlier in the same file.
         public var merged = 0
+        /// Every invalid row; `problems` keeps the first `keptProblems` of them.
+        public var invalid = 0
         public var problems: [ImportProblem] = []
+        public static let keptProblems = 10_000
         /// Rows read leniently (see `CSVReader.Warning`), still imported; the first 1,000 warnings are kept.
         public var rowsWithWarnings = 0
         public var warnings: [ImportProblem] = []
@@ -35,7 +38,7 @@ public struct RecordImporter: Sendable {
         public init() {}
 
         public static func == (a: Self, b: Self) -> Bool {
-            a.total == b.total && a.created == b.created && a.updated == b.updated && a.skipped == b.skipped && a.merged == b.merged
+            a.total == b.total && a.created == b.created && a.updated == b.updated && a.skipped == b.skipped && a.merged == b.merged && a.invalid == b.invalid
                 && a.problems == b.problems && a.rowsWithWarnings == b.rowsWithWarnings && a.warnings == b.warnings
         }
 
@@ -53,7 +56,7 @@ public struct RecordImporter: Sendable {
             case .malformed(let f): "the file is not valid CSV: \(f)"
             case .mapping(let f): "\(f)"
             case .empty: "the file has no header row"
-            case .invalidRows(let problems, _): "\(problems.count) invalid row(s); nothing was imported. First: \(problems[0])"
+            case .invalidRows(let problems, let summary): "\(summary.invalid) invalid row(s); nothing was imported. First: \(problems[0])"
             }
         }
     }
@@ -151,8 +154,8 @@ public struct RecordImporter: Sendable {
             """)
         try await connection.copyIn("COPY \(staging) (batch, row, repeat, \(Record.copiedColumns)) FROM STDIN") { try stager.nextChunk() }
         var summary = stager.summary
-        if mode == .fail, !summary.problems.isEmpty { throw Failure.invalidRows(summary.problems, summary) }
-        summary.skipped = summary.problems.count
+        if mode == .fail, summary.invalid > 0 { throw Failure.invalidRows(summary.problems, summary) }
+        summary.skipped = summary.invalid
         if dryRun { summary.plan += summary.problems.prefix(100_000).map { ($0.row, "skip: \($0.field) \($0.message)") } }
         if !dryRun { try await Record.prepare(staging: staging, workspace: workspace, on: connection) }
 
@@ -247,10 +250,11 @@ public struct RecordImporter: Sendable {
                 // (A typed `catch` here crashes the Swift 6.3.1 compiler; Result does not.)
                 switch Result(catching: { () throws(ImportProblem) in try Record(row: record.row, fields: record.fields, mapping: mapping) }) {
                 case .success(let row):
-                    if stopAtFirstProblem, !summary.problems.isEmpty { continue }
+                    if stopAtFirstProblem, summary.invalid > 0 { continue }
                     rows.append(row)
                 case .failure(let problem):
-                    summary.problems.append(problem)
+                    summary.invalid += 1
+                    if summary.problems.count < Summary.keptProblems { summary.problems.append(problem) }
                     if summary.rejected.count < 100_000 { summary.rejected.append((record.fields, problem)) }
                 }
             }
