@@ -83,9 +83,23 @@ extension LocalBlobStore {
     }
 }
 
-/// New blob keys: `<prefix>/<random uuid>.<extension>`.
-enum BlobKeys {
+/// Blob keys: `<prefix>/<random uuid>.<extension>`. A workspace's files live under a prefix that
+/// names it (`imports/<workspace>`), so a key handed to one workspace's caller is refused for another.
+public enum BlobKeys {
     static func new(prefix: String, fileExtension: String) -> String {
         "\(prefix)/\(UUID().uuidString.lowercased()).\(fileExtension)"
+    }
+
+    /// The prefix of `area`'s files of `workspace` (`imports/<workspace>`, `exports/<workspace>/contacts`).
+    public static func prefix(_ area: String, workspace: UUID, _ rest: String? = nil) -> String {
+        "\(area)/\(workspace.uuidString.lowercased())" + (rest.map { "/\($0)" } ?? "")
+    }
+
+    /// Whether `key` is one of `workspace`'s files: its second segment names the workspace, and no
+    /// segment is empty, `.` or `..` (which could lead out of it).
+    public static func key(_ key: String, belongsTo workspace: UUID) -> Bool {
+        let segments = key.split(separator: "/", omittingEmptySubsequences: false)
+        return segments.count >= 3 && segments[1] == workspace.uuidString.lowercased()[...]
+            && !segments.contains { $0.isEmpty || $0 == "." || $0 == ".." }
     }
 }

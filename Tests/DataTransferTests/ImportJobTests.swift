@@ -4,6 +4,7 @@ import Foundation
 import Platform
 import Logging
 import Postgres
+import RPC
 import TestSupport
 import Testing
 
@@ -13,7 +14,8 @@ import Testing
         LocalBlobStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("nexa-blobs-\(UUID().uuidString)"))
     }
 
-    static func upload(_ text: String, to blobs: any BlobStore) async throws -> String {
+    /// `text` as an upload of `workspace` (its key names the workspace, as the gateway's do).
+    static func upload(_ text: String, to blobs: any BlobStore, for workspace: UUID) async throws -> String {
         let bytes = Array(text.utf8)
         let chunks = AsyncThrowingStream<[UInt8], any Error> { continuation in
             var i = 0
@@ -23,7 +25,7 @@ import Testing
             }
             continuation.finish()
         }
-        return try await blobs.write(prefix: "imports", fileExtension: "csv", limit: 1 << 30, chunks: chunks).key
+        return try await blobs.write(prefix: BlobKeys.prefix("imports", workspace: workspace), fileExtension: "csv", limit: 1 << 30, chunks: chunks).key
     }
 
     static func sample(_ rows: Int) -> String {
@@ -36,7 +38,7 @@ import Testing
         let db = try await TestDatabase.migrated().client
         let workspace = try await TestDatabase.workspace(in: db)
         let blobs = Self.blobs()
-        let key = try await Self.upload(Self.sample(5_500), to: blobs)
+        let key = try await Self.upload(Self.sample(5_500), to: blobs, for: workspace)
         // The first worker "dies" inside its fourth batch: that batch's transaction never commits.
         let crashing = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger, lease: .seconds(30)) { batch in
             if batch == 4 { throw SimulatedCrash() }
@@ -69,7 +71,7 @@ import Testing
         let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
         // As Excel writes a cell it did not need to quote: the inch marks stay literal.
         let csv = "Email,Title,Company Name\nana@x.test,Buyer of 5\" screens,Acme\nbo@x.test,Clerk,\"Quoted \"\"Inc\"\"\"\ncy@x.test,3\"x4\" frames,O\"Hara\n"
-        let job = try await jobs.start(workspace: workspace, blobKey: try await Self.upload(csv, to: blobs),
+        let job = try await jobs.start(workspace: workspace, blobKey: try await Self.upload(csv, to: blobs, for: workspace),
                                        fileName: "excel.csv", mapping: nil, mode: .fail, dryRun: false)
         await jobs.processDue()
         let done = try await jobs.get(job.id, workspace: workspace)
@@ -88,14 +90,14 @@ import Testing
         let workspace = try await TestDatabase.workspace(in: db)
         let blobs = Self.blobs()
         let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
-        let bad = try await jobs.start(workspace: workspace, blobKey: try await Self.upload("email\nok@x.test\nnope\n", to: blobs),
+        let bad = try await jobs.start(workspace: workspace, blobKey: try await Self.upload("email\nok@x.test\nnope\n", to: blobs, for: workspace),
                                        fileName: "bad.csv", mapping: nil, mode: .fail, dryRun: false)
         await jobs.processDue()
         let failed = try await jobs.get(bad.id, workspace: workspace)
         #expect(failed.status == "failed" && failed.problems.map(\.row) == [3] && failed.error?.contains("nothing was imported") == true)
 
         // Cancelled while running: it stops after the batch in progress (here, the first).
-        let big = try await jobs.start(workspace: workspace, blobKey: try await Self.upload(Self.sample(4_000), to: blobs),
+        let big = try await jobs.start(workspace: workspace, blobKey: try await Self.upload(Self.sample(4_000), to: blobs, for: workspace),
                                            fileName: "big.csv", mapping: nil, mode: .fail, dryRun: false)
         try await db.execute("UPDATE import_jobs SET cancel_requested = true WHERE id = \(big.id)")
         await jobs.processDue()
@@ -103,7 +105,7 @@ import Testing
         #expect(cancelled.status == "cancelled" && cancelled.rowsWritten == 1_000)
         #expect(try await db.query("SELECT count(*) FROM contacts")[0].decode(Int.self, at: 0) == 1_000)
         // A queued job cancels at once.
-        let queued = try await jobs.start(workspace: workspace, blobKey: try await Self.upload(Self.sample(10), to: blobs),
+        let queued = try await jobs.start(workspace: workspace, blobKey: try await Self.upload(Self.sample(10), to: blobs, for: workspace),
                                           fileName: "q.csv", mapping: nil, mode: .fail, dryRun: false)
         #expect(try await jobs.cancel(queued.id, workspace: workspace).status == "cancelled")
         #expect(await jobs.processDue() == 0)
@@ -117,13 +119,13 @@ import Testing
         let blobs = ImportJobTests.blobs()
         let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
         // Headers no suggestion understands: the first import maps them by hand and saves the mapping.
-        let first = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload("Contact,Firm\na@x.test,Acme\n", to: blobs),
+        let first = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload("Contact,Firm\na@x.test,Acme\n", to: blobs, for: workspace),
                                          fileName: "a.csv", mapping: [("Contact", "email"), ("Firm", "account.name")], mode: .fail, dryRun: false,
                                          saveTemplate: "legacy-crm")
         await jobs.processDue()
         #expect(try await jobs.get(first.id, workspace: workspace).mappingSource == "explicit")
         // A later file with the same headers (any order, any case) gets it by itself.
-        let second = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload("firm,CONTACT\nBeta,b@x.test\n", to: blobs),
+        let second = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload("firm,CONTACT\nBeta,b@x.test\n", to: blobs, for: workspace),
                                           fileName: "b.csv", mapping: nil, mode: .fail, dryRun: false)
         await jobs.processDue()
         let applied = try await jobs.get(second.id, workspace: workspace)
@@ -131,17 +133,35 @@ import Testing
         #expect(try await db.query("SELECT a.name FROM contacts c JOIN accounts a ON a.id = c.account_id WHERE c.email = 'b@x.test'")[0]
             .decode(String.self, at: 0) == "Beta")
         // Without a template the same headers cannot be mapped, and a missing template is a clear failure.
-        let named = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload("Contact,Firm\nc@x.test,C\n", to: blobs),
+        let named = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload("Contact,Firm\nc@x.test,C\n", to: blobs, for: workspace),
                                          fileName: "c.csv", mapping: nil, mode: .fail, dryRun: false, template: "nope")
         await jobs.processDue()
         let missing = try await jobs.get(named.id, workspace: workspace)
         #expect(missing.status == "failed" && missing.error?.contains("no saved mapping named \"nope\"") == true)
         let other = try await TestDatabase.workspace(in: db, name: "Other")
-        let elsewhere = try await jobs.start(workspace: other, blobKey: try await ImportJobTests.upload("Contact,Firm\nd@x.test,D\n", to: blobs),
+        let elsewhere = try await jobs.start(workspace: other, blobKey: try await ImportJobTests.upload("Contact,Firm\nd@x.test,D\n", to: blobs, for: other),
                                              fileName: "d.csv", mapping: nil, mode: .fail, dryRun: false)
         await jobs.processDue()
         let unmapped = try await jobs.get(elsewhere.id, workspace: other)
         #expect(unmapped.status == "failed" && unmapped.error?.contains("no column maps to email") == true, "templates belong to their workspace")
+    }
+
+    @Test func anotherWorkspacesFileCannotBeImported() async throws {
+        let db = try await TestDatabase.migrated().client
+        let (workspace, other) = (try await TestDatabase.workspace(in: db), try await TestDatabase.workspace(in: db, name: "Other"))
+        let blobs = ImportJobTests.blobs()
+        let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
+        let theirs = try await ImportJobTests.upload("email\nsecret@other.test\n", to: blobs, for: other)
+        let legacy = try await blobs.write(prefix: "imports", fileExtension: "csv", limit: 1 << 20,
+                                           chunks: AsyncThrowingStream { $0.yield(Array("email\nx@y.test\n".utf8)); $0.finish() }).key
+        for key in [theirs, legacy, "imports/\(workspace.uuidString.lowercased())/../\(theirs)"] {
+            await #expect(throws: PlatformError(.notFound, "no uploaded file \(key) in this workspace")) {
+                _ = try await jobs.start(workspace: workspace, blobKey: key, fileName: "x.csv", mapping: nil, mode: .fail, dryRun: false)
+            }
+        }
+        #expect(try await db.query("SELECT 1 FROM import_jobs").isEmpty)
+        let mine = try await jobs.start(workspace: other, blobKey: theirs, fileName: "x.csv", mapping: nil, mode: .fail, dryRun: false)
+        #expect(mine.status == "queued")
     }
 }
 
@@ -157,7 +177,7 @@ import Testing
         let blobs = ImportJobTests.blobs()
         let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
         let csv = "email,first name,title,tags\nnew1@x.test,N1,T,a\nnew2@x.test,N2,T,a\nnew3@x.test,N3,T,a\nold1@x.test,Changed,After,b\nold2@x.test,Changed,After,b\n"
-        let job = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload(csv, to: blobs), fileName: "u.csv",
+        let job = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload(csv, to: blobs, for: workspace), fileName: "u.csv",
                                        mapping: nil, mode: .fail, dryRun: false)
         await jobs.processDue()
         #expect(try await jobs.get(job.id, workspace: workspace).created == 3)
@@ -182,7 +202,7 @@ import Testing
         let blobs = ImportJobTests.blobs()
         let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
         func importing(_ csv: String) async throws -> UUID {
-            let job = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload(csv, to: blobs), fileName: "x.csv",
+            let job = try await jobs.start(workspace: workspace, blobKey: try await ImportJobTests.upload(csv, to: blobs, for: workspace), fileName: "x.csv",
                                            mapping: nil, mode: .fail, dryRun: false)
             await jobs.processDue()
             #expect(try await jobs.get(job.id, workspace: workspace).status == "completed")

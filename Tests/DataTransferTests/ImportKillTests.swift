@@ -21,7 +21,7 @@ import Glibc
         let rows = 30_000
         var csv = "email,first name,company\n"
         for i in 0..<rows { csv += "k\(i)@x.test,K\(i),Company \(i % 300)\n" }
-        let key = try await ImportJobTests.upload(csv, to: blobs)
+        let key = try await ImportJobTests.upload(csv, to: blobs, for: workspace)
 
         var environment = ProcessInfo.processInfo.environment
         environment["NEXA_DATABASE_URL"] = url

@@ -86,7 +86,7 @@ import Testing
         let blobs = ImportJobTests.blobs()
         let jobs = ImportJobs(db: db, blobs: blobs, logger: TestDatabase.logger)
         func importing(_ csv: String, _ entity: ImportEntity) async throws -> UUID {
-            let job = try await jobs.start(workspace: workspace, entity: entity, blobKey: try await ImportJobTests.upload(csv, to: blobs),
+            let job = try await jobs.start(workspace: workspace, entity: entity, blobKey: try await ImportJobTests.upload(csv, to: blobs, for: workspace),
                                            fileName: "x.csv", mapping: nil, mode: .fail, dryRun: false)
             await jobs.processDue()
             let done = try await jobs.get(job.id, workspace: workspace)

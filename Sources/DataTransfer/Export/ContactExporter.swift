@@ -82,7 +82,7 @@ public struct ContactExporter: Sendable {
             binds: values)
         let header = CSVWriter().record(fields)
 
-        let (key, rows) = try await blobs.create(prefix: "exports/contacts", fileExtension: "csv") { handle in
+        let (key, rows) = try await blobs.create(prefix: BlobKeys.prefix("exports", workspace: workspace, "contacts"), fileExtension: "csv") { handle in
             try await db.withTransaction { tx in
                 try await tx.query(settings)
                 // One row past the cap is enough to know the filters match too many: no count first.

@@ -88,8 +88,9 @@ public final class ImportJobs: Sendable {
     public func start(workspace: UUID, entity: ImportEntity = .contacts, blobKey: String, fileName: String,
                       mapping: [(header: String, field: String)]?, mode: RecordImporter.Mode, dryRun: Bool, notifyEmail: String? = nil,
                       template: String? = nil, saveTemplate: String? = nil) async throws -> Job {
-        guard try await blobs.exists(blobKey) else {
-            throw PlatformError(.notFound, "no uploaded file \(blobKey)")
+        // A key names its workspace: another workspace's upload or export is not this caller's to import.
+        guard BlobKeys.key(blobKey, belongsTo: workspace), try await blobs.exists(blobKey) else {
+            throw PlatformError(.notFound, "no uploaded file \(blobKey) in this workspace")
         }
         let mappingJSON = try mapping.map { pairs in
             String(decoding: try JSONEncoder().encode(pairs.map { [$0.header, $0.field] }), as: UTF8.self)
@@ -208,7 +209,7 @@ public final class ImportJobs: Sendable {
         do {
             let summary = try await RecordImporter(db: db).run(file: file, workspace: workspace, entity: entity, mapping: pairs, mode: mode, dryRun: dryRun,
                                                                 checkpoint: checkpoint, journal: dryRun ? nil : id)
-            let errors = try await writeErrors(summary)
+            let errors = try await writeErrors(summary, workspace: workspace)
             try await db.execute("""
                 UPDATE import_jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END,
                   total = \(summary.total), created = \(summary.created), updated = \(summary.updated), merged = \(summary.merged),
@@ -225,12 +226,12 @@ public final class ImportJobs: Sendable {
             if case .invalidRows(let all, let summary) = failure {
                 problems = all
                 read = summary
-                errors = try? await writeErrors(summary)
+                errors = try? await writeErrors(summary, workspace: workspace)
             }
             _ = try? await db.execute("""
                 UPDATE import_jobs SET status = 'failed', error = \("\(failure)"), problems = \(Self.problemsJSON(problems))::jsonb,
                   rows_with_warnings = \(read.rowsWithWarnings), warnings = \(Self.problemsJSON(read.warnings))::jsonb,
-                  errors_blob_key = \(errors), total = greatest(total, \(problems.count)), finished_at = now(), lease_until = NULL WHERE id = \(id)
+                  errors_blob_key = \(errors), total = greatest(total, \(read.invalid)), finished_at = now(), lease_until = NULL WHERE id = \(id)
                 """)
         } catch is SimulatedCrash {
             logger.notice("import worker stopped mid-job (test)", metadata: ["job": "\(id)"])
@@ -281,7 +282,7 @@ public final class ImportJobs: Sendable {
     }
 
     /// The offending rows as read, plus an `error` column; nil when there are none.
-    private func writeErrors(_ summary: RecordImporter.Summary) async throws -> String? {
+    private func writeErrors(_ summary: RecordImporter.Summary, workspace: UUID) async throws -> String? {
         guard !summary.rejected.isEmpty else { return nil }
         let writer = CSVWriter()
         var out = writer.record(summary.headers + ["error"])
@@ -290,7 +291,7 @@ public final class ImportJobs: Sendable {
         }
         // `write` does its disk work on the blob store's I/O threads, not on this task's.
         let chunks = AsyncThrowingStream<[UInt8], any Error> { $0.yield(out); $0.finish() }
-        return try await blobs.write(prefix: "imports", fileExtension: "errors.csv", limit: .max, chunks: chunks).key
+        return try await blobs.write(prefix: BlobKeys.prefix("imports", workspace: workspace), fileExtension: "errors.csv", limit: .max, chunks: chunks).key
     }
 
     /// Emails the summary to whoever asked for it. A mail failure is logged; the job stays done.

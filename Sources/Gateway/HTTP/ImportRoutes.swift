@@ -44,8 +44,12 @@ public struct ImportRoutes: Sendable {
         let service = DataTransferV1.DataTransferService.descriptor
         let client = DataTransferV1.DataTransferService.Client(transport: dataTransfer)
         router.post("/v1/imports") { request, _ -> Response in
-            let key: String
-            do { key = try await authorize(request, method: "StartImport").key } catch { return Self.error(error) }
+            let key: String, workspace: UUID
+            do {
+                let caller = try await authorize(request, method: "StartImport")
+                guard let id = UUID(uuidString: caller.principal.workspaceID) else { throw PlatformError(.unauthenticated, "the key names no workspace") }
+                (key, workspace) = (caller.key, id)
+            } catch { return Self.error(error) }
             let query = request.uri.queryPairs
             var start = DataTransferV1.StartImportRequest()
             start.entity = query.first { $0.0 == "entity" }?.1 ?? "contacts"
@@ -64,7 +68,7 @@ public struct ImportRoutes: Sendable {
             }
             do {
                 let chunks = request.body.map { Array(buffer: $0) }
-                start.blobKey = try await blobs.write(prefix: "imports", fileExtension: "csv", limit: maximumUploadSize, chunks: chunks).key
+                start.blobKey = try await blobs.write(prefix: BlobKeys.prefix("imports", workspace: workspace), fileExtension: "csv", limit: maximumUploadSize, chunks: chunks).key
             } catch BlobStoreError.tooLarge {
                 return Self.json(413, ["message": "the file is larger than \(maximumUploadSize) bytes"])
             } catch {
