@@ -52,7 +52,7 @@ public enum GatewayComponents {
                              maximumUploadSize: gateway.importMaximumSize, links: DownloadLinks(vault: vault, publicURL: gateway.publicURL),
                              mailer: .init(http: http, server: MailServer(url: service.providers.smtp)))
             },
-            maximumBodySize: gateway.webhookMaximumBodySize, logger: logger)
+            maximumBodySize: gateway.webhookMaximumBodySize, limits: gateway.connectionLimits, logger: logger)
         var background: [any Service] = [BackgroundService(name: "webhook-inbox") { await inbox.run() }]
         if gateway.dispatcherEnabled {
             background.append(BackgroundService(name: "webhook-dispatcher") { await dispatcher.run() })

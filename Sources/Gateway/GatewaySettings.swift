@@ -24,6 +24,8 @@ public struct GatewaySettings: Sendable {
     public var webhookLease: Duration
     /// `host:port` of each domain service's RPC server, by short name.
     public var serviceTargets: [String: String]
+    /// The public HTTP server's timeouts.
+    public var connectionLimits = ConnectionLimits()
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
@@ -59,6 +61,10 @@ public struct GatewaySettings: Sendable {
         }
         dispatcherEnabled = dispatcher == "on"
         webhookLease = .seconds(try integer("NEXA_WEBHOOK_LEASE_SECONDS", 60, 4...3600))
+        connectionLimits.idleTimeout = .seconds(try integer("NEXA_HTTP_IDLE_TIMEOUT_SECONDS", 60, 1...3600))
+        connectionLimits.headTimeout = .seconds(try integer("NEXA_HTTP_HEAD_TIMEOUT_SECONDS", 10, 1...600))
+        connectionLimits.bodyTimeout = .seconds(try integer("NEXA_HTTP_BODY_TIMEOUT_SECONDS", 10, 1...600))
+        connectionLimits.minimumBodyRate = try integer("NEXA_HTTP_MIN_BODY_RATE", 64 * 1024, 1...(1 << 30))
         var targets: [String: String] = [:]
         for (index, service) in ServiceSettings.services.enumerated() where service != "gateway" {
             let name = "NEXA_\(service.uppercased())_RPC_TARGET"
@@ -77,6 +83,10 @@ public struct GatewaySettings: Sendable {
           NEXA_IMPORT_MAX_BYTES        largest CSV upload (default 536870912)
           NEXA_PAYPAL_CERT_HOSTS       hosts PayPal certificates may come from (default paypal.com)
           NEXA_WEBHOOK_LEASE_SECONDS   how long a delivery holds its event before others may retry it (default 60)
+          NEXA_HTTP_IDLE_TIMEOUT_SECONDS  a keep-alive connection without a request is closed after (default 60)
+          NEXA_HTTP_HEAD_TIMEOUT_SECONDS  a request's head must arrive within, from its first byte (default 10)
+          NEXA_HTTP_BODY_TIMEOUT_SECONDS  a body must arrive within, from its head, plus 1 s per NEXA_HTTP_MIN_BODY_RATE bytes (default 10)
+          NEXA_HTTP_MIN_BODY_RATE      bytes per second of body that extend its deadline (default 65536)
           NEXA_<SERVICE>_RPC_TARGET    host:port of a domain service (default 127.0.0.1:<its RPC port>)
           NEXA_GATEWAY_DISPATCHER      on, or off for an ingest-only replica (default on)
           NEXA_GATEWAY_INBOX           durable, or off for the benchmark baseline only (default durable)

@@ -25,7 +25,7 @@ struct GatewayHarness: Sendable {
     /// The JWKS kid the harness signs Pub/Sub tokens with.
     static let kid = "test-key-1"
 
-    static func with(_ body: @escaping @Sendable (GatewayHarness) async throws -> Void) async throws {
+    static func with(limits: ConnectionLimits = ConnectionLimits(), _ body: @escaping @Sendable (GatewayHarness) async throws -> Void) async throws {
         let db = try await TestDatabase.migrated().client
         let workspace = try await TestDatabase.workspace(in: db)
         let vault = try TokenVault(specification: TokenVault.generatedSpecification())
@@ -54,7 +54,8 @@ struct GatewayHarness: Sendable {
                 .googlePubSub: GooglePubSubVerifier(http: http, jwksURL: keysBase + "/oauth2/v3/certs"),
             ]
             let ingress = WebhookIngress(endpoints: endpoints, sink: .inbox(inbox), verifiers: verifiers, logger: TestDatabase.logger)
-            let app = GatewayHTTP.make(host: "127.0.0.1", port: 0, ingress: ingress, maximumBodySize: 64 * 1024, logger: TestDatabase.logger)
+            let app = GatewayHTTP.make(host: "127.0.0.1", port: 0, ingress: ingress, maximumBodySize: 64 * 1024, limits: limits,
+                                      logger: TestDatabase.logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await inbox.run() }
                 try await app.test(.live) { client in

@@ -1,4 +1,7 @@
 public import Hummingbird
+import HummingbirdCore
+import Metrics
+import NIOCore
 public import Logging
 import Foundation
 import RPC
@@ -15,16 +18,21 @@ public enum GatewayHTTP {
         return router
     }
 
-    /// The server: Hummingbird's HTTP/1 with the webhook handler in its pipeline.
+    /// The server: Hummingbird's HTTP/1 with the webhook handler in its pipeline, behind the
+    /// idle timeout and request deadlines of `limits`.
     public static func make(
         host: String, port: Int, ingress: WebhookIngress, oauth: OAuthRoutes? = nil, imports: ImportRoutes? = nil, maximumBodySize: Int,
-        logger: Logger
+        limits: ConnectionLimits = ConnectionLimits(), logger: Logger
     ) -> some ApplicationProtocol {
-        Application(
+        let timedOut = Counter(label: "nexa_http_requests_timed_out_total")
+        let configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestPhaseHandler(), WebhookChannelHandler(ingress: ingress, maximumBodySize: maximumBodySize)],
+            idleTimeout: TimeAmount(limits.idleTimeout))
+        return Application(
             router: router(oauth: oauth, imports: imports),
-            server: .http1(configuration: .init(additionalChannelHandlers: [
-                WebhookChannelHandler(ingress: ingress, maximumBodySize: maximumBodySize),
-            ])),
+            server: HTTPServerBuilder { responder in
+                GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration), limits: limits, timedOut: timedOut)
+            },
             configuration: .init(address: .hostname(host, port: port), serverName: nil), logger: logger)
     }
 }

@@ -1,0 +1,155 @@
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTPTypes
+
+/// Limits on the public HTTP server's connections, so idle or trickling clients cannot hold the
+/// gateway's memory and file descriptors.
+public struct ConnectionLimits: Sendable {
+    /// A keep-alive connection with no request under way is closed after this.
+    public var idleTimeout: Duration = .seconds(60)
+    /// A request's head must arrive within this of its first byte.
+    public var headTimeout: Duration = .seconds(10)
+    /// A request's body must arrive within this of its head, extended by a second for every
+    /// `minimumBodyRate` bytes received (a large upload at a fair rate goes on; a trickle is cut).
+    public var bodyTimeout: Duration = .seconds(10)
+    public var minimumBodyRate = 64 * 1024
+
+    public init() {}
+}
+
+/// The gateway's HTTP/1 child channel: Hummingbird's `HTTP1Channel`, with the request deadlines in
+/// front of NIO's HTTP decoder (which sees only complete heads).
+struct GuardedHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+    let inner: HTTP1Channel
+    let limits: ConnectionLimits
+    let timedOut: Counter
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        do {
+            try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits, timedOut: timedOut))
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        return inner.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
+
+/// Times each request's head from its first byte and its body from its head. Sits first in the
+/// pipeline, on raw bytes; `RequestPhaseHandler` (after the decoder) tells it where a request's
+/// head and body end.
+final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    enum Phase {
+        /// Between requests (the keep-alive idle timeout is Hummingbird's).
+        case idle
+        case head
+        case body(since: NIODeadline, received: Int)
+    }
+
+    private let limits: ConnectionLimits
+    private let timedOut: Counter
+    private(set) var phase = Phase.idle
+    private var timer: Scheduled<Void>?
+
+    init(limits: ConnectionLimits, timedOut: Counter) {
+        self.limits = limits
+        self.timedOut = timedOut
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data).readableBytes
+        switch phase {
+        case .idle:
+            phase = .head
+            arm(context, at: .now() + TimeAmount(limits.headTimeout))
+        case .head:
+            break
+        case .body(let since, let received):
+            phase = .body(since: since, received: received + bytes)
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// The decoder produced the request's head: its body's clock starts.
+    func headArrived(context: ChannelHandlerContext) {
+        let now = NIODeadline.now()
+        phase = .body(since: now, received: 0)
+        arm(context, at: now + TimeAmount(limits.bodyTimeout))
+    }
+
+    /// The request arrived whole: no clock runs until the next one's first byte.
+    func requestEnded() {
+        phase = .idle
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func arm(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        timer?.cancel()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.expired(context)
+        }
+    }
+
+    private func expired(_ context: ChannelHandlerContext) {
+        timer = nil
+        if case .body(let since, let received) = phase {
+            // The body's deadline grows with what arrived: a second per `minimumBodyRate` bytes.
+            let earned = TimeAmount.nanoseconds(Int64(Double(received) / Double(max(1, limits.minimumBodyRate)) * 1e9))
+            let deadline = since + TimeAmount(limits.bodyTimeout) + earned
+            if deadline > .now() { return arm(context, at: deadline) }
+        }
+        guard !isIdle else { return }
+        timedOut.increment()
+        refuse(context, "408 Request Timeout")
+    }
+
+    private var isIdle: Bool { if case .idle = phase { true } else { false } }
+
+    /// Answers with `status` and no body, straight onto the socket, and closes.
+    private func refuse(_ context: ChannelHandlerContext, _ status: String) {
+        let response = ByteBuffer(string: "HTTP/1.1 \(status)\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        context.writeAndFlush(NIOAny(response)).whenComplete { _ in context.close(promise: nil) }
+    }
+}
+
+/// After NIO's HTTP decoder: tells the `RequestDeadlineHandler` of its connection when a request's
+/// head has been parsed and when the request has ended.
+final class RequestPhaseHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+
+    private var deadlines: RequestDeadlineHandler?
+    private var deadlinesContext: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        deadlinesContext = try? context.pipeline.syncOperations.context(handlerType: RequestDeadlineHandler.self)
+        deadlines = deadlinesContext?.handler as? RequestDeadlineHandler
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: if let deadlinesContext { deadlines?.headArrived(context: deadlinesContext) }
+        case .body: break
+        case .end: deadlines?.requestEnded()
+        }
+        context.fireChannelRead(data)
+    }
+}
