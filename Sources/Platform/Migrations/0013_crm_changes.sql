@@ -28,16 +28,18 @@ BEGIN
     IF FOUND THEN PERFORM pg_notify('crm_changes', change_kind); END IF;
 END $$;
 
--- A deal won (created won, or moved to won).
-CREATE FUNCTION crm_change_deal_won() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One row changed: a change of the kind the trigger names (its first argument).
+CREATE FUNCTION crm_change_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM crm_change('deal.closed_won', ARRAY[NEW.workspace_id], ARRAY[NEW.id]);
+    PERFORM crm_change(TG_ARGV[0], ARRAY[NEW.workspace_id], ARRAY[NEW.id]);
     RETURN NULL;
 END $$;
+
+-- A deal won (created won, or moved to won).
 CREATE TRIGGER deals_won_insert AFTER INSERT ON deals FOR EACH ROW
-    WHEN (NEW.stage = 'closed_won') EXECUTE FUNCTION crm_change_deal_won();
+    WHEN (NEW.stage = 'closed_won') EXECUTE FUNCTION crm_change_row('deal.closed_won');
 CREATE TRIGGER deals_won_update AFTER UPDATE OF stage ON deals FOR EACH ROW
-    WHEN (NEW.stage = 'closed_won' AND OLD.stage IS DISTINCT FROM 'closed_won') EXECUTE FUNCTION crm_change_deal_won();
+    WHEN (NEW.stage = 'closed_won' AND OLD.stage IS DISTINCT FROM 'closed_won') EXECUTE FUNCTION crm_change_row('deal.closed_won');
 
 -- A list's membership, or a field a list sync sends of one of its members. Statement-level, so a
 -- 5,000-row change costs one statement here, not 5,000.
@@ -67,25 +69,15 @@ CREATE TRIGGER contacts_list_member_fields AFTER UPDATE ON contacts
 
 -- A ticket marked for escalation to the helpdesk.
 ALTER TABLE tickets ADD COLUMN escalate boolean NOT NULL DEFAULT false;
-CREATE FUNCTION crm_change_ticket_escalated() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM crm_change('ticket.escalated', ARRAY[NEW.workspace_id], ARRAY[NEW.id]);
-    RETURN NULL;
-END $$;
 CREATE TRIGGER tickets_escalated_insert AFTER INSERT ON tickets FOR EACH ROW
-    WHEN (NEW.escalate) EXECUTE FUNCTION crm_change_ticket_escalated();
+    WHEN (NEW.escalate) EXECUTE FUNCTION crm_change_row('ticket.escalated');
 CREATE TRIGGER tickets_escalated_update AFTER UPDATE OF escalate ON tickets FOR EACH ROW
-    WHEN (NEW.escalate AND NOT OLD.escalate) EXECUTE FUNCTION crm_change_ticket_escalated();
+    WHEN (NEW.escalate AND NOT OLD.escalate) EXECUTE FUNCTION crm_change_row('ticket.escalated');
 
 -- A meeting created or edited in the CRM (one synced in from a calendar has a source).
-CREATE FUNCTION crm_change_meeting() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM crm_change('meeting.changed', ARRAY[NEW.workspace_id], ARRAY[NEW.id]);
-    RETURN NULL;
-END $$;
 CREATE TRIGGER meetings_changed_insert AFTER INSERT ON meetings FOR EACH ROW
-    WHEN (NEW.source IS NULL) EXECUTE FUNCTION crm_change_meeting();
+    WHEN (NEW.source IS NULL) EXECUTE FUNCTION crm_change_row('meeting.changed');
 CREATE TRIGGER meetings_changed_update AFTER UPDATE ON meetings FOR EACH ROW
     WHEN (NEW.source IS NULL AND (NEW.title, NEW.starts_at, NEW.ends_at, NEW.location, NEW.status)
           IS DISTINCT FROM (OLD.title, OLD.starts_at, OLD.ends_at, OLD.location, OLD.status))
-    EXECUTE FUNCTION crm_change_meeting();
+    EXECUTE FUNCTION crm_change_row('meeting.changed');
