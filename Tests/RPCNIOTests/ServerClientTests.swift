@@ -211,6 +211,37 @@ import Testing
         }
     }
 
+    @Test func aFrameTricklingInIsTimedFromItsFirstByte() async throws {
+        try await withRunningServer(makeServer { $0.partialFrameTimeout = .milliseconds(500) }) { port in
+            let peer = try await RawPeer.connect(port: port)
+            // A 64-byte body announced, then a byte every 100 ms: never quiet, never whole.
+            let closed = try await peer.channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(bytes: [1, 0, 0, 0, 64, 0, 0, 0, 1, 0, 0, 0]))
+                return try await withThrowingTaskGroup(of: Bool.self) { group in
+                    group.addTask {
+                        for try await _ in inbound {}
+                        return true  // the server closed the connection
+                    }
+                    group.addTask {
+                        do {
+                            for _ in 0..<600 {  // a minute at most
+                                try await outbound.write(ByteBuffer(bytes: [0x0A]))
+                                try await Task.sleep(for: .milliseconds(100))  // the trickling peer under test
+                            }
+                        } catch {
+                            return !Task.isCancelled  // a write failed: the server closed the connection
+                        }
+                        return false
+                    }
+                    let first = try await group.next()!
+                    group.cancelAll()
+                    return first
+                }
+            }
+            #expect(closed, "the server closes a frame that does not arrive whole within the timeout")
+        }
+    }
+
     @Test func stalledPartialFrameTimesOut() async throws {
         try await withRunningServer(makeServer { $0.partialFrameTimeout = .milliseconds(200) }) { port in
             let peer = try await RawPeer.connect(port: port)

@@ -42,6 +42,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var readHeld = false
     private var nextCallID: UInt64 = 0
     private var lastReadAt = NIODeadline.now()
+    /// When the first byte of the frame still incomplete arrived.
+    private var partialFrameSince: NIODeadline?
     private var draining = false
     private var flushPending = false
     private var timeoutCheck: RepeatedTask?
@@ -80,8 +82,19 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastReadAt = .now()
+        var decoded = false
+        defer {
+            // A frame is timed from its first byte: a peer sending a byte every few seconds
+            // does not keep a partial frame alive.
+            if processor.unprocessedBytes == 0 {
+                partialFrameSince = nil
+            } else if decoded || partialFrameSince == nil {
+                partialFrameSince = lastReadAt
+            }
+        }
         do {
             try processor.process(buffer: unwrapInboundIn(data)) { frame in
+                decoded = true
                 if draining || (waiting.isEmpty && calls.count < configuration.maximumInFlightPerConnection) {
                     start(frame, context: context)
                 } else {
@@ -148,6 +161,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         else { return }
         readHeld = false
         lastReadAt = .now()  // the pause was the server's, not a stalled peer's
+        if partialFrameSince != nil { partialFrameSince = lastReadAt }
         context.read()
     }
 
@@ -308,11 +322,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     private func checkTimeouts() {
         guard let context else { return }
-        let quiet = NIODeadline.now() - lastReadAt
+        let now = NIODeadline.now()
+        let quiet = now - lastReadAt
         if readHeld {
             return  // the server paused reading: neither a stalled frame nor an idle peer
-        } else if processor.unprocessedBytes > 0 && quiet > TimeAmount(configuration.partialFrameTimeout) {
-            logger.debug("closing connection: a partial frame stalled")
+        } else if let since = partialFrameSince, processor.unprocessedBytes > 0, now - since > TimeAmount(configuration.partialFrameTimeout) {
+            logger.debug("closing connection: a frame did not arrive whole in time")
             context.close(promise: nil)
         } else if calls.isEmpty && waiting.isEmpty && processor.unprocessedBytes == 0 && quiet > TimeAmount(configuration.idleTimeout) {
             logger.debug("closing idle connection")
