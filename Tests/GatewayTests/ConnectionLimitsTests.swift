@@ -12,6 +12,8 @@ import Testing
     /// A raw TCP connection to the gateway.
     struct RawClient: Sendable {
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        /// What `trickle` returns when the server reset the connection.
+        static let reset = "(connection reset)"
 
         static func connect(_ base: String) async throws -> RawClient {
             let port = Int(base.split(separator: ":").last!)!
@@ -29,13 +31,23 @@ import Testing
                 try await withThrowingTaskGroup(of: String?.self) { group in
                     group.addTask {
                         var received = ByteBuffer()
-                        for try await var chunk in inbound { received.writeBuffer(&chunk) }
+                        do {
+                            for try await var chunk in inbound { received.writeBuffer(&chunk) }
+                        } catch let error as IOError where error.errnoCode == ECONNRESET {
+                            // Bytes written after the server closed draw a reset, which may discard
+                            // its answer before it is read: the connection was cut all the same.
+                            return Self.reset
+                        }
                         return String(buffer: received)
                     }
                     group.addTask {
-                        for byte in text.utf8 {
-                            try await outbound.write(ByteBuffer(bytes: [byte]))
-                            try await Task.sleep(for: pause)  // the slow client under test, not a wait for a state
+                        do {
+                            for byte in text.utf8 {
+                                try await outbound.write(ByteBuffer(bytes: [byte]))
+                                try await Task.sleep(for: pause)  // the slow client under test, not a wait for a state
+                            }
+                        } catch {
+                            // A write refused because the server closed: the reader returns what it sent.
                         }
                         return nil
                     }
@@ -88,8 +100,10 @@ import Testing
             let event = #"{"id":"evt_ok","object":"event","type":"invoice.paid"}"#
             let delivered = try await h.post(path, headers: [("Stripe-Signature", WebhookIngressTests.stripeHeader(secret: "whsec_test", body: event))], text: event)
             #expect(delivered.status == 200, "an ordinary delivery is served beside them")
-            #expect(try await head.hasPrefix("HTTP/1.1 408"), "a head that trickles in is cut off")
-            #expect(try await body.hasPrefix("HTTP/1.1 408"), "a body that trickles in is cut off")
+            // Cut off: answered 408 and closed (or reset, when a byte crossed the close).
+            let (cutHead, cutBody) = (try await head, try await body)
+            #expect(cutHead.hasPrefix("HTTP/1.1 408") || cutHead == RawClient.reset, "a head that trickles in is cut off: \(cutHead)")
+            #expect(cutBody.hasPrefix("HTTP/1.1 408") || cutBody == RawClient.reset, "a body that trickles in is cut off: \(cutBody)")
             #expect(try await h.stored().map(\.eventID) == ["evt_ok"])
         }
     }

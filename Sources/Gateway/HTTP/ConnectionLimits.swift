@@ -60,6 +60,8 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
     private let timedOut: Counter
     private(set) var phase = Phase.idle
     private var timer: Scheduled<Void>?
+    /// A context is not used once its handler has left the pipeline.
+    private var isRemoved = false
 
     init(limits: ConnectionLimits, timedOut: Counter) {
         self.limits = limits
@@ -68,7 +70,14 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
+        timer = nil
         context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        isRemoved = true
+        timer?.cancel()
+        timer = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -101,6 +110,7 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func arm(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
         timer?.cancel()
+        guard !isRemoved, context.channel.isActive else { return }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = bound.value
@@ -110,6 +120,7 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func expired(_ context: ChannelHandlerContext) {
         timer = nil
+        guard !isRemoved else { return }
         if case .body(let since, let received) = phase {
             // The body's deadline grows with what arrived: a second per `minimumBodyRate` bytes.
             let earned = TimeAmount.nanoseconds(Int64(Double(received) / Double(max(1, limits.minimumBodyRate)) * 1e9))
@@ -126,7 +137,8 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Answers with `status` and no body, straight onto the socket, and closes.
     private func refuse(_ context: ChannelHandlerContext, _ status: String) {
         let response = ByteBuffer(string: "HTTP/1.1 \(status)\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-        context.writeAndFlush(NIOAny(response)).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(response)).whenComplete { _ in channel.close(promise: nil) }
     }
 }
 
