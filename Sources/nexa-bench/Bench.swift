@@ -247,8 +247,7 @@ struct Client: AsyncParsableCommand {
                     while clock.now < end {
                         let t0 = clock.now
                         try await call()
-                        let d = t0.duration(to: clock.now).components
-                        samples.append(Double(d.seconds) + Double(d.attoseconds) / 1e18)
+                        samples.append(t0.duration(to: clock.now).inSeconds)
                     }
                     return samples
                 }
@@ -257,12 +256,16 @@ struct Client: AsyncParsableCommand {
             for try await samples in group { all += samples }
             return all.sorted()
         }
-        let elapsed = start.duration(to: clock.now).components
-        let wall = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+        let wall = start.duration(to: clock.now).inSeconds
         return Measurement(
             throughput: Double(latencies.count) / wall,
             p50: latencies[latencies.count / 2],
             p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
         )
     }
+}
+
+extension Duration {
+    /// In seconds, for the figures the benchmarks print.
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

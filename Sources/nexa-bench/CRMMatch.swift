@@ -40,22 +40,16 @@ struct CRMMatch: AsyncParsableCommand {
         for _ in 0..<rounds {
             let start = clock.now
             matched = try await db.withConnection { try await People.find(emails: wanted, workspace: workspace, in: $0) }.count
-            ours.append((clock.now - start).inMilliseconds)
+            ours.append((clock.now - start).inSeconds * 1000)
             let base = clock.now
             baselineRows = try await db.query("""
                 SELECT id, email FROM contacts WHERE workspace_id = \(workspace) AND email = ANY(\(list)::citext[])
                 """).map { (try $0.decode(UUID.self, at: 0), try $0.decode(String.self, at: 1)) }.count
-            baseline.append((clock.now - base).inMilliseconds)
+            baseline.append((clock.now - base).inSeconds * 1000)
         }
         try await db.execute("DELETE FROM workspaces WHERE id = \(workspace)")
-        let (o, b) = (median(ours), median(baseline))
+        let (o, b) = (Client.median(ours), Client.median(baseline))
         print(String(format: "crm match %d addresses against %d contacts + %d leads: People.find %.1f ms (%d matched)   SELECT … = ANY %.1f ms (%d rows)   ratio %.2fx (target <= 1.5x: %@)",
                      addresses, contacts, leads, o, matched, b, baselineRows, o / b, o / b <= 1.5 ? "met" : "NOT met"))
     }
-
-    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-}
-
-extension Duration {
-    var inMilliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

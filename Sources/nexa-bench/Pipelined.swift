@@ -109,10 +109,10 @@ func pipeline(
         }
         .connect(host: "127.0.0.1", port: port).get()
     let failed = try await done.futureResult.get()
-    let elapsed = start.duration(to: clock.now).components
+    let elapsed = start.duration(to: clock.now)
     try? await channel.close()
     guard failed == 0 else { throw PipelineFailed(failed: failed, total: total) }
-    return Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+    return elapsed.inSeconds
 }
 
 struct PipelineFailed: Error, CustomStringConvertible {
