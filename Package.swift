@@ -181,7 +181,7 @@ var targets: [Target] = [
 /// What a domain library needs beyond the platform.
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Billing": ["CRM", "CurlHTTP", log, lifecycle],
-    "DataTransfer": ["BlobStorage", "CSV", "CurlHTTP", log, lifecycle, .product(name: "NIOPosix", package: "swift-nio")],
+    "DataTransfer": ["BlobStorage", "CRM", "CSV", "CurlHTTP", log, lifecycle, .product(name: "NIOPosix", package: "swift-nio")],
     "Gateway": ["BlobStorage", "CRM", "Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle,
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
                 // The webhook handler in Hummingbird's HTTP/1 pipeline speaks its HTTP parts.

@@ -4,9 +4,15 @@ public import Postgres
 /// The CRM's records, created as the CRM creates them (so their triggers, and the change feed,
 /// see what a user's edit would make), listed and shown; for `nexactl crm` and tests.
 public enum Records {
+    /// An account name as accounts are found again by it (`normalized_name`): white space
+    /// collapsed, trimmed, lower-cased.
+    public static func normalizedAccountName(_ name: String) -> String {
+        name.split(whereSeparator: \.isWhitespace).joined(separator: " ").lowercased()
+    }
+
     /// Adds an account; returns its id.
     public static func addAccount(name: String, domain: String? = nil, csm: UUID? = nil, workspace: UUID, in db: PostgresConnectionHandle) async throws -> UUID {
-        let normalized = name.split(whereSeparator: \.isWhitespace).joined(separator: " ").lowercased()
+        let normalized = normalizedAccountName(name)
         guard !normalized.isEmpty else { throw CRMError(.invalidArgument, "an account needs a name") }
         let id = UUID()
         try await db.execute("""

@@ -1,3 +1,4 @@
+import CRM
 import Foundation
 import Postgres
 
@@ -205,7 +206,7 @@ struct AccountRow: ImportRecord, Hashable {
     var name: String
     var domain: String?
     /// The name trimmed, inner white space collapsed, lower-cased (as `normalized_name`).
-    var key: String { name.split(whereSeparator: \.isWhitespace).joined(separator: " ").lowercased() }
+    var key: String { Records.normalizedAccountName(name) }
 
     init(row: Int, fields: [String], mapping: ImportMapping) throws(ImportProblem) {
         self.row = row
