@@ -82,7 +82,6 @@ public enum ChangeFeed {
             WHERE kind = \(kind.rawValue) AND workspace_id = \(workspace) AND handled_at IS NULL ORDER BY id
             """).map(CRMChange.init(row:))
     }
-
 }
 
 extension CRMChange {

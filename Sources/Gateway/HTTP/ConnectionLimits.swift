@@ -58,7 +58,7 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private let limits: ConnectionLimits
     private let timedOut: Counter
-    private(set) var phase = Phase.idle
+    private var phase = Phase.idle
     private var timer: Scheduled<Void>?
     /// A context is not used once its handler has left the pipeline.
     private var isRemoved = false
@@ -129,17 +129,13 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         guard !isIdle else { return }
         timedOut.increment()
-        refuse(context, "408 Request Timeout")
-    }
-
-    private var isIdle: Bool { if case .idle = phase { true } else { false } }
-
-    /// Answers with `status` and no body, straight onto the socket, and closes.
-    private func refuse(_ context: ChannelHandlerContext, _ status: String) {
-        let response = ByteBuffer(string: "HTTP/1.1 \(status)\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        // 408 straight onto the socket (no response can be under way: the request is incomplete), then close.
+        let response = ByteBuffer(string: "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
         let channel = context.channel
         context.writeAndFlush(NIOAny(response)).whenComplete { _ in channel.close(promise: nil) }
     }
+
+    private var isIdle: Bool { if case .idle = phase { true } else { false } }
 }
 
 /// After NIO's HTTP decoder: tells the `RequestDeadlineHandler` of its connection when a request's
