@@ -72,7 +72,11 @@ SQL
       "$bin/nexactl" import contacts "$file" --api-key "$key" --gateway-url http://127.0.0.1:18180 >"$work/import-$n.log"
       t3=$(now)
       bases+=("$(echo "$t1 - $t0" | bc)"); ourss+=("$(echo "$t3 - $t2" | bc)")
-      [ -n "${BENCH_VERBOSE:-}" ] && tail -1 "$work/import-$n.log" | sed 's/^/    /'
+      if [ -n "${BENCH_VERBOSE:-}" ]; then
+        # Where the end-to-end time went: before the job row (upload), queued, running, after (until nexactl saw it end).
+        $psql -F ' ' -c "SELECT extract(epoch FROM created_at), extract(epoch FROM started_at), extract(epoch FROM finished_at) FROM import_jobs WHERE workspace_id = '$ow'" |
+          awk -v t2="$t2" -v t3="$t3" '{ printf "    upload %.3f s, queued %.3f s, running %.3f s, seen ended %.3f s later\n", $1 - t2, $2 - $1, $3 - $2, t3 - $3 }'
+      fi
     done
     base=$(printf '%s\n' "${bases[@]}" | median); ours=$(printf '%s\n' "${ourss[@]}" | median)
     ratio=$(echo "$ours / $base" | bc -l); ratios+=("$ratio")

@@ -170,6 +170,10 @@ public struct RecordImporter: Sendable {
             summary.merged += batch.merged
             let before = summary
             let (after, stop): (Summary, Bool) = try await connection.withTransaction { tx in
+                // A batch commits with its checkpoint, so a crash that loses the last few batches
+                // resumes before them; the job is acknowledged only by the synchronous commit that
+                // ends it (`ImportJobs`), which makes everything before it durable too.
+                if !dryRun { try await tx.execute("SET LOCAL synchronous_commit TO off") }
                 var after = before
                 if dryRun {
                     after.plan += batch.mergedRows.prefix(max(0, 100_000 - after.plan.count)).map { ($0, "merge") }
