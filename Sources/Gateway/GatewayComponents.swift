@@ -31,7 +31,9 @@ public enum GatewayComponents {
         let connections = Connections(db: db, vault: vault, tokens: tokens, providers: providers, logger: logger)
         let flow = OAuthFlow(providers: providers, db: db, vault: vault, tokens: tokens, connections: connections, publicURL: gateway.publicURL)
         let links = ConnectLinks(vault: vault, publicURL: gateway.publicURL)
-        let oauth = OAuthRoutes(flow: flow, links: links, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)))
+        // One key check (one cache, one miss budget per address) for every Bearer route.
+        let bearer = APIKeyAuthenticator(keys: APIKeys(db: db))
+        let oauth = OAuthRoutes(flow: flow, links: links, authenticator: bearer)
 
         var clients: [String: RPCClient] = [:]
         for (name, target) in gateway.serviceTargets {
@@ -48,7 +50,7 @@ public enum GatewayComponents {
         let server = GatewayHTTP.make(
             host: service.bindHost, port: gateway.httpPort, ingress: ingress, oauth: oauth,
             imports: clients["data_transfer"].map {
-                ImportRoutes(blobs: blobs, dataTransfer: $0, authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)),
+                ImportRoutes(blobs: blobs, dataTransfer: $0, authenticator: bearer,
                              maximumUploadSize: gateway.importMaximumSize, links: DownloadLinks(vault: vault, publicURL: gateway.publicURL),
                              mailer: .init(http: http, server: MailServer(url: service.providers.smtp)))
             },

@@ -1,55 +1,95 @@
 import Cryptography
 import Foundation
 public import RPC
-import Synchronization
 
-/// Checks the API key of every non-public call against the `api_keys` table, with a short cache
-/// so a hot path does not query the database per call. A revocation takes effect within `cacheTTL`.
+/// Checks the API key of every non-public call against the `api_keys` table. Keys of the wrong
+/// shape are refused without a lookup; lookups — found or not — are kept in a `BoundedCache`, so a
+/// hot path does not query the database per call and random keys cannot fill memory. A
+/// revocation takes effect within `cacheTTL`. Where the caller's address is known (the gateway's
+/// public routes), a `MissBudget` bounds how many unknown keys one address can make us look up.
 public final class APIKeyAuthenticator: CallAuthenticator {
     private let keys: APIKeys
-    private let cacheTTL: Duration
-    private let cache = Mutex<[String: Entry]>([:])
+    private let cache: BoundedCache<String, Entry>
+    private let misses: MissBudget
 
     private struct Entry {
-        var key: APIKeys.Key?
+        var key: APIKeys.Key
         var secretHash: [UInt8]
-        var expires: ContinuousClock.Instant
         /// `key.workspaceID` as the lower-case text calls carry, computed once.
         var workspace: String
     }
 
-    public init(keys: APIKeys, cacheTTL: Duration = .seconds(2)) {
+    /// - Parameters:
+    ///   - cacheTTL: how long a key (and an unknown key id) is used without asking the database again.
+    ///   - cacheCapacity: key ids remembered at most.
+    ///   - misses: unknown key ids each source address may make us look up.
+    public init(keys: APIKeys, cacheTTL: Duration = .seconds(2), cacheCapacity: Int = 10_000, misses: MissBudget = MissBudget()) {
         self.keys = keys
-        self.cacheTTL = cacheTTL
+        cache = BoundedCache(capacity: cacheCapacity, timeToLive: cacheTTL, negativeTimeToLive: cacheTTL)
+        self.misses = misses
     }
 
     public func authenticate(_ metadata: CallMetadata, service: ServiceDescriptor, method: MethodDescriptor) async throws -> Principal {
+        try await authenticate(metadata, service: service, method: method, source: nil)
+    }
+
+    /// Entries the cache holds (at most its capacity).
+    public var cachedCount: Int { cache.count }
+
+    /// As `authenticate(_:service:method:)`, for a caller at `source` (its IP address), whose
+    /// lookups of unknown key ids are limited.
+    /// - Throws: `RPCError` RESOURCE_EXHAUSTED when `source` has spent its lookups.
+    public func authenticate(_ metadata: CallMetadata, service: ServiceDescriptor, method: MethodDescriptor, source: String?) async throws
+        -> Principal {
         guard !metadata.apiKey.isEmpty else { throw RPCError(.unauthenticated, "an API key is required") }
         guard let presented = APIKeys.Presented(metadata.apiKey) else {
             throw RPCError(.unauthenticated, "the API key is malformed")
         }
-        let now = ContinuousClock.now
-        var entry = cache.withLock { $0[presented.id] }
-        if entry == nil || entry!.expires < now {
-            let found = try await keys.lookup(id: presented.id)
-            let fresh = Entry(
-                key: found?.key, secretHash: found?.secretHash ?? [], expires: now.advanced(by: cacheTTL),
-                workspace: found?.key.workspaceID.uuidString.lowercased() ?? "")
-            cache.withLock { $0[presented.id] = fresh }
-            entry = fresh
+        let entry: Entry?
+        switch cache.entry(for: presented.id) {
+        case .fresh(let cached):
+            entry = cached
+        case .expired(let stale):
+            if let source, !misses.spend(from: source) {
+                // This address has spent its lookups; a key known a moment ago is still checked.
+                guard let stale else { throw Self.tooManyUnknown }
+                entry = stale
+            } else {
+                entry = try await lookUp(presented.id, source: source)
+            }
+        case .missing:
+            if let source, !misses.spend(from: source) { throw Self.tooManyUnknown }
+            entry = try await lookUp(presented.id, source: source)
         }
         // Compare the hash even for unknown ids, so timing does not tell which ids exist.
-        let matches = Digest.constantTimeEquals(
-            Digest.sha256(Array(presented.secret.utf8)), entry!.secretHash.isEmpty ? [UInt8](repeating: 0, count: 32) : entry!.secretHash)
-        guard let key = entry!.key, matches else { throw RPCError(.unauthenticated, "the API key is not valid") }
+        let matches = Digest.constantTimeEquals(Digest.sha256(Array(presented.secret.utf8)), entry?.secretHash ?? Self.noHash)
+        guard let entry, matches else { throw RPCError(.unauthenticated, "the API key is not valid") }
+        let key = entry.key
         guard key.revokedAt == nil else { throw RPCError(.unauthenticated, "the API key was revoked") }
         guard key.services.contains("*") || key.services.contains(service.shortName) else {
             throw RPCError(.permissionDenied, "this API key may not call the \(service.shortName) service")
         }
-        let workspace = entry!.workspace
-        if !metadata.workspaceID.isEmpty && metadata.workspaceID != workspace && metadata.workspaceID.lowercased() != workspace {
+        if !metadata.workspaceID.isEmpty && metadata.workspaceID != entry.workspace && metadata.workspaceID.lowercased() != entry.workspace {
             throw RPCError(.permissionDenied, "this API key belongs to another workspace")
         }
-        return Principal(keyID: key.id, workspaceID: workspace)
+        return Principal(keyID: key.id, workspaceID: entry.workspace)
+    }
+
+    private static let noHash = [UInt8](repeating: 0, count: 32)
+    private static let tooManyUnknown = RPCError(.resourceExhausted, "too many unknown API keys from this address; try again later")
+
+    /// The key as the database has it now, cached; a found key gives `source` its lookup back.
+    private func lookUp(_ id: String, source: String?) async throws -> Entry? {
+        let found: (key: APIKeys.Key, secretHash: [UInt8])?
+        do {
+            found = try await keys.lookup(id: id)
+        } catch {
+            if let source { misses.refund(to: source) }
+            throw error
+        }
+        let entry = found.map { Entry(key: $0.key, secretHash: $0.secretHash, workspace: $0.key.workspaceID.uuidString.lowercased()) }
+        cache.store(entry, for: id)
+        if let source, entry != nil { misses.refund(to: source) }
+        return entry
     }
 }

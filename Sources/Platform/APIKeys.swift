@@ -22,15 +22,30 @@ public struct APIKeys: Sendable {
         var id: String
         var secret: String
 
-        /// `nexa_` + 16 characters of id + `_` + secret; parsed on bytes (it is on every call's path).
+        /// `nexa_` + 16 lower-case hex digits of id + `_` + 43 base64url characters of secret, as
+        /// `create` makes them; anything else is refused before any lookup. Parsed on bytes (it is
+        /// on every call's path).
         init?(_ text: String) {
             let utf8 = text.utf8
-            guard utf8.count > 22, utf8.starts(with: "nexa_".utf8) else { return nil }
+            guard utf8.count == 5 + 16 + 1 + 43, utf8.starts(with: "nexa_".utf8) else { return nil }
             let idStart = utf8.index(utf8.startIndex, offsetBy: 5)
             let idEnd = utf8.index(idStart, offsetBy: 16)
-            guard utf8[idEnd] == UInt8(ascii: "_"), !utf8[idStart..<idEnd].contains(UInt8(ascii: "_")) else { return nil }
+            guard utf8[idEnd] == UInt8(ascii: "_"), utf8[idStart..<idEnd].allSatisfy(Self.isLowerHex),
+                  utf8[utf8.index(after: idEnd)...].allSatisfy(Self.isBase64URL) else { return nil }
             id = String(text[idStart..<idEnd])
             secret = String(text[utf8.index(after: idEnd)...])
+        }
+
+        private static func isLowerHex(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+        }
+
+        private static func isBase64URL(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"): true
+            default: false
+            }
         }
     }
 

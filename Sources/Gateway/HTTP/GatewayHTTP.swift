@@ -5,13 +5,14 @@ import NIOCore
 public import Logging
 import Foundation
 import RPC
+import Platform
 
 /// The gateway's public HTTP surface: webhook ingress (`/webhooks/<provider>/<endpoint id>`) and
 /// the OAuth connect flow (`/oauth/<provider>/start|callback`).
 public enum GatewayHTTP {
     /// Every route but the webhooks' (which `WebhookChannelHandler` serves ahead of it).
-    static func router(oauth: OAuthRoutes? = nil, imports: ImportRoutes? = nil) -> Router<BasicRequestContext> {
-        let router = Router()
+    static func router(oauth: OAuthRoutes? = nil, imports: ImportRoutes? = nil) -> Router<GatewayRequestContext> {
+        let router = Router(context: GatewayRequestContext.self)
         router.get("/healthz") { _, _ in "ok\n" }
         oauth?.register(on: router)
         imports?.register(on: router)
@@ -37,15 +38,31 @@ public enum GatewayHTTP {
     }
 }
 
-extension CallAuthenticator {
+/// A request's context on the public surface: Hummingbird's, plus the peer's address.
+public struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// The peer's IP address as text (what miss budgets are kept by).
+    var sourceAddress: String { remoteAddress?.ipAddress ?? "unknown" }
+}
+
+extension APIKeyAuthenticator {
     /// Checks `Authorization: Bearer <API key>` as `method` of `service` would be; returns the key and its principal.
-    /// - Throws: `RPCError` UNAUTHENTICATED without a bearer key, or whatever the key check refuses.
-    func authenticateBearer(_ request: Request, service: ServiceDescriptor, method name: String) async throws -> (key: String, principal: Principal) {
+    /// - Throws: `RPCError` UNAUTHENTICATED without a bearer key, RESOURCE_EXHAUSTED when the
+    ///   request's address has presented too many unknown keys, or whatever the key check refuses.
+    func authenticateBearer(_ request: Request, context: GatewayRequestContext, service: ServiceDescriptor, method name: String) async throws
+        -> (key: String, principal: Principal) {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw RPCError(.unauthenticated, "an API key is required (Authorization: Bearer nexa_…)")
         }
         let key = String(header.dropFirst(7))
         let method = service.methods.first { $0.name == name }!
-        return (key, try await authenticate(CallMetadata(apiKey: key), service: service, method: method))
+        return (key, try await authenticate(CallMetadata(apiKey: key), service: service, method: method, source: context.sourceAddress))
     }
 }

@@ -22,14 +22,14 @@ public import RPC
 public struct ImportRoutes: Sendable {
     let blobs: any BlobStore
     let dataTransfer: RPCClient
-    let authenticator: any CallAuthenticator
+    let authenticator: APIKeyAuthenticator
     let maximumUploadSize: Int
     let links: DownloadLinks
     /// How an export's download link is emailed when the request names a `notify_email`.
     let mailer: Mailer?
     let logger: Logger
 
-    public init(blobs: any BlobStore, dataTransfer: RPCClient, authenticator: any CallAuthenticator, maximumUploadSize: Int,
+    public init(blobs: any BlobStore, dataTransfer: RPCClient, authenticator: APIKeyAuthenticator, maximumUploadSize: Int,
                 links: DownloadLinks, mailer: Mailer? = nil, logger: Logger = Logger(label: "nexa.gateway.imports")) {
         self.links = links
         self.mailer = mailer
@@ -40,13 +40,13 @@ public struct ImportRoutes: Sendable {
         self.maximumUploadSize = maximumUploadSize
     }
 
-    public func register(on router: Router<BasicRequestContext>) {
+    public func register(on router: Router<GatewayRequestContext>) {
         let service = DataTransferV1.DataTransferService.descriptor
         let client = DataTransferV1.DataTransferService.Client(transport: dataTransfer)
-        router.post("/v1/imports") { request, _ -> Response in
+        router.post("/v1/imports") { request, context -> Response in
             let key: String, workspace: UUID
             do {
-                let caller = try await authorize(request, method: "StartImport")
+                let caller = try await authorize(request, context, method: "StartImport")
                 guard let id = UUID(uuidString: caller.principal.workspaceID) else { throw PlatformError(.unauthenticated, "the key names no workspace") }
                 (key, workspace) = (caller.key, id)
             } catch { return Self.error(error) }
@@ -86,7 +86,7 @@ public struct ImportRoutes: Sendable {
         }
         router.get("/v1/imports/:id") { request, context -> Response in
             let key: String
-            do { key = try await authorize(request, method: "GetImportJob").key } catch { return Self.error(error) }
+            do { key = try await authorize(request, context, method: "GetImportJob").key } catch { return Self.error(error) }
             var lookup = DataTransferV1.ImportJobRequest()
             lookup.jobID = context.parameters.get("id") ?? ""
             do {
@@ -97,9 +97,9 @@ public struct ImportRoutes: Sendable {
         }
 
         // Export: the body names the fields and filters; the answer carries a signed 7-day link.
-        router.post("/v1/exports") { request, _ -> Response in
+        router.post("/v1/exports") { request, context -> Response in
             let caller: (key: String, principal: Principal)
-            do { caller = try await authorize(request, method: "Export") } catch { return Self.error(error) }
+            do { caller = try await authorize(request, context, method: "Export") } catch { return Self.error(error) }
             var request = request
             let body = (try? await request.collectBody(upTo: 64 * 1024)).map { Data(Array(buffer: $0)) } ?? Data()
             let export: DataTransferV1.ExportRequest
@@ -144,7 +144,7 @@ public struct ImportRoutes: Sendable {
 
         router.get("/v1/imports/:id/errors") { request, context -> Response in
             let key: String
-            do { key = try await authorize(request, method: "GetImportJob").key } catch { return Self.error(error) }
+            do { key = try await authorize(request, context, method: "GetImportJob").key } catch { return Self.error(error) }
             var lookup = DataTransferV1.ImportJobRequest()
             lookup.jobID = context.parameters.get("id") ?? ""
             do {
@@ -159,8 +159,8 @@ public struct ImportRoutes: Sendable {
             }
         }
 
-        @Sendable func authorize(_ request: Request, method name: String) async throws -> (key: String, principal: Principal) {
-            try await authenticator.authenticateBearer(request, service: service, method: name)
+        @Sendable func authorize(_ request: Request, _ context: GatewayRequestContext, method name: String) async throws -> (key: String, principal: Principal) {
+            try await authenticator.authenticateBearer(request, context: context, service: service, method: name)
         }
     }
 

@@ -2,7 +2,7 @@ import Foundation
 public import Hummingbird
 import Messages
 import NIOCore
-import Platform
+public import Platform
 public import RPC
 
 /// `GET /oauth/<provider>/start` and `GET /oauth/<provider>/callback`. Start is authorized by a
@@ -11,15 +11,15 @@ public import RPC
 public struct OAuthRoutes: Sendable {
     let flow: OAuthFlow
     let links: ConnectLinks
-    let authenticator: any CallAuthenticator
+    let authenticator: APIKeyAuthenticator
 
-    public init(flow: OAuthFlow, links: ConnectLinks, authenticator: any CallAuthenticator) {
+    public init(flow: OAuthFlow, links: ConnectLinks, authenticator: APIKeyAuthenticator) {
         self.flow = flow
         self.links = links
         self.authenticator = authenticator
     }
 
-    public func register(on router: Router<BasicRequestContext>) {
+    public func register(on router: Router<GatewayRequestContext>) {
         router.get("/oauth/:provider/start") { request, context in
             let provider = context.parameters.get("provider") ?? ""
             let query = request.uri.queryDictionary
@@ -27,9 +27,16 @@ public struct OAuthRoutes: Sendable {
             if let linked = links.verify(provider: provider, query: query) {
                 (workspace, user) = linked
             } else if request.headers[.authorization]?.hasPrefix("Bearer ") == true, let userID = query["user"].flatMap(UUID.init(uuidString:)) {
-                guard let caller = try? await authenticator.authenticateBearer(
-                    request, service: GatewayV1.GatewayService.descriptor, method: "CreateConnectLink"),
-                      let id = UUID(uuidString: caller.principal.workspaceID) else {
+                let caller: (key: String, principal: Principal)
+                do {
+                    caller = try await authenticator.authenticateBearer(
+                        request, context: context, service: GatewayV1.GatewayService.descriptor, method: "CreateConnectLink")
+                } catch let error as RPCError where error.code == .resourceExhausted {
+                    return Self.page(429, "Too many requests", "Too many unknown API keys came from this address. Try again later.")
+                } catch {
+                    return Self.page(401, "Not allowed", "The API key is not valid for the gateway.")
+                }
+                guard let id = UUID(uuidString: caller.principal.workspaceID) else {
                     return Self.page(401, "Not allowed", "The API key is not valid for the gateway.")
                 }
                 (workspace, user) = (id, userID)

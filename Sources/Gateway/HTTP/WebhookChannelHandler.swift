@@ -86,6 +86,11 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         case (.head(let head), _):
             if let delivery = Self.delivery(head) {
                 answering = .delivery
+                guard WebhookEndpoints.isWellFormed(id: delivery.endpointID) else {
+                    // No endpoint has such an id: answered at once, the body is not kept.
+                    current = .discarding
+                    return answer(WebhookIngress.reply(404, "unknown webhook endpoint"), closing: delivery.closeAfterwards, context: context)
+                }
                 current = .delivery(delivery)
             } else {
                 answering = .passedOn
@@ -134,7 +139,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                                      body: delivery.body.map { Array(buffer: $0) } ?? [])
         let loop = context.eventLoop
         let handler = NIOLoopBound((self, context), eventLoop: loop)
-        ingress.receive(provider: delivery.provider, endpointID: delivery.endpointID, request: request) { reply in
+        let source = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        ingress.receive(provider: delivery.provider, endpointID: delivery.endpointID, request: request, source: source) { reply in
             if loop.inEventLoop {
                 handler.value.0.answer(reply, closing: delivery.closeAfterwards, context: handler.value.1)
             } else {

@@ -6,8 +6,9 @@ public import Postgres
 import Synchronization
 
 /// The registered webhook endpoints: which workspace and secret a URL's endpoint id stands for.
-/// Lookups are cached briefly (they are on every delivery's path); a disabled or new endpoint
-/// takes effect within `cacheTTL`.
+/// Lookups are on every delivery's path and anyone can ask for any id, so ids of the wrong shape
+/// are refused without a lookup, and results — found or not — are kept in a `BoundedCache`; a
+/// disabled or new endpoint takes effect within its time to live.
 public final class WebhookEndpoints: Sendable {
     public struct Registered: Sendable, Hashable {
         public var endpoint: WebhookEndpoint
@@ -17,14 +18,39 @@ public final class WebhookEndpoints: Sendable {
 
     private let db: PostgresClient
     private let vault: TokenVault
-    private let cacheTTL: Duration
-    private let cache = Mutex<[String: (endpoint: WebhookEndpoint?, expires: ContinuousClock.Instant)]>([:])
+    private let cache: BoundedCache<String, WebhookEndpoint>
+    private let databaseLookups = Atomic<Int>(0)
 
-    public init(db: PostgresClient, vault: TokenVault, cacheTTL: Duration = .seconds(5)) {
+    /// - Parameters:
+    ///   - cacheTTL: how long a found endpoint is used without asking the database again.
+    ///   - negativeCacheTTL: how long an id is known not to exist.
+    ///   - cacheCapacity: endpoints (and unknown ids) remembered at most.
+    public init(db: PostgresClient, vault: TokenVault, cacheTTL: Duration = .seconds(5), negativeCacheTTL: Duration = .seconds(1),
+                cacheCapacity: Int = 10_000) {
         self.db = db
         self.vault = vault
-        self.cacheTTL = cacheTTL
+        cache = BoundedCache(capacity: cacheCapacity, timeToLive: cacheTTL, negativeTimeToLive: negativeCacheTTL)
     }
+
+    /// Whether `id` has the shape of the ids `create` makes (`we_` and 20 base64url characters);
+    /// any other id is unknown without a lookup.
+    public static func isWellFormed(id: String) -> Bool {
+        let utf8 = id.utf8
+        guard utf8.count == 23, utf8.starts(with: "we_".utf8) else { return false }
+        return utf8.dropFirst(3).allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"): true
+            default: false
+            }
+        }
+    }
+
+    /// Endpoints this process has looked up in the database (cache misses).
+    public var lookupsFromDatabase: Int { databaseLookups.load(ordering: .relaxed) }
+
+    /// Entries the cache holds (at most its capacity).
+    public var cachedCount: Int { cache.count }
 
     private static func context(_ id: String) -> String { "webhook_endpoints.secret:\(id)" }
 
@@ -54,17 +80,21 @@ public final class WebhookEndpoints: Sendable {
         return Registered(endpoint: endpoint, secret: secret)
     }
 
-    /// What the cache holds for a URL's id: `.some(nil)` when the id is known not to exist, nil
-    /// when it must be looked up (`lookup(id:)`).
-    func cached(id: String) -> WebhookEndpoint?? {
-        guard let hit = cache.withLock({ $0[id] }), hit.expires > ContinuousClock.now else { return nil }
-        return .some(hit.endpoint)
+    /// What the cache holds for a URL's id.
+    func cached(id: String) -> BoundedCache<String, WebhookEndpoint>.Entry {
+        Self.isWellFormed(id: id) ? cache.entry(for: id) : .fresh(nil)
     }
 
     /// The endpoint for a URL's id, secret opened; nil when there is none.
     public func lookup(id: String) async throws -> WebhookEndpoint? {
-        if let hit = cached(id: id) { return hit }
+        if case .fresh(let hit) = cached(id: id) { return hit }
+        return try await lookupInDatabase(id: id)
+    }
+
+    /// The endpoint for a well-formed id as the database has it now; the answer is cached.
+    func lookupInDatabase(id: String) async throws -> WebhookEndpoint? {
         let now = ContinuousClock.now
+        databaseLookups.add(1, ordering: .relaxed)
         let rows = try await db.query("""
             SELECT workspace_id, provider, secret, secret_key_id, config::text, disabled_at IS NOT NULL
             FROM webhook_endpoints WHERE id = \(id)
@@ -79,7 +109,7 @@ public final class WebhookEndpoints: Sendable {
             endpoint = WebhookEndpoint(id: id, workspaceID: try row.decode(at: 0), provider: provider, secret: secret,
                                        config: config, isDisabled: try row.decode(Bool.self, at: 5))
         }
-        cache.withLock { $0[id] = (endpoint, now.advanced(by: cacheTTL)) }
+        cache.store(endpoint, for: id, now: now)
         return endpoint
     }
 
@@ -87,7 +117,7 @@ public final class WebhookEndpoints: Sendable {
     @discardableResult
     public func disable(id: String) async throws -> Bool {
         let changed = try await db.execute("UPDATE webhook_endpoints SET disabled_at = now() WHERE id = \(id) AND disabled_at IS NULL") == 1
-        cache.withLock { _ = $0.removeValue(forKey: id) }
+        cache.remove(id)
         return changed
     }
 }

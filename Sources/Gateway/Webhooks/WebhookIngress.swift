@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 import Metrics
+public import Platform
 
 /// What happens to one delivery: find the endpoint, verify, store, answer. Independent of the HTTP
 /// server, which only translates requests and replies.
@@ -19,6 +20,8 @@ public struct WebhookIngress: Sendable {
     }
 
     private let endpoints: WebhookEndpoints
+    /// Lookups of ids the cache does not know, per source address (random ids must not reach the database unbounded).
+    private let misses: MissBudget
     private let sink: Sink
     private let verifiers: [WebhookProvider: any WebhookVerifier]
     /// The verifiers that need no task (looked up once, not cast per delivery).
@@ -27,8 +30,10 @@ public struct WebhookIngress: Sendable {
     /// `nexa_webhooks_received_total` by provider and result, made once (not per delivery).
     private let received: [WebhookProvider: [WebhookInbox.Stored: Counter]]
 
-    public init(endpoints: WebhookEndpoints, sink: Sink, verifiers: [WebhookProvider: any WebhookVerifier], logger: Logger) {
+    public init(endpoints: WebhookEndpoints, misses: MissBudget = MissBudget(), sink: Sink, verifiers: [WebhookProvider: any WebhookVerifier],
+                logger: Logger) {
         self.endpoints = endpoints
+        self.misses = misses
         self.sink = sink
         self.verifiers = verifiers
         immediateVerifiers = verifiers.compactMapValues { $0 as? any ImmediateWebhookVerifier }
@@ -40,18 +45,19 @@ public struct WebhookIngress: Sendable {
         })
     }
 
-    /// Handles a delivery to `/webhooks/<provider>/<endpointID>` and calls `reply` once with the
-    /// answer, from any thread.
+    /// Handles a delivery to `/webhooks/<provider>/<endpointID>` from `source` (the peer's address)
+    /// and calls `reply` once with the answer, from any thread.
     ///
     /// The common case — the endpoint cached, the provider's verifier immediate — runs on the
     /// caller's thread up to the inbox's commit, without a task: at ingest rates a task per
     /// delivery costs more than the delivery's own work. Otherwise a task looks the endpoint up
     /// or fetches the keys first.
-    public func receive(provider name: String, endpointID: String, request: WebhookRequest, now: Date = Date(),
+    public func receive(provider name: String, endpointID: String, request: WebhookRequest, source: String, now: Date = Date(),
                         reply: @escaping @Sendable (Reply) -> Void) {
         guard let provider = WebhookProvider(rawValue: name) else { return reply(Self.reply(404, "unknown provider \"\(name)\"")) }
         guard let verifier = verifiers[provider] else { return reply(Self.reply(404, "no verifier for \(name)")) }
-        if let immediate = immediateVerifiers[provider], let cached = endpoints.cached(id: endpointID) {
+        let entry = endpoints.cached(id: endpointID)
+        if let immediate = immediateVerifiers[provider], case .fresh(let cached) = entry {
             guard let endpoint = Self.usable(cached, for: provider) else { return reply(Self.unknownEndpoint) }
             let verified: Result<WebhookOutcome, WebhookRejection>
             do throws(WebhookRejection) {
@@ -63,11 +69,23 @@ public struct WebhookIngress: Sendable {
         }
         Task {
             let endpoint: WebhookEndpoint?
-            do {
-                endpoint = try await endpoints.lookup(id: endpointID)
-            } catch {
-                logger.error("endpoint lookup failed", metadata: ["error": "\(error)"])
-                return reply(Self.reply(503, "temporarily unavailable"))
+            if case .fresh(let cached) = entry {
+                endpoint = cached
+            } else if misses.spend(from: source) {
+                do {
+                    endpoint = try await endpoints.lookupInDatabase(id: endpointID)
+                } catch {
+                    misses.refund(to: source)
+                    logger.error("endpoint lookup failed", metadata: ["error": "\(error)"])
+                    return reply(Self.reply(503, "temporarily unavailable"))
+                }
+                if endpoint != nil { misses.refund(to: source) }
+            } else if case .expired(let stale?) = entry {
+                // This address has spent its lookups; an endpoint known a moment ago is still served.
+                endpoint = stale
+            } else {
+                Self.limited.increment()
+                return reply(Self.tooManyUnknown)
             }
             guard let endpoint = Self.usable(endpoint, for: provider) else { return reply(Self.unknownEndpoint) }
             let verified: Result<WebhookOutcome, WebhookRejection>
@@ -87,6 +105,8 @@ public struct WebhookIngress: Sendable {
     }
 
     private static let unknownEndpoint = reply(404, "unknown webhook endpoint")
+    private static let tooManyUnknown = reply(429, "too many deliveries to unknown webhook endpoints from this address; slow down")
+    private static let limited = Counter(label: "nexa_webhook_lookups_limited_total")
 
     /// Answers a verified (or refused) delivery, storing its event first.
     private func finish(_ request: WebhookRequest, provider: WebhookProvider, endpoint: WebhookEndpoint,
