@@ -48,7 +48,7 @@ public enum GatewayComponents {
             db: db, credentials: ServiceCredentials(db: db, vault: vault), configuration: dispatch,
             extraRoutes: providers.mapValues(\.owningService), logger: logger, transport: WebhookDispatcher.rpcTransport(clients))
         let server = GatewayHTTP.make(
-            host: service.bindHost, port: gateway.httpPort, ingress: ingress, oauth: oauth,
+            host: gateway.httpBindHost, port: gateway.httpPort, ingress: ingress, oauth: oauth,
             imports: clients["data_transfer"].map {
                 ImportRoutes(blobs: blobs, dataTransfer: $0, authenticator: bearer,
                              maximumUploadSize: gateway.importMaximumSize, links: DownloadLinks(vault: vault, publicURL: gateway.publicURL),

@@ -3,8 +3,9 @@ public import Platform
 
 /// Settings only the gateway reads, from the environment.
 public struct GatewaySettings: Sendable {
-    /// The public HTTP port (webhooks, OAuth).
+    /// The public HTTP port (webhooks, OAuth) and the address it listens on.
     public var httpPort: Int
+    public var httpBindHost: String
     /// How providers and browsers reach the gateway (OAuth redirect URIs, connect links).
     public var publicURL: String
     /// `id:base64key[,…]`, the sealing key first (`TokenVault`).
@@ -37,6 +38,7 @@ public struct GatewaySettings: Sendable {
             return v
         }
         httpPort = try integer("NEXA_GATEWAY_HTTP_PORT", 8080, 0...65535)
+        httpBindHost = value("NEXA_GATEWAY_HTTP_BIND_HOST") ?? "127.0.0.1"
         publicURL = value("NEXA_GATEWAY_PUBLIC_URL") ?? "http://127.0.0.1:\(httpPort)"
         if publicURL.hasSuffix("/") { publicURL.removeLast() }
         guard let keys = value("NEXA_VAULT_KEYS") else {
@@ -78,6 +80,7 @@ public struct GatewaySettings: Sendable {
         Gateway:
           NEXA_VAULT_KEYS              token vault keys, id:base64(32 bytes)[,id:…], sealing key first (required)
           NEXA_GATEWAY_HTTP_PORT       public HTTP port: webhooks and OAuth (default 8080)
+          NEXA_GATEWAY_HTTP_BIND_HOST  address the public port listens on (default 127.0.0.1; 0.0.0.0 to publish it)
           NEXA_GATEWAY_PUBLIC_URL      how providers and browsers reach it (default http://127.0.0.1:<port>)
           NEXA_WEBHOOK_MAX_BODY_BYTES  largest webhook body (default 1048576)
           NEXA_IMPORT_MAX_BYTES        largest CSV upload (default 536870912)

@@ -66,16 +66,17 @@ public enum ServiceMain {
             exit(2)
         }
         let health = HealthStatus()
-        var configuration = ServerConfiguration(host: settings.bindHost, port: settings.rpcPort)
+        var configuration = ServerConfiguration(host: settings.rpcBindHost, port: settings.rpcPort)
         configuration.maximumBodySize = settings.maximumBodySize
         configuration.maximumInFlightPerConnection = settings.maximumInFlightPerConnection
+        configuration.maximumConnections = settings.maximumConnections
         configuration.shutdownGracePeriod = settings.shutdownGracePeriod
         let server = RPCServer(
             service: components.rpc, configuration: configuration,
             authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)), health: health, logger: logger
         )
         let admin = AdminServer.make(
-            host: settings.bindHost, port: settings.adminPort, db: db, health: health, registry: registry, logger: logger
+            host: settings.adminBindHost, port: settings.adminPort, db: db, health: health, registry: registry, logger: logger
         )
         let group = ServiceGroup(
             configuration: .init(

@@ -4,7 +4,10 @@ public import Foundation
 public struct ServiceSettings: Sendable {
     /// Short service name (`billing`), also its environment prefix (`NEXA_BILLING_…`).
     public var service: String
-    public var bindHost: String
+    /// Where the RPC port listens (`NEXA_RPC_BIND_HOST`); loopback unless the mesh needs more.
+    public var rpcBindHost: String
+    /// Where the admin port (`/healthz`, `/readyz`, `/metrics`) listens (`NEXA_ADMIN_BIND_HOST`).
+    public var adminBindHost: String
     public var rpcPort: Int
     public var adminPort: Int
     public var databaseURL: String
@@ -12,6 +15,7 @@ public struct ServiceSettings: Sendable {
     public var logLevel: String
     public var maximumBodySize: Int
     public var maximumInFlightPerConnection: Int
+    public var maximumConnections: Int
     public var shutdownGracePeriod: Duration
     public var migrateOnStart: Bool
     /// Base URLs of the providers: the real ones by default; development and tests point them at
@@ -30,7 +34,13 @@ public struct ServiceSettings: Sendable {
         let index = Self.services.firstIndex(of: service) ?? 0
         let reader = Reader(environment: environment)
         self.service = service
-        bindHost = reader.string("NEXA_BIND_HOST", default: "127.0.0.1")
+        // One address for every port exposed RPC and /metrics with the public port: it is split.
+        if let old = environment["NEXA_BIND_HOST"], !old.isEmpty {
+            throw ConfigurationError(variable: "NEXA_BIND_HOST", value: old,
+                                     expected: "nothing: set NEXA_RPC_BIND_HOST, NEXA_ADMIN_BIND_HOST and (gateway) NEXA_GATEWAY_HTTP_BIND_HOST instead")
+        }
+        rpcBindHost = reader.string("NEXA_RPC_BIND_HOST", default: "127.0.0.1")
+        adminBindHost = reader.string("NEXA_ADMIN_BIND_HOST", default: "127.0.0.1")
         rpcPort = try reader.port(prefix + "RPC_PORT", default: 7001 + index)
         adminPort = try reader.port(prefix + "ADMIN_PORT", default: 7101 + index)
         databaseURL = reader.string("NEXA_DATABASE_URL", default: Self.defaultDatabaseURL)
@@ -38,6 +48,7 @@ public struct ServiceSettings: Sendable {
         logLevel = try reader.choice("NEXA_LOG_LEVEL", default: "info", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
         maximumBodySize = try reader.integer("NEXA_RPC_MAX_BODY_BYTES", default: 4 * 1024 * 1024, range: 1024...(256 * 1024 * 1024))
         maximumInFlightPerConnection = try reader.integer("NEXA_RPC_MAX_IN_FLIGHT", default: 256, range: 1...100_000)
+        maximumConnections = try reader.integer("NEXA_RPC_MAX_CONNECTIONS", default: 1024, range: 1...1_000_000)
         shutdownGracePeriod = .seconds(try reader.integer("NEXA_SHUTDOWN_GRACE_SECONDS", default: 10, range: 0...3600))
         migrateOnStart = try reader.choice("NEXA_MIGRATE_ON_START", default: "true", among: ["true", "false"]) == "true"
         providers = ProviderEndpoints(
@@ -53,9 +64,10 @@ public struct ServiceSettings: Sendable {
     /// The effective configuration, safe to log: the database password is masked.
     public var loggable: [String: String] {
         [
-            "service": service, "bind_host": bindHost, "rpc_port": "\(rpcPort)", "admin_port": "\(adminPort)",
+            "service": service, "rpc_bind_host": rpcBindHost, "admin_bind_host": adminBindHost, "rpc_port": "\(rpcPort)", "admin_port": "\(adminPort)",
             "database_url": Self.redacted(databaseURL), "db_pool_size": "\(databasePoolSize)", "log_level": logLevel,
             "rpc_max_body_bytes": "\(maximumBodySize)", "rpc_max_in_flight": "\(maximumInFlightPerConnection)",
+            "rpc_max_connections": "\(maximumConnections)",
             "shutdown_grace": "\(shutdownGracePeriod)", "migrate_on_start": "\(migrateOnStart)",
             "stripe_api_url": providers.stripeAPI, "google_accounts_url": providers.googleAccounts,
             "google_oauth2_url": providers.googleOAuth2, "google_apis_url": providers.googleAPIs,
@@ -80,13 +92,15 @@ public struct ServiceSettings: Sendable {
         return """
             Environment:
               NEXA_DATABASE_URL            libpq URL of PostgreSQL (default \(defaultDatabaseURL))
-              NEXA_BIND_HOST               address to listen on (default 127.0.0.1)
+              NEXA_RPC_BIND_HOST           address the RPC port listens on (default 127.0.0.1)
+              NEXA_ADMIN_BIND_HOST         address the admin port listens on (default 127.0.0.1)
               \(p)RPC_PORT\(String(repeating: " ", count: max(1, 21 - p.count)))protobuf-c-rpc port (default \(7001 + index))
               \(p)ADMIN_PORT\(String(repeating: " ", count: max(1, 19 - p.count)))HTTP /healthz /readyz /metrics (default \(7101 + index))
               NEXA_DB_POOL_SIZE            database connections (default 8)
               NEXA_LOG_LEVEL               trace|debug|info|notice|warning|error|critical (default info)
               NEXA_RPC_MAX_BODY_BYTES      largest request body (default 4194304)
               NEXA_RPC_MAX_IN_FLIGHT       calls running per connection before reads pause (default 256)
+              NEXA_RPC_MAX_CONNECTIONS     RPC connections open at once; more are closed (default 1024)
               NEXA_SHUTDOWN_GRACE_SECONDS  time in-flight calls get on SIGTERM (default 10)
               NEXA_MIGRATE_ON_START        apply migrations at start-up (default true)
               NEXA_STRIPE_API_URL          Stripe API base URL (default https://api.stripe.com)

@@ -8,15 +8,19 @@ public struct ServerEnvironment: Sendable {
     public var receivedAt: ContinuousClock.Instant
     /// Told the call's deadline as soon as it is known, so the transport can stop the work then.
     public var deadlineObserver: (@Sendable (ContinuousClock.Instant) -> Void)?
+    /// Told when the call's API key was accepted, so the transport can trust its connection more.
+    public var authenticationObserver: (@Sendable () -> Void)?
 
     public init(
         authenticator: any CallAuthenticator, health: HealthStatus, receivedAt: ContinuousClock.Instant,
-        deadlineObserver: (@Sendable (ContinuousClock.Instant) -> Void)? = nil
+        deadlineObserver: (@Sendable (ContinuousClock.Instant) -> Void)? = nil,
+        authenticationObserver: (@Sendable () -> Void)? = nil
     ) {
         self.authenticator = authenticator
         self.health = health
         self.receivedAt = receivedAt
         self.deadlineObserver = deadlineObserver
+        self.authenticationObserver = authenticationObserver
     }
 
     /// Establishes the context of a call: deadline, then authentication unless the method is public.
@@ -38,6 +42,7 @@ public struct ServerEnvironment: Sendable {
                 principal = nil
             }
         }
+        if principal != nil { authenticationObserver?() }
         return ServerContext(method: method, metadata: metadata, principal: principal, deadline: deadline)
     }
 }

@@ -21,7 +21,7 @@ struct DatabaseOptions: ParsableArguments {
 /// Options shared by commands that call services.
 struct ServiceOptions: ParsableArguments {
     @Option(help: "Host the services listen on.")
-    var host: String = ProcessInfo.processInfo.environment["NEXA_BIND_HOST"] ?? "127.0.0.1"
+    var host: String = ProcessInfo.processInfo.environment["NEXA_RPC_HOST"] ?? "127.0.0.1"
 
     @Option(help: "API key (default: $NEXA_API_KEY).")
     var apiKey: String = ProcessInfo.processInfo.environment["NEXA_API_KEY"] ?? ""

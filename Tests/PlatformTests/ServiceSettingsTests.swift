@@ -19,11 +19,22 @@ import Testing
         #expect(s.rpcPort == 9000 && s.databaseURL == "postgresql://x@h/db" && s.logLevel == "debug")
     }
 
+    @Test func rpcAndAdminListenOnLoopbackUnlessEachIsSetApart() throws {
+        let defaults = try ServiceSettings(service: "billing", environment: [:])
+        #expect(defaults.rpcBindHost == "127.0.0.1" && defaults.adminBindHost == "127.0.0.1")
+        let split = try ServiceSettings(service: "billing", environment: ["NEXA_RPC_BIND_HOST": "10.0.0.5"])
+        #expect(split.rpcBindHost == "10.0.0.5" && split.adminBindHost == "127.0.0.1")
+        // The old single address would publish every port at once: refused, naming the replacements.
+        #expect(throws: ConfigurationError.self) { try ServiceSettings(service: "billing", environment: ["NEXA_BIND_HOST": "0.0.0.0"]) }
+    }
+
     @Test(arguments: [
         ("NEXA_BILLING_RPC_PORT", "seventy"),
         ("NEXA_BILLING_ADMIN_PORT", "70000"),
         ("NEXA_LOG_LEVEL", "loud"),
         ("NEXA_RPC_MAX_IN_FLIGHT", "0"),
+        ("NEXA_RPC_MAX_CONNECTIONS", "0"),
+        ("NEXA_BIND_HOST", "0.0.0.0"),
     ])
     func invalidValuesNameTheVariable(variable: String, value: String) {
         #expect(throws: ConfigurationError.self) { try ServiceSettings(service: "billing", environment: [variable: value]) }

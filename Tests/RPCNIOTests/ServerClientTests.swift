@@ -132,6 +132,46 @@ import Testing
         }
     }
 
+    @Test func aConnectionWithoutAValidKeyYetHasOneCallInFlight() async throws {
+        let authenticator = HeldAuthenticator()
+        try await withRunningServer(makeServer(authenticator: authenticator)) { port in
+            let peer = try await RawPeer.connect(port: port)
+            let bytes = (1...5).flatMap { requestFrame(method: 1, id: UInt32($0), body: echoBody(text: "\($0)", key: "held")) }
+            async let answered = peer.exchange(bytes, frames: 5)
+            try await Wait.until("the first call is in authentication") { authenticator.entered.load(ordering: .relaxed) >= 1 }
+            // A whole round trip on another connection: time for the others to start, were they allowed to.
+            let client = makeClient(port: port)
+            #expect(try await client.echo(1, text: "meanwhile").text == "meanwhile")
+            await client.close()
+            #expect(authenticator.entered.load(ordering: .relaxed) == 1)
+            authenticator.release()
+            let frames = responseFrames(try await answered)
+            #expect(frames.map(\.id) == [1, 2, 3, 4, 5])
+            #expect(frames.allSatisfy { $0.status == StatusWord.word(for: .unauthenticated) })
+            #expect(authenticator.mostInside.load(ordering: .relaxed) == 1)
+        }
+    }
+
+    @Test func connectionsOverTheCapAreClosedAtOnceAndRoomReturnsWhenOneCloses() async throws {
+        let server = makeServer { $0.maximumConnections = 2 }
+        try await withRunningServer(server) { port in
+            let first = try await RawPeer.connect(port: port)
+            let second = try await RawPeer.connect(port: port)
+            try await Wait.until("both connections are counted") { server.connectionCount == 2 }
+            let third = try await RawPeer.connect(port: port)
+            // Closed without an answer (the write itself may fail once the close arrived).
+            let refused = (try? await third.exchange(requestFrame(method: 1, id: 1, body: echoBody()), frames: 1)) ?? []
+            #expect(responseFrames(refused).isEmpty)
+            #expect(server.connectionCount == 2)
+            // The first two are served; the exchange closes the first, which makes room.
+            #expect(responseFrames(try await first.exchange(requestFrame(method: 1, id: 2, body: echoBody()), frames: 1)).first?.status == 0)
+            try await Wait.until("the first connection is gone") { server.connectionCount == 1 }
+            let fourth = try await RawPeer.connect(port: port)
+            #expect(responseFrames(try await fourth.exchange(requestFrame(method: 1, id: 3, body: echoBody()), frames: 1)).first?.status == 0)
+            #expect(responseFrames(try await second.exchange(requestFrame(method: 1, id: 4, body: echoBody()), frames: 1)).first?.status == 0)
+        }
+    }
+
     @Test func aConnectionAtItsCapDoesNotStallAnother() async throws {
         let service = TestService()
         try await withRunningServer(makeServer(service) { $0.maximumInFlightPerConnection = 4 }) { port in

@@ -93,6 +93,34 @@ struct TestAuthenticator: CallAuthenticator {
     }
 }
 
+/// Holds every call presenting the key "held" in authentication until `release()`, then refuses
+/// it; other keys as `TestAuthenticator`. Counts the calls held at once.
+final class HeldAuthenticator: CallAuthenticator {
+    let entered = Atomic<Int>(0)
+    let mostInside = Atomic<Int>(0)
+    private let inside = Atomic<Int>(0)
+    private let gate = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func release() {
+        for waiter in gate.withLock({ state in state.open = true; defer { state.waiting = [] }; return state.waiting }) { waiter.resume() }
+    }
+
+    func authenticate(_ metadata: CallMetadata, service: ServiceDescriptor, method: MethodDescriptor) async throws -> Principal {
+        guard metadata.apiKey == "held" else { return try await TestAuthenticator().authenticate(metadata, service: service, method: method) }
+        entered.add(1, ordering: .relaxed)
+        mostInside.max(inside.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
+        await withCheckedContinuation { continuation in
+            let open = gate.withLock { state in
+                if !state.open { state.waiting.append(continuation) }
+                return state.open
+            }
+            if open { continuation.resume() }
+        }
+        inside.subtract(1, ordering: .relaxed)
+        throw RPCError(.unauthenticated, "the API key is not valid")
+    }
+}
+
 let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
 /// Runs `server` in a service group for the duration of `body`, then shuts it down gracefully.
@@ -116,10 +144,11 @@ func withRunningServer<R: Sendable>(
     }
 }
 
-func makeServer(_ service: TestService = TestService(), configure: (inout ServerConfiguration) -> Void = { _ in }) -> RPCServer {
+func makeServer(_ service: TestService = TestService(), authenticator: any CallAuthenticator = TestAuthenticator(),
+                configure: (inout ServerConfiguration) -> Void = { _ in }) -> RPCServer {
     var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
     configure(&configuration)
-    return RPCServer(service: service, configuration: configuration, authenticator: TestAuthenticator(), logger: quietLogger)
+    return RPCServer(service: service, configuration: configuration, authenticator: authenticator, logger: quietLogger)
 }
 
 func makeClient(port: Int, configure: (inout ClientConfiguration) -> Void = { _ in }) -> RPCClient {

@@ -4,6 +4,7 @@ public import NIOPosix
 public import RPC
 public import ServiceLifecycle
 import Synchronization
+import CoreMetrics
 
 /// Serves one service on one TCP port with protobuf-c-rpc framing. A `Service`: runs until
 /// graceful shutdown, then stops accepting, lets in-flight calls finish within the grace period,
@@ -16,6 +17,7 @@ public final class RPCServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let metrics: ServerMetrics
+    private let refused = CoreMetrics.Counter(label: "nexa_rpc_connections_refused_total")
     private let state = Mutex<State>(State())
     private let boundAddress = Mutex<SocketAddress?>(nil)
 
@@ -55,12 +57,17 @@ public final class RPCServer: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
+                // Over the cap: a failed initializer makes NIO close the connection at once.
+                guard register(channel) else {
+                    refused.increment()
+                    logger.debug("refused a connection over the cap", metadata: ["rpc.connections": "\(configuration.maximumConnections)"])
+                    return channel.eventLoop.makeFailedFuture(RPCError(.resourceExhausted, "too many connections"))
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ServerConnectionHandler(
                         service: service, authenticator: authenticator, health: health,
                         configuration: configuration, metrics: metrics, logger: logger
                     ))
-                    self.register(channel)
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
@@ -79,13 +86,23 @@ public final class RPCServer: Service, Sendable {
         logger.info("rpc server stopped", metadata: ["rpc.service": "\(service.descriptor.name)"])
     }
 
-    private func register(_ channel: any Channel) {
+    /// Counts a new connection until it closes; false (not counted) when the server is at its cap.
+    private func register(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
-        state.withLock { $0.channels[id] = channel }
+        let admitted = state.withLock { state in
+            guard state.channels.count < configuration.maximumConnections else { return false }
+            state.channels[id] = channel
+            return true
+        }
+        guard admitted else { return false }
         channel.closeFuture.whenComplete { [self] _ in
             _ = state.withLock { $0.channels.removeValue(forKey: id) }
         }
+        return true
     }
+
+    /// Connections open now.
+    public var connectionCount: Int { state.withLock { $0.channels.count } }
 
     /// Asks every connection to finish its calls and close; forces the rest after the grace period.
     private func drain() async {

@@ -6,8 +6,12 @@ public struct ServerConfiguration: Sendable {
     public var maximumBodySize: Int = 4 * 1024 * 1024
     /// Calls running at once on one connection. At the cap the server stops reading from the
     /// connection (TCP flow control holds the client back) and resumes at half of it; no call is
-    /// refused for it.
+    /// refused for it. Until a call on the connection has presented a valid API key, the cap is 1:
+    /// an unauthenticated peer cannot hold many decoded bodies.
     public var maximumInFlightPerConnection: Int = 256
+    /// Connections open at once. One more is closed as soon as it is accepted
+    /// (`nexa_rpc_connections_refused_total`).
+    public var maximumConnections: Int = 1024
     /// A frame that started arriving must be complete within this time.
     public var partialFrameTimeout: Duration = .seconds(10)
     /// A connection with nothing in flight and nothing received for this long is closed.

@@ -41,6 +41,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// A read the pipeline asked for and this handler held back.
     private var readHeld = false
     private var nextCallID: UInt64 = 0
+    /// Whether a call on this connection has presented a valid API key; until then one call at a time.
+    private var authenticated = false
+    private var maximumInFlight: Int { authenticated ? configuration.maximumInFlightPerConnection : 1 }
     private var lastReadAt = NIODeadline.now()
     /// When the first byte of the frame still incomplete arrived.
     private var partialFrameSince: NIODeadline?
@@ -95,7 +98,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         do {
             try processor.process(buffer: unwrapInboundIn(data)) { frame in
                 decoded = true
-                if draining || (waiting.isEmpty && calls.count < configuration.maximumInFlightPerConnection) {
+                if draining || (waiting.isEmpty && calls.count < maximumInFlight) {
                     start(frame, context: context)
                 } else {
                     waiting.append(frame)
@@ -145,18 +148,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
 
     private func mustHoldReads(context: ChannelHandlerContext) -> Bool {
-        !waiting.isEmpty || calls.count >= configuration.maximumInFlightPerConnection || !context.channel.isWritable
+        !waiting.isEmpty || calls.count >= maximumInFlight || !context.channel.isWritable
     }
 
     /// Starts waiting frames while there is room and the peer reads its answers.
     private func startWaiting(context: ChannelHandlerContext) {
-        while !waiting.isEmpty, calls.count < configuration.maximumInFlightPerConnection, context.channel.isWritable {
+        while !waiting.isEmpty, calls.count < maximumInFlight, context.channel.isWritable {
             start(waiting.removeFirst(), context: context)
         }
     }
 
     private func resumeReadingIfBelowLowWater(context: ChannelHandlerContext) {
-        guard readHeld, waiting.isEmpty, calls.count <= configuration.maximumInFlightPerConnection / 2,
+        guard readHeld, waiting.isEmpty, calls.count <= maximumInFlight / 2,
               context.channel.isWritable
         else { return }
         readHeld = false
@@ -198,11 +201,16 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
+        var authenticationObserver: (@Sendable () -> Void)?
+        if !authenticated {
+            authenticationObserver = { loop.execute { bound.value.becameAuthenticated() } }
+        }
         let environment = ServerEnvironment(
             authenticator: authenticator, health: health, receivedAt: now,
             deadlineObserver: { deadline in
                 loop.execute { bound.value.armDeadline(deadline, for: callID) }
-            }
+            },
+            authenticationObserver: authenticationObserver
         )
         let service = self.service
         let request = Array(buffer: frame.body)
@@ -217,6 +225,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 loop.execute { bound.value.finish(callID, result: result) }
             }
         }
+    }
+
+    /// The first valid API key on this connection: the full in-flight cap from now on.
+    private func becameAuthenticated() {
+        guard !authenticated, let context else { return }
+        authenticated = true
+        startWaiting(context: context)
+        resumeReadingIfBelowLowWater(context: context)
     }
 
     private func armDeadline(_ deadline: ContinuousClock.Instant, for callID: UInt64) {
