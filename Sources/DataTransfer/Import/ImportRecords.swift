@@ -41,9 +41,6 @@ extension ImportRecord {
     static var importStamp: String { "CASE WHEN $2::uuid IS NOT NULL THEN now() END" }
 }
 
-/// `accounts.normalized_name` of a text column: trimmed, inner white space collapsed, lower case.
-private func normalizedName(_ column: String) -> String { "lower(regexp_replace(trim(\(column)), '\\s+', ' ', 'g'))" }
-
 // MARK: Contacts
 
 extension ContactRow: ImportRecord {
@@ -52,9 +49,9 @@ extension ContactRow: ImportRecord {
 
     static let stagingColumns = """
         email text NOT NULL, first_name text, last_name text, phone text, title text, account text, tags text[], custom jsonb,
-        account_key text GENERATED ALWAYS AS (\(normalizedName("account"))) STORED
+        account_key text
         """
-    static let copiedColumns = "email, first_name, last_name, phone, title, account, tags, custom"
+    static let copiedColumns = "email, first_name, last_name, phone, title, account, tags, custom, account_key"
 
     func appendStaged(to copy: inout PostgresCopyRows) throws {
         copy.append(email)
@@ -65,6 +62,8 @@ extension ContactRow: ImportRecord {
         copy.append(accountName)
         copy.append(tags.isEmpty ? nil : PostgresTextArray(tags).postgresText)
         copy.append(custom.isEmpty ? nil : String(decoding: try JSONSerialization.data(withJSONObject: custom, options: [.sortedKeys]), as: UTF8.self))
+        // The account's `normalized_name`, by the CRM's one definition (computed here, not per row in SQL).
+        copy.append(accountName.map(Records.normalizedAccountName))
     }
 
     /// The file's accounts, found or created once by normalised name, before any contact.
@@ -84,7 +83,7 @@ extension ContactRow: ImportRecord {
             WITH written AS (
               INSERT INTO contacts AS c (id, workspace_id, account_id, email, first_name, last_name, phone, title, tags, custom,
                                          created_by_import, last_import_job, last_import_at)
-              SELECT gen_random_uuid(), $1, (SELECT a.id FROM accounts a WHERE a.workspace_id = $1 AND a.normalized_name = i.account_key),
+              SELECT i.id, $1, (SELECT a.id FROM accounts a WHERE a.workspace_id = $1 AND a.normalized_name = i.account_key),
                      i.email, coalesce(i.first_name, ''), coalesce(i.last_name, ''), i.phone, i.title,
                      coalesce(i.tags, '{}'), coalesce(i.custom, '{}'), $2, $2, \(importStamp)
               FROM \(staging) i WHERE i.batch = $3
@@ -167,7 +166,7 @@ struct LeadRow: ImportRecord, Hashable {
         let written = try await counts(tx, PostgresQuery(unsafeSQL: """
             WITH written AS (
               INSERT INTO leads AS l (id, workspace_id, email, first_name, last_name, company, status, created_by_import, last_import_job, last_import_at)
-              SELECT gen_random_uuid(), $1, i.email, coalesce(i.first_name, ''), coalesce(i.last_name, ''), i.company,
+              SELECT i.id, $1, i.email, coalesce(i.first_name, ''), coalesce(i.last_name, ''), i.company,
                      coalesce(i.status, 'new'), $2, $2, \(importStamp)
               FROM \(staging) i WHERE i.batch = $3
               ON CONFLICT (workspace_id, email) DO UPDATE SET
@@ -221,14 +220,14 @@ struct AccountRow: ImportRecord, Hashable {
     mutating func merge(_ other: AccountRow) { domain = other.domain ?? domain }
 
     static let stagingColumns = """
-        name text NOT NULL, domain text,
-        key text GENERATED ALWAYS AS (\(normalizedName("name"))) STORED
+        name text NOT NULL, domain text, key text NOT NULL
         """
-    static let copiedColumns = "name, domain"
+    static let copiedColumns = "name, domain, key"
 
     func appendStaged(to copy: inout PostgresCopyRows) throws {
         copy.append(name)
         copy.append(domain)
+        copy.append(key)
     }
 
     /// Accounts inserted by normalised name or merged (an existing account keeps its name; a
@@ -236,11 +235,12 @@ struct AccountRow: ImportRecord, Hashable {
     static func write(staging: String, batch: Int, workspace: UUID, journal: UUID?, on tx: PostgresConnectionHandle) async throws -> (Int, Int) {
         try await counts(tx, PostgresQuery(unsafeSQL: """
             WITH input AS (
-              SELECT key, min(trim(name)) AS name, (array_agg(domain ORDER BY row DESC) FILTER (WHERE domain IS NOT NULL))[1] AS domain
+              SELECT key, (array_agg(id ORDER BY row))[1] AS id, min(trim(name)) AS name,
+                     (array_agg(domain ORDER BY row DESC) FILTER (WHERE domain IS NOT NULL))[1] AS domain
               FROM \(staging) WHERE batch = $3 GROUP BY key),
             written AS (
               INSERT INTO accounts AS a (id, workspace_id, name, normalized_name, domain, created_by_import, last_import_job, last_import_at)
-              SELECT gen_random_uuid(), $1, name, key, domain, $2, $2, \(importStamp) FROM input
+              SELECT id, $1, name, key, domain, $2, $2, \(importStamp) FROM input
               ON CONFLICT (workspace_id, normalized_name) DO UPDATE SET
                 domain = coalesce(EXCLUDED.domain, a.domain),
                 last_import_job = coalesce(EXCLUDED.last_import_job, a.last_import_job),

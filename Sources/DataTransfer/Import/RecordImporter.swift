@@ -1,3 +1,4 @@
+import CRM
 public import CSV
 public import Foundation
 public import Postgres
@@ -148,11 +149,11 @@ public struct RecordImporter: Sendable {
     ) async throws -> Summary {
         // One staging table per entity and connection (temporary tables are), emptied before each import.
         try await connection.executeScript("""
-            CREATE TEMP TABLE IF NOT EXISTS \(staging) (batch integer NOT NULL, row integer NOT NULL, repeat boolean NOT NULL, \(Record.stagingColumns));
+            CREATE TEMP TABLE IF NOT EXISTS \(staging) (batch integer NOT NULL, row integer NOT NULL, repeat boolean NOT NULL, id uuid NOT NULL, \(Record.stagingColumns));
             CREATE INDEX IF NOT EXISTS \(staging)_batch ON \(staging) (batch);
             TRUNCATE \(staging);
             """)
-        try await connection.copyIn("COPY \(staging) (batch, row, repeat, \(Record.copiedColumns)) FROM STDIN") { try stager.nextChunk() }
+        try await connection.copyIn("COPY \(staging) (batch, row, repeat, id, \(Record.copiedColumns)) FROM STDIN") { try stager.nextChunk() }
         var summary = stager.summary
         if mode == .fail, summary.invalid > 0 { throw Failure.invalidRows(summary.problems, summary) }
         summary.skipped = summary.invalid
@@ -224,6 +225,7 @@ public struct RecordImporter: Sendable {
         private var valid = 0
         /// Keys (emails, account names) already in an earlier batch (hashes: 1,000,000 of them fit in a few MB).
         private var seen = Set<Int>()
+        private var ids = TimeOrderedIDs()
         private let header: [String]
 
         init(records: RecordStream, header: [String], mapping: ImportMapping, batchSize: Int, stopAtFirstProblem: Bool, keepMergedRows: Bool) {
@@ -289,6 +291,7 @@ public struct RecordImporter: Sendable {
                 copy.append(String(batch.number))
                 copy.append(String(row.row))
                 copy.append(isRepeat ? "t" : "f")
+                copy.append(ids.next().uuidString)  // the id the record gets if it is new
                 try row.appendStaged(to: &copy)
                 copy.endRow()
             }
