@@ -66,7 +66,7 @@ public enum GatewayComponents {
                 try? await Task.sleep(for: .seconds(3600))
             }
         })
-        let handler = GatewayHandler(db: db, endpoints: endpoints, connections: connections, links: links, providers: providers)
+        let handler = GatewayHandler(db: db, endpoints: endpoints, connections: connections, links: links, providers: providers, logger: logger)
         return ServiceMain.Components(
             rpc: GatewayV1.GatewayService.Server(handler: handler),
             background: background,

@@ -1,4 +1,5 @@
 import Foundation
+public import Logging
 public import Messages
 import Platform
 public import Postgres
@@ -12,21 +13,34 @@ public struct GatewayHandler: GatewayV1.GatewayService.Handler {
     let connections: Connections
     let links: ConnectLinks
     let providers: [String: OAuthProvider]
+    let logger: Logger
 
     public init(db: PostgresClient, endpoints: WebhookEndpoints, connections: Connections, links: ConnectLinks,
-                providers: [String: OAuthProvider]) {
+                providers: [String: OAuthProvider], logger: Logger = Logger(label: "nexa.gateway")) {
         self.db = db
         self.endpoints = endpoints
         self.connections = connections
         self.links = links
         self.providers = providers
+        self.logger = logger
     }
 
     public func getAccessToken(
         _ request: GatewayV1.GetAccessTokenRequest, context: ServerContext
     ) async throws -> GatewayV1.GetAccessTokenResponse {
         guard let id = UUID(uuidString: request.connectionID) else { throw RPCError(.invalidArgument, "connection_id is not a UUID") }
-        let token = try await connections.accessToken(connectionID: id, workspaceID: try context.workspace())
+        // Only a service identity's `tokens:<service>` grant reads tokens, and only its domain's providers'.
+        let permitted = TokenScopes.providers(grantedBy: context.principal?.scopes ?? [])
+        let token: Connections.AccessToken
+        do {
+            token = try await connections.accessToken(connectionID: id, workspaceID: try context.workspace(), permittedProviders: permitted)
+        } catch let error as PlatformError where error.code == .permissionDenied {
+            logger.notice("token read refused", metadata: [
+                "api_key": "\(context.principal?.keyID ?? "")", "workspace": "\(context.principal?.workspaceID ?? "")",
+                "connection": "\(id)", "scopes": "\(context.principal?.scopes.joined(separator: ",") ?? "")",
+            ])
+            throw error
+        }
         var response = GatewayV1.GetAccessTokenResponse()
         response.accessToken = token.token
         response.expiresAtUnixMs = Int64(token.expiresAt.timeIntervalSince1970 * 1000)

@@ -72,7 +72,7 @@ public final class APIKeyAuthenticator: CallAuthenticator {
         if !metadata.workspaceID.isEmpty && metadata.workspaceID != entry.workspace && metadata.workspaceID.lowercased() != entry.workspace {
             throw RPCError(.permissionDenied, "this API key belongs to another workspace")
         }
-        return Principal(keyID: key.id, workspaceID: entry.workspace)
+        return Principal(keyID: key.id, workspaceID: entry.workspace, scopes: key.services)
     }
 
     private static let noHash = [UInt8](repeating: 0, count: 32)

@@ -53,9 +53,29 @@ public struct APIKeys: Sendable {
 
     public init(db: PostgresClient) { self.db = db }
 
+    /// The grant that lets a service identity read the OAuth tokens of its domain's providers.
+    public static func tokenScope(for service: String) -> String { "tokens:" + service }
+
+    /// Why `services` cannot be granted together, or nil when they can: each is `*`, a service
+    /// name, or `tokens:<domain service>`; a key that reads tokens is a service's identity and holds
+    /// nothing but `gateway` (to call it) and its token grants — never `*`.
+    public static func problem(granting services: [String]) -> String? {
+        guard !services.isEmpty else { return "an API key needs at least one service (or *)" }
+        let domains = ServiceSettings.services.filter { $0 != "gateway" }
+        for service in services where service != "*" && !ServiceSettings.services.contains(service) {
+            guard service.hasPrefix("tokens:"), domains.contains(String(service.dropFirst(7))) else {
+                return "\"\(service)\" is not a service (\(ServiceSettings.services.joined(separator: ", ")), *, or tokens:<service>)"
+            }
+        }
+        if services.contains(where: { $0.hasPrefix("tokens:") }), let other = services.first(where: { $0 != "gateway" && !$0.hasPrefix("tokens:") }) {
+            return "a key that reads tokens belongs to one service identity: it may hold gateway and tokens:<service>, not \"\(other)\""
+        }
+        return nil
+    }
+
     /// Creates a key; the returned text is the only time the secret exists outside the caller.
     public func create(workspaceID: UUID, name: String, services: [String]) async throws -> (key: Key, text: String) {
-        guard !services.isEmpty else { throw PlatformError(.invalidArgument, "an API key needs at least one service (or *)") }
+        if let problem = Self.problem(granting: services) { throw PlatformError(.invalidArgument, problem) }
         let id = Digest.hex(Digest.randomBytes(8))
         let secret = Digest.base64URL(Digest.randomBytes(32))
         let hash = Digest.sha256(Array(secret.utf8))

@@ -3,10 +3,13 @@ public struct Principal: Hashable, Sendable {
     /// The API key's public id (never its secret).
     public var keyID: String
     public var workspaceID: String
+    /// What the key was granted: service names, `*`, and narrower grants such as `tokens:<service>`.
+    public var scopes: [String]
 
-    public init(keyID: String, workspaceID: String) {
+    public init(keyID: String, workspaceID: String, scopes: [String] = []) {
         self.keyID = keyID
         self.workspaceID = workspaceID
+        self.scopes = scopes
     }
 }
 

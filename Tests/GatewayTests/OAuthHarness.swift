@@ -44,7 +44,13 @@ struct OAuthHarness: Sendable {
         let authorize = try #require(start.header("Location"))
         let back = try #require(try await get(authorize).header("Location"))
         #expect(back.hasPrefix(Self.publicURL + "/oauth/\(providerName)/callback?"))
-        return (start, authorize, try await get(back.replacingOccurrences(of: Self.publicURL, with: gatewayBase)))
+        return (start, authorize, try await get(back.replacingOccurrences(of: Self.publicURL, with: gatewayBase), headers: Self.cookie(from: start)))
+    }
+
+    /// The `Cookie` header a browser sends back after `response` set its cookie (none when it set none).
+    static func cookie(from response: HTTPClientResponse) -> [(String, String)] {
+        guard let set = response.header("Set-Cookie"), let pair = set.split(separator: ";").first else { return [] }
+        return [("Cookie", String(pair))]
     }
 
     /// - Parameters:

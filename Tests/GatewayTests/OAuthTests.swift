@@ -99,11 +99,40 @@ import Testing
             let start = try await h.get(link)
             let consent = try await h.get(try #require(start.header("Location")))
             try await h.db.execute("UPDATE oauth_states SET expires_at = now() - interval '1 second'")
-            let late = try await h.get(try #require(consent.header("Location")).replacingOccurrences(of: OAuthHarness.publicURL, with: h.gatewayBase))
+            let late = try await h.get(try #require(consent.header("Location")).replacingOccurrences(of: OAuthHarness.publicURL, with: h.gatewayBase),
+                                       headers: OAuthHarness.cookie(from: start))
             #expect(late.status == 400 && late.bodyText.contains("older than 10 minutes"))
             // A user's HTML never carries markup from the provider's error text.
             let hostile = try await h.get(h.gatewayBase + "/oauth/nope/callback?state=%3Cscript%3E")
             #expect(hostile.status == 404 && !hostile.bodyText.contains("<script>"))
+        }
+    }
+
+    @Test func aConnectLinkWorksOnceAndTheFlowEndsOnlyInTheBrowserThatStartedIt() async throws {
+        try await Self.with { h in
+            try await h.sandbox("/_sandbox/google/settings", #"{"consent": "approve"}"#)
+            let link = h.links.make(provider: "google", workspaceID: h.workspace, userID: h.user).url
+                .replacingOccurrences(of: OAuthHarness.publicURL, with: h.gatewayBase)
+            let start = try await h.get(link)
+            #expect(start.status == 302)
+            let setCookie = try #require(start.header("Set-Cookie"))
+            #expect(setCookie.hasPrefix("nexa_oauth_google=") && setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Lax")
+                && setCookie.contains("Path=/oauth/google/callback"))
+            // The same link again (a forwarded email, a link in a chat): refused.
+            let again = try await h.get(link)
+            #expect(again.status == 403 && again.bodyText.contains("already used"))
+
+            // The victim's browser lands on the callback of a flow someone else started: refused,
+            // nothing connected, and the flow is left for the browser that started it.
+            let consent = try await h.get(try #require(start.header("Location")))
+            let callback = try #require(consent.header("Location")).replacingOccurrences(of: OAuthHarness.publicURL, with: h.gatewayBase)
+            let noCookie = try await h.get(callback)
+            #expect(noCookie.status == 403 && noCookie.bodyText.contains("another browser"))
+            let otherCookie = try await h.get(callback, headers: [("Cookie", "nexa_oauth_google=" + String(repeating: "A", count: 43))])
+            #expect(otherCookie.status == 403)
+            #expect(try await h.connections.list(workspaceID: h.workspace).isEmpty)
+            let own = try await h.get(callback, headers: OAuthHarness.cookie(from: start))
+            #expect(own.status == 200 && own.bodyText.contains("is connected"))
         }
     }
 
@@ -223,9 +252,14 @@ import Testing
             _ = try await h.connect()
             let listed = try await h.connections.list(workspaceID: h.workspace)
             let id = try #require(listed.first?.id)
-            let (_, key) = try await APIKeys(db: h.db).create(workspaceID: h.workspace, name: "email", services: ["gateway"])
+            let keys = APIKeys(db: h.db)
+            let (_, key) = try await keys.create(workspaceID: h.workspace, name: "operator", services: ["gateway"])
+            // The email & calendar service's identity: the one kind of key that reads Google tokens.
+            let (_, tokenKey) = try await keys.create(workspaceID: h.workspace, name: "email_calendar service", services: ["gateway", "tokens:email_calendar"])
+            let (_, everything) = try await keys.create(workspaceID: h.workspace, name: "admin", services: ["*"])
+            let (_, marketing) = try await keys.create(workspaceID: h.workspace, name: "marketing service", services: ["gateway", "tokens:marketing"])
             let other = try await TestDatabase.workspace(in: h.db, name: "Other")
-            let (_, otherKey) = try await APIKeys(db: h.db).create(workspaceID: other, name: "other", services: ["*"])
+            let (_, otherKey) = try await keys.create(workspaceID: other, name: "other", services: ["gateway", "tokens:email_calendar"])
             let server = RPCServer(service: makeGatewayService(db: h.db, vault: h.vault, providers: ["google": h.provider]),
                                    configuration: ServerConfiguration(port: 0), authenticator: APIKeyAuthenticator(keys: APIKeys(db: h.db)),
                                    logger: TestDatabase.logger)
@@ -236,8 +270,17 @@ import Testing
                 let client = GatewayV1.GatewayService.Client(transport: RPCClient(configuration: ClientConfiguration(targets: [("127.0.0.1", port)])))
                 var request = GatewayV1.GetAccessTokenRequest()
                 request.connectionID = id.uuidString
-                let token = try await client.getAccessToken(request, options: CallOptions(apiKey: key))
+                let token = try await client.getAccessToken(request, options: CallOptions(apiKey: tokenKey))
                 #expect(!token.accessToken.isEmpty && token.accountEmail == "ana@nexa-demo.test" && token.expiresAtUnixMs > 0)
+                // Any other grant — the gateway's, everything, another domain's tokens — is refused.
+                for refused in [key, everything, marketing] {
+                    do {
+                        _ = try await client.getAccessToken(request, options: CallOptions(apiKey: refused))
+                        Issue.record("a key without tokens:email_calendar read a Google token")
+                    } catch let error as RPCError {
+                        #expect(error.code == .permissionDenied && error.message.contains("google"))
+                    }
+                }
                 do {
                     _ = try await client.getAccessToken(request, options: CallOptions(apiKey: otherKey))
                     Issue.record("another workspace's key read the token")

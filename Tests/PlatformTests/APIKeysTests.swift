@@ -38,7 +38,7 @@ import Testing
         let auth = APIKeyAuthenticator(keys: keys, cacheTTL: .zero)
 
         let principal = try await auth.authenticate(CallMetadata(apiKey: text), service: billing, method: echo)
-        #expect(principal == Principal(keyID: key.id, workspaceID: workspace.uuidString.lowercased()))
+        #expect(principal == Principal(keyID: key.id, workspaceID: workspace.uuidString.lowercased(), scopes: ["billing"]))
 
         await expect(.permissionDenied) { try await auth.authenticate(CallMetadata(apiKey: text), service: support, method: echo) }
         await expect(.permissionDenied) {
@@ -56,6 +56,23 @@ import Testing
         #expect(try await keys.revoke(id: key.id))
         #expect(try await keys.revoke(id: key.id) == false)
         await expect(.unauthenticated) { try await auth.authenticate(CallMetadata(apiKey: text), service: billing, method: echo) }
+    }
+
+    @Test func tokenGrantsBelongToOneServiceIdentity() async throws {
+        #expect(APIKeys.problem(granting: ["gateway", "tokens:email_calendar"]) == nil)
+        #expect(APIKeys.problem(granting: ["billing", "support"]) == nil)
+        #expect(APIKeys.problem(granting: ["*"]) == nil)
+        #expect(APIKeys.problem(granting: [])?.contains("at least one") == true)
+        #expect(APIKeys.problem(granting: ["billing", "tokens:billing"])?.contains("\"billing\"") == true)
+        #expect(APIKeys.problem(granting: ["*", "tokens:support"]) != nil)
+        #expect(APIKeys.problem(granting: ["tokens:gateway"])?.contains("is not a service") == true)
+        #expect(APIKeys.problem(granting: ["mail"])?.contains("is not a service") == true)
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        await #expect(throws: PlatformError.self) {
+            _ = try await APIKeys(db: db).create(workspaceID: workspace, name: "too much", services: ["*", "tokens:marketing"])
+        }
+        #expect(try await APIKeys(db: db).list(workspaceID: workspace).isEmpty)
     }
 
     @Test func wildcardKeysCallEveryService() async throws {

@@ -128,15 +128,18 @@ echo; echo "== gateway: connect a Google account (OAuth with PKCE against the st
 link=$("$bin/nexactl" connect google --user ana@nexa-demo.test)
 echo "nexactl connect google --user ana@nexa-demo.test →"; echo "  $link"
 curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/settings" -d '{"consent": "approve"}' >/dev/null
-authorize=$(curl -s -o /dev/null -w '%{redirect_url}' "$link")
+# curl plays the browser, keeping the cookie that binds the flow to it (-b/-c: a cookie jar).
+jar=$logs/oauth-cookies.txt; rm -f "$jar"
+authorize=$(curl -s -c "$jar" -o /dev/null -w '%{redirect_url}' "$link")
 callback=$(curl -s -o /dev/null -w '%{redirect_url}' "$authorize")
-curl -s "$callback" | sed -n 's/.*<p>\(.*\)<\/p>.*/  \1/p'; echo
+curl -s -b "$jar" "$callback" | sed -n 's/.*<p>\(.*\)<\/p>.*/  \1/p'; echo
+echo "the same link again (links work once): $(curl -s "$link" | sed -n 's/.*<h1>\(.*\)<\/h1>.*/\1/p')"
 curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/settings" -d '{"consent": "page"}' >/dev/null
 echo "and an Outlook account (Microsoft identity platform stand-in; refresh tokens rotate):"
 link=$("$bin/nexactl" connect microsoft --user ana@nexa-demo.test)
-authorize=$(curl -s -o /dev/null -w '%{redirect_url}' "$link")
+authorize=$(curl -s -c "$jar" -o /dev/null -w '%{redirect_url}' "$link")
 callback=$(curl -s -o /dev/null -w '%{redirect_url}' "$authorize")
-curl -s "$callback" | sed -n 's/.*<p>\(.*\)<\/p>.*/  \1/p'; echo
+curl -s -b "$jar" "$callback" | sed -n 's/.*<p>\(.*\)<\/p>.*/  \1/p'; echo
 "$bin/nexactl" call gateway.ListConnections
 cat <<EOT
 

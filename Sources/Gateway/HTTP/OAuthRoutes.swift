@@ -25,7 +25,14 @@ public struct OAuthRoutes: Sendable {
             let query = request.uri.queryDictionary
             let workspace: UUID, user: UUID
             if let linked = links.verify(provider: provider, query: query) {
-                (workspace, user) = linked
+                do throws(OAuthFlow.Failure) {
+                    guard try await flow.consume(linked) else {
+                        return Self.page(403, "This link was already used", "A connect link works once. Ask for a new one (nexactl connect).")
+                    }
+                } catch {
+                    return Self.page(error.status, error.title, error.detail)
+                }
+                (workspace, user) = (linked.workspace, linked.user)
             } else if request.headers[.authorization]?.hasPrefix("Bearer ") == true, let userID = query["user"].flatMap(UUID.init(uuidString:)) {
                 let caller: (key: String, principal: Principal)
                 do {
@@ -44,15 +51,23 @@ public struct OAuthRoutes: Sendable {
                 return Self.page(403, "This link is not valid", "It was altered or has expired. Ask for a new one (nexactl connect).")
             }
             do throws(OAuthFlow.Failure) {
-                let url = try await flow.start(provider: provider, workspaceID: workspace, userID: user, loginHint: query["login_hint"])
-                return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])
+                let started = try await flow.start(provider: provider, workspaceID: workspace, userID: user, loginHint: query["login_hint"])
+                var response = Response(status: .found, headers: [.location: started.authorizationURL, .cacheControl: "no-store"])
+                // The browser that starts the flow is the one that may finish it (Lax: the
+                // provider's redirect back is a top-level navigation from another site).
+                response.setCookie(Cookie(
+                    name: OAuthFlow.browserCookie(for: provider), value: started.browserBinding, maxAge: Int(flow.stateLifetime),
+                    path: "/oauth/\(provider)/callback", secure: flow.publicURL.hasPrefix("https://"), httpOnly: true, sameSite: .lax))
+                return response
             } catch {
                 return Self.page(error.status, error.title, error.detail)
             }
         }
         router.get("/oauth/:provider/callback") { request, context in
             do throws(OAuthFlow.Failure) {
-                let connection = try await flow.complete(provider: context.parameters.get("provider") ?? "", query: request.uri.queryDictionary)
+                let provider = context.parameters.get("provider") ?? ""
+                let connection = try await flow.complete(provider: provider, query: request.uri.queryDictionary,
+                                                         browserBinding: request.cookies[OAuthFlow.browserCookie(for: provider)]?.value)
                 return Self.page(200, "Connected", "\(connection.provider.capitalized) account \(connection.accountEmail) is connected. You can close this window.")
             } catch {
                 return Self.page(error.status, error.title, error.detail)

@@ -129,13 +129,16 @@ public final class Connections: Sendable {
     /// A valid access token: the stored one while it is fresh, otherwise refreshed first.
     /// - Throws: NOT_FOUND (no such connection in the workspace), FAILED_PRECONDITION (needs the
     ///   user to reconnect), UNAVAILABLE (the provider could not be reached; try later).
-    public func accessToken(connectionID: UUID, workspaceID: UUID) async throws -> AccessToken {
+    public func accessToken(connectionID: UUID, workspaceID: UUID, permittedProviders: Set<String>? = nil) async throws -> AccessToken {
         guard let row = try await db.query("""
             SELECT \(unescaped: Self.columns) FROM oauth_connections WHERE id = \(connectionID) AND workspace_id = \(workspaceID)
             """).first else {
             throw PlatformError(.notFound, "connection \(connectionID) does not exist in this workspace")
         }
         let (connection, access, _, keyID) = try decode(row)
+        if let permittedProviders, !permittedProviders.contains(connection.provider) {
+            throw PlatformError(.permissionDenied, "this API key may not read \(connection.provider) tokens (a tokens:<service> grant of a service whose domain uses \(connection.provider) may)")
+        }
         try Self.requireActive(connection)
         if let access, let keyID, let expires = connection.expiresAt, isFresh(connection) {
             let token = try vault.openString(.init(keyID: keyID, box: access), context: Self.context(connection.id, "access_token"))
