@@ -1,4 +1,5 @@
 internal import COpenSSL
+public import Foundation
 
 /// A public key for checking SHA-256 signatures: RSA PKCS#1 v1.5 from a JWK (RS256 JWTs: Google ID
 /// tokens, Pub/Sub push tokens) or from a PEM X.509 certificate (PayPal's `SHA256withRSA`), and
@@ -58,6 +59,46 @@ public final class PublicKey: @unchecked Sendable {
         guard let parsed = X509_get_pubkey(certificate) else { throw CryptoError("the certificate has no usable public key") }
         key = parsed
         algorithm = Self.name(of: parsed)
+    }
+
+    /// The subject key of the first certificate in `chainPEM` (the leaf; any certificates after it
+    /// are intermediates), once the chain verifies up to one of the certificates in `trustedPEM`
+    /// (a CA bundle) at `date`: signatures, validity periods, CA constraints.
+    /// - Throws: `CryptoError` naming OpenSSL's reason when it does not.
+    public init(verifiedCertificateChainPEM chainPEM: [UInt8], trustedPEM: [UInt8], at date: Date) throws(CryptoError) {
+        let chain = Self.certificates(in: chainPEM)
+        let roots = Self.certificates(in: trustedPEM)
+        defer { (chain + roots).forEach { X509_free($0) } }
+        guard let leaf = chain.first else { throw CryptoError("not a PEM X.509 certificate") }
+        guard !roots.isEmpty else { throw CryptoError("the trusted bundle holds no certificate") }
+        guard let store = X509_STORE_new(), let untrusted = OPENSSL_sk_new_null(), let context = X509_STORE_CTX_new() else {
+            throw CryptoError("cannot create a certificate store")
+        }
+        defer { X509_STORE_CTX_free(context); OPENSSL_sk_free(untrusted); X509_STORE_free(store) }
+        for root in roots { X509_STORE_add_cert(store, root) }
+        for intermediate in chain.dropFirst() { OPENSSL_sk_push(untrusted, UnsafeRawPointer(intermediate)) }
+        guard X509_STORE_CTX_init(context, store, leaf, untrusted) == 1 else { throw CryptoError("cannot start the chain check") }
+        X509_STORE_CTX_set_time(context, 0, time_t(date.timeIntervalSince1970))
+        guard X509_verify_cert(context) == 1 else {
+            let reason = String(cString: X509_verify_cert_error_string(Int(X509_STORE_CTX_get_error(context))))
+            ERR_clear_error()
+            throw CryptoError("the certificate chain does not verify: \(reason)")
+        }
+        guard let parsed = X509_get_pubkey(leaf) else { throw CryptoError("the certificate has no usable public key") }
+        key = parsed
+        algorithm = Self.name(of: parsed)
+    }
+
+    /// Every certificate in a PEM text, in order (the caller frees them).
+    private static func certificates(in pem: [UInt8]) -> [OpaquePointer] {
+        pem.withUnsafeBytes { bytes in
+            guard let bio = BIO_new_mem_buf(bytes.baseAddress, Int32(bytes.count)) else { return [] }
+            defer { BIO_free(bio) }
+            var found: [OpaquePointer] = []
+            while let certificate = PEM_read_bio_X509(bio, nil, nil, nil) { found.append(certificate) }
+            ERR_clear_error()  // the end of the text reads as an error
+            return found
+        }
     }
 
     deinit { EVP_PKEY_free(key) }

@@ -1,4 +1,5 @@
 import BlobStorage
+import Foundation
 public import CurlHTTP
 public import Logging
 public import Messages
@@ -84,7 +85,8 @@ public enum GatewayComponents {
             .sendgrid: SendGridVerifier(),
             .zendesk: ZendeskVerifier(),
             .intercom: IntercomVerifier(),
-            .paypal: PayPalVerifier(http: http, allowedCertificateHosts: gateway.paypalCertificateHosts),
+            .paypal: PayPalVerifier(http: http, allowedCertificateOrigins: gateway.paypalCertificateHosts,
+                                    trustedCertificatesPEM: FileManager.default.contents(atPath: gateway.paypalCABundle).map { Array($0) }),
         ]
     }
 }

@@ -13,8 +13,10 @@ public struct GatewaySettings: Sendable {
     public var webhookMaximumBodySize: Int
     /// Largest CSV upload (`POST /v1/imports`).
     public var importMaximumSize: Int
-    /// Host suffixes PayPal signing certificates may be fetched from.
+    /// Hosts (https) or origins PayPal signing certificates may be fetched from, exactly.
     public var paypalCertificateHosts: [String]
+    /// The CA bundle PayPal's signing certificates must chain to.
+    public var paypalCABundle: String
     /// `durable` (the inbox) or `off` (benchmark baseline only: verified, acknowledged, not stored).
     public var inboxMode: String
     /// Whether this replica delivers inbox events (`NEXA_GATEWAY_DISPATCHER=off` makes an
@@ -50,9 +52,10 @@ public struct GatewaySettings: Sendable {
         vaultKeys = keys
         importMaximumSize = try integer("NEXA_IMPORT_MAX_BYTES", 512 * 1024 * 1024, 1024...(16 * 1024 * 1024 * 1024))
         webhookMaximumBodySize = try integer("NEXA_WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, 1024...(64 * 1024 * 1024))
-        paypalCertificateHosts = (value("NEXA_PAYPAL_CERT_HOSTS") ?? "paypal.com").split(separator: ",").map {
+        paypalCertificateHosts = (value("NEXA_PAYPAL_CERT_HOSTS") ?? PayPalVerifier.certificateHosts.joined(separator: ",")).split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }
+        paypalCABundle = value("NEXA_PAYPAL_CA_BUNDLE") ?? "/etc/ssl/certs/ca-certificates.crt"
         inboxMode = value("NEXA_GATEWAY_INBOX") ?? "durable"
         guard ["durable", "off"].contains(inboxMode) else {
             throw ConfigurationError(variable: "NEXA_GATEWAY_INBOX", value: inboxMode, expected: "durable or off")
@@ -84,7 +87,8 @@ public struct GatewaySettings: Sendable {
           NEXA_GATEWAY_PUBLIC_URL      how providers and browsers reach it (default http://127.0.0.1:<port>)
           NEXA_WEBHOOK_MAX_BODY_BYTES  largest webhook body (default 1048576)
           NEXA_IMPORT_MAX_BYTES        largest CSV upload (default 536870912)
-          NEXA_PAYPAL_CERT_HOSTS       hosts PayPal certificates may come from (default paypal.com)
+          NEXA_PAYPAL_CERT_HOSTS       hosts (https) or origins PayPal certificates may come from (default api.paypal.com,api.sandbox.paypal.com)
+          NEXA_PAYPAL_CA_BUNDLE        CA bundle PayPal certificates must chain to (default /etc/ssl/certs/ca-certificates.crt)
           NEXA_WEBHOOK_LEASE_SECONDS   how long a delivery holds its event before others may retry it (default 60)
           NEXA_HTTP_IDLE_TIMEOUT_SECONDS  a keep-alive connection without a request is closed after (default 60)
           NEXA_HTTP_HEAD_TIMEOUT_SECONDS  a request's head must arrive within, from its first byte (default 10)

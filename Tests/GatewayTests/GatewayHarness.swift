@@ -17,10 +17,12 @@ struct GatewayHarness: Sendable {
     let vault: TokenVault
     let endpoints: WebhookEndpoints
     let base: String
-    /// Where the harness serves JWKS (`/oauth2/v3/certs`) and PayPal's certificate (`/paypal-cert.pem`).
+    /// Where the harness serves JWKS (`/oauth2/v3/certs`) and PayPal's certificates (`/v1/notifications/certs/CERT-test`,
+    /// issued by the test CA the verifier trusts; `…/CERT-self-signed`, the same key self-signed).
     let keysBase: String
     let http: HTTPClient
     let jwtKey: PrivateKey
+    let paypal: PayPalVerifier
 
     /// The JWKS kid the harness signs Pub/Sub tokens with.
     static let kid = "test-key-1"
@@ -40,17 +42,21 @@ struct GatewayHarness: Sendable {
             let jwks = #"{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"\#(kid)","n":"\#(Digest.base64URL(n))","e":"\#(Digest.base64URL(e))"}]}"#
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: jwks)))
         }
-        keyRouter.get("/paypal-cert.pem") { _, _ in
+        keyRouter.get("/v1/notifications/certs/CERT-test") { _, _ in
+            Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: TestKeys.paypalChainedCertificatePEM)))
+        }
+        keyRouter.get("/v1/notifications/certs/CERT-self-signed") { _, _ in
             Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: TestKeys.paypalCertificatePEM)))
         }
         let keyServer = Application(router: keyRouter, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabase.logger)
         try await keyServer.test(.live) { keys in
             let keysBase = "http://127.0.0.1:\(keys.port!)"
+            let paypal = PayPalVerifier(http: http, allowedCertificateOrigins: [keysBase], trustedCertificatesPEM: Array(TestKeys.paypalCAPEM.utf8))
             let verifiers: [WebhookProvider: any WebhookVerifier] = [
                 .stripe: StripeVerifier(), .zendesk: ZendeskVerifier(), .intercom: IntercomVerifier(),
                 .googleCalendar: GoogleCalendarVerifier(), .microsoftGraph: MicrosoftGraphVerifier(), .mailchimp: MailchimpVerifier(),
                 .sendgrid: SendGridVerifier(),
-                .paypal: PayPalVerifier(http: http, allowedCertificateHosts: ["127.0.0.1"]),
+                .paypal: paypal,
                 .googlePubSub: GooglePubSubVerifier(http: http, jwksURL: keysBase + "/oauth2/v3/certs"),
             ]
             let ingress = WebhookIngress(endpoints: endpoints, sink: .inbox(inbox), verifiers: verifiers, logger: TestDatabase.logger)
@@ -60,7 +66,8 @@ struct GatewayHarness: Sendable {
                 group.addTask { await inbox.run() }
                 try await app.test(.live) { client in
                     try await body(GatewayHarness(db: db, workspace: workspace, vault: vault, endpoints: endpoints,
-                                                  base: "http://127.0.0.1:\(client.port!)", keysBase: keysBase, http: http, jwtKey: jwtKey))
+                                                  base: "http://127.0.0.1:\(client.port!)", keysBase: keysBase, http: http, jwtKey: jwtKey,
+                                                  paypal: paypal))
                 }
                 group.cancelAll()
             }

@@ -60,4 +60,43 @@ import Testing
             #expect(quoted.status == 401 && message?["message"]?.isEmpty == false)
         }
     }
+
+    @Test func paypalCertificatesComeOnlyFromPayPalsCertificatePathsAndChainToTheBundle() async throws {
+        let live = PayPalVerifier(http: HTTPClient(), trustedCertificatesPEM: nil)
+        #expect(live.isAllowed(certificateURL: "https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270"))
+        #expect(live.isAllowed(certificateURL: "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1"))
+        for refused in ["http://api.paypal.com/v1/notifications/certs/CERT-1", "https://evil.paypal.com/v1/notifications/certs/CERT-1",
+                        "https://api.paypal.com.evil.example/v1/notifications/certs/CERT-1", "https://api.paypal.com/v1/oauth2/token",
+                        "https://user@api.paypal.com/v1/notifications/certs/CERT-1", "https://api.paypal.com/v1/notifications/certs/CERT-1?x=1",
+                        "https://api.paypal.com:8443/v1/notifications/certs/CERT-1", "https://api.paypal.com/v1/notifications/certs/../../x"] {
+            #expect(!live.isAllowed(certificateURL: refused), "\(refused)")
+        }
+
+        try await GatewayHarness.with { h in
+            let endpoint = try await h.endpoints.create(workspaceID: h.workspace, provider: .paypal, config: ["webhook_id": "WH1TEST"])
+            let signer = try PrivateKey(pem: Array(TestKeys.paypalPrivateKeyPEM.utf8))
+            let body = #"{"id":"WH-2","event_type":"PAYMENT.SALE.COMPLETED"}"#
+            func signed(_ id: String, certificate: String) throws -> [(String, String)] {
+                let stamp = ISO8601DateFormatter().string(from: Date())
+                let message = "\(id)|\(stamp)|WH1TEST|\(Digest.crc32(Array(body.utf8)))"
+                return [("PAYPAL-TRANSMISSION-ID", id), ("PAYPAL-TRANSMISSION-TIME", stamp),
+                        ("PAYPAL-TRANSMISSION-SIG", Digest.base64(try signer.signSHA256(Array(message.utf8)))),
+                        ("PAYPAL-CERT-URL", certificate), ("PAYPAL-AUTH-ALGO", "SHA256withRSA")]
+            }
+            let path = "/webhooks/paypal/\(endpoint.endpoint.id)"
+            // The right key in a certificate that does not chain to the bundle: refused, and the
+            // refusal is remembered (a second delivery does not fetch it again).
+            let selfSigned = h.keysBase + "/v1/notifications/certs/CERT-self-signed"
+            let first = try await h.post(path, headers: try signed("tx-1", certificate: selfSigned), text: body)
+            #expect(first.status == 401)
+            #expect(try await h.post(path, headers: try signed("tx-2", certificate: selfSigned), text: body).status == 401)
+            #expect(h.paypal.certificateFetches == 1)
+            // Off the certificate path of the allowed origin: refused without a fetch.
+            #expect(try await h.post(path, headers: try signed("tx-3", certificate: h.keysBase + "/oauth2/v3/certs"), text: body).status == 401)
+            #expect(h.paypal.certificateFetches == 1)
+            #expect(try await h.stored().isEmpty)
+            // The certificate the test CA issued: accepted.
+            #expect(try await h.post(path, headers: try signed("tx-4", certificate: h.keysBase + "/v1/notifications/certs/CERT-test"), text: body).status == 200)
+        }
+    }
 }

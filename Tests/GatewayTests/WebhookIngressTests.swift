@@ -134,7 +134,7 @@ import Testing
                 let message = "tx-\(body.count)|\(stamp)|\(webhookID)|\(Digest.crc32(Array(body.utf8)))"
                 return [("PAYPAL-TRANSMISSION-ID", "tx-\(body.count)"), ("PAYPAL-TRANSMISSION-TIME", stamp),
                         ("PAYPAL-TRANSMISSION-SIG", Digest.base64(try signer.signSHA256(Array(message.utf8)))),
-                        ("PAYPAL-CERT-URL", certificate ?? h.keysBase + "/paypal-cert.pem"), ("PAYPAL-AUTH-ALGO", "SHA256withRSA")]
+                        ("PAYPAL-CERT-URL", certificate ?? h.keysBase + "/v1/notifications/certs/CERT-test"), ("PAYPAL-AUTH-ALGO", "SHA256withRSA")]
             }
             let body = #"{"id":"WH-1","event_type":"PAYMENT.SALE.COMPLETED","resource":{"id":"80F"}}"#
             #expect(try await h.post(path, headers: try signed(body), text: body).status == 200)

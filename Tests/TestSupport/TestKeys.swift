@@ -66,4 +66,49 @@ ff2HXHkRExO+fG8uAN7ovnnaqJYZ6LKm7WXFNC1J8/b0RY5oEanXXmj0
 -----END PRIVATE KEY-----
 """
     public static let sendgridPublicKey = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE/X9FH5tf2gTFVGCYYr/TaFjMkIO/tn39h1x5ERMTvnxvLgDe6L552qiWGeiypu1lxTQtSfP29EWOaBGp115o9A=="
+
+    /// A test certificate authority standing in for the CA bundle PayPal's certificates chain to
+    /// (valid for a century), and the signing key's certificate issued by it.
+    public static let paypalCAPEM = """
+        -----BEGIN CERTIFICATE-----
+        MIIDHzCCAgegAwIBAgIUPNZnNJABcKvai0fCHM4/rQlCLK4wDQYJKoZIhvcNAQEL
+        BQAwHjEcMBoGA1UEAwwTTmV4YSBUZXN0IFBheVBhbCBDQTAgFw0yNjEyMDYwNDM2
+        MjNaGA8yMTI2MTExMjA0MzYyM1owHjEcMBoGA1UEAwwTTmV4YSBUZXN0IFBheVBh
+        bCBDQTCCASIwDQYJKoZIhvcNAQEBBQADggEPADCCAQoCggEBAKTvffELrAlIbzti
+        KfVTBrCS9klZQZ6NVwrs9+loKdNn19XSNN5WAlaKKDyh52bOEeoT5TCmPLFIioLK
+        MQ+t043pK/yF/W2ImKIy26wXwQkZo+GkdhHO/Ifw1kEbFbjuEasU8hNgadpDPMd+
+        X+fCVu4flH/GQXS0RuSvhzABYrE5XxNQOfBcAe63a0aD8aB+Gpd3HCMEkb1Zt7B0
+        Pd0Cv6DmCQCHMS0/xl75dUb6pJEADBCfqswbp7F5VQb5PYmOp5nD2L4JIs30sNoE
+        0ztFq1n9FBNjN6uyZzX59wvQyd+j1Ly8CJJE5IJUjH13Um5hkjBCHiIfNZpu3OT0
+        IQ11nFcCAwEAAaNTMFEwHQYDVR0OBBYEFK3qf6Ce0Aj0OLoJHarjCVlnlfctMB8G
+        A1UdIwQYMBaAFK3qf6Ce0Aj0OLoJHarjCVlnlfctMA8GA1UdEwEB/wQFMAMBAf8w
+        DQYJKoZIhvcNAQELBQADggEBAFD6MDdEk0z0GfFj025hmmaJ4g2oj4H3u86kowjp
+        SZOTNoSX7iNeslkZmDmy2AgT+janPVMG47uA3uZUsre1BDywSToOwH5y44gmwnOF
+        dVNTZ3gaQpP0KFABpJzRnbuK7Isnjw4vbJWOPCWsvwDVeyer+zrPqcagBm5DoTUF
+        LPKH8U+xhxqiHVWOxLJpuvgs3Q12UmVXp2UiVHp280XGUKp+w0sRO3ahDsHjWHN8
+        5S/TEB56NUp+vJ4LxU2sUbT4kmUoZKe32FnummsFObGVQ3gdhj4mIIpkJi4rOQSX
+        Aalmpf8UvBmsLFqgKgnfNHk/mthjZv2esiMNby4jarZPwFU=
+        -----END CERTIFICATE-----
+        """
+
+    public static let paypalChainedCertificatePEM = """
+        -----BEGIN CERTIFICATE-----
+        MIIC1jCCAb4CFGIPFw3r5PJIXZ3jKuzMg9U/VhwtMA0GCSqGSIb3DQEBCwUAMB4x
+        HDAaBgNVBAMME05leGEgVGVzdCBQYXlQYWwgQ0EwIBcNMjYxMjA2MDQzNjIzWhgP
+        MjEyNjExMTIwNDM2MjNaMC8xLTArBgNVBAMMJG1lc3NhZ2V2ZXJpZmljYXRpb25j
+        ZXJ0cy5wYXlwYWwudGVzdDCCASIwDQYJKoZIhvcNAQEBBQADggEPADCCAQoCggEB
+        AN4f+e5e0U+cZe9q5KE0PoNlUqtjJe9zyusjyFo1njgsQMCUDwSfizU3cF8t41Ag
+        hIxLMLroeUoMfZseDAlHWT0xCHDHxtPBn+nRNYBhAKSmxl3y84lcolhAwkStnsJO
+        kddMZLbesOjmc2EB8u1CQvDFNdxvmG0lpJnUyT5gRoIGy7Sv5wXQZe9uRbsmoOrp
+        SnoxpBwUQk8cB3PaQJ/ZOiv7i+4JrwXHnqyvXhmHFPcyhMjWqDuv5l3BihVBg887
+        Br0Rw+rcAqswFs8qCxpr6c6NCBy4kGcsNCx+9DvhSrBDI9Lc2VG4Dhx8pIbxQx21
+        x4+ThpjLJ+P/2zerlckGPqsCAwEAATANBgkqhkiG9w0BAQsFAAOCAQEAGjadL80g
+        gBs7Ih2oGdwX29ULzsanH01si0L+6E8/3ZSfLMRlnuXoHiFWoPjoMaWi90Mkb60a
+        gALFcBEpAPgZ1Ko4JpZagrM2ltDjAxsYcVUzqhgul8u0FRJkAxeeLkHYd8k6XhFJ
+        RlXbLUI/W2qUgdpI1hz1W8KSBIrOyecfaKz77Bga1ibqh/5UjK0Q6JwezEQXBP8n
+        X++iI9kbDTaavbTbEpwguCWDWoSXPiaQaIAS119l7R8BRPLxBBEDgpNKh3z8iSMR
+        GN3oTiHc3lMWU+bnS9fQId1IHo+jP5stD/3p5GUgi+bta87+uVl1DXqaeWRwBnE+
+        aG0E1CDZOIGb3A==
+        -----END CERTIFICATE-----
+        """
 }

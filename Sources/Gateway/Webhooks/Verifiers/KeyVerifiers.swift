@@ -1,6 +1,7 @@
 import Cryptography
 public import CurlHTTP
 public import Foundation
+import Platform
 import Synchronization
 
 /// SendGrid's signed event webhook: ECDSA P-256 with SHA-256 over `timestamp + body`, the key
@@ -35,17 +36,43 @@ public struct SendGridVerifier: ImmediateWebhookVerifier {
 }
 
 /// PayPal, offline: RSA-SHA256 over `transmission id|time|webhook id|CRC-32 of body (decimal)`,
-/// checked with the certificate at `PAYPAL-CERT-URL`, fetched only from an allowed host and cached.
+/// checked with the certificate at `PAYPAL-CERT-URL`. The URL must be https on one of PayPal's
+/// certificate hosts, exactly, under `/v1/notifications/certs/`; the certificate must chain to the
+/// configured CA bundle; each URL is fetched once and cached (a refusal too), and new URLs are
+/// fetched at a bounded rate, so deliveries that are not yet authenticated cannot make the gateway
+/// fetch at will.
 public struct PayPalVerifier: WebhookVerifier {
     public var tolerance: TimeInterval
     private let certificates: RemoteKeyCache<PublicKey>
-    private let allowedCertificateHosts: [String]
+    private let allowedOrigins: Set<String>
 
-    /// - Parameter allowedCertificateHosts: host suffixes (`paypal.com`) a certificate may come from.
-    public init(http: HTTPClient, allowedCertificateHosts: [String], tolerance: TimeInterval = 300) {
+    /// PayPal's certificate hosts, live and sandbox.
+    public static let certificateHosts = ["api.paypal.com", "api.sandbox.paypal.com"]
+    static let certificatePath = "/v1/notifications/certs/"
+
+    /// - Parameters:
+    ///   - allowedCertificateOrigins: hosts (meaning `https://host`) or whole origins
+    ///     (`http://127.0.0.1:7300`, for a stand-in) a certificate may come from, compared exactly.
+    ///   - trustedCertificatesPEM: the CA bundle a certificate must chain to; nil refuses every delivery.
+    public init(http: HTTPClient, allowedCertificateOrigins: [String] = certificateHosts, trustedCertificatesPEM: [UInt8]?,
+                tolerance: TimeInterval = 300) {
         self.tolerance = tolerance
-        self.allowedCertificateHosts = allowedCertificateHosts
-        certificates = RemoteKeyCache(http: http, timeToLive: 24 * 3600) { body in try? PublicKey(certificatePEM: body) }
+        allowedOrigins = Set(allowedCertificateOrigins.map { ($0.contains("://") ? $0 : "https://" + $0).lowercased() })
+        certificates = RemoteKeyCache(http: http, timeToLive: 24 * 3600, newURLs: MissBudget(burst: 20, perSecond: 1.0 / 60)) { body in
+            guard let trustedCertificatesPEM else { return nil }
+            return try? PublicKey(verifiedCertificateChainPEM: body, trustedPEM: trustedCertificatesPEM, at: Date())
+        }
+    }
+
+    /// Certificates fetched from the network so far.
+    public var certificateFetches: Int { certificates.fetches }
+
+    /// Whether `url` may be fetched: a certificate path on an allowed origin, nothing else in it.
+    public func isAllowed(certificateURL url: String) -> Bool {
+        guard url.utf8.count <= 500, let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased(),
+              let host = parts.host?.lowercased(), parts.user == nil, parts.password == nil, parts.query == nil, parts.fragment == nil,
+              parts.path.hasPrefix(Self.certificatePath), !parts.path.contains("..") else { return false }
+        return allowedOrigins.contains(scheme + "://" + host + (parts.port.map { ":\($0)" } ?? ""))
     }
 
     public func verify(_ request: WebhookRequest, endpoint: WebhookEndpoint, now: Date) async throws(WebhookRejection) -> WebhookOutcome {
@@ -57,9 +84,8 @@ public struct PayPalVerifier: WebhookVerifier {
         }
         guard algorithm == "SHA256withRSA" else { throw .unauthenticated("unsupported PAYPAL-AUTH-ALGO \(algorithm)") }
         guard let webhookID = endpoint.config["webhook_id"] else { throw .unauthenticated("the endpoint has no PayPal webhook_id") }
-        guard let host = URLComponents(string: certificateURL)?.host?.lowercased(),
-              allowedCertificateHosts.contains(where: { host == $0 || host.hasSuffix("." + $0) }) else {
-            throw .unauthenticated("the certificate URL is not on an allowed PayPal host")
+        guard isAllowed(certificateURL: certificateURL) else {
+            throw .unauthenticated("the certificate URL is not a PayPal certificate URL (https, PayPal's certificate host, \(Self.certificatePath))")
         }
         let key = try await certificates.value(at: certificateURL)
         let message = "\(id)|\(time)|\(webhookID)|\(Digest.crc32(request.body))"
@@ -147,21 +173,35 @@ public struct GooglePubSubVerifier: WebhookVerifier {
 }
 
 /// Remote key material (JWKS, certificates), fetched and parsed at most once per `timeToLive`.
+/// With `newURLs` (for URLs taken from requests, which cannot be fetched at will), a URL not
+/// fetched before spends from that budget, and unusable material is remembered for 5 minutes as a
+/// refusal; a configured URL's unusable answer is only "unavailable" (the provider retries).
 final class RemoteKeyCache<Value: Sendable>: Sendable {
     private let http: HTTPClient
     private let timeToLive: TimeInterval
     private let parse: @Sendable ([UInt8]) -> Value?
     private let entries = Mutex<[String: (value: Value, fetched: Date)]>([:])
+    private let refusals = BoundedCache<String, String>(capacity: 1000, timeToLive: .seconds(300), negativeTimeToLive: .zero)
+    private let newURLs: MissBudget?
     private let minimumRefreshInterval: TimeInterval = 30
 
-    init(http: HTTPClient, timeToLive: TimeInterval, parse: @escaping @Sendable ([UInt8]) -> Value?) {
+    init(http: HTTPClient, timeToLive: TimeInterval, newURLs: MissBudget? = nil, parse: @escaping @Sendable ([UInt8]) -> Value?) {
         self.http = http
         self.timeToLive = timeToLive
+        self.newURLs = newURLs
         self.parse = parse
     }
 
+    /// URLs fetched from the network so far (for tests and metrics).
+    private let fetchCount = Atomic<Int>(0)
+    var fetches: Int { fetchCount.load(ordering: .relaxed) }
+
     func value(at url: String) async throws(WebhookRejection) -> Value {
         if let entry = entries.withLock({ $0[url] }), Date().timeIntervalSince(entry.fetched) < timeToLive { return entry.value }
+        if let refused = refusals.freshValue(for: url) { throw .unauthenticated(refused ?? "the verification keys are unusable") }
+        if let newURLs, entries.withLock({ $0[url] == nil }), !newURLs.spend(from: "new key URLs") {
+            throw .unavailable("too many new verification key URLs; try again later")
+        }
         return try await fetch(url)
     }
 
@@ -174,13 +214,20 @@ final class RemoteKeyCache<Value: Sendable>: Sendable {
 
     private func fetch(_ url: String) async throws(WebhookRejection) -> Value {
         let response: HTTPClientResponse
+        fetchCount.add(1, ordering: .relaxed)
         do {
             response = try await http.execute(HTTPClientRequest(url: url), retry: .standard)
         } catch {
             throw .unavailable("cannot fetch verification keys: \(error)")
         }
         guard response.status == 200, let value = parse(response.body) else {
-            throw .unavailable("the verification keys at the configured URL are unusable (HTTP \(response.status))")
+            guard newURLs != nil, response.status < 500 else {
+                throw .unavailable("the verification keys at the configured URL are unusable (HTTP \(response.status))")
+            }
+            // Not there, or not trusted: remembered, so the same URL does not cost a fetch per delivery.
+            let reason = "the verification keys at \(url) are unusable (HTTP \(response.status), or not a trusted certificate)"
+            refusals.store(reason, for: url)
+            throw .unauthenticated(reason)
         }
         entries.withLock { $0[url] = (value, Date()) }
         return value
