@@ -1,6 +1,6 @@
 # Nexa Integrations. `make run` shows the system working; `make test` runs every test.
 SHELL := /bin/bash
-DEBIAN_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libpq-dev libcurl4-openssl-dev libssl-dev python3 wrk bc \
+DEBIAN_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates python3 wrk bc \
 	postgresql postgresql-contrib protobuf-compiler python3-protobuf python3-boto3 curl stress-ng
 PG_PORT ?= 55432
 PG_TEST_PORT ?= 55433
