@@ -70,6 +70,7 @@ public struct GatewaySettings: Sendable {
         connectionLimits.headTimeout = .seconds(try integer("NEXA_HTTP_HEAD_TIMEOUT_SECONDS", 10, 1...600))
         connectionLimits.bodyTimeout = .seconds(try integer("NEXA_HTTP_BODY_TIMEOUT_SECONDS", 10, 1...600))
         connectionLimits.minimumBodyRate = try integer("NEXA_HTTP_MIN_BODY_RATE", 64 * 1024, 1...(1 << 30))
+        connectionLimits.maximumConnections = try integer("NEXA_HTTP_MAX_CONNECTIONS", 2048, 1...1_000_000)
         var targets: [String: String] = [:]
         for (index, service) in ServiceSettings.services.enumerated() where service != "gateway" {
             let name = "NEXA_\(service.uppercased())_RPC_TARGET"
@@ -94,6 +95,7 @@ public struct GatewaySettings: Sendable {
           NEXA_HTTP_HEAD_TIMEOUT_SECONDS  a request's head must arrive within, from its first byte (default 10)
           NEXA_HTTP_BODY_TIMEOUT_SECONDS  a body must arrive within, from its head, plus 1 s per NEXA_HTTP_MIN_BODY_RATE bytes (default 10)
           NEXA_HTTP_MIN_BODY_RATE      bytes per second of body that extend its deadline (default 65536)
+          NEXA_HTTP_MAX_CONNECTIONS    open connections; one more is answered 503 and closed (default 2048)
           NEXA_<SERVICE>_RPC_TARGET    host:port of a domain service (default 127.0.0.1:<its RPC port>)
           NEXA_GATEWAY_DISPATCHER      on, or off for an ingest-only replica (default on)
           NEXA_GATEWAY_INBOX           durable, or off for the benchmark baseline only (default durable)

@@ -147,4 +147,57 @@ import Testing
             #expect(status == "HTTP/1.1 200 OK" && closed)
         }
     }
+
+    @Test func connectionsOverTheCapAreRefusedAtOnceAndServedAgainWhenOnesClose() async throws {
+        var limits = ConnectionLimits()
+        limits.maximumConnections = 3
+        try await GatewayHarness.with(limits: limits) { h in
+            /// A new connection's health check: "HTTP/1.1 200 OK", the refusal's status line, or ""
+            /// when the refusal's close cut the connection before the request was written or the
+            /// answer read (a reset, a closed channel); `body` runs while a served one is held open.
+            func healthCheck(_ body: () async throws -> Void = {}) async throws -> String {
+                let client = try await RawClient.connect(h.base)
+                return try await client.channel.executeThenClose { inbound, outbound in
+                    var iterator = inbound.makeAsyncIterator()
+                    let status: String
+                    do {
+                        status = try await client.exchange(Self.healthz, inbound: &iterator, outbound: outbound)
+                    } catch let error as IOError where error.errnoCode == ECONNRESET || error.errnoCode == EPIPE {
+                        return ""
+                    } catch ChannelError.ioOnClosedChannel {
+                        return ""
+                    } catch is RawClient.NoAnswer {
+                        return ""
+                    }
+                    if status == "HTTP/1.1 200 OK" { try await body() }
+                    return status
+                }
+            }
+            /// Holds served keep-alive connections open until one is refused, then runs `atCap`;
+            /// returns how many were served.
+            func fill(_ served: Int = 0, atCap: () async throws -> Void) async throws -> Int {
+                guard served < 10 else { return served }
+                var total = served
+                let status = try await healthCheck { total = try await fill(served + 1, atCap: atCap) }
+                if status != "HTTP/1.1 200 OK" { try await atCap() }
+                return status == "HTTP/1.1 200 OK" ? total : served
+            }
+            // The test harness's own HTTP client may hold one of the three.
+            let served = try await fill {
+                // At the cap: a new connection is answered without asking, and closed.
+                let client = try await RawClient.connect(h.base)
+                let answer = try await client.channel.executeThenClose { inbound, _ in
+                    var received = ByteBuffer()
+                    for try await var chunk in inbound { received.writeBuffer(&chunk) }
+                    return String(buffer: received)
+                }
+                #expect(RawClient.statusLine(answer) == "HTTP/1.1 503 Service Unavailable" && answer.contains("Retry-After: 1"))
+            }
+            #expect(served >= 2 && served <= 3, "connections served before the cap: \(served)")
+            // Ours are closed now: a new connection is served once the server has seen them go.
+            try await Wait.until("a new connection is served after the others closed") {
+                try await healthCheck() == "HTTP/1.1 200 OK"
+            }
+        }
+    }
 }

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import NIOCore
 import NIOHTTPTypes
+import Synchronization
 
 /// Limits on the public HTTP server's connections, so idle or trickling clients cannot hold the
 /// gateway's memory and file descriptors.
@@ -16,8 +17,54 @@ public struct ConnectionLimits: Sendable {
     /// `minimumBodyRate` bytes received (a large upload at a fair rate goes on; a trickle is cut).
     public var bodyTimeout: Duration = .seconds(10)
     public var minimumBodyRate = 64 * 1024
+    /// Connections open at once; one more is answered `503` with `Retry-After` and closed at once.
+    public var maximumConnections = 2048
 
     public init() {}
+}
+
+/// Counts the public server's open connections against `ConnectionLimits.maximumConnections`.
+final class ConnectionGate: Sendable {
+    let maximum: Int
+    private let open = Atomic<Int>(0)
+
+    init(maximum: Int) { self.maximum = maximum }
+
+    /// Counts one more connection; false (not counted) when the server is full.
+    func admit() -> Bool {
+        if open.add(1, ordering: .relaxed).newValue <= maximum { return true }
+        open.subtract(1, ordering: .relaxed)
+        return false
+    }
+
+    func release() { open.subtract(1, ordering: .relaxed) }
+}
+
+/// Answers a connection over the cap — `503`, `Retry-After: 1`, close — once it is active, and
+/// lets nothing it sends reach the HTTP decoder. (Closing in the child channel's initializer
+/// instead stops the server's accepting.)
+final class RefusingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private var answered = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { refuse(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        refuse(context)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    private func refuse(_ context: ChannelHandlerContext) {
+        guard !answered else { return }
+        answered = true
+        let response = ByteBuffer(string: "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(response)).whenComplete { _ in channel.close(promise: nil) }
+    }
 }
 
 /// The gateway's HTTP/1 child channel: Hummingbird's `HTTP1Channel`, with the request deadlines in
@@ -26,10 +73,19 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let inner: HTTP1Channel
     let limits: ConnectionLimits
+    let gate: ConnectionGate
     let timedOut: Counter
+    let refused: Counter
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let admitted = gate.admit()
+        if admitted {
+            channel.closeFuture.whenComplete { [gate] _ in gate.release() }
+        } else {
+            refused.increment()
+        }
         do {
+            if !admitted { try channel.pipeline.syncOperations.addHandler(RefusingHandler()) }
             try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(limits: limits, timedOut: timedOut))
         } catch {
             return channel.eventLoop.makeFailedFuture(error)

@@ -26,13 +26,16 @@ public enum GatewayHTTP {
         limits: ConnectionLimits = ConnectionLimits(), logger: Logger
     ) -> some ApplicationProtocol {
         let timedOut = Counter(label: "nexa_http_requests_timed_out_total")
+        let refused = Counter(label: "nexa_http_connections_refused_total")
+        let gate = ConnectionGate(maximum: limits.maximumConnections)
         let configuration = HTTP1Channel.Configuration(
             additionalChannelHandlers: [RequestPhaseHandler(), WebhookChannelHandler(ingress: ingress, maximumBodySize: maximumBodySize)],
             idleTimeout: TimeAmount(limits.idleTimeout))
         return Application(
             router: router(oauth: oauth, imports: imports),
             server: HTTPServerBuilder { responder in
-                GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration), limits: limits, timedOut: timedOut)
+                GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration), limits: limits, gate: gate,
+                                    timedOut: timedOut, refused: refused)
             },
             configuration: .init(address: .hostname(host, port: port), serverName: nil), logger: logger)
     }
