@@ -46,7 +46,7 @@ var targets: [Target] = [
     // TCP transport: protobuf-c-rpc framing, server, client pool.
     .target(
         name: "RPCNIO",
-        dependencies: ["RPC", "Messages", log, metrics, lifecycle] + nio,
+        dependencies: ["RPC", "Messages", "Cryptography", log, metrics, lifecycle, .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio,
         swiftSettings: strictSettings
     ),
 
@@ -245,6 +245,8 @@ let package = Package(
         // Already in Hummingbird's graph; named for the webhook handler's HTTP parts.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.20.0"),
+        // Optional mutual TLS on the RPC ports (not hand-written TLS).
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.27.0"),
     ],
     targets: targets
 )

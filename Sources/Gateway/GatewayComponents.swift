@@ -40,6 +40,7 @@ public enum GatewayComponents {
         for (name, target) in gateway.serviceTargets {
             var configuration = try ClientConfiguration(parsing: target)
             configuration.maximumAttempts = 1
+            configuration.tls = try service.rpcTLS()
             clients[name] = RPCClient(configuration: configuration)
         }
         var dispatch = WebhookDispatcher.Configuration()

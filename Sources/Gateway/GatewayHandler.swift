@@ -30,7 +30,7 @@ public struct GatewayHandler: GatewayV1.GatewayService.Handler {
     ) async throws -> GatewayV1.GetAccessTokenResponse {
         guard let id = UUID(uuidString: request.connectionID) else { throw RPCError(.invalidArgument, "connection_id is not a UUID") }
         // Only a service identity's `tokens:<service>` grant reads tokens, and only its domain's providers'.
-        let permitted = TokenScopes.providers(grantedBy: context.principal?.scopes ?? [])
+        let permitted = TokenScopes.providers(grantedBy: context.principal?.scopes ?? [], identity: context.principal?.serviceIdentity)
         let token: Connections.AccessToken
         do {
             token = try await connections.accessToken(connectionID: id, workspaceID: try context.workspace(), permittedProviders: permitted)
@@ -38,6 +38,7 @@ public struct GatewayHandler: GatewayV1.GatewayService.Handler {
             logger.notice("token read refused", metadata: [
                 "api_key": "\(context.principal?.keyID ?? "")", "workspace": "\(context.principal?.workspaceID ?? "")",
                 "connection": "\(id)", "scopes": "\(context.principal?.scopes.joined(separator: ",") ?? "")",
+                "service_identity": "\(context.principal?.serviceIdentity ?? "")",
             ])
             throw error
         }

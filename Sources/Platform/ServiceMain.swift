@@ -71,6 +71,12 @@ public enum ServiceMain {
         configuration.maximumInFlightPerConnection = settings.maximumInFlightPerConnection
         configuration.maximumConnections = settings.maximumConnections
         configuration.shutdownGracePeriod = settings.shutdownGracePeriod
+        do {
+            configuration.tls = try settings.rpcTLS()
+        } catch {
+            FileHandle.standardError.write(Data("nexa-\(name.replacingOccurrences(of: "_", with: "-")): \(error)\n".utf8))
+            exit(2)
+        }
         let server = RPCServer(
             service: components.rpc, configuration: configuration,
             authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)), health: health, logger: logger

@@ -1,4 +1,5 @@
 public import Foundation
+public import RPCNIO
 
 /// A service's configuration, read from environment variables (12-factor) with local defaults.
 public struct ServiceSettings: Sendable {
@@ -16,6 +17,9 @@ public struct ServiceSettings: Sendable {
     public var maximumBodySize: Int
     public var maximumInFlightPerConnection: Int
     public var maximumConnections: Int
+    /// Mutual TLS on RPC, as PEM files: `NEXA_RPC_TLS_CERT`, `NEXA_RPC_TLS_KEY`, `NEXA_RPC_TLS_CA`
+    /// (all three, or none for plaintext).
+    public var rpcTLSFiles: (certificate: String, privateKey: String, trustedCAs: String)?
     public var shutdownGracePeriod: Duration
     public var migrateOnStart: Bool
     /// Base URLs of the providers: the real ones by default; development and tests point them at
@@ -49,6 +53,13 @@ public struct ServiceSettings: Sendable {
         maximumBodySize = try reader.integer("NEXA_RPC_MAX_BODY_BYTES", default: 4 * 1024 * 1024, range: 1024...(256 * 1024 * 1024))
         maximumInFlightPerConnection = try reader.integer("NEXA_RPC_MAX_IN_FLIGHT", default: 256, range: 1...100_000)
         maximumConnections = try reader.integer("NEXA_RPC_MAX_CONNECTIONS", default: 1024, range: 1...1_000_000)
+        let tls = ["NEXA_RPC_TLS_CERT", "NEXA_RPC_TLS_KEY", "NEXA_RPC_TLS_CA"].map { reader.string($0, default: "") }
+        if tls.allSatisfy({ !$0.isEmpty }) {
+            rpcTLSFiles = (tls[0], tls[1], tls[2])
+        } else if let set = tls.firstIndex(where: { !$0.isEmpty }) {
+            throw ConfigurationError(variable: ["NEXA_RPC_TLS_CERT", "NEXA_RPC_TLS_KEY", "NEXA_RPC_TLS_CA"][set], value: tls[set],
+                                     expected: "NEXA_RPC_TLS_CERT, NEXA_RPC_TLS_KEY and NEXA_RPC_TLS_CA together (mutual TLS needs all three)")
+        }
         shutdownGracePeriod = .seconds(try reader.integer("NEXA_SHUTDOWN_GRACE_SECONDS", default: 10, range: 0...3600))
         migrateOnStart = try reader.choice("NEXA_MIGRATE_ON_START", default: "true", among: ["true", "false"]) == "true"
         providers = ProviderEndpoints(
@@ -61,13 +72,24 @@ public struct ServiceSettings: Sendable {
         )
     }
 
+    /// Mutual TLS from `rpcTLSFiles`, for this service's server and its clients; nil for plaintext.
+    /// - Throws: `ConfigurationError` naming the file that is not usable.
+    public func rpcTLS() throws(ConfigurationError) -> MutualTLS? {
+        guard let files = rpcTLSFiles else { return nil }
+        do {
+            return try MutualTLS(certificateFile: files.certificate, privateKeyFile: files.privateKey, trustedCAsFile: files.trustedCAs)
+        } catch {
+            throw ConfigurationError(variable: "NEXA_RPC_TLS_CERT", value: files.certificate, expected: "usable PEM files (\(error))")
+        }
+    }
+
     /// The effective configuration, safe to log: the database password is masked.
     public var loggable: [String: String] {
         [
             "service": service, "rpc_bind_host": rpcBindHost, "admin_bind_host": adminBindHost, "rpc_port": "\(rpcPort)", "admin_port": "\(adminPort)",
             "database_url": Self.redacted(databaseURL), "db_pool_size": "\(databasePoolSize)", "log_level": logLevel,
             "rpc_max_body_bytes": "\(maximumBodySize)", "rpc_max_in_flight": "\(maximumInFlightPerConnection)",
-            "rpc_max_connections": "\(maximumConnections)",
+            "rpc_max_connections": "\(maximumConnections)", "rpc_tls": rpcTLSFiles.map { "mutual (\($0.certificate))" } ?? "off",
             "shutdown_grace": "\(shutdownGracePeriod)", "migrate_on_start": "\(migrateOnStart)",
             "stripe_api_url": providers.stripeAPI, "google_accounts_url": providers.googleAccounts,
             "google_oauth2_url": providers.googleOAuth2, "google_apis_url": providers.googleAPIs,
@@ -101,6 +123,9 @@ public struct ServiceSettings: Sendable {
               NEXA_RPC_MAX_BODY_BYTES      largest request body (default 4194304)
               NEXA_RPC_MAX_IN_FLIGHT       calls running per connection before reads pause (default 256)
               NEXA_RPC_MAX_CONNECTIONS     RPC connections open at once; more are closed (default 1024)
+              NEXA_RPC_TLS_CERT, NEXA_RPC_TLS_KEY, NEXA_RPC_TLS_CA
+                                           mutual TLS on RPC: this service's certificate and key, the CA
+                                           peers' certificates chain to (PEM files; default: plaintext)
               NEXA_SHUTDOWN_GRACE_SECONDS  time in-flight calls get on SIGTERM (default 10)
               NEXA_MIGRATE_ON_START        apply migrations at start-up (default true)
               NEXA_STRIPE_API_URL          Stripe API base URL (default https://api.stripe.com)

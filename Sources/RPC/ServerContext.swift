@@ -5,6 +5,8 @@ public struct Principal: Hashable, Sendable {
     public var workspaceID: String
     /// What the key was granted: service names, `*`, and narrower grants such as `tokens:<service>`.
     public var scopes: [String]
+    /// The calling service as its transport proved it (mutual TLS certificate), or nil.
+    public var serviceIdentity: String?
 
     public init(keyID: String, workspaceID: String, scopes: [String] = []) {
         self.keyID = keyID

@@ -6,19 +6,22 @@ public struct ServerEnvironment: Sendable {
     public var health: HealthStatus
     /// Time a call waited in the server before being handled counts against its deadline.
     public var receivedAt: ContinuousClock.Instant
+    /// The caller's service identity as its transport proved it (mutual TLS), or nil.
+    public var peerIdentity: String?
     /// Told the call's deadline as soon as it is known, so the transport can stop the work then.
     public var deadlineObserver: (@Sendable (ContinuousClock.Instant) -> Void)?
     /// Told when the call's API key was accepted, so the transport can trust its connection more.
     public var authenticationObserver: (@Sendable () -> Void)?
 
     public init(
-        authenticator: any CallAuthenticator, health: HealthStatus, receivedAt: ContinuousClock.Instant,
+        authenticator: any CallAuthenticator, health: HealthStatus, receivedAt: ContinuousClock.Instant, peerIdentity: String? = nil,
         deadlineObserver: (@Sendable (ContinuousClock.Instant) -> Void)? = nil,
         authenticationObserver: (@Sendable () -> Void)? = nil
     ) {
         self.authenticator = authenticator
         self.health = health
         self.receivedAt = receivedAt
+        self.peerIdentity = peerIdentity
         self.deadlineObserver = deadlineObserver
         self.authenticationObserver = authenticationObserver
     }
@@ -43,6 +46,7 @@ public struct ServerEnvironment: Sendable {
             }
         }
         if principal != nil { authenticationObserver?() }
+        principal?.serviceIdentity = peerIdentity
         return ServerContext(method: method, metadata: metadata, principal: principal, deadline: deadline)
     }
 }

@@ -138,7 +138,7 @@ func parseWorkspace(_ text: String) throws -> UUID {
 extension ServiceOptions {
     /// Calls `service` with this command's key and deadline; RPC errors end the command with their message.
     func rpc<R: Sendable>(_ service: String, _ call: (RPCClient, CallOptions) async throws -> R) async throws -> R {
-        let client = RPCClient(configuration: ClientConfiguration(targets: [(host, try port(of: service))]))
+        let client = try client(of: service)
         defer { Task { await client.close() } }
         do {
             return try await call(client, CallOptions(timeout: .milliseconds(Int64(timeout * 1000)), apiKey: apiKey.isEmpty ? nil : apiKey))

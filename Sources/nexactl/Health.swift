@@ -15,11 +15,7 @@ struct Health: AsyncParsableCommand {
         var allServing = true
         for name in ServiceSettings.services {
             let port = try service.port(of: name)
-            let client = RPCClient(configuration: {
-                var c = ClientConfiguration(targets: [(service.host, port)])
-                c.maximumAttempts = 1
-                return c
-            }())
+            let client = try service.client(of: name, attempts: 1)
             let start = ContinuousClock.now
             let status: String
             do {
@@ -65,7 +61,7 @@ struct Call: AsyncParsableCommand {
         guard parts.count == 2, ServiceSettings.services.contains(parts[0]) else {
             fail("'\(target)' is not <service>.<Method>; services: \(ServiceSettings.services.joined(separator: ", "))", code: 2)
         }
-        let client = RPCClient(configuration: ClientConfiguration(targets: [(service.host, try service.port(of: parts[0]))]))
+        let client = try service.client(of: parts[0])
         defer { Task { await client.close() } }
         do {
             let response = try await ServiceDirectory.callJSON(

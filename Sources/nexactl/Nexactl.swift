@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Platform
+import RPCNIO
 
 @main
 struct Nexactl: AsyncParsableCommand {
@@ -31,6 +32,15 @@ struct ServiceOptions: ParsableArguments {
 
     func port(of service: String) throws -> Int {
         try ServiceSettings(service: service).rpcPort
+    }
+
+    /// A client of `service`, over mutual TLS when `NEXA_RPC_TLS_*` say so.
+    func client(of service: String, attempts: Int? = nil) throws -> RPCClient {
+        let settings = try ServiceSettings(service: service)
+        var configuration = ClientConfiguration(targets: [(host, settings.rpcPort)])
+        if let attempts { configuration.maximumAttempts = attempts }
+        configuration.tls = try settings.rpcTLS()
+        return RPCClient(configuration: configuration)
     }
 }
 

@@ -108,6 +108,15 @@ import Testing
         }
     }
 
+    @Test func tokenGrantsCountOnlyForTheServiceTheCallerProvesToBe() {
+        let grants = ["gateway", "tokens:email_calendar", "tokens:support"]
+        #expect(TokenScopes.providers(grantedBy: grants) == ["google", "microsoft", "zendesk", "intercom"])
+        // Over mutual TLS the certificate names the caller: a key lent to another service reads nothing of this one's.
+        #expect(TokenScopes.providers(grantedBy: grants, identity: "email_calendar") == ["google", "microsoft"])
+        #expect(TokenScopes.providers(grantedBy: grants, identity: "marketing").isEmpty)
+        #expect(TokenScopes.providers(grantedBy: ["*", "gateway"]).isEmpty)
+    }
+
     @Test func aConnectLinkWorksOnceAndTheFlowEndsOnlyInTheBrowserThatStartedIt() async throws {
         try await Self.with { h in
             try await h.sandbox("/_sandbox/google/settings", #"{"consent": "approve"}"#)

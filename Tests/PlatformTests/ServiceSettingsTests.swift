@@ -35,6 +35,7 @@ import Testing
         ("NEXA_RPC_MAX_IN_FLIGHT", "0"),
         ("NEXA_RPC_MAX_CONNECTIONS", "0"),
         ("NEXA_BIND_HOST", "0.0.0.0"),
+        ("NEXA_RPC_TLS_CERT", "/etc/nexa/billing.pem"),  // without its key and CA
     ])
     func invalidValuesNameTheVariable(variable: String, value: String) {
         #expect(throws: ConfigurationError.self) { try ServiceSettings(service: "billing", environment: [variable: value]) }

@@ -9,7 +9,7 @@ import Synchronization
 import TestSupport
 
 /// A service for transport tests: 0 Check, 1 Sleep (sleeps `n` ms, echoes), 2 Fail (NOT_FOUND),
-/// 3 Crash (a non-RPC error), 4 IdempotentSleep.
+/// 3 Crash (a non-RPC error), 4 IdempotentSleep, 5 WhoAmI (the caller's proven service identity).
 struct TestService: ServerService {
     final class Probe: Sendable {
         let started = Atomic<Int>(0)
@@ -38,6 +38,7 @@ struct TestService: ServerService {
         MethodDescriptor(index: 2, name: "Fail", inputType: "nexa.rpc.v1.EchoRequest", outputType: "nexa.rpc.v1.EchoResponse"),
         MethodDescriptor(index: 3, name: "Crash", inputType: "nexa.rpc.v1.EchoRequest", outputType: "nexa.rpc.v1.EchoResponse"),
         MethodDescriptor(index: 4, name: "GetSleep", inputType: "nexa.rpc.v1.EchoRequest", outputType: "nexa.rpc.v1.EchoResponse", isIdempotent: true),
+        MethodDescriptor(index: 5, name: "WhoAmI", inputType: "nexa.rpc.v1.EchoRequest", outputType: "nexa.rpc.v1.EchoResponse"),
     ])
 
     struct Crash: Error { var secret = "password=hunter2" }
@@ -74,6 +75,12 @@ struct TestService: ServerService {
         case 3:
             return await ServerCall.run(request, as: RPCV1.EchoRequest.self, method: d.methods[3], service: d, environment: environment) { _, _ -> RPCV1.EchoResponse in
                 throw Crash()
+            }
+        case 5:
+            return await ServerCall.run(request, as: RPCV1.EchoRequest.self, method: d.methods[5], service: d, environment: environment) { _, context in
+                var response = RPCV1.EchoResponse()
+                response.text = context.principal?.serviceIdentity ?? "(no identity)"
+                return response
             }
         default:
             return ServerCall.unknownMethod(methodIndex, service: d)

@@ -12,6 +12,8 @@ public struct ClientConfiguration: Sendable {
     /// First reconnect delay; doubles up to `maximumBackoff`, with full jitter.
     public var initialBackoff: Duration = .milliseconds(50)
     public var maximumBackoff: Duration = .seconds(5)
+    /// Mutual TLS to the targets (this process's certificate, the CA theirs must chain to); nil is plaintext.
+    public var tls: MutualTLS?
 
     public init(targets: [(host: String, port: Int)]) {
         self.targets = targets

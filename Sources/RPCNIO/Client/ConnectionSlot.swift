@@ -80,8 +80,9 @@ final class ConnectionSlot: Sendable {
         let future = ClientBootstrap(group: group)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
+            .channelInitializer { [tls = configuration.tls, host] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.clientHandler(host: host)) }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(ResponseFrameDecoder(maximumBodySize: maximumBodySize))
                     )

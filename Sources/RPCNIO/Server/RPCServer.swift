@@ -64,6 +64,7 @@ public final class RPCServer: Service, Sendable {
                     return channel.eventLoop.makeFailedFuture(RPCError(.resourceExhausted, "too many connections"))
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls = configuration.tls { try channel.pipeline.syncOperations.addHandler(tls.serverHandler()) }
                     try channel.pipeline.syncOperations.addHandler(ServerConnectionHandler(
                         service: service, authenticator: authenticator, health: health,
                         configuration: configuration, metrics: metrics, logger: logger

@@ -18,6 +18,9 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: Duration = .seconds(300)
     /// On shutdown, in-flight calls get this long to finish before their connections are closed.
     public var shutdownGracePeriod: Duration = .seconds(10)
+    /// Mutual TLS on every connection; nil serves plaintext (a mesh that provides mTLS, or a
+    /// trusted network, and stock protobuf-c-rpc clients, which have no TLS).
+    public var tls: MutualTLS?
 
     public init(host: String = "127.0.0.1", port: Int) {
         self.host = host

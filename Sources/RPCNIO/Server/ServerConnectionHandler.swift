@@ -44,6 +44,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// Whether a call on this connection has presented a valid API key; until then one call at a time.
     private var authenticated = false
     private var maximumInFlight: Int { authenticated ? configuration.maximumInFlightPerConnection : 1 }
+    /// The peer certificate's identity (mutual TLS), read once the first frame has arrived.
+    private var peerIdentity: String??
     private var lastReadAt = NIODeadline.now()
     /// When the first byte of the frame still incomplete arrived.
     private var partialFrameSince: NIODeadline?
@@ -205,8 +207,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if !authenticated {
             authenticationObserver = { loop.execute { bound.value.becameAuthenticated() } }
         }
+        if configuration.tls != nil, peerIdentity == nil { peerIdentity = .some(MutualTLS.peerIdentity(on: context.channel)) }
         let environment = ServerEnvironment(
-            authenticator: authenticator, health: health, receivedAt: now,
+            authenticator: authenticator, health: health, receivedAt: now, peerIdentity: peerIdentity ?? nil,
             deadlineObserver: { deadline in
                 loop.execute { bound.value.armDeadline(deadline, for: callID) }
             },
