@@ -64,15 +64,18 @@ public final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Send
         state.withLock { $0.remove(key) }
     }
 
-    /// Changes the value for `key` in place (under the cache's lock), storing what `body` leaves:
-    /// `body` gets the current value or nil when there is none (or it has expired).
+    /// Changes the value for `key` in place (under the cache's lock), storing what `body` leaves
+    /// (nil forgets the key): `body` gets the current value, or nil when there is none or it has expired.
     public func update<Result>(_ key: Key, now: ContinuousClock.Instant = .now, _ body: (inout Value?) -> Result) -> Result {
         state.withLock { storage in
             var value: Value?
             if let slot = storage.index[key], storage.nodes[slot].expires > now { value = storage.nodes[slot].value }
             let result = body(&value)
-            let expires = now.advanced(by: value == nil ? negativeTimeToLive : timeToLive)
-            storage.store(Node(key: key, value: value, expires: expires))
+            if let value {
+                storage.store(Node(key: key, value: value, expires: now.advanced(by: timeToLive)))
+            } else {
+                storage.remove(key)
+            }
             return result
         }
     }
