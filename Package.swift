@@ -182,6 +182,7 @@ var targets: [Target] = [
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Billing": ["CRM", "CurlHTTP", log, lifecycle],
     "DataTransfer": ["BlobStorage", "CRM", "CSV", "CurlHTTP", log, lifecycle, .product(name: "NIOPosix", package: "swift-nio")],
+    "EmailCalendar": ["CRM", "Cryptography", log],
     "Gateway": ["BlobStorage", "CRM", "Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle,
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
                 // The webhook handler in Hummingbird's HTTP/1 pipeline speaks its HTTP parts.
@@ -218,6 +219,11 @@ targets.append(.testTarget(
     dependencies: ["Gateway", "Platform", "RPC", "RPCNIO", "Messages", "Postgres", "Cryptography", "CurlHTTP", "TestSupport", "Sandbox",
                    "SandboxGoogle", "SandboxMicrosoft", log, lifecycle,
                    .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird")] + nio,
+    swiftSettings: strictSettings
+))
+targets.append(.testTarget(
+    name: "EmailCalendarTests",
+    dependencies: ["EmailCalendar", "CRM", "Postgres", "Cryptography", "TestSupport"],
     swiftSettings: strictSettings
 ))
 targets.append(.testTarget(

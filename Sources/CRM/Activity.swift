@@ -94,18 +94,26 @@ public struct EmailMessage: ActivityPayload, Hashable {
     public var cc: [String]
     public var threadID: String?
     public var messageID: String?
+    /// The provider's preview, the HTML body (the activity's `body` is the text one) and attachment names.
+    public var snippet: String?
+    public var html: String?
+    public var attachments: [String]?
 
-    public init(direction: Direction, from: String, to: [String], cc: [String] = [], threadID: String? = nil, messageID: String? = nil) {
+    public init(direction: Direction, from: String, to: [String], cc: [String] = [], threadID: String? = nil, messageID: String? = nil,
+                snippet: String? = nil, html: String? = nil, attachments: [String]? = nil) {
         self.direction = direction
         self.from = from
         self.to = to
         self.cc = cc
         self.threadID = threadID
         self.messageID = messageID
+        self.snippet = snippet
+        self.html = html
+        self.attachments = attachments
     }
 
     enum CodingKeys: String, CodingKey {
-        case direction, from, to, cc, threadID = "thread_id", messageID = "message_id"
+        case direction, from, to, cc, threadID = "thread_id", messageID = "message_id", snippet, html, attachments
     }
 }
 

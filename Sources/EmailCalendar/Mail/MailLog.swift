@@ -1,0 +1,48 @@
+public import CRM
+public import Foundation
+public import Postgres
+
+/// Turns a mailbox's messages into CRM activities (the seed's `onNewEmail`): the sender of inbound
+/// mail and every recipient of outbound mail are looked up among the workspace's contacts and
+/// leads; a message with one of them is one `email` activity (once per Gmail id, however often it
+/// is seen), their `last_contacted_at` moves forward and the leads' scores are recalculated. Mail
+/// with nobody the CRM knows, and bulk or automated mail, is counted, not stored.
+public enum MailLog {
+    /// What became of one message.
+    public enum Outcome: Sendable, Hashable {
+        /// Stored as this activity.
+        case stored(UUID)
+        /// Stored before (the same Gmail id): nothing changed.
+        case alreadyStored
+        /// Newsletters, notifications, auto-replies.
+        case bulk
+        /// Nobody on it is a contact or a lead.
+        case noParticipant
+    }
+
+    /// Stores `mail` for `workspace` in the caller's transaction (a sync advances its cursor in the same one).
+    public static func store(_ mail: MailContent, workspace: UUID, in db: PostgresConnectionHandle) async throws -> Outcome {
+        if mail.isBulk { return .bulk }
+        // Inbound: the sender is the counterpart; outbound: every recipient.
+        let counterparts = mail.direction == .inbound ? [mail.from].compactMap { $0 } : mail.to + mail.cc
+        let found = try await People.find(emails: counterparts, workspace: workspace, in: db)
+        let people = counterparts.flatMap { found[$0] ?? [] }
+        guard !people.isEmpty else { return .noParticipant }
+        let contact = people.first { $0.kind == .contact }
+        let lead = people.first { $0.kind == .lead }
+        let occurred = mail.receivedAt ?? Date()
+        let payload = EmailMessage(
+            direction: mail.direction, from: mail.from ?? "", to: mail.to, cc: mail.cc, threadID: mail.threadID, messageID: mail.messageID,
+            snippet: mail.snippet.isEmpty ? nil : mail.snippet, html: mail.html, attachments: mail.attachments.isEmpty ? nil : mail.attachments.map(\.filename))
+        let activity = Activity(
+            subject: mail.subject.isEmpty ? "(no subject)" : mail.subject, body: mail.text, occurredAt: occurred,
+            links: ActivityLinks(contact: contact?.id, lead: lead?.id, account: contact?.account),
+            source: "gmail", externalID: mail.gmailID, payload: payload)
+        guard let id = try await Activities.record(activity, workspace: workspace, in: db) else { return .alreadyStored }
+        try await People.touch(people, at: occurred, workspace: workspace, in: db)
+        for lead in Set(people.filter { $0.kind == .lead }.map(\.id)) {
+            try await Scores.recalculateLead(lead: lead, workspace: workspace, in: db)
+        }
+        return .stored(id)
+    }
+}
