@@ -1,0 +1,146 @@
+public import CurlHTTP
+public import Foundation
+
+/// The Gmail API calls the sync makes (`users.watch`, `users.history.list`, `users.messages.list`
+/// and `get`), over libcurl with the platform's retry, as the mailbox's owner (`me`).
+public struct GmailClient: Sendable {
+    /// A failure the sync acts on.
+    public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        /// The token is not accepted (401): the connection needs the user.
+        case unauthorized(String)
+        /// 429, or 403 `rateLimitExceeded` / `userRateLimitExceeded`: back off and resume.
+        case rateLimited(String)
+        /// `history.list` 404: the cursor is older than Gmail keeps; a full sync is due.
+        case historyExpired
+        /// Anything else the API answered, or no answer.
+        case unavailable(String)
+
+        public var description: String {
+            switch self {
+            case .unauthorized(let m): "unauthorized: \(m)"
+            case .rateLimited(let m): "rate limited: \(m)"
+            case .historyExpired: "the history cursor expired"
+            case .unavailable(let m): "unavailable: \(m)"
+            }
+        }
+    }
+
+    /// What `history.list` reported: ids of messages added since the cursor, and the new cursor.
+    public struct History: Sendable, Hashable {
+        public var addedMessageIDs: [String]
+        public var historyID: UInt64
+    }
+
+    let http: HTTPClient
+    /// `https://gmail.googleapis.com` or a stand-in's equivalent.
+    let baseURL: String
+    let token: @Sendable () async throws -> String
+
+    public init(http: HTTPClient, baseURL: String, token: @escaping @Sendable () async throws -> String) {
+        self.http = http
+        self.baseURL = baseURL
+        self.token = token
+    }
+
+    /// `users.watch`: pushes for `labelIds` go to the Pub/Sub `topic`. Returns the history id to
+    /// sync from and when the watch expires.
+    public func watch(topic: String, labelIds: [String]) async throws(Failure) -> (historyID: UInt64, expiration: Date) {
+        let body = try? JSONSerialization.data(withJSONObject: ["topicName": topic, "labelIds": labelIds])
+        let json = try await call("POST", "watch", body: body.map { Array($0) })
+        guard let history = (json["historyId"] as? String).flatMap(UInt64.init),
+              let expiration = (json["expiration"] as? String).flatMap(Double.init) else { throw .unavailable("watch answered without historyId") }
+        return (history, Date(timeIntervalSince1970: expiration / 1000))
+    }
+
+    /// `users.history.list` from `start`, every page, messages added.
+    public func history(since start: UInt64) async throws(Failure) -> History {
+        var added: [String] = []
+        var seen = Set<String>()
+        var pageToken: String?
+        var latest = start
+        repeat {
+            var query = "history?startHistoryId=\(start)&historyTypes=messageAdded&maxResults=500"
+            if let pageToken { query += "&pageToken=\(Self.encode(pageToken))" }
+            let response = try await raw("GET", query)
+            if response.status == 404 { throw .historyExpired }
+            try Self.check(response)
+            guard let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {
+                throw .unavailable("history: not a JSON object")
+            }
+            for record in json["history"] as? [[String: Any]] ?? [] {
+                for entry in record["messagesAdded"] as? [[String: Any]] ?? [] {
+                    if let id = (entry["message"] as? [String: Any])?["id"] as? String, seen.insert(id).inserted { added.append(id) }
+                }
+            }
+            latest = max(latest, (json["historyId"] as? String).flatMap(UInt64.init) ?? latest)
+            pageToken = json["nextPageToken"] as? String
+        } while pageToken != nil
+        return History(addedMessageIDs: added, historyID: latest)
+    }
+
+    /// `users.messages.list` for `labelId`, received after `after`, newest first, at most `limit` ids.
+    public func messageIDs(labelId: String, after: Date, limit: Int) async throws(Failure) -> [String] {
+        var ids: [String] = []
+        var pageToken: String?
+        repeat {
+            var query = "messages?labelIds=\(labelId)&maxResults=\(min(500, limit))&q=\(Self.encode("after:\(Int(after.timeIntervalSince1970))"))"
+            if let pageToken { query += "&pageToken=\(Self.encode(pageToken))" }
+            let json = try await call("GET", query)
+            ids += (json["messages"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            pageToken = json["nextPageToken"] as? String
+        } while pageToken != nil && ids.count < limit
+        return Array(ids.prefix(limit))
+    }
+
+    /// `users.messages.get` (format `full`); nil when the message is gone.
+    public func message(id: String) async throws(Failure) -> GmailMessage? {
+        let response = try await raw("GET", "messages/\(Self.encode(id))?format=full")
+        if response.status == 404 { return nil }
+        try Self.check(response)
+        do {
+            return try JSONDecoder().decode(GmailMessage.self, from: Data(response.body))
+        } catch {
+            throw .unavailable("a message Gmail returned does not decode: \(error)")
+        }
+    }
+
+    private func call(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(Failure) -> [String: Any] {
+        let response = try await raw(method, path, body: body)
+        try Self.check(response)
+        guard let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {
+            throw .unavailable("\(response.status): not a JSON object")
+        }
+        return json
+    }
+
+    private func raw(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(Failure) -> HTTPClientResponse {
+        let bearer: String
+        do { bearer = try await token() } catch { throw .unauthorized("no access token: \(error)") }
+        var headers = [HTTPClientRequest.Header("Authorization", "Bearer \(bearer)")]
+        if body != nil { headers.append(.init("Content-Type", "application/json")) }
+        let request = HTTPClientRequest(method: method, url: "\(baseURL)/gmail/v1/users/me/\(path)", headers: headers, body: body)
+        do {
+            return try await http.execute(request, retry: .standard)
+        } catch {
+            throw .unavailable("\(error)")
+        }
+    }
+
+    /// Google's error body: `{"error": {"code", "message", "errors": [{"reason"}]}}`.
+    static func check(_ response: HTTPClientResponse) throws(Failure) {
+        guard !(200..<300).contains(response.status) else { return }
+        let error = ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["error"] as? [String: Any]
+        let message = error?["message"] as? String ?? response.bodyText
+        let reasons = (error?["errors"] as? [[String: Any]] ?? []).compactMap { $0["reason"] as? String }
+        switch response.status {
+        case 401: throw .unauthorized(message)
+        case 429: throw .rateLimited(message)
+        case 403 where reasons.contains("rateLimitExceeded") || reasons.contains("userRateLimitExceeded"): throw .rateLimited(message)
+        default: throw .unavailable("\(response.status) \(message)")
+        }
+    }
+
+    static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+    }
+}
