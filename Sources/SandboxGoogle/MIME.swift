@@ -40,10 +40,42 @@ enum MIME {
             json["body"] = ["size": 0]
             json["parts"] = .array(parts)
         } else {
-            let bytes = Array(body.utf8)
+            // Gmail hands out a part's content with its transfer encoding removed.
+            let encoding = headers.first { $0.0.lowercased() == "content-transfer-encoding" }?.1.lowercased().trimmingCharacters(in: .whitespaces)
+            let bytes = decode(Array(body.utf8), transferEncoding: encoding ?? "7bit")
             json["body"] = includeBodies ? ["size": .int(Int64(bytes.count)), "data": .string(Digest.base64URL(bytes))] : ["size": .int(Int64(bytes.count))]
         }
         return json
+    }
+
+    /// A body without its Content-Transfer-Encoding: base64 and quoted-printable (RFC 2045) are
+    /// decoded; 7bit, 8bit and binary are the bytes themselves.
+    static func decode(_ bytes: [UInt8], transferEncoding: String) -> [UInt8] {
+        switch transferEncoding {
+        case "base64":
+            return Digest.base64URLDecode(String(decoding: bytes.filter { !($0 == 0x0D || $0 == 0x0A || $0 == 0x20) }, as: UTF8.self)) ?? bytes
+        case "quoted-printable":
+            var out: [UInt8] = []
+            var i = 0
+            while i < bytes.count {
+                if bytes[i] == UInt8(ascii: "="), i + 1 < bytes.count {
+                    if bytes[i + 1] == 0x0D || bytes[i + 1] == 0x0A {  // a soft line break
+                        i += bytes[i + 1] == 0x0D && i + 2 < bytes.count && bytes[i + 2] == 0x0A ? 3 : 2
+                        continue
+                    }
+                    if i + 2 < bytes.count, let value = UInt8(String(decoding: bytes[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) {
+                        out.append(value)
+                        i += 3
+                        continue
+                    }
+                }
+                out.append(bytes[i])
+                i += 1
+            }
+            return out
+        default:
+            return bytes
+        }
     }
 
     static func parameter(_ name: String, in header: String) -> String? {

@@ -104,6 +104,21 @@ import Testing
         }
     }
 
+    @Test func partBodiesComeWithoutTheirTransferEncodingAsGmailsDo() async throws {
+        try await withGmail(scopes: Self.readAndSend) { s in
+            // "Café — prix" in quoted-printable UTF-8 (with a soft line break), and "<p>Olá</p>" in base64.
+            let raw = "From: a@x.test\r\nTo: ana@nexa-demo.test\r\nSubject: Encoded\r\nContent-Type: multipart/alternative; boundary=\"b2\"\r\n\r\n"
+                + "--b2\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCaf=C3=A9 =E2=80=94=\r\n prix\r\n"
+                + "--b2\r\nContent-Type: text/html; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\nPHA+T2zDoTwvcD4=\r\n--b2--\r\n"
+            let delivery = String(decoding: try JSONSerialization.data(withJSONObject: ["to": "ana@nexa-demo.test", "raw": raw]), as: UTF8.self)
+            let id = try #require(try await s.deliver(delivery)["id"].stringValue)
+            let parts = try await s.call(.get, "messages/\(id)").json["payload"]["parts"].arrayValue ?? []
+            let bodies = parts.map { $0["body"]["data"].stringValue.flatMap(Digest.base64URLDecode).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+            #expect(bodies.count == 2 && bodies[0].hasPrefix("Café — prix") && bodies[1].hasPrefix("<p>Olá</p>"))
+            #expect(parts.first?["body"]["size"].intValue == Int64(Array(bodies[0].utf8).count))
+        }
+    }
+
     @Test func errorsAreGoogles() async throws {
         try await withGmail(scopes: "openid https://www.googleapis.com/auth/gmail.readonly") { s in
             let anonymous = try await s.call(.get, "messages", token: "ya29.bogus")
