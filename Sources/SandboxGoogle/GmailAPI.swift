@@ -5,8 +5,10 @@ import HTTPTypes
 import NIOCore
 import Sandbox
 
-/// Gmail API v1 (`https://gmail.googleapis.com` → `/google/gmail`): watch, stop, history.list,
-/// messages.list/get/send, with Google's error bodies. int64 values travel as strings.
+/// Gmail API v1 (`https://gmail.googleapis.com` → `/google/gmail`): getProfile, labels.list, watch,
+/// stop, history.list (paged, `historyTypes`, `labelId`), messages.list (`q` with `after:`,
+/// `before:`, `rfc822msgid:`, paged), messages.get/send, with Google's error bodies. int64 values
+/// travel as strings.
 struct GmailAPI: Sendable {
     let oauth: GoogleOAuthStore
     let gmail: GmailStore
@@ -24,6 +26,8 @@ struct GmailAPI: Sendable {
                 return nil
             }
         }
+        group.get("gmail/gmail/v1/users/:userId/profile") { r, c in try await call(r, c, scopes: Self.read) { await profile($0) } }
+        group.get("gmail/gmail/v1/users/:userId/labels") { r, c in try await call(r, c, scopes: Self.read) { await labels($0) } }
         group.get("gmail/gmail/v1/users/:userId/history") { r, c in try await call(r, c, scopes: Self.read) { try await history($0, r) } }
         group.get("gmail/gmail/v1/users/:userId/messages") { r, c in try await call(r, c, scopes: Self.read) { await list($0, r) } }
         group.get("gmail/gmail/v1/users/:userId/messages/:id") { r, c in
@@ -73,15 +77,35 @@ struct GmailAPI: Sendable {
         return ["historyId": .string(String(historyId)), "expiration": .string(String(expiration))]
     }
 
+    private func profile(_ user: GoogleUser) async -> JSON {
+        let all = await gmail.list(user: user.email, labels: [])
+        return ["emailAddress": .string(user.email), "messagesTotal": .int(Int64(all.count)),
+                "threadsTotal": .int(Int64(Set(all.map(\.threadId)).count)), "historyId": .string(String(await gmail.currentHistoryID()))]
+    }
+
+    /// The system labels Gmail always has.
+    private func labels(_ user: GoogleUser) async -> JSON {
+        let system = ["INBOX", "SENT", "UNREAD", "STARRED", "IMPORTANT", "DRAFT", "SPAM", "TRASH"]
+        return ["labels": .array(system.map { ["id": .string($0), "name": .string($0), "type": "system"] })]
+    }
+
     private func history(_ user: GoogleUser, _ request: Request) async throws -> JSON {
         guard let start = request.uri.queryParameters["startHistoryId"].flatMap({ UInt64(String($0)) }) else {
             throw GmailError(response: Self.error(400, "Invalid startHistoryId", reason: "invalidArgument", status: "INVALID_ARGUMENT"))
         }
+        let types = request.uri.queryParameters.getAll("historyTypes").map { String($0) }
+        let label = request.uri.queryParameters["labelId"].map(String.init)
+        let max = min(500, request.uri.queryParameters["maxResults"].flatMap { Int(String($0)) } ?? 100)
+        let offset = request.uri.queryParameters["pageToken"].flatMap { Int(String($0)) } ?? 0
         switch await gmail.history(user: user.email, since: start) {
         case .expired:
             throw GmailError(response: Self.error(404, "Requested entity was not found.", reason: "notFound", status: "NOT_FOUND"))
-        case .records(let records):
+        case .records(let all):
+            // The stand-in records only messageAdded: asking for other types alone finds nothing.
+            let wanted = all.filter { (types.isEmpty || types.contains("messageAdded")) && (label.map($0.message.labelIds.contains) ?? true) }
+            let records = Array(wanted.dropFirst(offset).prefix(max))
             var body: JSON = ["historyId": .string(String(await gmail.currentHistoryID()))]
+            if offset + records.count < wanted.count { body["nextPageToken"] = .string(String(offset + records.count)) }
             if !records.isEmpty {
                 body["history"] = .array(records.map { record in
                     let m: JSON = ["id": .string(record.message.id), "threadId": .string(record.message.threadId),
@@ -96,13 +120,56 @@ struct GmailAPI: Sendable {
     private func list(_ user: GoogleUser, _ request: Request) async -> JSON {
         let labels = request.uri.queryParameters.getAll("labelIds").map { String($0) }
         let max = request.uri.queryParameters["maxResults"].flatMap { Int(String($0)) } ?? 100
-        let all = await gmail.list(user: user.email, labels: labels)
+        let query = Self.SearchQuery(request.uri.queryParameters["q"].map(String.init) ?? "")
+        let all = await gmail.list(user: user.email, labels: labels).filter(query.matches)
         let offset = request.uri.queryParameters["pageToken"].flatMap { Int(String($0)) } ?? 0
         let page = all.dropFirst(offset).prefix(min(max, 500))
         var body: JSON = ["resultSizeEstimate": .int(Int64(all.count))]
         if !page.isEmpty { body["messages"] = .array(page.map { m -> JSON in ["id": .string(m.id), "threadId": .string(m.threadId)] }) }
         if offset + page.count < all.count { body["nextPageToken"] = .string(String(offset + page.count)) }
         return body
+    }
+
+    /// The part of Gmail's search syntax the stand-in understands: `after:` and `before:` (epoch
+    /// seconds or `YYYY/MM/DD`, in UTC here) and `rfc822msgid:`; other terms are ignored.
+    struct SearchQuery {
+        var after: Int64?
+        var before: Int64?
+        var messageID: String?
+
+        init(_ q: String) {
+            for term in q.split(separator: " ") {
+                let parts = term.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { continue }
+                switch parts[0].lowercased() {
+                case "after": after = Self.seconds(parts[1])
+                case "before": before = Self.seconds(parts[1])
+                case "rfc822msgid": messageID = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "<>"))
+                default: break
+                }
+            }
+        }
+
+        static func seconds(_ value: String) -> Int64? {
+            if let seconds = Int64(value) { return seconds }
+            let f = DateFormatter()
+            f.locale = Locale(identifier: "en_US_POSIX")
+            f.timeZone = TimeZone(identifier: "UTC")
+            f.dateFormat = "yyyy/MM/dd"
+            return f.date(from: value).map { Int64($0.timeIntervalSince1970) }
+        }
+
+        func matches(_ message: GmailStore.Message) -> Bool {
+            let seconds = message.internalDate / 1000
+            if let after, seconds <= after { return false }
+            if let before, seconds >= before { return false }
+            if let messageID {
+                let (headers, _) = MIME.headers(of: Substring(String(decoding: message.raw, as: UTF8.self)))
+                let id = headers.first { $0.0.lowercased() == "message-id" }?.1.trimmingCharacters(in: CharacterSet(charactersIn: "<> "))
+                if id != messageID { return false }
+            }
+            return true
+        }
     }
 
     private func get(_ user: GoogleUser, id: String, _ request: Request) async throws -> JSON {

@@ -104,6 +104,30 @@ import Testing
         }
     }
 
+    @Test func searchTermsHistoryPagesAndTheProfile() async throws {
+        try await withGmail(scopes: Self.readAndSend) { s in
+            let start = try #require(try await s.call(.post, "watch", json: #"{"topicName": "projects/p/topics/t"}"#).json["historyId"].stringValue)
+            for i in 1...3 {
+                let raw = "From: c\(i)@x.test\r\nTo: ana@nexa-demo.test\r\nSubject: S\(i)\r\nMessage-ID: <m\(i)@x.test>\r\n\r\nBody \(i)\r\n"
+                let delivery = String(decoding: try JSONSerialization.data(withJSONObject: ["to": "ana@nexa-demo.test", "raw": raw]), as: UTF8.self)
+                _ = try await s.deliver(delivery)
+            }
+            let now = Int(Date().timeIntervalSince1970)
+            #expect(try await s.call(.get, "messages?q=after:\(now - 3600)").json["messages"].arrayValue?.count == 3)
+            #expect(try await s.call(.get, "messages?q=before:\(now - 3600)").json["messages"] == .null)
+            #expect(try await s.call(.get, "messages?q=rfc822msgid:%3Cm2@x.test%3E").json["messages"].arrayValue?.count == 1)
+            let first = try await s.call(.get, "history?startHistoryId=\(start)&historyTypes=messageAdded&maxResults=2").json
+            #expect(first["history"].arrayValue?.count == 2)
+            let token = try #require(first["nextPageToken"].stringValue)
+            let second = try await s.call(.get, "history?startHistoryId=\(start)&historyTypes=messageAdded&maxResults=2&pageToken=\(token)").json
+            #expect(second["history"].arrayValue?.count == 1 && second["nextPageToken"] == .null)
+            #expect(try await s.call(.get, "history?startHistoryId=\(start)&historyTypes=labelAdded").json["history"] == .null)
+            let profile = try await s.call(.get, "profile").json
+            #expect(profile["emailAddress"] == "ana@nexa-demo.test" && profile["messagesTotal"].intValue == 3)
+            #expect(try await s.call(.get, "labels").json["labels"].arrayValue?.contains { $0["id"] == "SENT" } == true)
+        }
+    }
+
     @Test func partBodiesComeWithoutTheirTransferEncodingAsGmailsDo() async throws {
         try await withGmail(scopes: Self.readAndSend) { s in
             // "Café — prix" in quoted-printable UTF-8 (with a soft line break), and "<p>Olá</p>" in base64.
@@ -147,6 +171,8 @@ import Testing
             Self.check(watch, schema: "WatchResponse", schemas, path: "watch", &problems)
             Self.check(try await s.call(.get, "history?startHistoryId=\(watch["historyId"].stringValue!)").json, schema: "ListHistoryResponse", schemas, path: "history", &problems)
             Self.check(try await s.call(.get, "messages").json, schema: "ListMessagesResponse", schemas, path: "list", &problems)
+            Self.check(try await s.call(.get, "profile").json, schema: "Profile", schemas, path: "profile", &problems)
+            Self.check(try await s.call(.get, "labels").json, schema: "ListLabelsResponse", schemas, path: "labels", &problems)
             for format in ["full", "metadata", "minimal", "raw"] {
                 Self.check(try await s.call(.get, "messages/\(id)?format=\(format)").json, schema: "Message", schemas, path: format, &problems)
             }
