@@ -57,8 +57,8 @@ public struct APIKeys: Sendable {
     public static func tokenScope(for service: String) -> String { "tokens:" + service }
 
     /// Why `services` cannot be granted together, or nil when they can: each is `*`, a service
-    /// name, or `tokens:<domain service>`; a key that reads tokens is a service's identity and holds
-    /// nothing but `gateway` (to call it) and its token grants — never `*`.
+    /// name, or `tokens:<domain service>`; a key that reads tokens is one service's identity and
+    /// holds nothing but that service, `gateway` (to call it) and its own token grant — never `*`.
     public static func problem(granting services: [String]) -> String? {
         guard !services.isEmpty else { return "an API key needs at least one service (or *)" }
         let domains = ServiceSettings.services.filter { $0 != "gateway" }
@@ -67,8 +67,13 @@ public struct APIKeys: Sendable {
                 return "\"\(service)\" is not a service (\(ServiceSettings.services.joined(separator: ", ")), *, or tokens:<service>)"
             }
         }
-        if services.contains(where: { $0.hasPrefix("tokens:") }), let other = services.first(where: { $0 != "gateway" && !$0.hasPrefix("tokens:") }) {
-            return "a key that reads tokens belongs to one service identity: it may hold gateway and tokens:<service>, not \"\(other)\""
+        let grants = services.filter { $0.hasPrefix("tokens:") }
+        if !grants.isEmpty {
+            let owners = Set(grants.map { String($0.dropFirst(7)) })
+            guard owners.count == 1, let owner = owners.first else { return "a key reads the tokens of one service, not of \(owners.sorted().joined(separator: " and "))" }
+            if let other = services.first(where: { !$0.hasPrefix("tokens:") && $0 != "gateway" && $0 != owner }) {
+                return "a key that reads tokens belongs to one service identity: it may hold \(owner), gateway and tokens:\(owner), not \"\(other)\""
+            }
         }
         return nil
     }

@@ -51,11 +51,11 @@ import Testing
         }
         let received = Mutex<[String: Int]>([:])
         let services = Mutex<Set<String>>([])
-        let keys = Mutex<Set<String>>([])
+        let keys = Mutex<[String: Set<String>]>([:])
         let transport: WebhookDispatcher.Transport = { service, event, options in
             received.withLock { $0[event.eventID, default: 0] += 1 }
             services.withLock { _ = $0.insert(service) }
-            keys.withLock { _ = $0.insert(options.apiKey ?? "") }
+            keys.withLock { _ = $0[service, default: []].insert(options.apiKey ?? "") }
             #expect(options.workspaceID == workspace.uuidString.lowercased() && event.body == Array(#"{"id":"\#(event.eventID)"}"#.utf8))
         }
         let vault = try TokenVault(specification: TokenVault.generatedSpecification())
@@ -70,12 +70,19 @@ import Testing
         #expect(received.withLock { $0.count } == 120)
         #expect(received.withLock { $0.values.allSatisfy { $0 == 1 } })
         #expect(services.withLock { $0 } == ["billing", "support"])
-        // One dispatcher key for the workspace, valid for the domain services.
-        let key = try #require(keys.withLock { $0.first })
-        #expect(keys.withLock { $0.count } == 1)
-        let authenticated = try await APIKeyAuthenticator(keys: APIKeys(db: db)).authenticate(
-            CallMetadata(apiKey: key), service: BillingV1.BillingService.descriptor, method: BillingV1.BillingService.descriptor.methods[3])
+        // One key per service for the workspace (the service's identity there), the same across dispatchers.
+        #expect(keys.withLock { $0.mapValues(\.count) } == ["billing": 1, "support": 1])
+        let billingKey = try #require(keys.withLock { $0["billing"]?.first })
+        let authenticator = APIKeyAuthenticator(keys: APIKeys(db: db))
+        let authenticated = try await authenticator.authenticate(
+            CallMetadata(apiKey: billingKey), service: BillingV1.BillingService.descriptor, method: BillingV1.BillingService.descriptor.methods[3])
         #expect(authenticated.workspaceID == workspace.uuidString.lowercased())
+        #expect(authenticated.scopes == ["billing", "gateway", "tokens:billing"])
+        // Billing's key is billing's: it does not call support.
+        await #expect(throws: RPCError.self) {
+            let support = SupportV1.SupportService.descriptor
+            _ = try await authenticator.authenticate(CallMetadata(apiKey: billingKey), service: support, method: support.methods.first { !$0.isPublic }!)
+        }
         let delivered = try await db.query("SELECT count(*) FROM webhook_inbox WHERE status = 'delivered' AND delivered_at IS NOT NULL")[0]
         #expect(try delivered.decode(Int.self, at: 0) == 120)
     }

@@ -63,7 +63,9 @@ import Testing
         #expect(APIKeys.problem(granting: ["billing", "support"]) == nil)
         #expect(APIKeys.problem(granting: ["*"]) == nil)
         #expect(APIKeys.problem(granting: [])?.contains("at least one") == true)
-        #expect(APIKeys.problem(granting: ["billing", "tokens:billing"])?.contains("\"billing\"") == true)
+        #expect(APIKeys.problem(granting: ["billing", "gateway", "tokens:billing"]) == nil)  // billing's own identity
+        #expect(APIKeys.problem(granting: ["support", "tokens:billing"])?.contains("\"support\"") == true)
+        #expect(APIKeys.problem(granting: ["tokens:billing", "tokens:support"]) != nil)
         #expect(APIKeys.problem(granting: ["*", "tokens:support"]) != nil)
         #expect(APIKeys.problem(granting: ["tokens:gateway"])?.contains("is not a service") == true)
         #expect(APIKeys.problem(granting: ["mail"])?.contains("is not a service") == true)

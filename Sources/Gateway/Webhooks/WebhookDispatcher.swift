@@ -143,7 +143,7 @@ public final class WebhookDispatcher: Sendable {
         let service = routes[provider] ?? "unknown"
         let started = ContinuousClock.now
         do {
-            let key = try await credentials.apiKey(for: workspace)
+            let key = try await credentials.apiKey(for: workspace, service: service)
             let options = CallOptions(timeout: configuration.callTimeout, apiKey: key, workspaceID: workspace.uuidString.lowercased(),
                                       requestID: "webhook-\(id)", retryIfWritten: true)
             try await transport(service, event, options)
