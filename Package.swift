@@ -182,7 +182,7 @@ var targets: [Target] = [
 let serviceDependencies: [String: [Target.Dependency]] = [
     "Billing": ["CRM", "CurlHTTP", log, lifecycle],
     "DataTransfer": ["BlobStorage", "CRM", "CSV", "CurlHTTP", log, lifecycle, .product(name: "NIOPosix", package: "swift-nio")],
-    "EmailCalendar": ["CRM", "Cryptography", "CurlHTTP", log],
+    "EmailCalendar": ["CRM", "Cryptography", "CurlHTTP", "RPCNIO", log],
     "Gateway": ["BlobStorage", "CRM", "Cryptography", "CurlHTTP", "RPCNIO", log, metrics, lifecycle,
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
                 // The webhook handler in Hummingbird's HTTP/1 pipeline speaks its HTTP parts.
@@ -223,7 +223,8 @@ targets.append(.testTarget(
 ))
 targets.append(.testTarget(
     name: "EmailCalendarTests",
-    dependencies: ["EmailCalendar", "CRM", "Postgres", "Cryptography", "CurlHTTP", "TestSupport", "Sandbox", "SandboxGoogle", log,
+    dependencies: ["EmailCalendar", "CRM", "Gateway", "Platform", "RPC", "RPCNIO", "Messages", "Postgres", "Cryptography", "CurlHTTP", "TestSupport",
+                   "Sandbox", "SandboxGoogle", log, lifecycle, .product(name: "NIOCore", package: "swift-nio"),
                    .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird")],
     swiftSettings: strictSettings
 ))

@@ -11,6 +11,8 @@ struct Main: AsyncParsableCommand {
     )
 
     func run() async throws {
-        try await ServiceMain.run(service: "email_calendar") { makeEmailCalendarService(db: $0) }
+        try await ServiceMain.run(service: "email_calendar") { db, settings, logger in
+            try EmailCalendarComponents.make(db: db, service: settings, logger: logger)
+        }
     }
 }

@@ -24,7 +24,7 @@ import Testing
         let (_, allKey) = try await APIKeys(db: db).create(workspaceID: workspace, name: "all", services: ["*"])
         let (_, billingKey) = try await APIKeys(db: db).create(workspaceID: workspace, name: "billing", services: ["billing"])
         let services: [any ServerService] = [
-            makeGatewayService(db: db, vault: try TokenVault(specification: TokenVault.generatedSpecification())), makeEmailCalendarService(db: db), makeBillingService(db: db),
+            makeGatewayService(db: db, vault: try TokenVault(specification: TokenVault.generatedSpecification())), makeEmailCalendarService(db: db, gateway: RPCClient(configuration: ClientConfiguration(targets: [("127.0.0.1", 1)]))), makeBillingService(db: db),
             makeMarketingService(db: db), makeSupportService(db: db), makeDataTransferService(db: db),
         ]
         let servers = services.map {

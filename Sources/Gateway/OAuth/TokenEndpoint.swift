@@ -13,6 +13,14 @@ public struct TokenEndpoint: Sendable {
         public var scopes: [String]
         /// The account's email, from the ID token's `email` or `preferred_username`.
         public var email: String?
+
+        public init(accessToken: String, refreshToken: String?, expiresIn: Int, scopes: [String], email: String?) {
+            self.accessToken = accessToken
+            self.refreshToken = refreshToken
+            self.expiresIn = expiresIn
+            self.scopes = scopes
+            self.email = email
+        }
     }
 
     public enum Failure: Error, Hashable, Sendable, CustomStringConvertible {
