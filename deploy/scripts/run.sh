@@ -125,6 +125,11 @@ curl -sfL -o "$logs/export.csv" "$link" && { echo "the first rows behind the lin
 
 echo; echo "== gateway: connect a Google account (OAuth with PKCE against the stand-in) =="
 "$bin/nexactl" users create --workspace "$workspace" --email ana@nexa-demo.test --name "Ana Demo" >/dev/null
+# Mail already in Ana's mailbox: one from an imported contact, one newsletter (not a conversation).
+curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/gmail/deliver" \
+  -d '{"to": "ana@nexa-demo.test", "from": "First7 Last7 <contact7@example.com>", "subject": "Question about our renewal", "text": "Hi Ana, can we talk about the renewal next week?"}' >/dev/null
+curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/gmail/deliver" \
+  -d '{"to": "ana@nexa-demo.test", "raw": "From: news@vendor.example\r\nTo: ana@nexa-demo.test\r\nSubject: Our newsletter\r\nList-Unsubscribe: <mailto:u@vendor.example>\r\n\r\nNews"}' >/dev/null
 link=$("$bin/nexactl" connect google --user ana@nexa-demo.test)
 echo "nexactl connect google --user ana@nexa-demo.test →"; echo "  $link"
 curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/settings" -d '{"consent": "approve"}' >/dev/null
@@ -141,6 +146,12 @@ authorize=$(curl -s -c "$jar" -o /dev/null -w '%{redirect_url}' "$link")
 callback=$(curl -s -o /dev/null -w '%{redirect_url}' "$authorize")
 curl -s -b "$jar" "$callback" | sed -n 's/.*<p>\(.*\)<\/p>.*/  \1/p'; echo
 "$bin/nexactl" call gateway.ListConnections
+echo; echo "== email & calendar: the connection starts Ana's mailbox (watch, then the last 30 days) =="
+for i in $(seq 1 100); do
+  [ "$(psql -qAt "$NEXA_DATABASE_URL" -c "SELECT state FROM mailboxes WHERE owner_email = 'ana@nexa-demo.test'")" = active ] && break; sleep 0.1
+done
+psql -qAt "$NEXA_DATABASE_URL" -F ' ' -c "SELECT 'mailbox ' || owner_email || ': ' || state || ', ' || messages_seen || ' messages read, ' || messages_stored || ' stored' FROM mailboxes"
+psql -qAt "$NEXA_DATABASE_URL" -c "SELECT '  activity: ' || subject || ' (' || (data->>'direction') || ', from ' || (data->>'from') || ')' FROM activities WHERE source = 'gmail'"
 cat <<EOT
 
 Everything is running. Try:
