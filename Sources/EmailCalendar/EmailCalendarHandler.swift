@@ -45,7 +45,7 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
             guard let connection = (body["connection_id"] as? String).flatMap(UUID.init(uuidString:)), let owner = body["account_email"] as? String,
                   let scopes = body["scopes"] as? [String] else { throw RPCError(.invalidArgument, "connection.created needs connection_id, account_email and scopes") }
             guard scopes.contains(where: Self.mailScopes.contains) else { return GatewayV1.WebhookAck() }  // a calendar-only connection
-            let report = try await run { try await sync.start(connection: connection, workspace: workspace, owner: owner, gmail: gmail(connection, context)) }
+            let report = try await run(connection) { try await sync.start(connection: connection, workspace: workspace, owner: owner, gmail: gmail(connection, context)) }
             logger.info("mailbox started", metadata: ["connection": "\(connection)", "stored": "\(report.stored)", "seen": "\(report.seen)"])
         case ("google_pubsub", "gmail.notification"):
             // The push's data is base64 JSON: {"emailAddress", "historyId"}; the mailbox's cursor says what is new.
@@ -59,7 +59,7 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
                 logger.notice("push for a mailbox this workspace does not sync", metadata: ["address": "\(address)"])
                 return GatewayV1.WebhookAck()
             }
-            _ = try await run { try await sync.catchUp(connection: connection, gmail: gmail(connection, context)) }
+            _ = try await run(connection) { try await sync.catchUp(connection: connection, gmail: gmail(connection, context)) }
         default:
             break  // nothing of this service's yet
         }
@@ -76,11 +76,20 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
         }
     }
 
-    /// Gmail's failures as statuses the dispatcher acts on (it retries what is not permanent).
-    private func run<T>(_ body: () async throws -> T) async throws -> T {
+    public func getSyncStatus(_ request: EmailCalendarV1.GetSyncStatusRequest, context: ServerContext) async throws -> EmailCalendarV1.GetSyncStatusResponse {
+        guard let workspace = UUID(uuidString: try context.workspaceID()) else { throw RPCError(.unauthenticated, "no workspace") }
+        var response = EmailCalendarV1.GetSyncStatusResponse()
+        response.mailboxes = try await sync.status(workspace: workspace)
+        return response
+    }
+
+    /// Gmail's failures noted on the mailbox, and answered as statuses the dispatcher acts on (it
+    /// retries what is not permanent).
+    private func run<T>(_ connection: UUID, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let failure as GmailClient.Failure {
+            try? await sync.recordFailure(failure, connection: connection)
             switch failure {
             case .unauthorized(let m): throw RPCError(.failedPrecondition, "Gmail refused the connection's token: \(m)")
             case .rateLimited(let m): throw RPCError(.resourceExhausted, "Gmail rate limit: \(m)")

@@ -89,6 +89,14 @@ import Testing
                     _ = try await email.handleWebhook(push, options: CallOptions(apiKey: plain, workspaceID: workspace.uuidString.lowercased()))
                 }
                 #expect(try await subjects() == ["renewal", "signed contract"])
+                // The failure shows in the sync status, classed; the next good pass clears it.
+                var status = try await email.getSyncStatus(.init(), options: options).mailboxes
+                #expect(status.count == 1 && status.first?.state == "failed" && status.first?.failureClass == "auth")
+                _ = try await email.handleWebhook(push, options: options)
+                status = try await email.getSyncStatus(.init(), options: options).mailboxes
+                #expect(status.first?.state == "active" && status.first?.failureClass == "" && status.first?.ownerEmail == "ana@nexa-demo.test")
+                #expect(status.first?.messagesStored == 3 && (status.first?.lastSyncedAtUnixMs ?? 0) > 0 && (status.first?.watchExpiresAtUnixMs ?? 0) > 0)
+                #expect(try await subjects() == ["renewal", "signed contract", "third"])
                 // A push for a mailbox this workspace does not sync is acknowledged and changes nothing.
                 let other = Data(#"{"emailAddress":"bob@nexa-demo.test","historyId":"1"}"#.utf8).base64EncodedString()
                 push.body = Array(#"{"message":{"data":"\#(other)","messageId":"2"}}"#.utf8)

@@ -150,7 +150,7 @@ echo; echo "== email & calendar: the connection starts Ana's mailbox (watch, the
 for i in $(seq 1 100); do
   [ "$(psql -qAt "$NEXA_DATABASE_URL" -c "SELECT state FROM mailboxes WHERE owner_email = 'ana@nexa-demo.test'")" = active ] && break; sleep 0.1
 done
-psql -qAt "$NEXA_DATABASE_URL" -F ' ' -c "SELECT 'mailbox ' || owner_email || ': ' || state || ', ' || messages_seen || ' messages read, ' || messages_stored || ' stored' FROM mailboxes"
+echo "nexactl sync status →"; "$bin/nexactl" sync status | sed 's/^/  /'
 psql -qAt "$NEXA_DATABASE_URL" -c "SELECT '  activity: ' || subject || ' (' || (data->>'direction') || ', from ' || (data->>'from') || ')' FROM activities WHERE source = 'gmail'"
 cat <<EOT
 

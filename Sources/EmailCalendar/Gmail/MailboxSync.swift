@@ -1,5 +1,6 @@
 import CRM
 public import Foundation
+public import Messages
 public import Postgres
 
 /// A Gmail mailbox kept in step with the CRM: `start` watches it and syncs a bounded recent window;
@@ -85,6 +86,45 @@ public struct MailboxSync: Sendable {
         case unknownMailbox(UUID)
     }
 
+    /// Notes why a pass over `connection`'s mailbox failed: an auth failure stops the mailbox
+    /// (`failed`) until the user reconnects; quota and an unavailable provider keep its state, and
+    /// the next pass clears them.
+    public func recordFailure(_ failure: GmailClient.Failure, connection: UUID) async throws {
+        let failureClass: String
+        switch failure {
+        case .unauthorized: failureClass = "auth"
+        case .rateLimited: failureClass = "quota"
+        case .historyExpired, .unavailable: failureClass = "provider_unavailable"
+        }
+        try await db.execute("""
+            UPDATE mailboxes SET failure_class = \(failureClass), failure = \("\(failure)"),
+              state = CASE WHEN \(failureClass) = 'auth' THEN 'failed' ELSE state END, updated_at = now()
+            WHERE connection_id = \(connection)
+            """)
+    }
+
+    /// The workspace's mailboxes as they stand.
+    public func status(workspace: UUID) async throws -> [EmailCalendarV1.MailboxStatus] {
+        try await db.query("""
+            SELECT connection_id, owner_email, state, coalesce(failure_class, ''), coalesce(failure, ''),
+                   coalesce((extract(epoch FROM last_synced_at) * 1000)::bigint, 0), coalesce((extract(epoch FROM watch_expires_at) * 1000)::bigint, 0),
+                   messages_seen, messages_stored
+            FROM mailboxes WHERE workspace_id = \(workspace) ORDER BY owner_email, connection_id
+            """).map { row in
+            var status = EmailCalendarV1.MailboxStatus()
+            status.connectionID = (try row.decode(UUID.self, at: 0)).uuidString.lowercased()
+            status.ownerEmail = try row.decode(at: 1)
+            status.state = try row.decode(at: 2)
+            status.failureClass = try row.decode(at: 3)
+            status.failure = try row.decode(at: 4)
+            status.lastSyncedAtUnixMs = try row.decode(at: 5)
+            status.watchExpiresAtUnixMs = try row.decode(at: 6)
+            status.messagesSeen = try row.decode(at: 7)
+            status.messagesStored = try row.decode(at: 8)
+            return status
+        }
+    }
+
     /// INBOX and SENT of the last `window`, at most `maximumMessages`, then the cursor.
     private func fullSync(connection: UUID, workspace: UUID, owner: String, cursor: UInt64, gmail: GmailClient, now: Date) async throws -> Report {
         let since = now.addingTimeInterval(-settings.window)
@@ -115,7 +155,7 @@ public struct MailboxSync: Sendable {
                 }
             }
             try await tx.execute("""
-                UPDATE mailboxes SET history_id = greatest(coalesce(history_id, 0), \(Int64(cursor))), state = 'active', failure = NULL,
+                UPDATE mailboxes SET history_id = greatest(coalesce(history_id, 0), \(Int64(cursor))), state = 'active', failure = NULL, failure_class = NULL,
                   last_synced_at = now(), messages_seen = messages_seen + \(report.seen), messages_stored = messages_stored + \(report.stored),
                   updated_at = now()
                 WHERE connection_id = \(connection)

@@ -25,6 +25,10 @@ extension EmailCalendarV1 {
                     index: 3, name: "HandleWebhook", inputType: "nexa.gateway.v1.WebhookEvent", outputType: "nexa.gateway.v1.WebhookAck",
                     isIdempotent: false, isPublic: false
                 ),
+                MethodDescriptor(
+                    index: 4, name: "GetSyncStatus", inputType: "nexa.email_calendar.v1.GetSyncStatusRequest", outputType: "nexa.email_calendar.v1.GetSyncStatusResponse",
+                    isIdempotent: true, isPublic: false
+                ),
             ]
         )
 
@@ -32,6 +36,8 @@ extension EmailCalendarV1 {
         public protocol Handler: Sendable {
             func handleWebhook(_ request: GatewayV1.WebhookEvent, context: ServerContext) async throws
                 -> GatewayV1.WebhookAck
+            func getSyncStatus(_ request: EmailCalendarV1.GetSyncStatusRequest, context: ServerContext) async throws
+                -> EmailCalendarV1.GetSyncStatusResponse
         }
 
         /// Serves a `Handler` over any transport.
@@ -65,6 +71,11 @@ extension EmailCalendarV1 {
                         request, as: GatewayV1.WebhookEvent.self, method: descriptor.methods[3], service: descriptor,
                         environment: environment
                     ) { request, context in try await handler.handleWebhook(request, context: context) }
+                case 4:
+                    return await ServerCall.run(
+                        request, as: EmailCalendarV1.GetSyncStatusRequest.self, method: descriptor.methods[4], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.getSyncStatus(request, context: context) }
                 default:
                     return ServerCall.unknownMethod(methodIndex, service: descriptor)
                 }
@@ -101,6 +112,12 @@ extension EmailCalendarV1 {
                 try await ClientCall.run(request, method: descriptor.methods[3], transport: transport, options: options)
             }
 
+            public func getSyncStatus(
+                _ request: EmailCalendarV1.GetSyncStatusRequest = .init(), options: CallOptions = .init()
+            ) async throws -> EmailCalendarV1.GetSyncStatusResponse {
+                try await ClientCall.run(request, method: descriptor.methods[4], transport: transport, options: options)
+            }
+
             /// Calls a method by name with a JSON request, returning JSON (for `nexactl call`).
             public func callJSON(_ method: String, json: [UInt8], options: CallOptions = .init()) async throws -> [UInt8] {
                 switch method {
@@ -124,6 +141,11 @@ extension EmailCalendarV1 {
                         json, as: GatewayV1.WebhookEvent.self, returning: GatewayV1.WebhookAck.self,
                         method: descriptor.methods[3], transport: transport, options: options
                     )
+                case "GetSyncStatus":
+                    return try await ClientCall.runJSON(
+                        json, as: EmailCalendarV1.GetSyncStatusRequest.self, returning: EmailCalendarV1.GetSyncStatusResponse.self,
+                        method: descriptor.methods[4], transport: transport, options: options
+                    )
                 default:
                     throw RPCError(.unimplemented, "\(descriptor.name) has no method \(method)")
                 }
@@ -139,5 +161,10 @@ extension EmailCalendarV1.EmailCalendarService.Handler {
         -> GatewayV1.WebhookAck
     {
         throw RPCError(.unimplemented, "nexa.email_calendar.v1.EmailCalendarService.HandleWebhook is not implemented yet")
+    }
+    public func getSyncStatus(_ request: EmailCalendarV1.GetSyncStatusRequest, context: ServerContext) async throws
+        -> EmailCalendarV1.GetSyncStatusResponse
+    {
+        throw RPCError(.unimplemented, "nexa.email_calendar.v1.EmailCalendarService.GetSyncStatus is not implemented yet")
     }
 }

@@ -5,3 +5,203 @@ internal import CProtobufC
 
 /// Messages of the proto package `nexa.email_calendar.v1`.
 public enum EmailCalendarV1 {}
+
+extension EmailCalendarV1 {
+    /// The proto message `nexa.email_calendar.v1.GetSyncStatusRequest`.
+    public struct GetSyncStatusRequest: ProtoMessage {
+        public static let protoName = "nexa.email_calendar.v1.GetSyncStatusRequest"
+        public var context: RPCV1.RequestContext? = nil
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+        }
+    }
+}
+
+extension EmailCalendarV1.GetSyncStatusRequest: CMessageConvertible {
+    typealias CStruct = Nexa__EmailCalendar__V1__GetSyncStatusRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__get_sync_status_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__email_calendar__v1__get_sync_status_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__get_sync_status_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__email_calendar__v1__get_sync_status_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__email_calendar__v1__get_sync_status_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+    }
+}
+
+extension EmailCalendarV1.GetSyncStatusRequest: ContextCarrying {}
+
+extension EmailCalendarV1 {
+    /// The proto message `nexa.email_calendar.v1.MailboxStatus`.
+    public struct MailboxStatus: ProtoMessage {
+        public static let protoName = "nexa.email_calendar.v1.MailboxStatus"
+        public var connectionID: String = ""
+        public var ownerEmail: String = ""
+        public var state: String = ""
+        public var failureClass: String = ""
+        public var failure: String = ""
+        public var lastSyncedAtUnixMs: Int64 = 0
+        public var watchExpiresAtUnixMs: Int64 = 0
+        public var messagesSeen: Int64 = 0
+        public var messagesStored: Int64 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case connectionID = "connectionId"
+            case ownerEmail = "ownerEmail"
+            case state = "state"
+            case failureClass = "failureClass"
+            case failure = "failure"
+            case lastSyncedAtUnixMs = "lastSyncedAtUnixMs"
+            case watchExpiresAtUnixMs = "watchExpiresAtUnixMs"
+            case messagesSeen = "messagesSeen"
+            case messagesStored = "messagesStored"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .connectionID) { connectionID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .ownerEmail) { ownerEmail = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .state) { state = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .failureClass) { failureClass = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .failure) { failure = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .lastSyncedAtUnixMs) { lastSyncedAtUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .watchExpiresAtUnixMs) { watchExpiresAtUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .messagesSeen) { messagesSeen = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .messagesStored) { messagesStored = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(connectionID, forKey: .connectionID)
+            try c.encode(ownerEmail, forKey: .ownerEmail)
+            try c.encode(state, forKey: .state)
+            try c.encode(failureClass, forKey: .failureClass)
+            try c.encode(failure, forKey: .failure)
+            try c.encode(lastSyncedAtUnixMs, forKey: .lastSyncedAtUnixMs)
+            try c.encode(watchExpiresAtUnixMs, forKey: .watchExpiresAtUnixMs)
+            try c.encode(messagesSeen, forKey: .messagesSeen)
+            try c.encode(messagesStored, forKey: .messagesStored)
+        }
+    }
+}
+
+extension EmailCalendarV1.MailboxStatus: CMessageConvertible {
+    typealias CStruct = Nexa__EmailCalendar__V1__MailboxStatus
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__mailbox_status__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__email_calendar__v1__mailbox_status__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__mailbox_status__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__email_calendar__v1__mailbox_status__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__email_calendar__v1__mailbox_status__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        connectionID = try CRuntime.string(c.connection_id)
+        ownerEmail = try CRuntime.string(c.owner_email)
+        state = try CRuntime.string(c.state)
+        failureClass = try CRuntime.string(c.failure_class)
+        failure = try CRuntime.string(c.failure)
+        lastSyncedAtUnixMs = c.last_synced_at_unix_ms
+        watchExpiresAtUnixMs = c.watch_expires_at_unix_ms
+        messagesSeen = c.messages_seen
+        messagesStored = c.messages_stored
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !connectionID.isEmpty { c.pointee.connection_id = arena.cString(connectionID) }
+        if !ownerEmail.isEmpty { c.pointee.owner_email = arena.cString(ownerEmail) }
+        if !state.isEmpty { c.pointee.state = arena.cString(state) }
+        if !failureClass.isEmpty { c.pointee.failure_class = arena.cString(failureClass) }
+        if !failure.isEmpty { c.pointee.failure = arena.cString(failure) }
+        c.pointee.last_synced_at_unix_ms = lastSyncedAtUnixMs
+        c.pointee.watch_expires_at_unix_ms = watchExpiresAtUnixMs
+        c.pointee.messages_seen = messagesSeen
+        c.pointee.messages_stored = messagesStored
+    }
+}
+
+extension EmailCalendarV1 {
+    /// The proto message `nexa.email_calendar.v1.GetSyncStatusResponse`.
+    public struct GetSyncStatusResponse: ProtoMessage {
+        public static let protoName = "nexa.email_calendar.v1.GetSyncStatusResponse"
+        public var mailboxes: [EmailCalendarV1.MailboxStatus] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case mailboxes = "mailboxes"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent([EmailCalendarV1.MailboxStatus].self, forKey: .mailboxes) { mailboxes = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(mailboxes, forKey: .mailboxes)
+        }
+    }
+}
+
+extension EmailCalendarV1.GetSyncStatusResponse: CMessageConvertible {
+    typealias CStruct = Nexa__EmailCalendar__V1__GetSyncStatusResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__get_sync_status_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__email_calendar__v1__get_sync_status_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__get_sync_status_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__email_calendar__v1__get_sync_status_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__email_calendar__v1__get_sync_status_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if c.n_mailboxes > 0, let items = c.mailboxes {
+            mailboxes.reserveCapacity(c.n_mailboxes)
+            for i in 0..<c.n_mailboxes { mailboxes.append(try EmailCalendarV1.MailboxStatus(c: items[i]!)) }
+        }
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !mailboxes.isEmpty {
+            c.pointee.n_mailboxes = mailboxes.count
+            c.pointee.mailboxes = arena.array(mailboxes) { arena.message($0) }
+        }
+    }
+}

@@ -8,16 +8,371 @@
 #endif
 
 #include "nexa/email_calendar/v1/email_calendar.pb-c.h"
-static const ProtobufCMethodDescriptor nexa__email_calendar__v1__email_calendar_service__method_descriptors[4] =
+void   nexa__email_calendar__v1__get_sync_status_request__init
+                     (Nexa__EmailCalendar__V1__GetSyncStatusRequest         *message)
+{
+  static const Nexa__EmailCalendar__V1__GetSyncStatusRequest init_value = NEXA__EMAIL_CALENDAR__V1__GET_SYNC_STATUS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__email_calendar__v1__get_sync_status_request__get_packed_size
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusRequest *message)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__get_sync_status_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__email_calendar__v1__get_sync_status_request__pack
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__get_sync_status_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__email_calendar__v1__get_sync_status_request__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__get_sync_status_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__EmailCalendar__V1__GetSyncStatusRequest *
+       nexa__email_calendar__v1__get_sync_status_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__EmailCalendar__V1__GetSyncStatusRequest *)
+     protobuf_c_message_unpack (&nexa__email_calendar__v1__get_sync_status_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__email_calendar__v1__get_sync_status_request__free_unpacked
+                     (Nexa__EmailCalendar__V1__GetSyncStatusRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__email_calendar__v1__get_sync_status_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__email_calendar__v1__mailbox_status__init
+                     (Nexa__EmailCalendar__V1__MailboxStatus         *message)
+{
+  static const Nexa__EmailCalendar__V1__MailboxStatus init_value = NEXA__EMAIL_CALENDAR__V1__MAILBOX_STATUS__INIT;
+  *message = init_value;
+}
+size_t nexa__email_calendar__v1__mailbox_status__get_packed_size
+                     (const Nexa__EmailCalendar__V1__MailboxStatus *message)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__mailbox_status__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__email_calendar__v1__mailbox_status__pack
+                     (const Nexa__EmailCalendar__V1__MailboxStatus *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__mailbox_status__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__email_calendar__v1__mailbox_status__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__MailboxStatus *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__mailbox_status__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__EmailCalendar__V1__MailboxStatus *
+       nexa__email_calendar__v1__mailbox_status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__EmailCalendar__V1__MailboxStatus *)
+     protobuf_c_message_unpack (&nexa__email_calendar__v1__mailbox_status__descriptor,
+                                allocator, len, data);
+}
+void   nexa__email_calendar__v1__mailbox_status__free_unpacked
+                     (Nexa__EmailCalendar__V1__MailboxStatus *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__email_calendar__v1__mailbox_status__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__email_calendar__v1__get_sync_status_response__init
+                     (Nexa__EmailCalendar__V1__GetSyncStatusResponse         *message)
+{
+  static const Nexa__EmailCalendar__V1__GetSyncStatusResponse init_value = NEXA__EMAIL_CALENDAR__V1__GET_SYNC_STATUS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__email_calendar__v1__get_sync_status_response__get_packed_size
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusResponse *message)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__get_sync_status_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__email_calendar__v1__get_sync_status_response__pack
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__get_sync_status_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__email_calendar__v1__get_sync_status_response__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__get_sync_status_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__EmailCalendar__V1__GetSyncStatusResponse *
+       nexa__email_calendar__v1__get_sync_status_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__EmailCalendar__V1__GetSyncStatusResponse *)
+     protobuf_c_message_unpack (&nexa__email_calendar__v1__get_sync_status_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__email_calendar__v1__get_sync_status_response__free_unpacked
+                     (Nexa__EmailCalendar__V1__GetSyncStatusResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__email_calendar__v1__get_sync_status_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__get_sync_status_request__field_descriptors[1] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__GetSyncStatusRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__email_calendar__v1__get_sync_status_request__field_indices_by_name[] = {
+  0,   /* field[0] = context */
+};
+static const ProtobufCIntRange nexa__email_calendar__v1__get_sync_status_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor nexa__email_calendar__v1__get_sync_status_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.email_calendar.v1.GetSyncStatusRequest",
+  "GetSyncStatusRequest",
+  "Nexa__EmailCalendar__V1__GetSyncStatusRequest",
+  "nexa.email_calendar.v1",
+  sizeof(Nexa__EmailCalendar__V1__GetSyncStatusRequest),
+  1,
+  nexa__email_calendar__v1__get_sync_status_request__field_descriptors,
+  nexa__email_calendar__v1__get_sync_status_request__field_indices_by_name,
+  1,  nexa__email_calendar__v1__get_sync_status_request__number_ranges,
+  (ProtobufCMessageInit) nexa__email_calendar__v1__get_sync_status_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__mailbox_status__field_descriptors[9] =
+{
+  {
+    "connection_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__MailboxStatus, connection_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "owner_email",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__MailboxStatus, owner_email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__MailboxStatus, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failure_class",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__MailboxStatus, failure_class),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failure",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__MailboxStatus, failure),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_synced_at_unix_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__MailboxStatus, last_synced_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "watch_expires_at_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__MailboxStatus, watch_expires_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "messages_seen",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__MailboxStatus, messages_seen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "messages_stored",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__MailboxStatus, messages_stored),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__email_calendar__v1__mailbox_status__field_indices_by_name[] = {
+  0,   /* field[0] = connection_id */
+  4,   /* field[4] = failure */
+  3,   /* field[3] = failure_class */
+  5,   /* field[5] = last_synced_at_unix_ms */
+  7,   /* field[7] = messages_seen */
+  8,   /* field[8] = messages_stored */
+  1,   /* field[1] = owner_email */
+  2,   /* field[2] = state */
+  6,   /* field[6] = watch_expires_at_unix_ms */
+};
+static const ProtobufCIntRange nexa__email_calendar__v1__mailbox_status__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor nexa__email_calendar__v1__mailbox_status__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.email_calendar.v1.MailboxStatus",
+  "MailboxStatus",
+  "Nexa__EmailCalendar__V1__MailboxStatus",
+  "nexa.email_calendar.v1",
+  sizeof(Nexa__EmailCalendar__V1__MailboxStatus),
+  9,
+  nexa__email_calendar__v1__mailbox_status__field_descriptors,
+  nexa__email_calendar__v1__mailbox_status__field_indices_by_name,
+  1,  nexa__email_calendar__v1__mailbox_status__number_ranges,
+  (ProtobufCMessageInit) nexa__email_calendar__v1__mailbox_status__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__get_sync_status_response__field_descriptors[1] =
+{
+  {
+    "mailboxes",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Nexa__EmailCalendar__V1__GetSyncStatusResponse, n_mailboxes),
+    offsetof(Nexa__EmailCalendar__V1__GetSyncStatusResponse, mailboxes),
+    &nexa__email_calendar__v1__mailbox_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__email_calendar__v1__get_sync_status_response__field_indices_by_name[] = {
+  0,   /* field[0] = mailboxes */
+};
+static const ProtobufCIntRange nexa__email_calendar__v1__get_sync_status_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor nexa__email_calendar__v1__get_sync_status_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.email_calendar.v1.GetSyncStatusResponse",
+  "GetSyncStatusResponse",
+  "Nexa__EmailCalendar__V1__GetSyncStatusResponse",
+  "nexa.email_calendar.v1",
+  sizeof(Nexa__EmailCalendar__V1__GetSyncStatusResponse),
+  1,
+  nexa__email_calendar__v1__get_sync_status_response__field_descriptors,
+  nexa__email_calendar__v1__get_sync_status_response__field_indices_by_name,
+  1,  nexa__email_calendar__v1__get_sync_status_response__number_ranges,
+  (ProtobufCMessageInit) nexa__email_calendar__v1__get_sync_status_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor nexa__email_calendar__v1__email_calendar_service__method_descriptors[5] =
 {
   { "Check", &nexa__rpc__v1__health_check_request__descriptor, &nexa__rpc__v1__health_check_response__descriptor },
   { "ListMethods", &nexa__rpc__v1__list_methods_request__descriptor, &nexa__rpc__v1__list_methods_response__descriptor },
   { "Echo", &nexa__rpc__v1__echo_request__descriptor, &nexa__rpc__v1__echo_response__descriptor },
   { "HandleWebhook", &nexa__gateway__v1__webhook_event__descriptor, &nexa__gateway__v1__webhook_ack__descriptor },
+  { "GetSyncStatus", &nexa__email_calendar__v1__get_sync_status_request__descriptor, &nexa__email_calendar__v1__get_sync_status_response__descriptor },
 };
 const unsigned nexa__email_calendar__v1__email_calendar_service__method_indices_by_name[] = {
   0,        /* Check */
   2,        /* Echo */
+  4,        /* GetSyncStatus */
   3,        /* HandleWebhook */
   1         /* ListMethods */
 };
@@ -28,7 +383,7 @@ const ProtobufCServiceDescriptor nexa__email_calendar__v1__email_calendar_servic
   "EmailCalendarService",
   "Nexa__EmailCalendar__V1__EmailCalendarService",
   "nexa.email_calendar.v1",
-  4,
+  5,
   nexa__email_calendar__v1__email_calendar_service__method_descriptors,
   nexa__email_calendar__v1__email_calendar_service__method_indices_by_name
 };
@@ -63,6 +418,14 @@ void nexa__email_calendar__v1__email_calendar_service__handle_webhook(ProtobufCS
 {
   assert(service->descriptor == &nexa__email_calendar__v1__email_calendar_service__descriptor);
   service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__email_calendar__v1__email_calendar_service__get_sync_status(ProtobufCService *service,
+                                                                       const Nexa__EmailCalendar__V1__GetSyncStatusRequest *input,
+                                                                       Nexa__EmailCalendar__V1__GetSyncStatusResponse_Closure closure,
+                                                                       void *closure_data)
+{
+  assert(service->descriptor == &nexa__email_calendar__v1__email_calendar_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void nexa__email_calendar__v1__email_calendar_service__init (Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
                                                              Nexa__EmailCalendar__V1__EmailCalendarService_ServiceDestroy destroy)

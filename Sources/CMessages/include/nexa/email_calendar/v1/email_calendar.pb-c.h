@@ -16,10 +16,14 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "nexa/gateway/v1/webhook.pb-c.h"
+#include "nexa/rpc/v1/context.pb-c.h"
 #include "nexa/rpc/v1/echo.pb-c.h"
 #include "nexa/rpc/v1/health.pb-c.h"
 #include "nexa/rpc/v1/reflection.pb-c.h"
 
+typedef struct Nexa__EmailCalendar__V1__GetSyncStatusRequest Nexa__EmailCalendar__V1__GetSyncStatusRequest;
+typedef struct Nexa__EmailCalendar__V1__MailboxStatus Nexa__EmailCalendar__V1__MailboxStatus;
+typedef struct Nexa__EmailCalendar__V1__GetSyncStatusResponse Nexa__EmailCalendar__V1__GetSyncStatusResponse;
 
 
 /* --- enums --- */
@@ -27,8 +31,123 @@ PROTOBUF_C__BEGIN_DECLS
 
 /* --- messages --- */
 
+struct  Nexa__EmailCalendar__V1__GetSyncStatusRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+};
+#define NEXA__EMAIL_CALENDAR__V1__GET_SYNC_STATUS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__get_sync_status_request__descriptor) \
+    , NULL }
+
+
+struct  Nexa__EmailCalendar__V1__MailboxStatus
+{
+  ProtobufCMessage base;
+  char *connection_id;
+  char *owner_email;
+  /*
+   * initial_sync, active or failed.
+   */
+  char *state;
+  /*
+   * Why the last pass failed: auth (the connection needs the user), quota (rate limited; it
+   * resumes by itself), provider_unavailable (retrying); empty when it did not.
+   */
+  char *failure_class;
+  char *failure;
+  /*
+   * 0 when never.
+   */
+  int64_t last_synced_at_unix_ms;
+  int64_t watch_expires_at_unix_ms;
+  int64_t messages_seen;
+  int64_t messages_stored;
+};
+#define NEXA__EMAIL_CALENDAR__V1__MAILBOX_STATUS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__mailbox_status__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
+
+
+struct  Nexa__EmailCalendar__V1__GetSyncStatusResponse
+{
+  ProtobufCMessage base;
+  size_t n_mailboxes;
+  Nexa__EmailCalendar__V1__MailboxStatus **mailboxes;
+};
+#define NEXA__EMAIL_CALENDAR__V1__GET_SYNC_STATUS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__get_sync_status_response__descriptor) \
+    , 0,NULL }
+
+
+/* Nexa__EmailCalendar__V1__GetSyncStatusRequest methods */
+void   nexa__email_calendar__v1__get_sync_status_request__init
+                     (Nexa__EmailCalendar__V1__GetSyncStatusRequest         *message);
+size_t nexa__email_calendar__v1__get_sync_status_request__get_packed_size
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusRequest   *message);
+size_t nexa__email_calendar__v1__get_sync_status_request__pack
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusRequest   *message,
+                      uint8_t             *out);
+size_t nexa__email_calendar__v1__get_sync_status_request__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__EmailCalendar__V1__GetSyncStatusRequest *
+       nexa__email_calendar__v1__get_sync_status_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__email_calendar__v1__get_sync_status_request__free_unpacked
+                     (Nexa__EmailCalendar__V1__GetSyncStatusRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__EmailCalendar__V1__MailboxStatus methods */
+void   nexa__email_calendar__v1__mailbox_status__init
+                     (Nexa__EmailCalendar__V1__MailboxStatus         *message);
+size_t nexa__email_calendar__v1__mailbox_status__get_packed_size
+                     (const Nexa__EmailCalendar__V1__MailboxStatus   *message);
+size_t nexa__email_calendar__v1__mailbox_status__pack
+                     (const Nexa__EmailCalendar__V1__MailboxStatus   *message,
+                      uint8_t             *out);
+size_t nexa__email_calendar__v1__mailbox_status__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__MailboxStatus   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__EmailCalendar__V1__MailboxStatus *
+       nexa__email_calendar__v1__mailbox_status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__email_calendar__v1__mailbox_status__free_unpacked
+                     (Nexa__EmailCalendar__V1__MailboxStatus *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__EmailCalendar__V1__GetSyncStatusResponse methods */
+void   nexa__email_calendar__v1__get_sync_status_response__init
+                     (Nexa__EmailCalendar__V1__GetSyncStatusResponse         *message);
+size_t nexa__email_calendar__v1__get_sync_status_response__get_packed_size
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusResponse   *message);
+size_t nexa__email_calendar__v1__get_sync_status_response__pack
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusResponse   *message,
+                      uint8_t             *out);
+size_t nexa__email_calendar__v1__get_sync_status_response__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__GetSyncStatusResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__EmailCalendar__V1__GetSyncStatusResponse *
+       nexa__email_calendar__v1__get_sync_status_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__email_calendar__v1__get_sync_status_response__free_unpacked
+                     (Nexa__EmailCalendar__V1__GetSyncStatusResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Nexa__EmailCalendar__V1__GetSyncStatusRequest_Closure)
+                 (const Nexa__EmailCalendar__V1__GetSyncStatusRequest *message,
+                  void *closure_data);
+typedef void (*Nexa__EmailCalendar__V1__MailboxStatus_Closure)
+                 (const Nexa__EmailCalendar__V1__MailboxStatus *message,
+                  void *closure_data);
+typedef void (*Nexa__EmailCalendar__V1__GetSyncStatusResponse_Closure)
+                 (const Nexa__EmailCalendar__V1__GetSyncStatusResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -52,6 +171,10 @@ struct Nexa__EmailCalendar__V1__EmailCalendarService_Service
                          const Nexa__Gateway__V1__WebhookEvent *input,
                          Nexa__Gateway__V1__WebhookAck_Closure closure,
                          void *closure_data);
+  void (*get_sync_status)(Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
+                          const Nexa__EmailCalendar__V1__GetSyncStatusRequest *input,
+                          Nexa__EmailCalendar__V1__GetSyncStatusResponse_Closure closure,
+                          void *closure_data);
 };
 typedef void (*Nexa__EmailCalendar__V1__EmailCalendarService_ServiceDestroy)(Nexa__EmailCalendar__V1__EmailCalendarService_Service *);
 void nexa__email_calendar__v1__email_calendar_service__init (Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
@@ -63,7 +186,8 @@ void nexa__email_calendar__v1__email_calendar_service__init (Nexa__EmailCalendar
       function_prefix__ ## check,\
       function_prefix__ ## list_methods,\
       function_prefix__ ## echo,\
-      function_prefix__ ## handle_webhook  }
+      function_prefix__ ## handle_webhook,\
+      function_prefix__ ## get_sync_status  }
 void nexa__email_calendar__v1__email_calendar_service__check(ProtobufCService *service,
                                                              const Nexa__Rpc__V1__HealthCheckRequest *input,
                                                              Nexa__Rpc__V1__HealthCheckResponse_Closure closure,
@@ -80,9 +204,16 @@ void nexa__email_calendar__v1__email_calendar_service__handle_webhook(ProtobufCS
                                                                       const Nexa__Gateway__V1__WebhookEvent *input,
                                                                       Nexa__Gateway__V1__WebhookAck_Closure closure,
                                                                       void *closure_data);
+void nexa__email_calendar__v1__email_calendar_service__get_sync_status(ProtobufCService *service,
+                                                                       const Nexa__EmailCalendar__V1__GetSyncStatusRequest *input,
+                                                                       Nexa__EmailCalendar__V1__GetSyncStatusResponse_Closure closure,
+                                                                       void *closure_data);
 
 /* --- descriptors --- */
 
+extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__get_sync_status_request__descriptor;
+extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__mailbox_status__descriptor;
+extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__get_sync_status_response__descriptor;
 extern const ProtobufCServiceDescriptor nexa__email_calendar__v1__email_calendar_service__descriptor;
 
 PROTOBUF_C__END_DECLS
