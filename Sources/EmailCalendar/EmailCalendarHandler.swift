@@ -47,6 +47,16 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
             guard scopes.contains(where: Self.mailScopes.contains) else { return GatewayV1.WebhookAck() }  // a calendar-only connection
             let report = try await run(connection) { try await sync.start(connection: connection, workspace: workspace, owner: owner, gmail: gmail(connection, context)) }
             logger.info("mailbox started", metadata: ["connection": "\(connection)", "stored": "\(report.stored)", "seen": "\(report.seen)"])
+        case ("google", "sync.tick"):
+            // Scheduled: renew the watch when it is near its end, and catch up in case a push was lost.
+            guard let connection = (body["connection_id"] as? String).flatMap(UUID.init(uuidString:)),
+                  try await !db.query("SELECT 1 FROM mailboxes WHERE connection_id = \(connection) AND workspace_id = \(workspace)").isEmpty else {
+                return GatewayV1.WebhookAck()  // not a mailbox (yet): connection.created starts it
+            }
+            try await run(connection) {
+                _ = try await sync.renewWatchIfDue(connection: connection, gmail: gmail(connection, context))
+                _ = try await sync.catchUp(connection: connection, gmail: gmail(connection, context))
+            }
         case ("google_pubsub", "gmail.notification"):
             // The push's data is base64 JSON: {"emailAddress", "historyId"}; the mailbox's cursor says what is new.
             guard let message = body["message"] as? [String: Any], let data = (message["data"] as? String).flatMap({ Data(base64Encoded: $0) }),

@@ -65,6 +65,10 @@ public enum GatewayComponents {
         background.append(BackgroundService(name: "token-refresher") {
             while !Task.isCancelled {
                 await connections.refreshIdle()
+                // Scheduled work of the services that own Google connections (mailbox watch renewal, catch-up).
+                do { try await connections.enqueueTicks(provider: "google") } catch {
+                    logger.warning("cannot queue sync ticks", metadata: ["error": "\(error)"])
+                }
                 try? await Task.sleep(for: .seconds(3600))
             }
         })

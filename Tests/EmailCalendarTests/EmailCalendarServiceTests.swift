@@ -97,6 +97,21 @@ import Testing
                 #expect(status.first?.state == "active" && status.first?.failureClass == "" && status.first?.ownerEmail == "ana@nexa-demo.test")
                 #expect(status.first?.messagesStored == 3 && (status.first?.lastSyncedAtUnixMs ?? 0) > 0 && (status.first?.watchExpiresAtUnixMs ?? 0) > 0)
                 #expect(try await subjects() == ["renewal", "signed contract", "third"])
+
+                // The gateway's hourly tick: a watch near its end is renewed, and mail whose push was lost is caught up.
+                try await db.execute("UPDATE mailboxes SET watch_expires_at = now() + interval '1 hour'")
+                try await google.deliver(from: "buyer@example.com", subject: "fourth, its push lost")
+                #expect(try await connections.enqueueTicks(provider: "google") == 1)
+                #expect(try await connections.enqueueTicks(provider: "google") == 0)  // once an hour per connection
+                var tick = GatewayV1.WebhookEvent()
+                tick.provider = "google"
+                tick.eventType = "sync.tick"
+                tick.body = try #require(try await db.query("""
+                    SELECT body FROM webhook_inbox WHERE workspace_id = \(workspace) AND event_type = 'sync.tick'
+                    """).first).decode([UInt8].self, at: 0)
+                _ = try await email.handleWebhook(tick, options: options)
+                #expect(try await db.query("SELECT watch_expires_at > now() + interval '6 days' FROM mailboxes")[0].decode(Bool.self, at: 0))
+                #expect(try await subjects() == ["fourth, its push lost", "renewal", "signed contract", "third"])
                 // A push for a mailbox this workspace does not sync is acknowledged and changes nothing.
                 let other = Data(#"{"emailAddress":"bob@nexa-demo.test","historyId":"1"}"#.utf8).base64EncodedString()
                 push.body = Array(#"{"message":{"data":"\#(other)","messageId":"2"}}"#.utf8)

@@ -49,6 +49,18 @@ public struct MailboxSync: Sendable {
         return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: watch.historyID, gmail: gmail, now: now)
     }
 
+    /// Renews the mailbox's watch when it ends within `margin` (Gmail's last 7 days; Google
+    /// recommends renewing daily). Returns whether it did.
+    public func renewWatchIfDue(connection: UUID, gmail: GmailClient, margin: TimeInterval = 2 * 86_400, now: Date = Date()) async throws -> Bool {
+        guard let row = try await db.query("SELECT watch_expires_at FROM mailboxes WHERE connection_id = \(connection)").first else {
+            throw Failure.unknownMailbox(connection)
+        }
+        if let expires = try row.decodeIfPresent(Date.self, at: 0), expires > now.addingTimeInterval(margin) { return false }
+        let watch = try await gmail.watch(topic: settings.topic, labelIds: ["INBOX", "SENT"])
+        try await db.execute("UPDATE mailboxes SET watch_expires_at = \(watch.expiration), updated_at = now() WHERE connection_id = \(connection)")
+        return true
+    }
+
     /// Stores what arrived since the cursor; a full sync when Gmail no longer has the cursor.
     /// - Throws: `PlatformError`-free `MailboxSync.Failure.unknownMailbox` for a connection never started.
     public func catchUp(connection: UUID, gmail: GmailClient, now: Date = Date()) async throws -> Report {

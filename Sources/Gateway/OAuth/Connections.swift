@@ -268,6 +268,22 @@ public final class Connections: Sendable {
         }
     }
 
+    /// Queues a `sync.tick` event for each active connection of
+    /// `provider`, at most one per connection and hour: the owning service's scheduled work (watch
+    /// renewal, a catch-up without a push) arrives through the inbox like any event, with the
+    /// service's identity key. Returns how many were queued.
+    @discardableResult
+    public func enqueueTicks(provider: String, now: Date = Date()) async throws -> Int {
+        let hour = Int(now.timeIntervalSince1970 / 3600)
+        return try await db.execute("""
+            INSERT INTO webhook_inbox (workspace_id, endpoint_id, provider, event_id, event_type, body)
+            SELECT workspace_id, 'gateway', provider, 'sync.tick:' || id::text || ':' || \(String(hour)), 'sync.tick',
+                   convert_to(json_build_object('connection_id', id::text, 'account_email', account_email, 'scopes', scopes)::text, 'UTF8')
+            FROM oauth_connections WHERE provider = \(provider) AND status = 'active'
+            ON CONFLICT (workspace_id, provider, event_id) DO NOTHING
+            """)
+    }
+
     /// Refreshes active connections not refreshed for `age` (providers expire idle grants), one at
     /// a time; failures are logged and retried on the next sweep. Returns how many were refreshed.
     @discardableResult
