@@ -35,24 +35,25 @@ public final class RateLimiter: Sendable {
         self.limits = limits
     }
 
-    /// Returns when the caller may send one request to `provider` for `workspace`.
-    /// - Throws: `CancellationError` if the task is cancelled while waiting (its token is given back).
-    public func acquire(provider: String, workspace: String) async throws {
-        guard let wait = reserve(provider: provider, workspace: workspace, at: .now), wait > .zero else { return }
+    /// Returns when the caller may send one request costing `cost` units (Gmail prices calls: a
+    /// `messages.get` is 5 units of the 250 a user has each second) to `provider` for `workspace`.
+    /// - Throws: `CancellationError` if the task is cancelled while waiting (its units are given back).
+    public func acquire(provider: String, workspace: String, cost: Double = 1) async throws {
+        guard let wait = reserve(provider: provider, workspace: workspace, cost: cost, at: .now), wait > .zero else { return }
         Counter(label: "nexa_http_throttled_total", dimensions: [("provider", provider)]).increment()
         Metrics.Timer(label: "nexa_http_throttle_wait_seconds", dimensions: [("provider", provider)])
             .recordNanoseconds(wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)
         do {
             try await Task.sleep(for: wait)
         } catch {
-            giveBack(provider: provider, workspace: workspace)
+            giveBack(provider: provider, workspace: workspace, cost: cost)
             throw error
         }
     }
 
-    /// Takes the next token of `provider`'s bucket for `workspace` as of `now`; returns how long
-    /// the caller must wait for it (zero when one is there), or nil when `provider` has no limit.
-    func reserve(provider: String, workspace: String, at now: ContinuousClock.Instant) -> Duration? {
+    /// Takes the next `cost` units of `provider`'s bucket for `workspace` as of `now`; returns how
+    /// long the caller must wait for them (zero when they are there), or nil when `provider` has no limit.
+    func reserve(provider: String, workspace: String, cost: Double = 1, at now: ContinuousClock.Instant) -> Duration? {
         guard let limit = limits[provider] else { return nil }
         let key = provider + "|" + workspace
         return buckets.withLock { buckets in
@@ -61,15 +62,15 @@ public final class RateLimiter: Sendable {
             let refill = (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * limit.perSecond
             bucket.tokens = min(limit.burst, bucket.tokens + max(0, refill))
             bucket.updated = max(bucket.updated, now)
-            bucket.tokens -= 1  // may go below zero: a reservation in the future, in arrival order
+            bucket.tokens -= cost  // may go below zero: a reservation in the future, in arrival order
             buckets[key] = bucket
             return bucket.tokens >= 0 ? .zero : .nanoseconds(Int64(-bucket.tokens / limit.perSecond * 1e9))
         }
     }
 
-    /// Returns a reserved token that will not be used.
-    func giveBack(provider: String, workspace: String) {
-        buckets.withLock { $0[provider + "|" + workspace]?.tokens += 1 }
+    /// Returns reserved units that will not be used.
+    func giveBack(provider: String, workspace: String, cost: Double = 1) {
+        buckets.withLock { $0[provider + "|" + workspace]?.tokens += cost }
     }
 }
 

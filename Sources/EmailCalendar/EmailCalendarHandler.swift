@@ -19,6 +19,8 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
     let http: HTTPClient
     let gmailAPI: String
     let sync: MailboxSync
+    /// Gmail's per-user quota, shared by every call this process makes for a mailbox.
+    let quota = RateLimiter(limits: ["gmail": GmailClient.perUserQuota])
     let logger: Logger
 
     /// - Parameters:
@@ -79,7 +81,7 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
     /// A Gmail client for `connection`, its token read from the gateway with the caller's key.
     private func gmail(_ connection: UUID, _ context: ServerContext) -> GmailClient {
         let options = CallOptions.propagating(context)
-        return GmailClient(http: http, baseURL: gmailAPI) { [gateway] in
+        return GmailClient(http: http, baseURL: gmailAPI, quota: (quota, connection.uuidString)) { [gateway] in
             var request = GatewayV1.GetAccessTokenRequest()
             request.connectionID = connection.uuidString.lowercased()
             return try await gateway.getAccessToken(request, options: options).accessToken

@@ -266,6 +266,16 @@ struct AddressContext: RequestContext {
         #expect(Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "w1", at: t0 + .seconds(1))) == 0)
     }
 
+    @Test func callsCostTheirUnits() {
+        // Gmail: 250 units a second per user; messages.get costs 5, messages.send 100.
+        let limiter = RateLimiter(limits: ["gmail": .init(burst: 250, perSecond: 250)])
+        let t0 = ContinuousClock.now
+        let gets = (0..<50).map { _ in Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "ana", cost: 5, at: t0)) }
+        #expect(gets.allSatisfy { $0 == 0 })  // 50 × 5 = the whole second's 250
+        #expect(Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "ana", cost: 100, at: t0)) == 400)
+        #expect(Self.milliseconds(limiter.reserve(provider: "gmail", workspace: "ana", cost: 5, at: t0)) == 420)
+    }
+
     @Test func workspacesAndProvidersHaveTheirOwnBuckets() async throws {
         let limiter = RateLimiter(limits: ["gmail": .requests(2, per: .seconds(60))])
         let t0 = ContinuousClock.now

@@ -35,18 +35,34 @@ public struct GmailClient: Sendable {
     /// `https://gmail.googleapis.com` or a stand-in's equivalent.
     let baseURL: String
     let token: @Sendable () async throws -> String
+    /// Gmail's per-user quota, spent in its units, and whose it is.
+    let quota: (limiter: RateLimiter, user: String)?
 
-    public init(http: HTTPClient, baseURL: String, token: @escaping @Sendable () async throws -> String) {
+    /// Gmail's limit per user: 250 quota units a second (its documented figure).
+    public static let perUserQuota = RateLimiter.Limit(burst: 250, perSecond: 250)
+
+    /// - Parameter quota: a limiter with a `gmail` limit (`perUserQuota`) and the mailbox it spends for.
+    public init(http: HTTPClient, baseURL: String, quota: (limiter: RateLimiter, user: String)? = nil,
+                token: @escaping @Sendable () async throws -> String) {
         self.http = http
         self.baseURL = baseURL
+        self.quota = quota
         self.token = token
+    }
+
+    /// The quota units of each call, as Gmail prices them.
+    enum Cost {
+        static let watch: Double = 100
+        static let historyList: Double = 2
+        static let messagesList: Double = 5
+        static let messagesGet: Double = 5
     }
 
     /// `users.watch`: pushes for `labelIds` go to the Pub/Sub `topic`. Returns the history id to
     /// sync from and when the watch expires.
     public func watch(topic: String, labelIds: [String]) async throws(Failure) -> (historyID: UInt64, expiration: Date) {
         let body = try? JSONSerialization.data(withJSONObject: ["topicName": topic, "labelIds": labelIds])
-        let json = try await call("POST", "watch", body: body.map { Array($0) })
+        let json = try await call("POST", "watch", cost: Cost.watch, body: body.map { Array($0) })
         guard let history = (json["historyId"] as? String).flatMap(UInt64.init),
               let expiration = (json["expiration"] as? String).flatMap(Double.init) else { throw .unavailable("watch answered without historyId") }
         return (history, Date(timeIntervalSince1970: expiration / 1000))
@@ -61,7 +77,7 @@ public struct GmailClient: Sendable {
         repeat {
             var query = "history?startHistoryId=\(start)&historyTypes=messageAdded&maxResults=500"
             if let pageToken { query += "&pageToken=\(Self.encode(pageToken))" }
-            let response = try await raw("GET", query)
+            let response = try await raw("GET", query, cost: Cost.historyList)
             if response.status == 404 { throw .historyExpired }
             try Self.check(response)
             guard let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {
@@ -85,7 +101,7 @@ public struct GmailClient: Sendable {
         repeat {
             var query = "messages?labelIds=\(labelId)&maxResults=\(min(500, limit))&q=\(Self.encode("after:\(Int(after.timeIntervalSince1970))"))"
             if let pageToken { query += "&pageToken=\(Self.encode(pageToken))" }
-            let json = try await call("GET", query)
+            let json = try await call("GET", query, cost: Cost.messagesList)
             ids += (json["messages"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
             pageToken = json["nextPageToken"] as? String
         } while pageToken != nil && ids.count < limit
@@ -94,7 +110,7 @@ public struct GmailClient: Sendable {
 
     /// `users.messages.get` (format `full`); nil when the message is gone.
     public func message(id: String) async throws(Failure) -> GmailMessage? {
-        let response = try await raw("GET", "messages/\(Self.encode(id))?format=full")
+        let response = try await raw("GET", "messages/\(Self.encode(id))?format=full", cost: Cost.messagesGet)
         if response.status == 404 { return nil }
         try Self.check(response)
         do {
@@ -104,8 +120,8 @@ public struct GmailClient: Sendable {
         }
     }
 
-    private func call(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(Failure) -> [String: Any] {
-        let response = try await raw(method, path, body: body)
+    private func call(_ method: String, _ path: String, cost: Double, body: [UInt8]? = nil) async throws(Failure) -> [String: Any] {
+        let response = try await raw(method, path, cost: cost, body: body)
         try Self.check(response)
         guard let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {
             throw .unavailable("\(response.status): not a JSON object")
@@ -113,7 +129,12 @@ public struct GmailClient: Sendable {
         return json
     }
 
-    private func raw(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(Failure) -> HTTPClientResponse {
+    private func raw(_ method: String, _ path: String, cost: Double, body: [UInt8]? = nil) async throws(Failure) -> HTTPClientResponse {
+        if let quota {
+            do { try await quota.limiter.acquire(provider: "gmail", workspace: quota.user, cost: cost) } catch {
+                throw .unavailable("cancelled while waiting for Gmail quota")
+            }
+        }
         let bearer: String
         do { bearer = try await token() } catch { throw .unauthorized("no access token: \(error)") }
         var headers = [HTTPClientRequest.Header("Authorization", "Bearer \(bearer)")]
