@@ -45,21 +45,9 @@ public final class APIKeyAuthenticator: CallAuthenticator {
         guard let presented = APIKeys.Presented(metadata.apiKey) else {
             throw RPCError(.unauthenticated, "the API key is malformed")
         }
-        let entry: Entry?
-        switch cache.entry(for: presented.id) {
-        case .fresh(let cached):
-            entry = cached
-        case .expired(let stale):
-            if let source, !misses.spend(from: source) {
-                // This address has spent its lookups; a key known a moment ago is still checked.
-                guard let stale else { throw Self.tooManyUnknown }
-                entry = stale
-            } else {
-                entry = try await lookUp(presented.id, source: source)
-            }
-        case .missing:
-            if let source, !misses.spend(from: source) { throw Self.tooManyUnknown }
-            entry = try await lookUp(presented.id, source: source)
+        // Past the address's lookups, a key known a moment ago is still checked.
+        guard let entry = try await misses.resolve(cache.entry(for: presented.id), source: source, lookUp: { try await lookUp(presented.id) }) else {
+            throw Self.tooManyUnknown
         }
         // Compare the hash even for unknown ids, so timing does not tell which ids exist.
         let matches = Digest.constantTimeEquals(Digest.sha256(Array(presented.secret.utf8)), entry?.secretHash ?? Self.noHash)
@@ -78,18 +66,10 @@ public final class APIKeyAuthenticator: CallAuthenticator {
     private static let noHash = [UInt8](repeating: 0, count: 32)
     private static let tooManyUnknown = RPCError(.resourceExhausted, "too many unknown API keys from this address; try again later")
 
-    /// The key as the database has it now, cached; a found key gives `source` its lookup back.
-    private func lookUp(_ id: String, source: String?) async throws -> Entry? {
-        let found: (key: APIKeys.Key, secretHash: [UInt8])?
-        do {
-            found = try await keys.lookup(id: id)
-        } catch {
-            if let source { misses.refund(to: source) }
-            throw error
-        }
-        let entry = found.map { Entry(key: $0.key, secretHash: $0.secretHash, workspace: $0.key.workspaceID.uuidString.lowercased()) }
+    /// The key as the database has it now, cached.
+    private func lookUp(_ id: String) async throws -> Entry? {
+        let entry = try await keys.lookup(id: id).map { Entry(key: $0.key, secretHash: $0.secretHash, workspace: $0.key.workspaceID.uuidString.lowercased()) }
         cache.store(entry, for: id)
-        if let source, entry != nil { misses.refund(to: source) }
         return entry
     }
 }

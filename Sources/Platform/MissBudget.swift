@@ -42,6 +42,31 @@ public final class MissBudget: Sendable {
         }
     }
 
+    /// The value behind `entry`, what the cache held for an id `source` asked for: a fresh entry as
+    /// it is; otherwise `lookUp`'s answer when `source` (nil: not limited) may spend a lookup — its
+    /// token given back when the id exists or the lookup fails; otherwise, once `source` has spent
+    /// its lookups, a value known a moment ago (expired). Nil, the outer optional, when nothing may
+    /// be said: the caller refuses the request.
+    public func resolve<Key: Hashable & Sendable, Value: Sendable>(
+        _ entry: BoundedCache<Key, Value>.Entry, source: String?, lookUp: () async throws -> Value?
+    ) async throws -> Value?? {
+        if case .fresh(let value) = entry { return .some(value) }
+        guard let source else { return .some(try await lookUp()) }
+        if spend(from: source) {
+            let found: Value?
+            do {
+                found = try await lookUp()
+            } catch {
+                refund(to: source)
+                throw error
+            }
+            if found != nil { refund(to: source) }
+            return .some(found)
+        }
+        if case .expired(let stale?) = entry { return .some(stale) }
+        return nil
+    }
+
     /// Gives back the token of a lookup that found what it looked for.
     public func refund(to source: String, now: ContinuousClock.Instant = .now) {
         buckets.update(source, now: now) { bucket in

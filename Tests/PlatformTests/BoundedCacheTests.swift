@@ -67,4 +67,25 @@ import Testing
         #expect((0..<3).allSatisfy { _ in budget.spend(from: "198.51.100.7", now: t0 + .seconds(60)) })  // refilled to its burst
         #expect(!budget.spend(from: "198.51.100.7", now: t0 + .seconds(60)))
     }
+
+    @Test func resolveLooksUpWithinTheBudgetAndServesWhatItKnewBeyondIt() async throws {
+        let cache = BoundedCache<String, Int>(capacity: 10, timeToLive: .zero, negativeTimeToLive: .zero)
+        let budget = MissBudget(burst: 1, perSecond: 0.001)
+        struct Down: Error {}
+        cache.store(7, for: "known")  // expired at once (TTL zero)
+        // A lookup that finds its id, or fails, costs nothing; one that misses spends the only token.
+        #expect(try await budget.resolve(cache.entry(for: "known"), source: "a") { 7 } == .some(7))
+        await #expect(throws: Down.self) { _ = try await budget.resolve(cache.entry(for: "x"), source: "a") { () async throws -> Int? in throw Down() } }
+        #expect(try await budget.resolve(cache.entry(for: "x"), source: "a") { nil } == .some(nil))
+        // Spent: no lookup runs; a known value is still served, an unknown id is refused.
+        var looked = false
+        #expect(try await budget.resolve(cache.entry(for: "known"), source: "a") { looked = true; return 8 } == .some(7))
+        #expect(try await budget.resolve(cache.entry(for: "y"), source: "a") { looked = true; return nil } == nil)
+        #expect(!looked)
+        // Without a source there is no budget; a fresh entry needs no lookup.
+        #expect(try await budget.resolve(cache.entry(for: "y"), source: nil) { 9 } == .some(9))
+        let fresh = BoundedCache<String, Int>(capacity: 10, timeToLive: .seconds(60), negativeTimeToLive: .seconds(60))
+        fresh.store(nil, for: "gone")
+        #expect(try await budget.resolve(fresh.entry(for: "gone"), source: "a") { looked = true; return 1 } == .some(nil) && !looked)
+    }
 }

@@ -68,22 +68,15 @@ public struct WebhookIngress: Sendable {
             return finish(request, provider: provider, endpoint: endpoint, verified: verified, reply: reply)
         }
         Task {
-            let endpoint: WebhookEndpoint?
-            if case .fresh(let cached) = entry {
-                endpoint = cached
-            } else if misses.spend(from: source) {
-                do {
-                    endpoint = try await endpoints.lookupInDatabase(id: endpointID)
-                } catch {
-                    misses.refund(to: source)
-                    logger.error("endpoint lookup failed", metadata: ["error": "\(error)"])
-                    return reply(Self.reply(503, "temporarily unavailable"))
-                }
-                if endpoint != nil { misses.refund(to: source) }
-            } else if case .expired(let stale?) = entry {
-                // This address has spent its lookups; an endpoint known a moment ago is still served.
-                endpoint = stale
-            } else {
+            // Past the address's lookups, an endpoint known a moment ago is still served.
+            let resolved: WebhookEndpoint??
+            do {
+                resolved = try await misses.resolve(entry, source: source) { try await endpoints.lookupInDatabase(id: endpointID) }
+            } catch {
+                logger.error("endpoint lookup failed", metadata: ["error": "\(error)"])
+                return reply(Self.reply(503, "temporarily unavailable"))
+            }
+            guard let endpoint = resolved else {
                 Self.limited.increment()
                 return reply(Self.tooManyUnknown)
             }
