@@ -40,7 +40,7 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
                              "https://mail.google.com/"]
 
     public func handleWebhook(_ event: GatewayV1.WebhookEvent, context: ServerContext) async throws -> GatewayV1.WebhookAck {
-        guard let workspace = UUID(uuidString: try context.workspaceID()) else { throw RPCError(.unauthenticated, "no workspace") }
+        let workspace = try context.workspace()
         let body = (try? JSONSerialization.jsonObject(with: Data(event.body))) as? [String: Any] ?? [:]
         switch (event.provider, event.eventType) {
         case ("google", "connection.created"):
@@ -89,7 +89,7 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
     }
 
     public func getSyncStatus(_ request: EmailCalendarV1.GetSyncStatusRequest, context: ServerContext) async throws -> EmailCalendarV1.GetSyncStatusResponse {
-        guard let workspace = UUID(uuidString: try context.workspaceID()) else { throw RPCError(.unauthenticated, "no workspace") }
+        let workspace = try context.workspace()
         var response = EmailCalendarV1.GetSyncStatusResponse()
         response.mailboxes = try await sync.status(workspace: workspace)
         return response
