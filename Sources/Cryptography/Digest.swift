@@ -91,6 +91,16 @@ public enum Digest {
         return out
     }
 
+    /// Whether `byte` is a character of the URL-safe base64 alphabet (`A–Z a–z 0–9 - _`), as the
+    /// ids and secrets `base64URL` makes are written.
+    public static func isBase64URL(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "_"): true
+        default: false
+        }
+    }
+
     /// Decodes URL-safe base64 with or without padding; nil when it is not base64url.
     public static func base64URLDecode(_ text: some StringProtocol) -> [UInt8]? {
         var values: [UInt8] = []

@@ -31,7 +31,7 @@ public struct APIKeys: Sendable {
             let idStart = utf8.index(utf8.startIndex, offsetBy: 5)
             let idEnd = utf8.index(idStart, offsetBy: 16)
             guard utf8[idEnd] == UInt8(ascii: "_"), utf8[idStart..<idEnd].allSatisfy(Self.isLowerHex),
-                  utf8[utf8.index(after: idEnd)...].allSatisfy(Self.isBase64URL) else { return nil }
+                  utf8[utf8.index(after: idEnd)...].allSatisfy(Digest.isBase64URL) else { return nil }
             id = String(text[idStart..<idEnd])
             secret = String(text[utf8.index(after: idEnd)...])
         }
@@ -40,13 +40,6 @@ public struct APIKeys: Sendable {
             (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
         }
 
-        private static func isBase64URL(_ byte: UInt8) -> Bool {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"): true
-            default: false
-            }
-        }
     }
 
     public let db: PostgresClient

@@ -37,13 +37,7 @@ public final class WebhookEndpoints: Sendable {
     public static func isWellFormed(id: String) -> Bool {
         let utf8 = id.utf8
         guard utf8.count == 23, utf8.starts(with: "we_".utf8) else { return false }
-        return utf8.dropFirst(3).allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"): true
-            default: false
-            }
-        }
+        return utf8.dropFirst(3).allSatisfy(Digest.isBase64URL)
     }
 
     /// Endpoints this process has looked up in the database (cache misses).
