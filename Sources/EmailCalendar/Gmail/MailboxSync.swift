@@ -44,9 +44,8 @@ public struct MailboxSync: Sendable {
             INSERT INTO mailboxes (connection_id, workspace_id, owner_email) VALUES (\(connection), \(workspace), \(owner))
             ON CONFLICT (connection_id) DO UPDATE SET owner_email = EXCLUDED.owner_email, updated_at = now()
             """)
-        let watch = try await gmail.watch(topic: settings.topic, labelIds: ["INBOX", "SENT"])
-        try await db.execute("UPDATE mailboxes SET watch_expires_at = \(watch.expiration) WHERE connection_id = \(connection)")
-        return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: watch.historyID, gmail: gmail, now: now)
+        let cursor = try await watch(connection: connection, gmail: gmail)
+        return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: cursor, gmail: gmail, now: now)
     }
 
     /// Renews the mailbox's watch when it ends within `margin` (Gmail's last 7 days; Google
@@ -56,9 +55,16 @@ public struct MailboxSync: Sendable {
             throw Failure.unknownMailbox(connection)
         }
         if let expires = try row.decodeIfPresent(Date.self, at: 0), expires > now.addingTimeInterval(margin) { return false }
+        _ = try await watch(connection: connection, gmail: gmail)
+        return true
+    }
+
+    /// Watches INBOX and SENT (again), records when the watch ends, and returns the history id
+    /// it starts from.
+    private func watch(connection: UUID, gmail: GmailClient) async throws -> UInt64 {
         let watch = try await gmail.watch(topic: settings.topic, labelIds: ["INBOX", "SENT"])
         try await db.execute("UPDATE mailboxes SET watch_expires_at = \(watch.expiration), updated_at = now() WHERE connection_id = \(connection)")
-        return true
+        return watch.historyID
     }
 
     /// Stores what arrived since the cursor; a full sync when Gmail no longer has the cursor.
@@ -71,8 +77,8 @@ public struct MailboxSync: Sendable {
         let owner: String = try row.decode(at: 1)
         guard let cursor = try row.decodeIfPresent(Int64.self, at: 2).map(UInt64.init) else {
             // The first sync never finished: do it again.
-            let watch = try await gmail.watch(topic: settings.topic, labelIds: ["INBOX", "SENT"])
-            return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: watch.historyID, gmail: gmail, now: now)
+            let cursor = try await watch(connection: connection, gmail: gmail)
+            return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: cursor, gmail: gmail, now: now)
         }
         // (A typed `catch` pattern here crashes the Swift 6.3.1 compiler; a Result does not.)
         let read: Result<GmailClient.History, GmailClient.Failure>
@@ -82,8 +88,8 @@ public struct MailboxSync: Sendable {
         case .success(let read):
             history = read
         case .failure(.historyExpired):
-            let watch = try await gmail.watch(topic: settings.topic, labelIds: ["INBOX", "SENT"])
-            return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: watch.historyID, gmail: gmail, now: now)
+            let cursor = try await watch(connection: connection, gmail: gmail)
+            return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: cursor, gmail: gmail, now: now)
         case .failure(let failure):
             throw failure
         }
