@@ -89,7 +89,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                 guard WebhookEndpoints.isWellFormed(id: delivery.endpointID) else {
                     // No endpoint has such an id: answered at once, the body is not kept.
                     current = .discarding
-                    return answer(WebhookIngress.reply(404, "unknown webhook endpoint"), closing: delivery.closeAfterwards, context: context)
+                    return answer(WebhookIngress.unknownEndpoint, closing: delivery.closeAfterwards, context: context)
                 }
                 current = .delivery(delivery)
             } else {

@@ -97,7 +97,7 @@ public struct WebhookIngress: Sendable {
         return endpoint
     }
 
-    private static let unknownEndpoint = reply(404, "unknown webhook endpoint")
+    static let unknownEndpoint = reply(404, "unknown webhook endpoint")
     private static let tooManyUnknown = reply(429, "too many deliveries to unknown webhook endpoints from this address; slow down")
     private static let limited = Counter(label: "nexa_webhook_lookups_limited_total")
 
