@@ -49,13 +49,9 @@ public final class PublicKey: @unchecked Sendable {
 
     /// - Parameter pem: an X.509 certificate in PEM form; its subject key is used (the chain is not checked).
     public init(certificatePEM pem: [UInt8]) throws(CryptoError) {
-        let certificate: OpaquePointer? = pem.withUnsafeBytes { bytes in
-            guard let bio = BIO_new_mem_buf(bytes.baseAddress, Int32(bytes.count)) else { return nil }
-            defer { BIO_free(bio) }
-            return PEM_read_bio_X509(bio, nil, nil, nil)
-        }
-        guard let certificate else { throw CryptoError("not a PEM X.509 certificate") }
-        defer { X509_free(certificate) }
+        let certificates = Self.certificates(in: pem)
+        defer { certificates.forEach { X509_free($0) } }
+        guard let certificate = certificates.first else { throw CryptoError("not a PEM X.509 certificate") }
         guard let parsed = X509_get_pubkey(certificate) else { throw CryptoError("the certificate has no usable public key") }
         key = parsed
         algorithm = Self.name(of: parsed)
