@@ -98,9 +98,13 @@ public struct EmailMessage: ActivityPayload, Hashable {
     public var snippet: String?
     public var html: String?
     public var attachments: [String]?
+    /// The thread's earlier Message-IDs (a reply to this message lists them, then `messageID`).
+    public var references: [String]?
+    /// How the CRM sent it (`gmail`); nil for mail it read.
+    public var sentVia: String?
 
     public init(direction: Direction, from: String, to: [String], cc: [String] = [], threadID: String? = nil, messageID: String? = nil,
-                snippet: String? = nil, html: String? = nil, attachments: [String]? = nil) {
+                snippet: String? = nil, html: String? = nil, attachments: [String]? = nil, references: [String]? = nil, sentVia: String? = nil) {
         self.direction = direction
         self.from = from
         self.to = to
@@ -110,10 +114,12 @@ public struct EmailMessage: ActivityPayload, Hashable {
         self.snippet = snippet
         self.html = html
         self.attachments = attachments
+        self.references = references
+        self.sentVia = sentVia
     }
 
     enum CodingKeys: String, CodingKey {
-        case direction, from, to, cc, threadID = "thread_id", messageID = "message_id", snippet, html, attachments
+        case direction, from, to, cc, threadID = "thread_id", messageID = "message_id", snippet, html, attachments, references, sentVia = "sent_via"
     }
 }
 

@@ -28,7 +28,8 @@ public enum EmailAddresses {
         for byte in bytes[start...] {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"): address.append(byte + 32)
-            case UInt8(ascii: " "), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "\""): return nil
+            case UInt8(ascii: " "), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "\""), 0x00...0x1F, 0x7F:
+                return nil
             case UInt8(ascii: "@"): at = address.count; address.append(byte)
             default: address.append(byte)
             }
@@ -44,7 +45,8 @@ public enum EmailAddresses {
         guard let at = address.lastIndex(of: "@"), at != address.startIndex else { return nil }
         let domain = address[address.index(after: at)...]
         guard domain.contains("."), !domain.hasPrefix("."), !domain.hasSuffix("."),
-              !address.contains(where: { $0 == " " || $0 == "<" || $0 == ">" || $0 == "," || $0 == ";" || $0 == "\"" }) else { return nil }
+              !address.contains(where: { $0 == " " || $0 == "<" || $0 == ">" || $0 == "," || $0 == ";" || $0 == "\"" }),
+              !address.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return nil }
         return address
     }
 

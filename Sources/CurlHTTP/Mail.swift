@@ -16,16 +16,84 @@ public struct OutboundMail: Sendable, Hashable {
     /// A plain-text message with the usual headers; lines end in CRLF.
     public static func text(from: String, to: [String], subject: String, body: String, date: Date = Date(),
                             messageID: String = "<\(UUID().uuidString.lowercased())@nexa.invalid>") -> OutboundMail {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
         let headers = [
-            "From: \(from)", "To: \(to.joined(separator: ", "))", "Subject: \(subject)", "Date: \(formatter.string(from: date))",
+            "From: \(from)", "To: \(to.joined(separator: ", "))", "Subject: \(subject)", "Date: \(MessageFormat.date(date))",
             "Message-ID: \(messageID)", "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
             "Content-Transfer-Encoding: 8bit",
         ]
-        let normalized = body.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
-        return OutboundMail(from: from, recipients: to, message: Array((headers.joined(separator: "\r\n") + "\r\n\r\n" + normalized + "\r\n").utf8))
+        return OutboundMail(from: from, recipients: to, message: Array((headers.joined(separator: "\r\n") + "\r\n\r\n" + MessageFormat.crlf(body) + "\r\n").utf8))
+    }
+
+    /// A message with a text and/or an HTML body (both: `multipart/alternative`), Cc, and the
+    /// threading headers of a reply. Non-ASCII subjects are RFC 2047 encoded words; bodies are
+    /// UTF-8 in base64, so no line is ever too long. Lines end in CRLF.
+    /// - Parameters:
+    ///   - messageID: `<left@right>`, ours, so a retried send can be recognised.
+    ///   - inReplyTo: the Message-ID answered; `references` the thread's earlier ones.
+    public static func compose(from: String, to: [String], cc: [String] = [], subject: String, text: String?, html: String?,
+                               date: Date = Date(), messageID: String, inReplyTo: String? = nil, references: [String] = []) -> OutboundMail {
+        var headers = ["From: \(from)", "To: \(to.joined(separator: ", "))"]
+        if !cc.isEmpty { headers.append("Cc: \(cc.joined(separator: ", "))") }
+        headers += ["Subject: \(MessageFormat.encodedWords(subject))", "Date: \(MessageFormat.date(date))", "Message-ID: \(messageID)"]
+        if let inReplyTo { headers.append("In-Reply-To: \(inReplyTo)") }
+        if !references.isEmpty { headers.append("References: \(references.joined(separator: " "))") }
+        headers.append("MIME-Version: 1.0")
+        func part(_ type: String, _ content: String) -> [String] {
+            ["Content-Type: \(type); charset=utf-8", "Content-Transfer-Encoding: base64", "", MessageFormat.base64Lines(Array(MessageFormat.crlf(content).utf8))]
+        }
+        var lines = headers
+        switch (text, html) {
+        case (let text?, let html?):
+            let boundary = "nexa-" + UUID().uuidString.lowercased()
+            lines += ["Content-Type: multipart/alternative;", " boundary=\"\(boundary)\"", "", "--\(boundary)"] + part("text/plain", text)
+                + ["--\(boundary)"] + part("text/html", html) + ["--\(boundary)--"]
+        case (nil, let html?):
+            lines += part("text/html", html)
+        default:
+            lines += part("text/plain", text ?? "")
+        }
+        return OutboundMail(from: from, recipients: to + cc, message: Array((lines.joined(separator: "\r\n") + "\r\n").utf8))
+    }
+}
+
+/// The pieces of RFC 5322 / 2045 / 2047 formatting the composers share.
+enum MessageFormat {
+    static func date(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
+        return formatter.string(from: date)
+    }
+
+    static func crlf(_ text: String) -> String {
+        text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+    }
+
+    /// Base64 in lines of 76 characters (RFC 2045).
+    static func base64Lines(_ bytes: [UInt8]) -> String {
+        let encoded = Data(bytes).base64EncodedString()
+        return stride(from: 0, to: encoded.count, by: 76).map { start in
+            let from = encoded.index(encoded.startIndex, offsetBy: start)
+            return String(encoded[from..<(encoded.index(from, offsetBy: 76, limitedBy: encoded.endIndex) ?? encoded.endIndex)])
+        }.joined(separator: "\r\n")
+    }
+
+    /// Printable ASCII as it is; anything else as UTF-8 "B" encoded words of at most 75 characters,
+    /// split between characters, never inside one.
+    static func encodedWords(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value > 126 || $0.value < 32 }) else { return text }
+        var words: [[UInt8]] = []
+        var chunk: [UInt8] = []
+        for character in text {
+            let bytes = Array(String(character).utf8)
+            if chunk.count + bytes.count > 36 {  // 36 bytes → 48 base64 characters, 60 with `=?UTF-8?B?` and `?=`: short lines after any header name
+                words.append(chunk)
+                chunk = []
+            }
+            chunk += bytes
+        }
+        if !chunk.isEmpty { words.append(chunk) }
+        return words.map { "=?UTF-8?B?\(Data($0).base64EncodedString())?=" }.joined(separator: "\r\n ")
     }
 }
 

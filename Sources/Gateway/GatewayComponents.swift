@@ -46,9 +46,11 @@ public enum GatewayComponents {
         var dispatch = WebhookDispatcher.Configuration()
         dispatch.lease = gateway.webhookLease
         dispatch.callTimeout = gateway.webhookLease / 2
+        let credentials = ServiceCredentials(db: db, vault: vault)
+        let transport = WebhookDispatcher.rpcTransport(clients)
         let dispatcher = WebhookDispatcher(
-            db: db, credentials: ServiceCredentials(db: db, vault: vault), configuration: dispatch,
-            extraRoutes: providers.mapValues(\.owningService), logger: logger, transport: WebhookDispatcher.rpcTransport(clients))
+            db: db, credentials: credentials, configuration: dispatch,
+            extraRoutes: providers.mapValues(\.owningService), logger: logger, transport: transport)
         let server = GatewayHTTP.make(
             host: gateway.httpBindHost, port: gateway.httpPort, ingress: ingress, oauth: oauth,
             imports: clients["data_transfer"].map {
@@ -72,7 +74,8 @@ public enum GatewayComponents {
                 try? await Task.sleep(for: .seconds(3600))
             }
         })
-        let handler = GatewayHandler(db: db, endpoints: endpoints, connections: connections, links: links, providers: providers, logger: logger)
+        let handler = GatewayHandler(db: db, endpoints: endpoints, connections: connections, links: links, providers: providers,
+                                     introducer: ServiceIntroducer(credentials: credentials, transport: transport), logger: logger)
         return ServiceMain.Components(
             rpc: GatewayV1.GatewayService.Server(handler: handler),
             background: background,
@@ -98,11 +101,12 @@ public enum GatewayComponents {
 
 /// The gateway as a bare RPC service (tests of its methods).
 public func makeGatewayService(
-    db: PostgresClient, vault: TokenVault, providers: [String: OAuthProvider] = [:], publicURL: String = "http://127.0.0.1:8080"
+    db: PostgresClient, vault: TokenVault, providers: [String: OAuthProvider] = [:], publicURL: String = "http://127.0.0.1:8080",
+    introducer: ServiceIntroducer? = nil
 ) -> some ServerService {
     let connections = Connections(db: db, vault: vault, tokens: TokenEndpoint(http: HTTPClient()), providers: providers,
                                   logger: Logger(label: "nexa.gateway"))
     return GatewayV1.GatewayService.Server(handler: GatewayHandler(
         db: db, endpoints: WebhookEndpoints(db: db, vault: vault), connections: connections,
-        links: ConnectLinks(vault: vault, publicURL: publicURL), providers: providers))
+        links: ConnectLinks(vault: vault, publicURL: publicURL), providers: providers, introducer: introducer))
 }

@@ -13,11 +13,14 @@ public struct GatewayHandler: GatewayV1.GatewayService.Handler {
     let connections: Connections
     let links: ConnectLinks
     let providers: [String: OAuthProvider]
+    /// Nil when the gateway has no domain service addresses.
+    let introducer: ServiceIntroducer?
     let logger: Logger
 
     public init(db: PostgresClient, endpoints: WebhookEndpoints, connections: Connections, links: ConnectLinks,
-                providers: [String: OAuthProvider], logger: Logger = Logger(label: "nexa.gateway")) {
+                providers: [String: OAuthProvider], introducer: ServiceIntroducer? = nil, logger: Logger = Logger(label: "nexa.gateway")) {
         self.db = db
+        self.introducer = introducer
         self.endpoints = endpoints
         self.connections = connections
         self.links = links
@@ -48,6 +51,22 @@ public struct GatewayHandler: GatewayV1.GatewayService.Handler {
         response.accountEmail = token.connection.accountEmail
         response.scopes = token.connection.scopes
         return response
+    }
+
+    public func introduceService(
+        _ request: GatewayV1.IntroduceServiceRequest, context: ServerContext
+    ) async throws -> GatewayV1.IntroduceServiceResponse {
+        guard TokenScopes.providersByService[request.service] != nil else {
+            throw RPCError(.invalidArgument, "\"\(request.service)\" is not a service with connections (\(TokenScopes.providersByService.keys.sorted().joined(separator: ", ")))")
+        }
+        let scopes = context.principal?.scopes ?? []
+        guard scopes.contains(request.service) || scopes.contains("*") else {
+            throw RPCError(.permissionDenied, "this API key may not call \(request.service)")
+        }
+        guard let introducer else { throw RPCError(.unavailable, "the gateway has no address for \(request.service)") }
+        try await introducer.introduce(service: request.service, workspace: try context.workspace(),
+                                       timeout: context.deadline.map { ContinuousClock.now.duration(to: $0) })
+        return GatewayV1.IntroduceServiceResponse()
     }
 
     public func listConnections(

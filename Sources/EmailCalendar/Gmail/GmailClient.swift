@@ -1,3 +1,4 @@
+import Cryptography
 public import CurlHTTP
 public import Foundation
 
@@ -12,6 +13,8 @@ public struct GmailClient: Sendable {
         case rateLimited(String)
         /// `history.list` 404: the cursor is older than Gmail keeps; a full sync is due.
         case historyExpired
+        /// 400, or 403 for another reason than rate: the request itself is wrong; repeating it will not help.
+        case rejected(String)
         /// Anything else the API answered, or no answer.
         case unavailable(String)
 
@@ -20,6 +23,7 @@ public struct GmailClient: Sendable {
             case .unauthorized(let m): "unauthorized: \(m)"
             case .rateLimited(let m): "rate limited: \(m)"
             case .historyExpired: "the history cursor expired"
+            case .rejected(let m): "rejected: \(m)"
             case .unavailable(let m): "unavailable: \(m)"
             }
         }
@@ -56,6 +60,7 @@ public struct GmailClient: Sendable {
         static let historyList: Double = 2
         static let messagesList: Double = 5
         static let messagesGet: Double = 5
+        static let messagesSend: Double = 100
     }
 
     /// `users.watch`: pushes for `labelIds` go to the Pub/Sub `topic`. Returns the history id to
@@ -94,18 +99,37 @@ public struct GmailClient: Sendable {
         return History(addedMessageIDs: added, historyID: latest)
     }
 
-    /// `users.messages.list` for `labelId`, received after `after`, newest first, at most `limit` ids.
-    public func messageIDs(labelId: String, after: Date, limit: Int) async throws(Failure) -> [String] {
+    /// `users.messages.list` with Gmail's search `query` (`after:1700000000`, `rfc822msgid:<…>`),
+    /// optionally in `labelId`, newest first, at most `limit` ids.
+    public func messageIDs(labelId: String? = nil, query: String, limit: Int) async throws(Failure) -> [String] {
         var ids: [String] = []
         var pageToken: String?
         repeat {
-            var query = "messages?labelIds=\(labelId)&maxResults=\(min(500, limit))&q=\(Self.encode("after:\(Int(after.timeIntervalSince1970))"))"
-            if let pageToken { query += "&pageToken=\(Self.encode(pageToken))" }
-            let json = try await call("GET", query, cost: Cost.messagesList)
+            var path = "messages?maxResults=\(min(500, limit))&q=\(Self.encode(query))"
+            if let labelId { path += "&labelIds=\(Self.encode(labelId))" }
+            if let pageToken { path += "&pageToken=\(Self.encode(pageToken))" }
+            let json = try await call("GET", path, cost: Cost.messagesList)
             ids += (json["messages"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
             pageToken = json["nextPageToken"] as? String
         } while pageToken != nil && ids.count < limit
         return Array(ids.prefix(limit))
+    }
+
+    /// Gmail's search for a time window: `after:` and `before:` in epoch seconds.
+    public static func window(after: Date, before: Date? = nil) -> String {
+        "after:\(Int(after.timeIntervalSince1970))" + (before.map { " before:\(Int($0.timeIntervalSince1970))" } ?? "")
+    }
+
+    /// `users.messages.send` of an RFC 2822 message, in `threadID` when it answers one. Sent once:
+    /// no retry here, since Gmail has no idempotency key (the caller searches for the Message-ID
+    /// before sending again).
+    public func send(raw: [UInt8], threadID: String?) async throws(Failure) -> (id: String, threadID: String) {
+        var body: [String: Any] = ["raw": Digest.base64URL(raw)]
+        if let threadID { body["threadId"] = threadID }
+        let json = try await call("POST", "messages/send", cost: Cost.messagesSend,
+                                  body: (try? JSONSerialization.data(withJSONObject: body)).map { Array($0) }, retry: nil)
+        guard let id = json["id"] as? String, let thread = json["threadId"] as? String else { throw .unavailable("send answered without id and threadId") }
+        return (id, thread)
     }
 
     /// `users.messages.get` (format `full`); nil when the message is gone.
@@ -120,8 +144,9 @@ public struct GmailClient: Sendable {
         }
     }
 
-    private func call(_ method: String, _ path: String, cost: Double, body: [UInt8]? = nil) async throws(Failure) -> [String: Any] {
-        let response = try await raw(method, path, cost: cost, body: body)
+    private func call(_ method: String, _ path: String, cost: Double, body: [UInt8]? = nil,
+                      retry: RetryPolicy? = .standard) async throws(Failure) -> [String: Any] {
+        let response = try await raw(method, path, cost: cost, body: body, retry: retry)
         try Self.check(response)
         guard let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {
             throw .unavailable("\(response.status): not a JSON object")
@@ -129,7 +154,8 @@ public struct GmailClient: Sendable {
         return json
     }
 
-    private func raw(_ method: String, _ path: String, cost: Double, body: [UInt8]? = nil) async throws(Failure) -> HTTPClientResponse {
+    private func raw(_ method: String, _ path: String, cost: Double, body: [UInt8]? = nil,
+                     retry: RetryPolicy? = .standard) async throws(Failure) -> HTTPClientResponse {
         if let quota {
             do { try await quota.limiter.acquire(provider: "gmail", workspace: quota.user, cost: cost) } catch {
                 throw .unavailable("cancelled while waiting for Gmail quota")
@@ -141,7 +167,8 @@ public struct GmailClient: Sendable {
         if body != nil { headers.append(.init("Content-Type", "application/json")) }
         let request = HTTPClientRequest(method: method, url: "\(baseURL)/gmail/v1/users/me/\(path)", headers: headers, body: body)
         do {
-            return try await http.execute(request, retry: .standard)
+            if let retry { return try await http.execute(request, retry: retry) }
+            return try await http.execute(request)
         } catch {
             throw .unavailable("\(error)")
         }
@@ -157,6 +184,8 @@ public struct GmailClient: Sendable {
         case 401: throw .unauthorized(message)
         case 429: throw .rateLimited(message)
         case 403 where reasons.contains("rateLimitExceeded") || reasons.contains("userRateLimitExceeded"): throw .rateLimited(message)
+        case 403 where reasons.contains("insufficientPermissions"): throw .unauthorized(message)
+        case 400, 403: throw .rejected(message)
         default: throw .unavailable("\(response.status) \(message)")
         }
     }

@@ -38,14 +38,49 @@ public struct MailboxSync: Sendable {
     }
 
     /// Registers the mailbox of `connection` (`owner`'s, in `workspace`), watches INBOX and SENT,
-    /// and syncs the last `window`.
+    /// and syncs the last `window`. A mailbox that was synced before (a connection made again after
+    /// it needed the user) resumes from its cursor instead.
     public func start(connection: UUID, workspace: UUID, owner: String, gmail: GmailClient, now: Date = Date()) async throws -> Report {
-        try await db.execute("""
+        let resumable = try await db.query("""
             INSERT INTO mailboxes (connection_id, workspace_id, owner_email) VALUES (\(connection), \(workspace), \(owner))
-            ON CONFLICT (connection_id) DO UPDATE SET owner_email = EXCLUDED.owner_email, updated_at = now()
-            """)
+            ON CONFLICT (connection_id) DO UPDATE SET owner_email = EXCLUDED.owner_email, paused_at = NULL, updated_at = now()
+            RETURNING history_id IS NOT NULL
+            """)[0].decode(Bool.self, at: 0)
+        if resumable {
+            _ = try await renewWatchIfDue(connection: connection, gmail: gmail, now: now)
+            return try await catchUp(connection: connection, gmail: gmail, now: now)
+        }
         let cursor = try await watch(connection: connection, gmail: gmail)
-        return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: cursor, gmail: gmail, now: now)
+        return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: cursor, gmail: gmail,
+                                  since: now.addingTimeInterval(-settings.window), now: now)
+    }
+
+    /// Restarts the mailbox from a clean cursor: a new watch and a full sync from `since` (default
+    /// the configured window), storing only what is not stored yet.
+    public func resync(connection: UUID, since: Date? = nil, gmail: GmailClient, now: Date = Date()) async throws -> Report {
+        guard let row = try await db.query("""
+            UPDATE mailboxes SET state = 'initial_sync', updated_at = now() WHERE connection_id = \(connection) RETURNING workspace_id, owner_email
+            """).first else { throw Failure.unknownMailbox(connection) }
+        let cursor = try await watch(connection: connection, gmail: gmail)
+        return try await fullSync(connection: connection, workspace: try row.decode(at: 0), owner: try row.decode(at: 1), cursor: cursor, gmail: gmail,
+                                  since: since ?? now.addingTimeInterval(-settings.window), now: now)
+    }
+
+    /// Pauses the mailbox because its connection needs the user (`reason`): classed `auth` until
+    /// the connection is made again (`start` resumes it). Returns whether there was a mailbox.
+    @discardableResult
+    public func pause(connection: UUID, reason: String) async throws -> Bool {
+        try await db.execute("""
+            UPDATE mailboxes SET state = 'failed', failure_class = 'auth', failure = \(reason), paused_at = coalesce(paused_at, now()), updated_at = now()
+            WHERE connection_id = \(connection)
+            """) == 1
+    }
+
+    /// Whether the mailbox of `connection` in `workspace` is synced and not paused.
+    public func isRunning(connection: UUID, workspace: UUID) async throws -> Bool {
+        try await !db.query("""
+            SELECT 1 FROM mailboxes WHERE connection_id = \(connection) AND workspace_id = \(workspace) AND paused_at IS NULL
+            """).isEmpty
     }
 
     /// Renews the mailbox's watch when it ends within `margin` (Gmail's last 7 days; Google
@@ -78,7 +113,8 @@ public struct MailboxSync: Sendable {
         guard let cursor = try row.decodeIfPresent(Int64.self, at: 2).map(UInt64.init) else {
             // The first sync never finished: do it again.
             let cursor = try await watch(connection: connection, gmail: gmail)
-            return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: cursor, gmail: gmail, now: now)
+            return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: cursor, gmail: gmail,
+                                      since: now.addingTimeInterval(-settings.window), now: now)
         }
         // (A typed `catch` pattern here crashes the Swift 6.3.1 compiler; a Result does not.)
         let read: Result<GmailClient.History, GmailClient.Failure>
@@ -89,7 +125,8 @@ public struct MailboxSync: Sendable {
             history = read
         case .failure(.historyExpired):
             let cursor = try await watch(connection: connection, gmail: gmail)
-            return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: cursor, gmail: gmail, now: now)
+            return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: cursor, gmail: gmail,
+                                      since: now.addingTimeInterval(-settings.window), now: now)
         case .failure(let failure):
             throw failure
         }
@@ -98,6 +135,62 @@ public struct MailboxSync: Sendable {
             if let message = try await gmail.message(id: id) { messages.append(message) }
         }
         return try await store(messages, connection: connection, workspace: workspace, owner: owner, cursor: history.historyID, full: false)
+    }
+
+    /// What a completeness check found: of the messages Gmail lists in the window, those the CRM
+    /// should have (a contact or lead on them, not bulk), and which of those are stored.
+    public struct Completeness: Sendable, Hashable {
+        public var listed = 0
+        public var expected = 0
+        public var stored = 0
+        /// Gmail ids expected but not stored when the check began.
+        public var missing: [String] = []
+        public var repaired = 0
+        public var percent: Double { expected == 0 ? 100 : Double(stored) / Double(expected) * 100 }
+    }
+
+    /// Compares INBOX and SENT of `since..<until` at Gmail with what is stored; with `repair`,
+    /// stores what is missing (once, as any pass would). At most `limit` messages are listed.
+    public func check(connection: UUID, since: Date, until: Date, repair: Bool, gmail: GmailClient, limit: Int = 10_000) async throws -> Completeness {
+        guard let row = try await db.query("SELECT workspace_id, owner_email FROM mailboxes WHERE connection_id = \(connection)").first else {
+            throw Failure.unknownMailbox(connection)
+        }
+        let workspace: UUID = try row.decode(at: 0)
+        let owner: String = try row.decode(at: 1)
+        // Gmail's search counts whole seconds: ask for a window a second wider each way, then keep
+        // what is inside to the millisecond (stored mail by its time, the rest as Gmail dates it).
+        var ids: [String] = []
+        for label in ["INBOX", "SENT"] where ids.count < limit {
+            ids += try await gmail.messageIDs(labelId: label, query: GmailClient.window(after: since.addingTimeInterval(-1), before: until.addingTimeInterval(1)),
+                                              limit: limit - ids.count)
+        }
+        let listed = Set(ids).sorted()
+        let stored = Set(try await db.query("""
+            SELECT external_id FROM activities WHERE workspace_id = \(workspace) AND source = 'gmail' AND external_id = ANY(\(PostgresTextArray(listed))::text[])
+              AND occurred_at >= \(since) AND occurred_at < \(until)
+            """).map { try $0.decode(String.self, at: 0) })
+        var result = Completeness(listed: stored.count, stored: stored.count)
+        var missing: [MailContent] = []
+        for id in listed where !stored.contains(id) {
+            guard let message = try await gmail.message(id: id), let received = message.receivedAt, received >= since, received < until else { continue }
+            result.listed += 1
+            let content = MailContent(message, owner: owner)
+            if let people = try await db.withConnection({ try await MailLog.participants(content, workspace: workspace, in: $0) }), !people.isEmpty {
+                missing.append(content)
+            }
+        }
+        result.expected = result.stored + missing.count
+        result.missing = missing.map(\.gmailID)
+        guard repair, !missing.isEmpty else { return result }
+        result.repaired = try await db.withTransaction { tx in
+            var repaired = 0
+            for content in missing {
+                if case .stored = try await MailLog.store(content, workspace: workspace, in: tx) { repaired += 1 }
+            }
+            try await tx.execute("UPDATE mailboxes SET messages_stored = messages_stored + \(repaired), updated_at = now() WHERE connection_id = \(connection)")
+            return repaired
+        }
+        return result
     }
 
     public enum Failure: Error, Sendable, Hashable {
@@ -112,7 +205,7 @@ public struct MailboxSync: Sendable {
         switch failure {
         case .unauthorized: failureClass = "auth"
         case .rateLimited: failureClass = "quota"
-        case .historyExpired, .unavailable: failureClass = "provider_unavailable"
+        case .historyExpired, .unavailable, .rejected: failureClass = "provider_unavailable"
         }
         try await db.execute("""
             UPDATE mailboxes SET failure_class = \(failureClass), failure = \("\(failure)"),
@@ -143,12 +236,11 @@ public struct MailboxSync: Sendable {
         }
     }
 
-    /// INBOX and SENT of the last `window`, at most `maximumMessages`, then the cursor.
-    private func fullSync(connection: UUID, workspace: UUID, owner: String, cursor: UInt64, gmail: GmailClient, now: Date) async throws -> Report {
-        let since = now.addingTimeInterval(-settings.window)
+    /// INBOX and SENT since `since`, at most `maximumMessages`, then the cursor.
+    private func fullSync(connection: UUID, workspace: UUID, owner: String, cursor: UInt64, gmail: GmailClient, since: Date, now: Date) async throws -> Report {
         var ids: [String] = []
         for label in ["INBOX", "SENT"] where ids.count < settings.maximumMessages {
-            ids += try await gmail.messageIDs(labelId: label, after: since, limit: settings.maximumMessages - ids.count)
+            ids += try await gmail.messageIDs(labelId: label, query: GmailClient.window(after: since), limit: settings.maximumMessages - ids.count)
         }
         var messages: [GmailMessage] = []
         for id in Set(ids).sorted() {
@@ -173,7 +265,7 @@ public struct MailboxSync: Sendable {
                 }
             }
             try await tx.execute("""
-                UPDATE mailboxes SET history_id = greatest(coalesce(history_id, 0), \(Int64(cursor))), state = 'active', failure = NULL, failure_class = NULL,
+                UPDATE mailboxes SET history_id = greatest(coalesce(history_id, 0), \(Int64(cursor))), state = 'active', failure = NULL, failure_class = NULL, paused_at = NULL,
                   last_synced_at = now(), messages_seen = messages_seen + \(report.seen), messages_stored = messages_stored + \(report.stored),
                   updated_at = now()
                 WHERE connection_id = \(connection)

@@ -20,20 +20,27 @@ public enum MailLog {
         case noParticipant
     }
 
-    /// Stores `mail` for `workspace` in the caller's transaction (a sync advances its cursor in the same one).
-    public static func store(_ mail: MailContent, workspace: UUID, in db: PostgresConnectionHandle) async throws -> Outcome {
-        if mail.isBulk { return .bulk }
-        // Inbound: the sender is the counterpart; outbound: every recipient.
+    /// The contacts and leads `mail` is with — the sender of inbound mail, every recipient of
+    /// outbound mail — or nil for bulk and automated mail.
+    public static func participants(_ mail: MailContent, workspace: UUID, in db: PostgresConnectionHandle) async throws -> [Person]? {
+        if mail.isBulk { return nil }
         let counterparts = mail.direction == .inbound ? [mail.from].compactMap { $0 } : mail.to + mail.cc
         let found = try await People.find(emails: counterparts, workspace: workspace, in: db)
-        let people = counterparts.flatMap { found[$0] ?? [] }
+        return counterparts.flatMap { found[$0] ?? [] }
+    }
+
+    /// Stores `mail` for `workspace` in the caller's transaction (a sync advances its cursor in the same one).
+    /// - Parameter sentVia: how the CRM sent it (`gmail`), when it did.
+    public static func store(_ mail: MailContent, workspace: UUID, sentVia: String? = nil, in db: PostgresConnectionHandle) async throws -> Outcome {
+        guard let people = try await participants(mail, workspace: workspace, in: db) else { return .bulk }
         guard !people.isEmpty else { return .noParticipant }
         let contact = people.first { $0.kind == .contact }
         let lead = people.first { $0.kind == .lead }
         let occurred = mail.receivedAt ?? Date()
         let payload = EmailMessage(
             direction: mail.direction, from: mail.from ?? "", to: mail.to, cc: mail.cc, threadID: mail.threadID, messageID: mail.messageID,
-            snippet: mail.snippet.isEmpty ? nil : mail.snippet, html: mail.html, attachments: mail.attachments.isEmpty ? nil : mail.attachments.map(\.filename))
+            snippet: mail.snippet.isEmpty ? nil : mail.snippet, html: mail.html, attachments: mail.attachments.isEmpty ? nil : mail.attachments.map(\.filename),
+            references: mail.references.isEmpty ? nil : mail.references, sentVia: sentVia)
         let activity = Activity(
             subject: mail.subject.isEmpty ? "(no subject)" : mail.subject, body: mail.text, occurredAt: occurred,
             links: ActivityLinks(contact: contact?.id, lead: lead?.id, account: contact?.account),

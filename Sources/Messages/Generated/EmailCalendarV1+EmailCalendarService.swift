@@ -29,6 +29,18 @@ extension EmailCalendarV1 {
                     index: 4, name: "GetSyncStatus", inputType: "nexa.email_calendar.v1.GetSyncStatusRequest", outputType: "nexa.email_calendar.v1.GetSyncStatusResponse",
                     isIdempotent: true, isPublic: false
                 ),
+                MethodDescriptor(
+                    index: 5, name: "SendEmail", inputType: "nexa.email_calendar.v1.SendEmailRequest", outputType: "nexa.email_calendar.v1.SendEmailResponse",
+                    isIdempotent: false, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 6, name: "CheckMailSync", inputType: "nexa.email_calendar.v1.CheckMailSyncRequest", outputType: "nexa.email_calendar.v1.CheckMailSyncResponse",
+                    isIdempotent: true, isPublic: false
+                ),
+                MethodDescriptor(
+                    index: 7, name: "ResyncMailbox", inputType: "nexa.email_calendar.v1.ResyncMailboxRequest", outputType: "nexa.email_calendar.v1.MailboxStatus",
+                    isIdempotent: false, isPublic: false
+                ),
             ]
         )
 
@@ -38,6 +50,12 @@ extension EmailCalendarV1 {
                 -> GatewayV1.WebhookAck
             func getSyncStatus(_ request: EmailCalendarV1.GetSyncStatusRequest, context: ServerContext) async throws
                 -> EmailCalendarV1.GetSyncStatusResponse
+            func sendEmail(_ request: EmailCalendarV1.SendEmailRequest, context: ServerContext) async throws
+                -> EmailCalendarV1.SendEmailResponse
+            func checkMailSync(_ request: EmailCalendarV1.CheckMailSyncRequest, context: ServerContext) async throws
+                -> EmailCalendarV1.CheckMailSyncResponse
+            func resyncMailbox(_ request: EmailCalendarV1.ResyncMailboxRequest, context: ServerContext) async throws
+                -> EmailCalendarV1.MailboxStatus
         }
 
         /// Serves a `Handler` over any transport.
@@ -76,6 +94,21 @@ extension EmailCalendarV1 {
                         request, as: EmailCalendarV1.GetSyncStatusRequest.self, method: descriptor.methods[4], service: descriptor,
                         environment: environment
                     ) { request, context in try await handler.getSyncStatus(request, context: context) }
+                case 5:
+                    return await ServerCall.run(
+                        request, as: EmailCalendarV1.SendEmailRequest.self, method: descriptor.methods[5], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.sendEmail(request, context: context) }
+                case 6:
+                    return await ServerCall.run(
+                        request, as: EmailCalendarV1.CheckMailSyncRequest.self, method: descriptor.methods[6], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.checkMailSync(request, context: context) }
+                case 7:
+                    return await ServerCall.run(
+                        request, as: EmailCalendarV1.ResyncMailboxRequest.self, method: descriptor.methods[7], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.resyncMailbox(request, context: context) }
                 default:
                     return ServerCall.unknownMethod(methodIndex, service: descriptor)
                 }
@@ -118,6 +151,24 @@ extension EmailCalendarV1 {
                 try await ClientCall.run(request, method: descriptor.methods[4], transport: transport, options: options)
             }
 
+            public func sendEmail(
+                _ request: EmailCalendarV1.SendEmailRequest = .init(), options: CallOptions = .init()
+            ) async throws -> EmailCalendarV1.SendEmailResponse {
+                try await ClientCall.run(request, method: descriptor.methods[5], transport: transport, options: options)
+            }
+
+            public func checkMailSync(
+                _ request: EmailCalendarV1.CheckMailSyncRequest = .init(), options: CallOptions = .init()
+            ) async throws -> EmailCalendarV1.CheckMailSyncResponse {
+                try await ClientCall.run(request, method: descriptor.methods[6], transport: transport, options: options)
+            }
+
+            public func resyncMailbox(
+                _ request: EmailCalendarV1.ResyncMailboxRequest = .init(), options: CallOptions = .init()
+            ) async throws -> EmailCalendarV1.MailboxStatus {
+                try await ClientCall.run(request, method: descriptor.methods[7], transport: transport, options: options)
+            }
+
             /// Calls a method by name with a JSON request, returning JSON (for `nexactl call`).
             public func callJSON(_ method: String, json: [UInt8], options: CallOptions = .init()) async throws -> [UInt8] {
                 switch method {
@@ -146,6 +197,21 @@ extension EmailCalendarV1 {
                         json, as: EmailCalendarV1.GetSyncStatusRequest.self, returning: EmailCalendarV1.GetSyncStatusResponse.self,
                         method: descriptor.methods[4], transport: transport, options: options
                     )
+                case "SendEmail":
+                    return try await ClientCall.runJSON(
+                        json, as: EmailCalendarV1.SendEmailRequest.self, returning: EmailCalendarV1.SendEmailResponse.self,
+                        method: descriptor.methods[5], transport: transport, options: options
+                    )
+                case "CheckMailSync":
+                    return try await ClientCall.runJSON(
+                        json, as: EmailCalendarV1.CheckMailSyncRequest.self, returning: EmailCalendarV1.CheckMailSyncResponse.self,
+                        method: descriptor.methods[6], transport: transport, options: options
+                    )
+                case "ResyncMailbox":
+                    return try await ClientCall.runJSON(
+                        json, as: EmailCalendarV1.ResyncMailboxRequest.self, returning: EmailCalendarV1.MailboxStatus.self,
+                        method: descriptor.methods[7], transport: transport, options: options
+                    )
                 default:
                     throw RPCError(.unimplemented, "\(descriptor.name) has no method \(method)")
                 }
@@ -166,5 +232,20 @@ extension EmailCalendarV1.EmailCalendarService.Handler {
         -> EmailCalendarV1.GetSyncStatusResponse
     {
         throw RPCError(.unimplemented, "nexa.email_calendar.v1.EmailCalendarService.GetSyncStatus is not implemented yet")
+    }
+    public func sendEmail(_ request: EmailCalendarV1.SendEmailRequest, context: ServerContext) async throws
+        -> EmailCalendarV1.SendEmailResponse
+    {
+        throw RPCError(.unimplemented, "nexa.email_calendar.v1.EmailCalendarService.SendEmail is not implemented yet")
+    }
+    public func checkMailSync(_ request: EmailCalendarV1.CheckMailSyncRequest, context: ServerContext) async throws
+        -> EmailCalendarV1.CheckMailSyncResponse
+    {
+        throw RPCError(.unimplemented, "nexa.email_calendar.v1.EmailCalendarService.CheckMailSync is not implemented yet")
+    }
+    public func resyncMailbox(_ request: EmailCalendarV1.ResyncMailboxRequest, context: ServerContext) async throws
+        -> EmailCalendarV1.MailboxStatus
+    {
+        throw RPCError(.unimplemented, "nexa.email_calendar.v1.EmailCalendarService.ResyncMailbox is not implemented yet")
     }
 }

@@ -7,6 +7,408 @@ internal import CProtobufC
 public enum EmailCalendarV1 {}
 
 extension EmailCalendarV1 {
+    /// The proto message `nexa.email_calendar.v1.SendEmailRequest`.
+    public struct SendEmailRequest: ProtoMessage {
+        public static let protoName = "nexa.email_calendar.v1.SendEmailRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var connectionID: String = ""
+        public var to: [String] = []
+        public var cc: [String] = []
+        public var subject: String = ""
+        public var textBody: String = ""
+        public var htmlBody: String = ""
+        public var replyToActivityID: String = ""
+        public var idempotencyKey: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case connectionID = "connectionId"
+            case to = "to"
+            case cc = "cc"
+            case subject = "subject"
+            case textBody = "textBody"
+            case htmlBody = "htmlBody"
+            case replyToActivityID = "replyToActivityId"
+            case idempotencyKey = "idempotencyKey"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .connectionID) { connectionID = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .to) { to = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .cc) { cc = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .subject) { subject = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .textBody) { textBody = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .htmlBody) { htmlBody = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .replyToActivityID) { replyToActivityID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .idempotencyKey) { idempotencyKey = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(connectionID, forKey: .connectionID)
+            try c.encode(to, forKey: .to)
+            try c.encode(cc, forKey: .cc)
+            try c.encode(subject, forKey: .subject)
+            try c.encode(textBody, forKey: .textBody)
+            try c.encode(htmlBody, forKey: .htmlBody)
+            try c.encode(replyToActivityID, forKey: .replyToActivityID)
+            try c.encode(idempotencyKey, forKey: .idempotencyKey)
+        }
+    }
+}
+
+extension EmailCalendarV1.SendEmailRequest: CMessageConvertible {
+    typealias CStruct = Nexa__EmailCalendar__V1__SendEmailRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__send_email_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__email_calendar__v1__send_email_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__send_email_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__email_calendar__v1__send_email_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__email_calendar__v1__send_email_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        connectionID = try CRuntime.string(c.connection_id)
+        if c.n_to > 0, let items = c.to {
+            to.reserveCapacity(c.n_to)
+            for i in 0..<c.n_to { to.append(try CRuntime.string(items[i])) }
+        }
+        if c.n_cc > 0, let items = c.cc {
+            cc.reserveCapacity(c.n_cc)
+            for i in 0..<c.n_cc { cc.append(try CRuntime.string(items[i])) }
+        }
+        subject = try CRuntime.string(c.subject)
+        textBody = try CRuntime.string(c.text_body)
+        htmlBody = try CRuntime.string(c.html_body)
+        replyToActivityID = try CRuntime.string(c.reply_to_activity_id)
+        idempotencyKey = try CRuntime.string(c.idempotency_key)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !connectionID.isEmpty { c.pointee.connection_id = arena.cString(connectionID) }
+        if !to.isEmpty {
+            c.pointee.n_to = to.count
+            c.pointee.to = arena.array(to) { arena.cString($0) }
+        }
+        if !cc.isEmpty {
+            c.pointee.n_cc = cc.count
+            c.pointee.cc = arena.array(cc) { arena.cString($0) }
+        }
+        if !subject.isEmpty { c.pointee.subject = arena.cString(subject) }
+        if !textBody.isEmpty { c.pointee.text_body = arena.cString(textBody) }
+        if !htmlBody.isEmpty { c.pointee.html_body = arena.cString(htmlBody) }
+        if !replyToActivityID.isEmpty { c.pointee.reply_to_activity_id = arena.cString(replyToActivityID) }
+        if !idempotencyKey.isEmpty { c.pointee.idempotency_key = arena.cString(idempotencyKey) }
+    }
+}
+
+extension EmailCalendarV1.SendEmailRequest: ContextCarrying {}
+
+extension EmailCalendarV1 {
+    /// The proto message `nexa.email_calendar.v1.SendEmailResponse`.
+    public struct SendEmailResponse: ProtoMessage {
+        public static let protoName = "nexa.email_calendar.v1.SendEmailResponse"
+        public var activityID: String = ""
+        public var gmailMessageID: String = ""
+        public var threadID: String = ""
+        public var messageID: String = ""
+        public var alreadySent: Bool = false
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case activityID = "activityId"
+            case gmailMessageID = "gmailMessageId"
+            case threadID = "threadId"
+            case messageID = "messageId"
+            case alreadySent = "alreadySent"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .activityID) { activityID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .gmailMessageID) { gmailMessageID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .threadID) { threadID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .messageID) { messageID = v }
+            if let v = try c.decodeIfPresent(Bool.self, forKey: .alreadySent) { alreadySent = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(activityID, forKey: .activityID)
+            try c.encode(gmailMessageID, forKey: .gmailMessageID)
+            try c.encode(threadID, forKey: .threadID)
+            try c.encode(messageID, forKey: .messageID)
+            try c.encode(alreadySent, forKey: .alreadySent)
+        }
+    }
+}
+
+extension EmailCalendarV1.SendEmailResponse: CMessageConvertible {
+    typealias CStruct = Nexa__EmailCalendar__V1__SendEmailResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__send_email_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__email_calendar__v1__send_email_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__send_email_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__email_calendar__v1__send_email_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__email_calendar__v1__send_email_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        activityID = try CRuntime.string(c.activity_id)
+        gmailMessageID = try CRuntime.string(c.gmail_message_id)
+        threadID = try CRuntime.string(c.thread_id)
+        messageID = try CRuntime.string(c.message_id)
+        alreadySent = c.already_sent != 0
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !activityID.isEmpty { c.pointee.activity_id = arena.cString(activityID) }
+        if !gmailMessageID.isEmpty { c.pointee.gmail_message_id = arena.cString(gmailMessageID) }
+        if !threadID.isEmpty { c.pointee.thread_id = arena.cString(threadID) }
+        if !messageID.isEmpty { c.pointee.message_id = arena.cString(messageID) }
+        c.pointee.already_sent = alreadySent ? 1 : 0
+    }
+}
+
+extension EmailCalendarV1 {
+    /// The proto message `nexa.email_calendar.v1.CheckMailSyncRequest`.
+    public struct CheckMailSyncRequest: ProtoMessage {
+        public static let protoName = "nexa.email_calendar.v1.CheckMailSyncRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var connectionID: String = ""
+        public var sinceUnixMs: Int64 = 0
+        public var untilUnixMs: Int64 = 0
+        public var repair: Bool = false
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case connectionID = "connectionId"
+            case sinceUnixMs = "sinceUnixMs"
+            case untilUnixMs = "untilUnixMs"
+            case repair = "repair"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .connectionID) { connectionID = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .sinceUnixMs) { sinceUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .untilUnixMs) { untilUnixMs = v }
+            if let v = try c.decodeIfPresent(Bool.self, forKey: .repair) { repair = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(connectionID, forKey: .connectionID)
+            try c.encode(sinceUnixMs, forKey: .sinceUnixMs)
+            try c.encode(untilUnixMs, forKey: .untilUnixMs)
+            try c.encode(repair, forKey: .repair)
+        }
+    }
+}
+
+extension EmailCalendarV1.CheckMailSyncRequest: CMessageConvertible {
+    typealias CStruct = Nexa__EmailCalendar__V1__CheckMailSyncRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__check_mail_sync_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__email_calendar__v1__check_mail_sync_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__check_mail_sync_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__email_calendar__v1__check_mail_sync_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__email_calendar__v1__check_mail_sync_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        connectionID = try CRuntime.string(c.connection_id)
+        sinceUnixMs = c.since_unix_ms
+        untilUnixMs = c.until_unix_ms
+        repair = c.repair != 0
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !connectionID.isEmpty { c.pointee.connection_id = arena.cString(connectionID) }
+        c.pointee.since_unix_ms = sinceUnixMs
+        c.pointee.until_unix_ms = untilUnixMs
+        c.pointee.repair = repair ? 1 : 0
+    }
+}
+
+extension EmailCalendarV1.CheckMailSyncRequest: ContextCarrying {}
+
+extension EmailCalendarV1 {
+    /// The proto message `nexa.email_calendar.v1.CheckMailSyncResponse`.
+    public struct CheckMailSyncResponse: ProtoMessage {
+        public static let protoName = "nexa.email_calendar.v1.CheckMailSyncResponse"
+        public var listed: Int64 = 0
+        public var expected: Int64 = 0
+        public var stored: Int64 = 0
+        public var completenessPercent: Double = 0
+        public var missing: [String] = []
+        public var repaired: Int64 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case listed = "listed"
+            case expected = "expected"
+            case stored = "stored"
+            case completenessPercent = "completenessPercent"
+            case missing = "missing"
+            case repaired = "repaired"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .listed) { listed = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .expected) { expected = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .stored) { stored = v }
+            if let v = try c.decodeIfPresent(Double.self, forKey: .completenessPercent) { completenessPercent = v }
+            if let v = try c.decodeIfPresent([String].self, forKey: .missing) { missing = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .repaired) { repaired = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(listed, forKey: .listed)
+            try c.encode(expected, forKey: .expected)
+            try c.encode(stored, forKey: .stored)
+            try c.encode(completenessPercent, forKey: .completenessPercent)
+            try c.encode(missing, forKey: .missing)
+            try c.encode(repaired, forKey: .repaired)
+        }
+    }
+}
+
+extension EmailCalendarV1.CheckMailSyncResponse: CMessageConvertible {
+    typealias CStruct = Nexa__EmailCalendar__V1__CheckMailSyncResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__check_mail_sync_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__email_calendar__v1__check_mail_sync_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__check_mail_sync_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__email_calendar__v1__check_mail_sync_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__email_calendar__v1__check_mail_sync_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        listed = c.listed
+        expected = c.expected
+        stored = c.stored
+        completenessPercent = c.completeness_percent
+        if c.n_missing > 0, let items = c.missing {
+            missing.reserveCapacity(c.n_missing)
+            for i in 0..<c.n_missing { missing.append(try CRuntime.string(items[i])) }
+        }
+        repaired = c.repaired
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        c.pointee.listed = listed
+        c.pointee.expected = expected
+        c.pointee.stored = stored
+        c.pointee.completeness_percent = completenessPercent
+        if !missing.isEmpty {
+            c.pointee.n_missing = missing.count
+            c.pointee.missing = arena.array(missing) { arena.cString($0) }
+        }
+        c.pointee.repaired = repaired
+    }
+}
+
+extension EmailCalendarV1 {
+    /// The proto message `nexa.email_calendar.v1.ResyncMailboxRequest`.
+    public struct ResyncMailboxRequest: ProtoMessage {
+        public static let protoName = "nexa.email_calendar.v1.ResyncMailboxRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var connectionID: String = ""
+        public var sinceUnixMs: Int64 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case connectionID = "connectionId"
+            case sinceUnixMs = "sinceUnixMs"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .connectionID) { connectionID = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .sinceUnixMs) { sinceUnixMs = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(connectionID, forKey: .connectionID)
+            try c.encode(sinceUnixMs, forKey: .sinceUnixMs)
+        }
+    }
+}
+
+extension EmailCalendarV1.ResyncMailboxRequest: CMessageConvertible {
+    typealias CStruct = Nexa__EmailCalendar__V1__ResyncMailboxRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__resync_mailbox_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__email_calendar__v1__resync_mailbox_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__resync_mailbox_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__email_calendar__v1__resync_mailbox_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__email_calendar__v1__resync_mailbox_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        connectionID = try CRuntime.string(c.connection_id)
+        sinceUnixMs = c.since_unix_ms
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !connectionID.isEmpty { c.pointee.connection_id = arena.cString(connectionID) }
+        c.pointee.since_unix_ms = sinceUnixMs
+    }
+}
+
+extension EmailCalendarV1.ResyncMailboxRequest: ContextCarrying {}
+
+extension EmailCalendarV1 {
     /// The proto message `nexa.email_calendar.v1.GetSyncStatusRequest`.
     public struct GetSyncStatusRequest: ProtoMessage {
         public static let protoName = "nexa.email_calendar.v1.GetSyncStatusRequest"

@@ -61,6 +61,10 @@ extension GatewayV1 {
                     index: 12, name: "RevokeApiKey", inputType: "nexa.gateway.v1.RevokeApiKeyRequest", outputType: "nexa.gateway.v1.ApiKey",
                     isIdempotent: false, isPublic: false
                 ),
+                MethodDescriptor(
+                    index: 13, name: "IntroduceService", inputType: "nexa.gateway.v1.IntroduceServiceRequest", outputType: "nexa.gateway.v1.IntroduceServiceResponse",
+                    isIdempotent: false, isPublic: false
+                ),
             ]
         )
 
@@ -86,6 +90,8 @@ extension GatewayV1 {
                 -> GatewayV1.ListApiKeysResponse
             func revokeApiKey(_ request: GatewayV1.RevokeApiKeyRequest, context: ServerContext) async throws
                 -> GatewayV1.ApiKey
+            func introduceService(_ request: GatewayV1.IntroduceServiceRequest, context: ServerContext) async throws
+                -> GatewayV1.IntroduceServiceResponse
         }
 
         /// Serves a `Handler` over any transport.
@@ -164,6 +170,11 @@ extension GatewayV1 {
                         request, as: GatewayV1.RevokeApiKeyRequest.self, method: descriptor.methods[12], service: descriptor,
                         environment: environment
                     ) { request, context in try await handler.revokeApiKey(request, context: context) }
+                case 13:
+                    return await ServerCall.run(
+                        request, as: GatewayV1.IntroduceServiceRequest.self, method: descriptor.methods[13], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.introduceService(request, context: context) }
                 default:
                     return ServerCall.unknownMethod(methodIndex, service: descriptor)
                 }
@@ -254,6 +265,12 @@ extension GatewayV1 {
                 try await ClientCall.run(request, method: descriptor.methods[12], transport: transport, options: options)
             }
 
+            public func introduceService(
+                _ request: GatewayV1.IntroduceServiceRequest = .init(), options: CallOptions = .init()
+            ) async throws -> GatewayV1.IntroduceServiceResponse {
+                try await ClientCall.run(request, method: descriptor.methods[13], transport: transport, options: options)
+            }
+
             /// Calls a method by name with a JSON request, returning JSON (for `nexactl call`).
             public func callJSON(_ method: String, json: [UInt8], options: CallOptions = .init()) async throws -> [UInt8] {
                 switch method {
@@ -322,6 +339,11 @@ extension GatewayV1 {
                         json, as: GatewayV1.RevokeApiKeyRequest.self, returning: GatewayV1.ApiKey.self,
                         method: descriptor.methods[12], transport: transport, options: options
                     )
+                case "IntroduceService":
+                    return try await ClientCall.runJSON(
+                        json, as: GatewayV1.IntroduceServiceRequest.self, returning: GatewayV1.IntroduceServiceResponse.self,
+                        method: descriptor.methods[13], transport: transport, options: options
+                    )
                 default:
                     throw RPCError(.unimplemented, "\(descriptor.name) has no method \(method)")
                 }
@@ -382,5 +404,10 @@ extension GatewayV1.GatewayService.Handler {
         -> GatewayV1.ApiKey
     {
         throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.RevokeApiKey is not implemented yet")
+    }
+    public func introduceService(_ request: GatewayV1.IntroduceServiceRequest, context: ServerContext) async throws
+        -> GatewayV1.IntroduceServiceResponse
+    {
+        throw RPCError(.unimplemented, "nexa.gateway.v1.GatewayService.IntroduceService is not implemented yet")
     }
 }

@@ -7,6 +7,105 @@ internal import CProtobufC
 public enum GatewayV1 {}
 
 extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.IntroduceServiceRequest`.
+    public struct IntroduceServiceRequest: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.IntroduceServiceRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var service: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case service = "service"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .service) { service = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(service, forKey: .service)
+        }
+    }
+}
+
+extension GatewayV1.IntroduceServiceRequest: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__IntroduceServiceRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__introduce_service_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__introduce_service_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__introduce_service_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__introduce_service_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__introduce_service_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        service = try CRuntime.string(c.service)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !service.isEmpty { c.pointee.service = arena.cString(service) }
+    }
+}
+
+extension GatewayV1.IntroduceServiceRequest: ContextCarrying {}
+
+extension GatewayV1 {
+    /// The proto message `nexa.gateway.v1.IntroduceServiceResponse`.
+    public struct IntroduceServiceResponse: ProtoMessage {
+        public static let protoName = "nexa.gateway.v1.IntroduceServiceResponse"
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case _unused
+        }
+
+        public init(from decoder: any Decoder) throws {
+        _ = decoder
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            _ = encoder
+        }
+    }
+}
+
+extension GatewayV1.IntroduceServiceResponse: CMessageConvertible {
+    typealias CStruct = Nexa__Gateway__V1__IntroduceServiceResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__introduce_service_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__gateway__v1__introduce_service_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__gateway__v1__introduce_service_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__gateway__v1__introduce_service_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__gateway__v1__introduce_service_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        _ = (c, arena)
+    }
+}
+
+extension GatewayV1 {
     /// The proto message `nexa.gateway.v1.ApiKey`.
     public struct ApiKey: ProtoMessage {
         public static let protoName = "nexa.gateway.v1.ApiKey"

@@ -8,6 +8,231 @@
 #endif
 
 #include "nexa/email_calendar/v1/email_calendar.pb-c.h"
+void   nexa__email_calendar__v1__send_email_request__init
+                     (Nexa__EmailCalendar__V1__SendEmailRequest         *message)
+{
+  static const Nexa__EmailCalendar__V1__SendEmailRequest init_value = NEXA__EMAIL_CALENDAR__V1__SEND_EMAIL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__email_calendar__v1__send_email_request__get_packed_size
+                     (const Nexa__EmailCalendar__V1__SendEmailRequest *message)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__send_email_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__email_calendar__v1__send_email_request__pack
+                     (const Nexa__EmailCalendar__V1__SendEmailRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__send_email_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__email_calendar__v1__send_email_request__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__SendEmailRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__send_email_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__EmailCalendar__V1__SendEmailRequest *
+       nexa__email_calendar__v1__send_email_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__EmailCalendar__V1__SendEmailRequest *)
+     protobuf_c_message_unpack (&nexa__email_calendar__v1__send_email_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__email_calendar__v1__send_email_request__free_unpacked
+                     (Nexa__EmailCalendar__V1__SendEmailRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__email_calendar__v1__send_email_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__email_calendar__v1__send_email_response__init
+                     (Nexa__EmailCalendar__V1__SendEmailResponse         *message)
+{
+  static const Nexa__EmailCalendar__V1__SendEmailResponse init_value = NEXA__EMAIL_CALENDAR__V1__SEND_EMAIL_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__email_calendar__v1__send_email_response__get_packed_size
+                     (const Nexa__EmailCalendar__V1__SendEmailResponse *message)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__send_email_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__email_calendar__v1__send_email_response__pack
+                     (const Nexa__EmailCalendar__V1__SendEmailResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__send_email_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__email_calendar__v1__send_email_response__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__SendEmailResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__send_email_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__EmailCalendar__V1__SendEmailResponse *
+       nexa__email_calendar__v1__send_email_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__EmailCalendar__V1__SendEmailResponse *)
+     protobuf_c_message_unpack (&nexa__email_calendar__v1__send_email_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__email_calendar__v1__send_email_response__free_unpacked
+                     (Nexa__EmailCalendar__V1__SendEmailResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__email_calendar__v1__send_email_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__email_calendar__v1__check_mail_sync_request__init
+                     (Nexa__EmailCalendar__V1__CheckMailSyncRequest         *message)
+{
+  static const Nexa__EmailCalendar__V1__CheckMailSyncRequest init_value = NEXA__EMAIL_CALENDAR__V1__CHECK_MAIL_SYNC_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__email_calendar__v1__check_mail_sync_request__get_packed_size
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncRequest *message)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__check_mail_sync_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__email_calendar__v1__check_mail_sync_request__pack
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__check_mail_sync_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__email_calendar__v1__check_mail_sync_request__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__check_mail_sync_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__EmailCalendar__V1__CheckMailSyncRequest *
+       nexa__email_calendar__v1__check_mail_sync_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__EmailCalendar__V1__CheckMailSyncRequest *)
+     protobuf_c_message_unpack (&nexa__email_calendar__v1__check_mail_sync_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__email_calendar__v1__check_mail_sync_request__free_unpacked
+                     (Nexa__EmailCalendar__V1__CheckMailSyncRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__email_calendar__v1__check_mail_sync_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__email_calendar__v1__check_mail_sync_response__init
+                     (Nexa__EmailCalendar__V1__CheckMailSyncResponse         *message)
+{
+  static const Nexa__EmailCalendar__V1__CheckMailSyncResponse init_value = NEXA__EMAIL_CALENDAR__V1__CHECK_MAIL_SYNC_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__email_calendar__v1__check_mail_sync_response__get_packed_size
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncResponse *message)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__check_mail_sync_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__email_calendar__v1__check_mail_sync_response__pack
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__check_mail_sync_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__email_calendar__v1__check_mail_sync_response__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__check_mail_sync_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__EmailCalendar__V1__CheckMailSyncResponse *
+       nexa__email_calendar__v1__check_mail_sync_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__EmailCalendar__V1__CheckMailSyncResponse *)
+     protobuf_c_message_unpack (&nexa__email_calendar__v1__check_mail_sync_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__email_calendar__v1__check_mail_sync_response__free_unpacked
+                     (Nexa__EmailCalendar__V1__CheckMailSyncResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__email_calendar__v1__check_mail_sync_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__email_calendar__v1__resync_mailbox_request__init
+                     (Nexa__EmailCalendar__V1__ResyncMailboxRequest         *message)
+{
+  static const Nexa__EmailCalendar__V1__ResyncMailboxRequest init_value = NEXA__EMAIL_CALENDAR__V1__RESYNC_MAILBOX_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__email_calendar__v1__resync_mailbox_request__get_packed_size
+                     (const Nexa__EmailCalendar__V1__ResyncMailboxRequest *message)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__resync_mailbox_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__email_calendar__v1__resync_mailbox_request__pack
+                     (const Nexa__EmailCalendar__V1__ResyncMailboxRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__resync_mailbox_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__email_calendar__v1__resync_mailbox_request__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__ResyncMailboxRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__resync_mailbox_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__EmailCalendar__V1__ResyncMailboxRequest *
+       nexa__email_calendar__v1__resync_mailbox_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__EmailCalendar__V1__ResyncMailboxRequest *)
+     protobuf_c_message_unpack (&nexa__email_calendar__v1__resync_mailbox_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__email_calendar__v1__resync_mailbox_request__free_unpacked
+                     (Nexa__EmailCalendar__V1__ResyncMailboxRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__email_calendar__v1__resync_mailbox_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   nexa__email_calendar__v1__get_sync_status_request__init
                      (Nexa__EmailCalendar__V1__GetSyncStatusRequest         *message)
 {
@@ -143,6 +368,495 @@ void   nexa__email_calendar__v1__get_sync_status_response__free_unpacked
   assert(message->base.descriptor == &nexa__email_calendar__v1__get_sync_status_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__send_email_request__field_descriptors[9] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connection_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailRequest, connection_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__EmailCalendar__V1__SendEmailRequest, n_to),
+    offsetof(Nexa__EmailCalendar__V1__SendEmailRequest, to),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cc",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__EmailCalendar__V1__SendEmailRequest, n_cc),
+    offsetof(Nexa__EmailCalendar__V1__SendEmailRequest, cc),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "subject",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailRequest, subject),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text_body",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailRequest, text_body),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "html_body",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailRequest, html_body),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reply_to_activity_id",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailRequest, reply_to_activity_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "idempotency_key",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailRequest, idempotency_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__email_calendar__v1__send_email_request__field_indices_by_name[] = {
+  3,   /* field[3] = cc */
+  1,   /* field[1] = connection_id */
+  0,   /* field[0] = context */
+  6,   /* field[6] = html_body */
+  8,   /* field[8] = idempotency_key */
+  7,   /* field[7] = reply_to_activity_id */
+  4,   /* field[4] = subject */
+  5,   /* field[5] = text_body */
+  2,   /* field[2] = to */
+};
+static const ProtobufCIntRange nexa__email_calendar__v1__send_email_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor nexa__email_calendar__v1__send_email_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.email_calendar.v1.SendEmailRequest",
+  "SendEmailRequest",
+  "Nexa__EmailCalendar__V1__SendEmailRequest",
+  "nexa.email_calendar.v1",
+  sizeof(Nexa__EmailCalendar__V1__SendEmailRequest),
+  9,
+  nexa__email_calendar__v1__send_email_request__field_descriptors,
+  nexa__email_calendar__v1__send_email_request__field_indices_by_name,
+  1,  nexa__email_calendar__v1__send_email_request__number_ranges,
+  (ProtobufCMessageInit) nexa__email_calendar__v1__send_email_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__send_email_response__field_descriptors[5] =
+{
+  {
+    "activity_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailResponse, activity_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "gmail_message_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailResponse, gmail_message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "thread_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailResponse, thread_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailResponse, message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "already_sent",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__SendEmailResponse, already_sent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__email_calendar__v1__send_email_response__field_indices_by_name[] = {
+  0,   /* field[0] = activity_id */
+  4,   /* field[4] = already_sent */
+  1,   /* field[1] = gmail_message_id */
+  3,   /* field[3] = message_id */
+  2,   /* field[2] = thread_id */
+};
+static const ProtobufCIntRange nexa__email_calendar__v1__send_email_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor nexa__email_calendar__v1__send_email_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.email_calendar.v1.SendEmailResponse",
+  "SendEmailResponse",
+  "Nexa__EmailCalendar__V1__SendEmailResponse",
+  "nexa.email_calendar.v1",
+  sizeof(Nexa__EmailCalendar__V1__SendEmailResponse),
+  5,
+  nexa__email_calendar__v1__send_email_response__field_descriptors,
+  nexa__email_calendar__v1__send_email_response__field_indices_by_name,
+  1,  nexa__email_calendar__v1__send_email_response__number_ranges,
+  (ProtobufCMessageInit) nexa__email_calendar__v1__send_email_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__check_mail_sync_request__field_descriptors[5] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connection_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncRequest, connection_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "since_unix_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncRequest, since_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "until_unix_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncRequest, until_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "repair",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncRequest, repair),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__email_calendar__v1__check_mail_sync_request__field_indices_by_name[] = {
+  1,   /* field[1] = connection_id */
+  0,   /* field[0] = context */
+  4,   /* field[4] = repair */
+  2,   /* field[2] = since_unix_ms */
+  3,   /* field[3] = until_unix_ms */
+};
+static const ProtobufCIntRange nexa__email_calendar__v1__check_mail_sync_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor nexa__email_calendar__v1__check_mail_sync_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.email_calendar.v1.CheckMailSyncRequest",
+  "CheckMailSyncRequest",
+  "Nexa__EmailCalendar__V1__CheckMailSyncRequest",
+  "nexa.email_calendar.v1",
+  sizeof(Nexa__EmailCalendar__V1__CheckMailSyncRequest),
+  5,
+  nexa__email_calendar__v1__check_mail_sync_request__field_descriptors,
+  nexa__email_calendar__v1__check_mail_sync_request__field_indices_by_name,
+  1,  nexa__email_calendar__v1__check_mail_sync_request__number_ranges,
+  (ProtobufCMessageInit) nexa__email_calendar__v1__check_mail_sync_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__check_mail_sync_response__field_descriptors[6] =
+{
+  {
+    "listed",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncResponse, listed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expected",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncResponse, expected),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stored",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncResponse, stored),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "completeness_percent",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncResponse, completeness_percent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "missing",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncResponse, n_missing),
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncResponse, missing),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "repaired",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CheckMailSyncResponse, repaired),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__email_calendar__v1__check_mail_sync_response__field_indices_by_name[] = {
+  3,   /* field[3] = completeness_percent */
+  1,   /* field[1] = expected */
+  0,   /* field[0] = listed */
+  4,   /* field[4] = missing */
+  5,   /* field[5] = repaired */
+  2,   /* field[2] = stored */
+};
+static const ProtobufCIntRange nexa__email_calendar__v1__check_mail_sync_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor nexa__email_calendar__v1__check_mail_sync_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.email_calendar.v1.CheckMailSyncResponse",
+  "CheckMailSyncResponse",
+  "Nexa__EmailCalendar__V1__CheckMailSyncResponse",
+  "nexa.email_calendar.v1",
+  sizeof(Nexa__EmailCalendar__V1__CheckMailSyncResponse),
+  6,
+  nexa__email_calendar__v1__check_mail_sync_response__field_descriptors,
+  nexa__email_calendar__v1__check_mail_sync_response__field_indices_by_name,
+  1,  nexa__email_calendar__v1__check_mail_sync_response__number_ranges,
+  (ProtobufCMessageInit) nexa__email_calendar__v1__check_mail_sync_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__resync_mailbox_request__field_descriptors[3] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__ResyncMailboxRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connection_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__ResyncMailboxRequest, connection_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "since_unix_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__ResyncMailboxRequest, since_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__email_calendar__v1__resync_mailbox_request__field_indices_by_name[] = {
+  1,   /* field[1] = connection_id */
+  0,   /* field[0] = context */
+  2,   /* field[2] = since_unix_ms */
+};
+static const ProtobufCIntRange nexa__email_calendar__v1__resync_mailbox_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor nexa__email_calendar__v1__resync_mailbox_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.email_calendar.v1.ResyncMailboxRequest",
+  "ResyncMailboxRequest",
+  "Nexa__EmailCalendar__V1__ResyncMailboxRequest",
+  "nexa.email_calendar.v1",
+  sizeof(Nexa__EmailCalendar__V1__ResyncMailboxRequest),
+  3,
+  nexa__email_calendar__v1__resync_mailbox_request__field_descriptors,
+  nexa__email_calendar__v1__resync_mailbox_request__field_indices_by_name,
+  1,  nexa__email_calendar__v1__resync_mailbox_request__number_ranges,
+  (ProtobufCMessageInit) nexa__email_calendar__v1__resync_mailbox_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor nexa__email_calendar__v1__get_sync_status_request__field_descriptors[1] =
 {
   {
@@ -361,20 +1075,26 @@ const ProtobufCMessageDescriptor nexa__email_calendar__v1__get_sync_status_respo
   (ProtobufCMessageInit) nexa__email_calendar__v1__get_sync_status_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor nexa__email_calendar__v1__email_calendar_service__method_descriptors[5] =
+static const ProtobufCMethodDescriptor nexa__email_calendar__v1__email_calendar_service__method_descriptors[8] =
 {
   { "Check", &nexa__rpc__v1__health_check_request__descriptor, &nexa__rpc__v1__health_check_response__descriptor },
   { "ListMethods", &nexa__rpc__v1__list_methods_request__descriptor, &nexa__rpc__v1__list_methods_response__descriptor },
   { "Echo", &nexa__rpc__v1__echo_request__descriptor, &nexa__rpc__v1__echo_response__descriptor },
   { "HandleWebhook", &nexa__gateway__v1__webhook_event__descriptor, &nexa__gateway__v1__webhook_ack__descriptor },
   { "GetSyncStatus", &nexa__email_calendar__v1__get_sync_status_request__descriptor, &nexa__email_calendar__v1__get_sync_status_response__descriptor },
+  { "SendEmail", &nexa__email_calendar__v1__send_email_request__descriptor, &nexa__email_calendar__v1__send_email_response__descriptor },
+  { "CheckMailSync", &nexa__email_calendar__v1__check_mail_sync_request__descriptor, &nexa__email_calendar__v1__check_mail_sync_response__descriptor },
+  { "ResyncMailbox", &nexa__email_calendar__v1__resync_mailbox_request__descriptor, &nexa__email_calendar__v1__mailbox_status__descriptor },
 };
 const unsigned nexa__email_calendar__v1__email_calendar_service__method_indices_by_name[] = {
   0,        /* Check */
+  6,        /* CheckMailSync */
   2,        /* Echo */
   4,        /* GetSyncStatus */
   3,        /* HandleWebhook */
-  1         /* ListMethods */
+  1,        /* ListMethods */
+  7,        /* ResyncMailbox */
+  5         /* SendEmail */
 };
 const ProtobufCServiceDescriptor nexa__email_calendar__v1__email_calendar_service__descriptor =
 {
@@ -383,7 +1103,7 @@ const ProtobufCServiceDescriptor nexa__email_calendar__v1__email_calendar_servic
   "EmailCalendarService",
   "Nexa__EmailCalendar__V1__EmailCalendarService",
   "nexa.email_calendar.v1",
-  5,
+  8,
   nexa__email_calendar__v1__email_calendar_service__method_descriptors,
   nexa__email_calendar__v1__email_calendar_service__method_indices_by_name
 };
@@ -426,6 +1146,30 @@ void nexa__email_calendar__v1__email_calendar_service__get_sync_status(ProtobufC
 {
   assert(service->descriptor == &nexa__email_calendar__v1__email_calendar_service__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__email_calendar__v1__email_calendar_service__send_email(ProtobufCService *service,
+                                                                  const Nexa__EmailCalendar__V1__SendEmailRequest *input,
+                                                                  Nexa__EmailCalendar__V1__SendEmailResponse_Closure closure,
+                                                                  void *closure_data)
+{
+  assert(service->descriptor == &nexa__email_calendar__v1__email_calendar_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__email_calendar__v1__email_calendar_service__check_mail_sync(ProtobufCService *service,
+                                                                       const Nexa__EmailCalendar__V1__CheckMailSyncRequest *input,
+                                                                       Nexa__EmailCalendar__V1__CheckMailSyncResponse_Closure closure,
+                                                                       void *closure_data)
+{
+  assert(service->descriptor == &nexa__email_calendar__v1__email_calendar_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__email_calendar__v1__email_calendar_service__resync_mailbox(ProtobufCService *service,
+                                                                      const Nexa__EmailCalendar__V1__ResyncMailboxRequest *input,
+                                                                      Nexa__EmailCalendar__V1__MailboxStatus_Closure closure,
+                                                                      void *closure_data)
+{
+  assert(service->descriptor == &nexa__email_calendar__v1__email_calendar_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void nexa__email_calendar__v1__email_calendar_service__init (Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
                                                              Nexa__EmailCalendar__V1__EmailCalendarService_ServiceDestroy destroy)

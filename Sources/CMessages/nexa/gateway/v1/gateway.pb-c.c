@@ -8,6 +8,96 @@
 #endif
 
 #include "nexa/gateway/v1/gateway.pb-c.h"
+void   nexa__gateway__v1__introduce_service_request__init
+                     (Nexa__Gateway__V1__IntroduceServiceRequest         *message)
+{
+  static const Nexa__Gateway__V1__IntroduceServiceRequest init_value = NEXA__GATEWAY__V1__INTRODUCE_SERVICE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__introduce_service_request__get_packed_size
+                     (const Nexa__Gateway__V1__IntroduceServiceRequest *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__introduce_service_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__introduce_service_request__pack
+                     (const Nexa__Gateway__V1__IntroduceServiceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__introduce_service_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__introduce_service_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__IntroduceServiceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__introduce_service_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__IntroduceServiceRequest *
+       nexa__gateway__v1__introduce_service_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__IntroduceServiceRequest *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__introduce_service_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__introduce_service_request__free_unpacked
+                     (Nexa__Gateway__V1__IntroduceServiceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__introduce_service_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__gateway__v1__introduce_service_response__init
+                     (Nexa__Gateway__V1__IntroduceServiceResponse         *message)
+{
+  static const Nexa__Gateway__V1__IntroduceServiceResponse init_value = NEXA__GATEWAY__V1__INTRODUCE_SERVICE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__gateway__v1__introduce_service_response__get_packed_size
+                     (const Nexa__Gateway__V1__IntroduceServiceResponse *message)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__introduce_service_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__gateway__v1__introduce_service_response__pack
+                     (const Nexa__Gateway__V1__IntroduceServiceResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__introduce_service_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__gateway__v1__introduce_service_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__IntroduceServiceResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__gateway__v1__introduce_service_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__Gateway__V1__IntroduceServiceResponse *
+       nexa__gateway__v1__introduce_service_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__Gateway__V1__IntroduceServiceResponse *)
+     protobuf_c_message_unpack (&nexa__gateway__v1__introduce_service_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__gateway__v1__introduce_service_response__free_unpacked
+                     (Nexa__Gateway__V1__IntroduceServiceResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__gateway__v1__introduce_service_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   nexa__gateway__v1__api_key__init
                      (Nexa__Gateway__V1__ApiKey         *message)
 {
@@ -998,6 +1088,75 @@ void   nexa__gateway__v1__replay_webhook_events_response__free_unpacked
   assert(message->base.descriptor == &nexa__gateway__v1__replay_webhook_events_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCFieldDescriptor nexa__gateway__v1__introduce_service_request__field_descriptors[2] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__IntroduceServiceRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__Gateway__V1__IntroduceServiceRequest, service),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__gateway__v1__introduce_service_request__field_indices_by_name[] = {
+  0,   /* field[0] = context */
+  1,   /* field[1] = service */
+};
+static const ProtobufCIntRange nexa__gateway__v1__introduce_service_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__gateway__v1__introduce_service_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.IntroduceServiceRequest",
+  "IntroduceServiceRequest",
+  "Nexa__Gateway__V1__IntroduceServiceRequest",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__IntroduceServiceRequest),
+  2,
+  nexa__gateway__v1__introduce_service_request__field_descriptors,
+  nexa__gateway__v1__introduce_service_request__field_indices_by_name,
+  1,  nexa__gateway__v1__introduce_service_request__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__introduce_service_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define nexa__gateway__v1__introduce_service_response__field_descriptors NULL
+#define nexa__gateway__v1__introduce_service_response__field_indices_by_name NULL
+#define nexa__gateway__v1__introduce_service_response__number_ranges NULL
+const ProtobufCMessageDescriptor nexa__gateway__v1__introduce_service_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.gateway.v1.IntroduceServiceResponse",
+  "IntroduceServiceResponse",
+  "Nexa__Gateway__V1__IntroduceServiceResponse",
+  "nexa.gateway.v1",
+  sizeof(Nexa__Gateway__V1__IntroduceServiceResponse),
+  0,
+  nexa__gateway__v1__introduce_service_response__field_descriptors,
+  nexa__gateway__v1__introduce_service_response__field_indices_by_name,
+  0,  nexa__gateway__v1__introduce_service_response__number_ranges,
+  (ProtobufCMessageInit) nexa__gateway__v1__introduce_service_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor nexa__gateway__v1__api_key__field_descriptors[5] =
 {
   {
@@ -2406,7 +2565,7 @@ const ProtobufCMessageDescriptor nexa__gateway__v1__replay_webhook_events_respon
   (ProtobufCMessageInit) nexa__gateway__v1__replay_webhook_events_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor nexa__gateway__v1__gateway_service__method_descriptors[13] =
+static const ProtobufCMethodDescriptor nexa__gateway__v1__gateway_service__method_descriptors[14] =
 {
   { "Check", &nexa__rpc__v1__health_check_request__descriptor, &nexa__rpc__v1__health_check_response__descriptor },
   { "ListMethods", &nexa__rpc__v1__list_methods_request__descriptor, &nexa__rpc__v1__list_methods_response__descriptor },
@@ -2421,6 +2580,7 @@ static const ProtobufCMethodDescriptor nexa__gateway__v1__gateway_service__metho
   { "CreateApiKey", &nexa__gateway__v1__create_api_key_request__descriptor, &nexa__gateway__v1__create_api_key_response__descriptor },
   { "ListApiKeys", &nexa__gateway__v1__list_api_keys_request__descriptor, &nexa__gateway__v1__list_api_keys_response__descriptor },
   { "RevokeApiKey", &nexa__gateway__v1__revoke_api_key_request__descriptor, &nexa__gateway__v1__api_key__descriptor },
+  { "IntroduceService", &nexa__gateway__v1__introduce_service_request__descriptor, &nexa__gateway__v1__introduce_service_response__descriptor },
 };
 const unsigned nexa__gateway__v1__gateway_service__method_indices_by_name[] = {
   0,        /* Check */
@@ -2430,6 +2590,7 @@ const unsigned nexa__gateway__v1__gateway_service__method_indices_by_name[] = {
   5,        /* DisconnectConnection */
   2,        /* Echo */
   3,        /* GetAccessToken */
+  13,        /* IntroduceService */
   11,        /* ListApiKeys */
   4,        /* ListConnections */
   1,        /* ListMethods */
@@ -2444,7 +2605,7 @@ const ProtobufCServiceDescriptor nexa__gateway__v1__gateway_service__descriptor 
   "GatewayService",
   "Nexa__Gateway__V1__GatewayService",
   "nexa.gateway.v1",
-  13,
+  14,
   nexa__gateway__v1__gateway_service__method_descriptors,
   nexa__gateway__v1__gateway_service__method_indices_by_name
 };
@@ -2551,6 +2712,14 @@ void nexa__gateway__v1__gateway_service__revoke_api_key(ProtobufCService *servic
 {
   assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
   service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__gateway__v1__gateway_service__introduce_service(ProtobufCService *service,
+                                                           const Nexa__Gateway__V1__IntroduceServiceRequest *input,
+                                                           Nexa__Gateway__V1__IntroduceServiceResponse_Closure closure,
+                                                           void *closure_data)
+{
+  assert(service->descriptor == &nexa__gateway__v1__gateway_service__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void nexa__gateway__v1__gateway_service__init (Nexa__Gateway__V1__GatewayService_Service *service,
                                                Nexa__Gateway__V1__GatewayService_ServiceDestroy destroy)

@@ -21,6 +21,11 @@ PROTOBUF_C__BEGIN_DECLS
 #include "nexa/rpc/v1/health.pb-c.h"
 #include "nexa/rpc/v1/reflection.pb-c.h"
 
+typedef struct Nexa__EmailCalendar__V1__SendEmailRequest Nexa__EmailCalendar__V1__SendEmailRequest;
+typedef struct Nexa__EmailCalendar__V1__SendEmailResponse Nexa__EmailCalendar__V1__SendEmailResponse;
+typedef struct Nexa__EmailCalendar__V1__CheckMailSyncRequest Nexa__EmailCalendar__V1__CheckMailSyncRequest;
+typedef struct Nexa__EmailCalendar__V1__CheckMailSyncResponse Nexa__EmailCalendar__V1__CheckMailSyncResponse;
+typedef struct Nexa__EmailCalendar__V1__ResyncMailboxRequest Nexa__EmailCalendar__V1__ResyncMailboxRequest;
 typedef struct Nexa__EmailCalendar__V1__GetSyncStatusRequest Nexa__EmailCalendar__V1__GetSyncStatusRequest;
 typedef struct Nexa__EmailCalendar__V1__MailboxStatus Nexa__EmailCalendar__V1__MailboxStatus;
 typedef struct Nexa__EmailCalendar__V1__GetSyncStatusResponse Nexa__EmailCalendar__V1__GetSyncStatusResponse;
@@ -30,6 +35,118 @@ typedef struct Nexa__EmailCalendar__V1__GetSyncStatusResponse Nexa__EmailCalenda
 
 
 /* --- messages --- */
+
+struct  Nexa__EmailCalendar__V1__SendEmailRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+  /*
+   * The mailbox to send from; may be empty when the workspace has exactly one.
+   */
+  char *connection_id;
+  size_t n_to;
+  char **to;
+  size_t n_cc;
+  char **cc;
+  char *subject;
+  char *text_body;
+  char *html_body;
+  /*
+   * An email activity this answers: the reply joins its thread (In-Reply-To, References, threadId).
+   */
+  char *reply_to_activity_id;
+  /*
+   * The same key sends once, however often the call is retried (default: a fresh one).
+   */
+  char *idempotency_key;
+};
+#define NEXA__EMAIL_CALENDAR__V1__SEND_EMAIL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__send_email_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Nexa__EmailCalendar__V1__SendEmailResponse
+{
+  ProtobufCMessage base;
+  char *activity_id;
+  char *gmail_message_id;
+  char *thread_id;
+  /*
+   * Our RFC 5322 Message-ID.
+   */
+  char *message_id;
+  /*
+   * True when this key had already sent: nothing was sent again.
+   */
+  protobuf_c_boolean already_sent;
+};
+#define NEXA__EMAIL_CALENDAR__V1__SEND_EMAIL_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__send_email_response__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Nexa__EmailCalendar__V1__CheckMailSyncRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+  /*
+   * Empty when the workspace has exactly one mailbox.
+   */
+  char *connection_id;
+  /*
+   * The window; 0 means 7 days before `until`, and now.
+   */
+  int64_t since_unix_ms;
+  int64_t until_unix_ms;
+  /*
+   * Import what is missing.
+   */
+  protobuf_c_boolean repair;
+};
+#define NEXA__EMAIL_CALENDAR__V1__CHECK_MAIL_SYNC_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__check_mail_sync_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string, 0, 0, 0 }
+
+
+struct  Nexa__EmailCalendar__V1__CheckMailSyncResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Messages Gmail lists in the window, and those with a CRM participant (not bulk).
+   */
+  int64_t listed;
+  int64_t expected;
+  int64_t stored;
+  /*
+   * stored / expected, 100 when nothing is expected.
+   */
+  double completeness_percent;
+  /*
+   * Gmail ids expected but not stored (before any repair).
+   */
+  size_t n_missing;
+  char **missing;
+  int64_t repaired;
+};
+#define NEXA__EMAIL_CALENDAR__V1__CHECK_MAIL_SYNC_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__check_mail_sync_response__descriptor) \
+    , 0, 0, 0, 0, 0,NULL, 0 }
+
+
+struct  Nexa__EmailCalendar__V1__ResyncMailboxRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+  char *connection_id;
+  /*
+   * How far back the full sync reads; 0 means the configured window.
+   */
+  int64_t since_unix_ms;
+};
+#define NEXA__EMAIL_CALENDAR__V1__RESYNC_MAILBOX_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__resync_mailbox_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string, 0 }
+
 
 struct  Nexa__EmailCalendar__V1__GetSyncStatusRequest
 {
@@ -80,6 +197,101 @@ struct  Nexa__EmailCalendar__V1__GetSyncStatusResponse
     , 0,NULL }
 
 
+/* Nexa__EmailCalendar__V1__SendEmailRequest methods */
+void   nexa__email_calendar__v1__send_email_request__init
+                     (Nexa__EmailCalendar__V1__SendEmailRequest         *message);
+size_t nexa__email_calendar__v1__send_email_request__get_packed_size
+                     (const Nexa__EmailCalendar__V1__SendEmailRequest   *message);
+size_t nexa__email_calendar__v1__send_email_request__pack
+                     (const Nexa__EmailCalendar__V1__SendEmailRequest   *message,
+                      uint8_t             *out);
+size_t nexa__email_calendar__v1__send_email_request__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__SendEmailRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__EmailCalendar__V1__SendEmailRequest *
+       nexa__email_calendar__v1__send_email_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__email_calendar__v1__send_email_request__free_unpacked
+                     (Nexa__EmailCalendar__V1__SendEmailRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__EmailCalendar__V1__SendEmailResponse methods */
+void   nexa__email_calendar__v1__send_email_response__init
+                     (Nexa__EmailCalendar__V1__SendEmailResponse         *message);
+size_t nexa__email_calendar__v1__send_email_response__get_packed_size
+                     (const Nexa__EmailCalendar__V1__SendEmailResponse   *message);
+size_t nexa__email_calendar__v1__send_email_response__pack
+                     (const Nexa__EmailCalendar__V1__SendEmailResponse   *message,
+                      uint8_t             *out);
+size_t nexa__email_calendar__v1__send_email_response__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__SendEmailResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__EmailCalendar__V1__SendEmailResponse *
+       nexa__email_calendar__v1__send_email_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__email_calendar__v1__send_email_response__free_unpacked
+                     (Nexa__EmailCalendar__V1__SendEmailResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__EmailCalendar__V1__CheckMailSyncRequest methods */
+void   nexa__email_calendar__v1__check_mail_sync_request__init
+                     (Nexa__EmailCalendar__V1__CheckMailSyncRequest         *message);
+size_t nexa__email_calendar__v1__check_mail_sync_request__get_packed_size
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncRequest   *message);
+size_t nexa__email_calendar__v1__check_mail_sync_request__pack
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncRequest   *message,
+                      uint8_t             *out);
+size_t nexa__email_calendar__v1__check_mail_sync_request__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__EmailCalendar__V1__CheckMailSyncRequest *
+       nexa__email_calendar__v1__check_mail_sync_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__email_calendar__v1__check_mail_sync_request__free_unpacked
+                     (Nexa__EmailCalendar__V1__CheckMailSyncRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__EmailCalendar__V1__CheckMailSyncResponse methods */
+void   nexa__email_calendar__v1__check_mail_sync_response__init
+                     (Nexa__EmailCalendar__V1__CheckMailSyncResponse         *message);
+size_t nexa__email_calendar__v1__check_mail_sync_response__get_packed_size
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncResponse   *message);
+size_t nexa__email_calendar__v1__check_mail_sync_response__pack
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncResponse   *message,
+                      uint8_t             *out);
+size_t nexa__email_calendar__v1__check_mail_sync_response__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__CheckMailSyncResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__EmailCalendar__V1__CheckMailSyncResponse *
+       nexa__email_calendar__v1__check_mail_sync_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__email_calendar__v1__check_mail_sync_response__free_unpacked
+                     (Nexa__EmailCalendar__V1__CheckMailSyncResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__EmailCalendar__V1__ResyncMailboxRequest methods */
+void   nexa__email_calendar__v1__resync_mailbox_request__init
+                     (Nexa__EmailCalendar__V1__ResyncMailboxRequest         *message);
+size_t nexa__email_calendar__v1__resync_mailbox_request__get_packed_size
+                     (const Nexa__EmailCalendar__V1__ResyncMailboxRequest   *message);
+size_t nexa__email_calendar__v1__resync_mailbox_request__pack
+                     (const Nexa__EmailCalendar__V1__ResyncMailboxRequest   *message,
+                      uint8_t             *out);
+size_t nexa__email_calendar__v1__resync_mailbox_request__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__ResyncMailboxRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__EmailCalendar__V1__ResyncMailboxRequest *
+       nexa__email_calendar__v1__resync_mailbox_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__email_calendar__v1__resync_mailbox_request__free_unpacked
+                     (Nexa__EmailCalendar__V1__ResyncMailboxRequest *message,
+                      ProtobufCAllocator *allocator);
 /* Nexa__EmailCalendar__V1__GetSyncStatusRequest methods */
 void   nexa__email_calendar__v1__get_sync_status_request__init
                      (Nexa__EmailCalendar__V1__GetSyncStatusRequest         *message);
@@ -139,6 +351,21 @@ void   nexa__email_calendar__v1__get_sync_status_response__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Nexa__EmailCalendar__V1__SendEmailRequest_Closure)
+                 (const Nexa__EmailCalendar__V1__SendEmailRequest *message,
+                  void *closure_data);
+typedef void (*Nexa__EmailCalendar__V1__SendEmailResponse_Closure)
+                 (const Nexa__EmailCalendar__V1__SendEmailResponse *message,
+                  void *closure_data);
+typedef void (*Nexa__EmailCalendar__V1__CheckMailSyncRequest_Closure)
+                 (const Nexa__EmailCalendar__V1__CheckMailSyncRequest *message,
+                  void *closure_data);
+typedef void (*Nexa__EmailCalendar__V1__CheckMailSyncResponse_Closure)
+                 (const Nexa__EmailCalendar__V1__CheckMailSyncResponse *message,
+                  void *closure_data);
+typedef void (*Nexa__EmailCalendar__V1__ResyncMailboxRequest_Closure)
+                 (const Nexa__EmailCalendar__V1__ResyncMailboxRequest *message,
+                  void *closure_data);
 typedef void (*Nexa__EmailCalendar__V1__GetSyncStatusRequest_Closure)
                  (const Nexa__EmailCalendar__V1__GetSyncStatusRequest *message,
                   void *closure_data);
@@ -175,6 +402,18 @@ struct Nexa__EmailCalendar__V1__EmailCalendarService_Service
                           const Nexa__EmailCalendar__V1__GetSyncStatusRequest *input,
                           Nexa__EmailCalendar__V1__GetSyncStatusResponse_Closure closure,
                           void *closure_data);
+  void (*send_email)(Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
+                     const Nexa__EmailCalendar__V1__SendEmailRequest *input,
+                     Nexa__EmailCalendar__V1__SendEmailResponse_Closure closure,
+                     void *closure_data);
+  void (*check_mail_sync)(Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
+                          const Nexa__EmailCalendar__V1__CheckMailSyncRequest *input,
+                          Nexa__EmailCalendar__V1__CheckMailSyncResponse_Closure closure,
+                          void *closure_data);
+  void (*resync_mailbox)(Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
+                         const Nexa__EmailCalendar__V1__ResyncMailboxRequest *input,
+                         Nexa__EmailCalendar__V1__MailboxStatus_Closure closure,
+                         void *closure_data);
 };
 typedef void (*Nexa__EmailCalendar__V1__EmailCalendarService_ServiceDestroy)(Nexa__EmailCalendar__V1__EmailCalendarService_Service *);
 void nexa__email_calendar__v1__email_calendar_service__init (Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
@@ -187,7 +426,10 @@ void nexa__email_calendar__v1__email_calendar_service__init (Nexa__EmailCalendar
       function_prefix__ ## list_methods,\
       function_prefix__ ## echo,\
       function_prefix__ ## handle_webhook,\
-      function_prefix__ ## get_sync_status  }
+      function_prefix__ ## get_sync_status,\
+      function_prefix__ ## send_email,\
+      function_prefix__ ## check_mail_sync,\
+      function_prefix__ ## resync_mailbox  }
 void nexa__email_calendar__v1__email_calendar_service__check(ProtobufCService *service,
                                                              const Nexa__Rpc__V1__HealthCheckRequest *input,
                                                              Nexa__Rpc__V1__HealthCheckResponse_Closure closure,
@@ -208,9 +450,26 @@ void nexa__email_calendar__v1__email_calendar_service__get_sync_status(ProtobufC
                                                                        const Nexa__EmailCalendar__V1__GetSyncStatusRequest *input,
                                                                        Nexa__EmailCalendar__V1__GetSyncStatusResponse_Closure closure,
                                                                        void *closure_data);
+void nexa__email_calendar__v1__email_calendar_service__send_email(ProtobufCService *service,
+                                                                  const Nexa__EmailCalendar__V1__SendEmailRequest *input,
+                                                                  Nexa__EmailCalendar__V1__SendEmailResponse_Closure closure,
+                                                                  void *closure_data);
+void nexa__email_calendar__v1__email_calendar_service__check_mail_sync(ProtobufCService *service,
+                                                                       const Nexa__EmailCalendar__V1__CheckMailSyncRequest *input,
+                                                                       Nexa__EmailCalendar__V1__CheckMailSyncResponse_Closure closure,
+                                                                       void *closure_data);
+void nexa__email_calendar__v1__email_calendar_service__resync_mailbox(ProtobufCService *service,
+                                                                      const Nexa__EmailCalendar__V1__ResyncMailboxRequest *input,
+                                                                      Nexa__EmailCalendar__V1__MailboxStatus_Closure closure,
+                                                                      void *closure_data);
 
 /* --- descriptors --- */
 
+extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__send_email_request__descriptor;
+extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__send_email_response__descriptor;
+extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__check_mail_sync_request__descriptor;
+extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__check_mail_sync_response__descriptor;
+extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__resync_mailbox_request__descriptor;
 extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__get_sync_status_request__descriptor;
 extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__mailbox_status__descriptor;
 extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__get_sync_status_response__descriptor;

@@ -20,6 +20,8 @@ PROTOBUF_C__BEGIN_DECLS
 #include "nexa/rpc/v1/health.pb-c.h"
 #include "nexa/rpc/v1/reflection.pb-c.h"
 
+typedef struct Nexa__Gateway__V1__IntroduceServiceRequest Nexa__Gateway__V1__IntroduceServiceRequest;
+typedef struct Nexa__Gateway__V1__IntroduceServiceResponse Nexa__Gateway__V1__IntroduceServiceResponse;
 typedef struct Nexa__Gateway__V1__ApiKey Nexa__Gateway__V1__ApiKey;
 typedef struct Nexa__Gateway__V1__CreateApiKeyRequest Nexa__Gateway__V1__CreateApiKeyRequest;
 typedef struct Nexa__Gateway__V1__CreateApiKeyResponse Nexa__Gateway__V1__CreateApiKeyResponse;
@@ -48,6 +50,29 @@ typedef struct Nexa__Gateway__V1__ReplayWebhookEventsResponse Nexa__Gateway__V1_
 
 
 /* --- messages --- */
+
+struct  Nexa__Gateway__V1__IntroduceServiceRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+  /*
+   * Short service name (`email_calendar`); the caller's key must be allowed to call it.
+   */
+  char *service;
+};
+#define NEXA__GATEWAY__V1__INTRODUCE_SERVICE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__gateway__v1__introduce_service_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Nexa__Gateway__V1__IntroduceServiceResponse
+{
+  ProtobufCMessage base;
+};
+#define NEXA__GATEWAY__V1__INTRODUCE_SERVICE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__gateway__v1__introduce_service_response__descriptor) \
+     }
+
 
 struct  Nexa__Gateway__V1__ApiKey
 {
@@ -361,6 +386,44 @@ struct  Nexa__Gateway__V1__ReplayWebhookEventsResponse
     , 0 }
 
 
+/* Nexa__Gateway__V1__IntroduceServiceRequest methods */
+void   nexa__gateway__v1__introduce_service_request__init
+                     (Nexa__Gateway__V1__IntroduceServiceRequest         *message);
+size_t nexa__gateway__v1__introduce_service_request__get_packed_size
+                     (const Nexa__Gateway__V1__IntroduceServiceRequest   *message);
+size_t nexa__gateway__v1__introduce_service_request__pack
+                     (const Nexa__Gateway__V1__IntroduceServiceRequest   *message,
+                      uint8_t             *out);
+size_t nexa__gateway__v1__introduce_service_request__pack_to_buffer
+                     (const Nexa__Gateway__V1__IntroduceServiceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Gateway__V1__IntroduceServiceRequest *
+       nexa__gateway__v1__introduce_service_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__gateway__v1__introduce_service_request__free_unpacked
+                     (Nexa__Gateway__V1__IntroduceServiceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__Gateway__V1__IntroduceServiceResponse methods */
+void   nexa__gateway__v1__introduce_service_response__init
+                     (Nexa__Gateway__V1__IntroduceServiceResponse         *message);
+size_t nexa__gateway__v1__introduce_service_response__get_packed_size
+                     (const Nexa__Gateway__V1__IntroduceServiceResponse   *message);
+size_t nexa__gateway__v1__introduce_service_response__pack
+                     (const Nexa__Gateway__V1__IntroduceServiceResponse   *message,
+                      uint8_t             *out);
+size_t nexa__gateway__v1__introduce_service_response__pack_to_buffer
+                     (const Nexa__Gateway__V1__IntroduceServiceResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__Gateway__V1__IntroduceServiceResponse *
+       nexa__gateway__v1__introduce_service_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__gateway__v1__introduce_service_response__free_unpacked
+                     (Nexa__Gateway__V1__IntroduceServiceResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Nexa__Gateway__V1__ApiKey methods */
 void   nexa__gateway__v1__api_key__init
                      (Nexa__Gateway__V1__ApiKey         *message);
@@ -781,6 +844,12 @@ void   nexa__gateway__v1__replay_webhook_events_response__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Nexa__Gateway__V1__IntroduceServiceRequest_Closure)
+                 (const Nexa__Gateway__V1__IntroduceServiceRequest *message,
+                  void *closure_data);
+typedef void (*Nexa__Gateway__V1__IntroduceServiceResponse_Closure)
+                 (const Nexa__Gateway__V1__IntroduceServiceResponse *message,
+                  void *closure_data);
 typedef void (*Nexa__Gateway__V1__ApiKey_Closure)
                  (const Nexa__Gateway__V1__ApiKey *message,
                   void *closure_data);
@@ -906,6 +975,10 @@ struct Nexa__Gateway__V1__GatewayService_Service
                          const Nexa__Gateway__V1__RevokeApiKeyRequest *input,
                          Nexa__Gateway__V1__ApiKey_Closure closure,
                          void *closure_data);
+  void (*introduce_service)(Nexa__Gateway__V1__GatewayService_Service *service,
+                            const Nexa__Gateway__V1__IntroduceServiceRequest *input,
+                            Nexa__Gateway__V1__IntroduceServiceResponse_Closure closure,
+                            void *closure_data);
 };
 typedef void (*Nexa__Gateway__V1__GatewayService_ServiceDestroy)(Nexa__Gateway__V1__GatewayService_Service *);
 void nexa__gateway__v1__gateway_service__init (Nexa__Gateway__V1__GatewayService_Service *service,
@@ -926,7 +999,8 @@ void nexa__gateway__v1__gateway_service__init (Nexa__Gateway__V1__GatewayService
       function_prefix__ ## replay_webhook_events,\
       function_prefix__ ## create_api_key,\
       function_prefix__ ## list_api_keys,\
-      function_prefix__ ## revoke_api_key  }
+      function_prefix__ ## revoke_api_key,\
+      function_prefix__ ## introduce_service  }
 void nexa__gateway__v1__gateway_service__check(ProtobufCService *service,
                                                const Nexa__Rpc__V1__HealthCheckRequest *input,
                                                Nexa__Rpc__V1__HealthCheckResponse_Closure closure,
@@ -979,9 +1053,15 @@ void nexa__gateway__v1__gateway_service__revoke_api_key(ProtobufCService *servic
                                                         const Nexa__Gateway__V1__RevokeApiKeyRequest *input,
                                                         Nexa__Gateway__V1__ApiKey_Closure closure,
                                                         void *closure_data);
+void nexa__gateway__v1__gateway_service__introduce_service(ProtobufCService *service,
+                                                           const Nexa__Gateway__V1__IntroduceServiceRequest *input,
+                                                           Nexa__Gateway__V1__IntroduceServiceResponse_Closure closure,
+                                                           void *closure_data);
 
 /* --- descriptors --- */
 
+extern const ProtobufCMessageDescriptor nexa__gateway__v1__introduce_service_request__descriptor;
+extern const ProtobufCMessageDescriptor nexa__gateway__v1__introduce_service_response__descriptor;
 extern const ProtobufCMessageDescriptor nexa__gateway__v1__api_key__descriptor;
 extern const ProtobufCMessageDescriptor nexa__gateway__v1__create_api_key_request__descriptor;
 extern const ProtobufCMessageDescriptor nexa__gateway__v1__create_api_key_response__descriptor;
