@@ -45,7 +45,7 @@ test-repeat: deps proto-check ## The whole suite N times (default 10) on one bui
 	swift build --build-tests
 	PG_TEST_PORT=$(PG_TEST_PORT) LOAD=$(LOAD) ./deploy/scripts/test.sh "$(BIN)" $(N)
 
-bench: deps ## RPC beside a bare SwiftNIO echo; durable webhook ingest beside no-write and single-INSERT baselines (release).
+bench: deps ## RPC beside a bare SwiftNIO echo; CRM matching; mail sentiment/intent accuracy; webhook ingest and import beside their baselines (release).
 	swift build -c release
 	./deploy/scripts/bench.sh
 	./deploy/scripts/bench-webhooks.sh

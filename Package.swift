@@ -96,7 +96,7 @@ var targets: [Target] = [
     ),
     .executableTarget(
         name: "nexa-bench",
-        dependencies: ["RPC", "RPCNIO", "Messages", "CRM", "Platform", "Postgres", argumentParser, log] + nio,
+        dependencies: ["RPC", "RPCNIO", "Messages", "CRM", "EmailCalendar", "Platform", "Postgres", argumentParser, log] + nio,
         swiftSettings: strictSettings
     ),
     .executableTarget(

@@ -102,9 +102,12 @@ public struct EmailMessage: ActivityPayload, Hashable {
     public var references: [String]?
     /// How the CRM sent it (`gmail`); nil for mail it read.
     public var sentVia: String?
+    /// Its tone and intent, with the cues that decided them.
+    public var analysis: MailAnalysis?
 
     public init(direction: Direction, from: String, to: [String], cc: [String] = [], threadID: String? = nil, messageID: String? = nil,
-                snippet: String? = nil, html: String? = nil, attachments: [String]? = nil, references: [String]? = nil, sentVia: String? = nil) {
+                snippet: String? = nil, html: String? = nil, attachments: [String]? = nil, references: [String]? = nil, sentVia: String? = nil,
+                analysis: MailAnalysis? = nil) {
         self.direction = direction
         self.from = from
         self.to = to
@@ -116,10 +119,35 @@ public struct EmailMessage: ActivityPayload, Hashable {
         self.attachments = attachments
         self.references = references
         self.sentVia = sentVia
+        self.analysis = analysis
     }
 
     enum CodingKeys: String, CodingKey {
-        case direction, from, to, cc, threadID = "thread_id", messageID = "message_id", snippet, html, attachments, references, sentVia = "sent_via"
+        case direction, from, to, cc, threadID = "thread_id", messageID = "message_id", snippet, html, attachments, references, sentVia = "sent_via", analysis
+    }
+}
+
+/// What a message's text says about its writer: sentiment in [-1, 1] with its label, one intent
+/// of a fixed set, and the cues (words, phrases) that decided each.
+public struct MailAnalysis: Codable, Sendable, Hashable {
+    public var sentimentScore: Double
+    /// `positive`, `neutral` or `negative`.
+    public var sentiment: String
+    public var sentimentCues: [String]
+    /// `meeting_request`, `pricing_interest`, `support_problem`, `complaint`, `not_interested`, `out_of_office` or `other`.
+    public var intent: String
+    public var intentCues: [String]
+
+    public init(sentimentScore: Double, sentiment: String, sentimentCues: [String], intent: String, intentCues: [String]) {
+        self.sentimentScore = sentimentScore
+        self.sentiment = sentiment
+        self.sentimentCues = sentimentCues
+        self.intent = intent
+        self.intentCues = intentCues
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sentimentScore = "sentiment_score", sentiment, sentimentCues = "sentiment_cues", intent, intentCues = "intent_cues"
     }
 }
 

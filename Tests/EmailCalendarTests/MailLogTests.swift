@@ -42,6 +42,10 @@ import Testing
         #expect(try row.decode(UUID.self, at: 3) == contact && row.decodeIfPresent(UUID.self, at: 4) == nil && row.decode(UUID.self, at: 5) == account)
         #expect(try row.decode(String.self, at: 6) == "gmail" && row.decode(String.self, at: 7) == "m1")
         #expect(try row.decode(String.self, at: 8) == "inbound" && row.decode(String.self, at: 9) == "What would it cost?")
+        // Read for intent and tone, with the cues that decided them.
+        let analysis = try await db.query("SELECT data->'analysis'->>'intent', data->'analysis'->>'sentiment', data->'analysis'->'intent_cues'::text FROM activities WHERE id = \(id)")[0]
+        #expect(try analysis.decode(String.self, at: 0) == "pricing_interest" && analysis.decode(String.self, at: 1) == "neutral")
+        #expect(try analysis.decode(String.self, at: 2).contains("cost"))
         let contacted = try await db.query("SELECT last_contacted_at FROM contacts WHERE id = \(contact)")[0].decode(Date.self, at: 0)
         #expect(contacted == Date(timeIntervalSince1970: 1_767_225_600))
 

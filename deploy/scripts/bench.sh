@@ -19,3 +19,5 @@ echo "machine: $(nproc) cores; client, server and baseline share it"
 "$bin/nexa-bench" client --rpc-port 17203 --echo-port 17299 --api-key "$key" --rpc-pid "$billing" --seconds "${BENCH_SECONDS:-3}" --rounds "${BENCH_ROUNDS:-5}" --output "$root/.data/bench.md"
 # The CRM module's batch matching beside one indexed SELECT … WHERE email = ANY($1), same database.
 "$bin/nexa-bench" crm-match --database-url "$NEXA_DATABASE_URL"
+# The email service's offline sentiment and intent analysers on the labelled mail (training and held-out parts).
+"$bin/nexa-bench" mail-analysis --file "$root/Tests/EmailCalendarTests/Fixtures/labelled-mail.txt"

@@ -68,6 +68,19 @@ public struct MailContent: Sendable, Hashable {
         isBulk = Self.isBulk(headers)
     }
 
+    /// What the writer wrote in this message: the text body (else the snippet) without the quoted
+    /// message it answers (`>` lines, and everything from an "On … wrote:" line).
+    public var ownWords: String {
+        var kept: [Substring] = []
+        for line in (text ?? snippet).split(separator: "\n", omittingEmptySubsequences: false) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix(">") { continue }
+            if trimmed.hasPrefix("On "), trimmed.hasSuffix("wrote:") { break }
+            kept.append(line)
+        }
+        return kept.joined(separator: "\n")
+    }
+
     /// List-Unsubscribe or List-Id, `Precedence: bulk|list|junk`, or any `Auto-Submitted` but `no`
     /// (RFC 3834): mail sent to many or by a machine.
     static func isBulk(_ headers: Headers) -> Bool {

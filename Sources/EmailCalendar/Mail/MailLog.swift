@@ -30,8 +30,12 @@ public enum MailLog {
     }
 
     /// Stores `mail` for `workspace` in the caller's transaction (a sync advances its cursor in the same one).
-    /// - Parameter sentVia: how the CRM sent it (`gmail`), when it did.
-    public static func store(_ mail: MailContent, workspace: UUID, sentVia: String? = nil, in db: PostgresConnectionHandle) async throws -> Outcome {
+    /// - Parameters:
+    ///   - sentVia: how the CRM sent it (`gmail`), when it did.
+    ///   - analyser: reads the message's sentiment and intent (called inside the caller's
+    ///     transaction: a slow, hosted analyser belongs before it).
+    public static func store(_ mail: MailContent, workspace: UUID, sentVia: String? = nil, analyser: any MailAnalyser = LocalMailAnalyser(),
+                             in db: PostgresConnectionHandle) async throws -> Outcome {
         guard let people = try await participants(mail, workspace: workspace, in: db) else { return .bulk }
         guard !people.isEmpty else { return .noParticipant }
         let contact = people.first { $0.kind == .contact }
@@ -40,7 +44,8 @@ public enum MailLog {
         let payload = EmailMessage(
             direction: mail.direction, from: mail.from ?? "", to: mail.to, cc: mail.cc, threadID: mail.threadID, messageID: mail.messageID,
             snippet: mail.snippet.isEmpty ? nil : mail.snippet, html: mail.html, attachments: mail.attachments.isEmpty ? nil : mail.attachments.map(\.filename),
-            references: mail.references.isEmpty ? nil : mail.references, sentVia: sentVia)
+            references: mail.references.isEmpty ? nil : mail.references, sentVia: sentVia,
+            analysis: try await analyser.analyse(subject: mail.subject, body: mail.ownWords))
         let activity = Activity(
             subject: mail.subject.isEmpty ? "(no subject)" : mail.subject, body: mail.text, occurredAt: occurred,
             links: ActivityLinks(contact: contact?.id, lead: lead?.id, account: contact?.account),
