@@ -7,42 +7,63 @@ public import Postgres
 public import RPC
 public import RPCNIO
 
-/// The email_calendar service: Gmail/Outlook mail and calendar sync.
+/// The email_calendar service: Google mail and calendar sync, both directions.
 ///
-/// `HandleWebhook` (the gateway's calls only) runs the Gmail half that exists so far: a Google
-/// connection made with mail scopes (`connection.created`) starts its mailbox; a Pub/Sub push
-/// (`gmail.notification`) catches its mailbox up. `SendEmail`, `CheckMailSync` and
-/// `ResyncMailbox` serve users. Tokens come from the gateway (`GetAccessToken`), read with the
-/// service's identity key for the workspace (`IdentityKeys`). The calendar methods are not built
-/// yet and answer UNIMPLEMENTED.
+/// `HandleWebhook` takes the gateway's events only: a Google connection made (`connection.created`)
+/// starts its mailbox and/or calendar, by its scopes; one that needs the user
+/// (`connection.reauth_required`, `connection.disconnected`) pauses them; Gmail's Pub/Sub pushes
+/// and Calendar's channel notifications catch them up; the gateway's hourly `sync.tick` renews
+/// watches and channels and catches up what a lost push missed. `SendEmail`, `CheckMailSync`,
+/// `ResyncMailbox` and `CreateMeeting` serve users. Tokens come from the gateway
+/// (`GetAccessToken`), read with the service's identity key for the workspace (`IdentityKeys`).
 public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler {
+    /// Where Google and the gateway are.
+    public struct Endpoints: Sendable {
+        /// `https://gmail.googleapis.com` (or a stand-in's).
+        public var gmail: String
+        /// `https://www.googleapis.com`: Calendar.
+        public var googleAPIs: String
+        /// The Pub/Sub topic Gmail pushes to.
+        public var pubSubTopic: String
+        /// The gateway's public URL, where Calendar's notifications go.
+        public var gatewayPublicURL: String
+
+        public init(gmail: String = "https://gmail.googleapis.com", googleAPIs: String = "https://www.googleapis.com",
+                    pubSubTopic: String = EmailCalendarComponents.defaultTopic, gatewayPublicURL: String = "http://127.0.0.1:8080") {
+            self.gmail = gmail
+            self.googleAPIs = googleAPIs
+            self.pubSubTopic = pubSubTopic
+            self.gatewayPublicURL = gatewayPublicURL
+        }
+    }
+
     let db: PostgresClient
     let gateway: GatewayV1.GatewayService.Client<RPCClient>
     let http: HTTPClient
-    let gmailAPI: String
-    let sync: MailboxSync
+    let endpoints: Endpoints
+    let mailboxes: MailboxSync
+    let calendars: CalendarSync
     let sender: MailSender
     let identities = IdentityKeys(service: "email_calendar")
-    /// Gmail's per-user quota, shared by every call this process makes for a mailbox.
-    let quota = RateLimiter(limits: ["gmail": GmailClient.perUserQuota])
+    /// Google's per-user quota, shared by every call this process makes for a connection.
+    let quota = RateLimiter(limits: ["google": GoogleAPI.perUserQuota])
     let logger: Logger
 
-    /// - Parameters:
-    ///   - gmailAPI: `https://gmail.googleapis.com` (or a stand-in's).
-    ///   - topic: the Pub/Sub topic Gmail pushes to.
-    public init(db: PostgresClient, gateway: RPCClient, http: HTTPClient, gmailAPI: String, topic: String, logger: Logger) {
+    public init(db: PostgresClient, gateway: RPCClient, http: HTTPClient, endpoints: Endpoints, logger: Logger) {
         self.db = db
         self.gateway = GatewayV1.GatewayService.Client(transport: gateway)
         self.http = http
-        self.gmailAPI = gmailAPI
-        sync = MailboxSync(db: db, settings: .init(topic: topic))
+        self.endpoints = endpoints
+        mailboxes = MailboxSync(db: db, settings: .init(topic: endpoints.pubSubTopic))
+        calendars = CalendarSync(db: db)
         sender = MailSender(db: db)
         self.logger = logger
     }
 
-    /// The Gmail scopes that make a connection a mailbox.
+    /// The Gmail scopes that make a connection a mailbox, and the Calendar scopes that make it a calendar.
     static let mailScopes = ["https://www.googleapis.com/auth/gmail.modify", "https://www.googleapis.com/auth/gmail.readonly",
                              "https://mail.google.com/"]
+    static let calendarScopes = ["https://www.googleapis.com/auth/calendar", "https://www.googleapis.com/auth/calendar.events"]
 
     public func handleWebhook(_ event: GatewayV1.WebhookEvent, context: ServerContext) async throws -> GatewayV1.WebhookAck {
         let workspace = try context.workspace()
@@ -52,30 +73,46 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
         }
         identities.remember(context)
         let body = (try? JSONSerialization.jsonObject(with: Data(event.body))) as? [String: Any] ?? [:]
+        let connectionID = (body["connection_id"] as? String).flatMap(UUID.init(uuidString:))
         switch (event.provider, event.eventType) {
         case ("google", "connection.created"):
-            guard let connection = (body["connection_id"] as? String).flatMap(UUID.init(uuidString:)), let owner = body["account_email"] as? String,
-                  let scopes = body["scopes"] as? [String] else { throw RPCError(.invalidArgument, "connection.created needs connection_id, account_email and scopes") }
-            guard scopes.contains(where: Self.mailScopes.contains) else { return GatewayV1.WebhookAck() }  // a calendar-only connection
-            let report = try await run(connection) { try await sync.start(connection: connection, workspace: workspace, owner: owner, gmail: gmail(connection, context)) }
-            logger.info("mailbox started", metadata: ["connection": "\(connection)", "stored": "\(report.stored)", "seen": "\(report.seen)"])
+            guard let connection = connectionID, let owner = body["account_email"] as? String, let scopes = body["scopes"] as? [String] else {
+                throw RPCError(.invalidArgument, "connection.created needs connection_id, account_email and scopes")
+            }
+            if scopes.contains(where: Self.mailScopes.contains) {
+                let report = try await run(connection, .mailboxes) {
+                    try await mailboxes.start(connection: connection, workspace: workspace, owner: owner, gmail: gmail(connection, context))
+                }
+                logger.info("mailbox started", metadata: ["connection": "\(connection)", "stored": "\(report.stored)", "seen": "\(report.seen)"])
+            }
+            if scopes.contains(where: Self.calendarScopes.contains) {
+                let user = (body["user_id"] as? String).flatMap(UUID.init(uuidString:))
+                let report = try await run(connection, .calendars) {
+                    try await calendars.start(connection: connection, workspace: workspace, owner: owner, ownerUser: user,
+                                              calendar: calendar(connection, context), endpoint: { try await channelEndpoint(context) })
+                }
+                logger.info("calendar started", metadata: ["connection": "\(connection)", "seen": "\(report.seen)", "created": "\(report.created)"])
+            }
         case ("google", "connection.reauth_required"), ("google", "connection.disconnected"):
-            guard let connection = (body["connection_id"] as? String).flatMap(UUID.init(uuidString:)) else {
-                throw RPCError(.invalidArgument, "\(event.eventType) needs connection_id")
-            }
+            guard let connection = connectionID else { throw RPCError(.invalidArgument, "\(event.eventType) needs connection_id") }
             let reason = event.eventType == "connection.disconnected" ? "the connection was disconnected" : "the connection needs the user to reconnect"
-            if try await sync.pause(connection: connection, reason: reason) {
-                logger.notice("mailbox paused", metadata: ["connection": "\(connection)", "reason": "\(reason)"])
-            }
+            let paused = try await (mailboxes.pause(connection: connection, reason: reason), calendars.pause(connection: connection, reason: reason))
+            if paused.0 || paused.1 { logger.notice("sync paused", metadata: ["connection": "\(connection)", "reason": "\(reason)"]) }
         case ("google", "sync.tick"):
-            // Scheduled: renew the watch when it is near its end, and catch up in case a push was lost.
-            guard let connection = (body["connection_id"] as? String).flatMap(UUID.init(uuidString:)),
-                  try await sync.isRunning(connection: connection, workspace: workspace) else {
-                return GatewayV1.WebhookAck()  // not a mailbox (yet: connection.created starts it), or paused
+            // Scheduled: renew watches and channels near their end, and catch up in case a push was lost.
+            guard let connection = connectionID else { throw RPCError(.invalidArgument, "sync.tick needs connection_id") }
+            if try await mailboxes.isRunning(connection: connection, workspace: workspace) {
+                try await run(connection, .mailboxes) {
+                    _ = try await mailboxes.renewWatchIfDue(connection: connection, gmail: gmail(connection, context))
+                    _ = try await mailboxes.catchUp(connection: connection, gmail: gmail(connection, context))
+                }
             }
-            try await run(connection) {
-                _ = try await sync.renewWatchIfDue(connection: connection, gmail: gmail(connection, context))
-                _ = try await sync.catchUp(connection: connection, gmail: gmail(connection, context))
+            if try await calendars.isRunning(connection: connection, workspace: workspace) {
+                try await run(connection, .calendars) {
+                    _ = try await calendars.renewChannelIfDue(connection: connection, calendar: calendar(connection, context),
+                                                              endpoint: { try await channelEndpoint(context) })
+                    _ = try await calendars.catchUp(connection: connection, calendar: calendar(connection, context))
+                }
             }
         case ("google_pubsub", "gmail.notification"):
             // The push's data is base64 JSON: {"emailAddress", "historyId"}; the mailbox's cursor says what is new.
@@ -89,21 +126,29 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
                 logger.notice("push for a mailbox this workspace does not sync, or has paused", metadata: ["address": "\(address)"])
                 return GatewayV1.WebhookAck()
             }
-            _ = try await run(connection) { try await sync.catchUp(connection: connection, gmail: gmail(connection, context)) }
+            _ = try await run(connection, .mailboxes) { try await mailboxes.catchUp(connection: connection, gmail: gmail(connection, context)) }
+        case ("google_calendar", "calendar.exists"):
+            // Something changed in a watched calendar; the notification names the channel, not the change.
+            let channel = event.headers.first { $0.name.lowercased() == "x-goog-channel-id" }?.value ?? ""
+            guard let connection = try await calendars.connection(forChannel: channel, workspace: workspace) else {
+                logger.notice("notification for a channel no calendar uses (replaced, or paused)", metadata: ["channel": "\(channel)"])
+                return GatewayV1.WebhookAck()
+            }
+            _ = try await run(connection, .calendars) { try await calendars.catchUp(connection: connection, calendar: calendar(connection, context)) }
         case ("nexa", "service.identity"):
             break  // the gateway presenting this service's key (remembered above) for a user's call
         default:
-            break  // nothing of this service's yet
+            break  // `calendar.sync` (a channel opened), and what is not this service's
         }
         return GatewayV1.WebhookAck()
     }
 
-    /// A Gmail client for `connection`, its token read from the gateway with this service's
-    /// identity key for the caller's workspace (the caller's own key when it is that identity).
-    private func gmail(_ connection: UUID, _ context: ServerContext) -> GmailClient {
+    /// A bearer token for `connection`, read from the gateway with this service's identity key
+    /// for the caller's workspace (the caller's own key when it is that identity).
+    private func token(_ connection: UUID, _ context: ServerContext) -> @Sendable () async throws -> String {
         let options = CallOptions.propagating(context)
         let workspace = context.principal?.workspaceID ?? ""
-        return GmailClient(http: http, baseURL: gmailAPI, quota: (quota, connection.uuidString)) { [gateway, identities] in
+        return { [gateway, identities] in
             var request = GatewayV1.GetAccessTokenRequest()
             request.connectionID = connection.uuidString.lowercased()
             let introduce = {
@@ -124,101 +169,57 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
         }
     }
 
-    /// The mailbox a user's call names, or the workspace's only one when it names none.
-    private func mailbox(_ connectionID: String, workspace: UUID) async throws -> (connection: UUID, owner: String) {
-        let rows: [PostgresRow]
-        if connectionID.isEmpty {
-            rows = try await db.query("SELECT connection_id, owner_email FROM mailboxes WHERE workspace_id = \(workspace) LIMIT 2")
-            guard rows.count < 2 else { throw RPCError(.invalidArgument, "this workspace has several mailboxes: name one with connection_id") }
-        } else {
-            guard let id = UUID(uuidString: connectionID) else { throw RPCError(.invalidArgument, "connection_id is not a UUID") }
-            rows = try await db.query("SELECT connection_id, owner_email FROM mailboxes WHERE workspace_id = \(workspace) AND connection_id = \(id)")
-        }
-        guard let row = rows.first else { throw RPCError(.notFound, "no synced Gmail mailbox \(connectionID.isEmpty ? "in this workspace" : connectionID)") }
-        return (try row.decode(at: 0), try row.decode(at: 1))
+    func gmail(_ connection: UUID, _ context: ServerContext) -> GmailClient {
+        GmailClient(http: http, baseURL: endpoints.gmail, quota: (quota, connection.uuidString), token: token(connection, context))
     }
 
-    public func sendEmail(_ request: EmailCalendarV1.SendEmailRequest, context: ServerContext) async throws -> EmailCalendarV1.SendEmailResponse {
-        let workspace = try context.workspace()
-        let (connection, owner) = try await mailbox(request.connectionID, workspace: workspace)
-        var draft = MailSender.Draft(to: request.to, cc: request.cc, subject: request.subject,
-                                     text: request.textBody.isEmpty ? nil : request.textBody, html: request.htmlBody.isEmpty ? nil : request.htmlBody)
-        if !request.replyToActivityID.isEmpty {
-            guard let id = UUID(uuidString: request.replyToActivityID) else { throw RPCError(.invalidArgument, "reply_to_activity_id is not a UUID") }
-            draft.replyTo = id
-        }
-        if !request.idempotencyKey.isEmpty { draft.idempotencyKey = request.idempotencyKey }
-        let sent: MailSender.Sent
-        do {
-            sent = try await run(connection) { try await sender.send(draft, connection: connection, workspace: workspace, owner: owner, gmail: gmail(connection, context)) }
-        } catch let problem as MailSender.Problem {
-            throw RPCError(problem == .inProgress ? .aborted : .invalidArgument, problem.description)
-        }
-        logger.info("mail sent", metadata: ["connection": "\(connection)", "gmail_id": "\(sent.gmailID)", "already_sent": "\(sent.alreadySent)"])
-        var response = EmailCalendarV1.SendEmailResponse()
-        response.activityID = sent.activity?.uuidString.lowercased() ?? ""
-        response.gmailMessageID = sent.gmailID
-        response.threadID = sent.threadID
-        response.messageID = sent.messageID
-        response.alreadySent = sent.alreadySent
-        return response
+    func calendar(_ connection: UUID, _ context: ServerContext) -> CalendarClient {
+        CalendarClient(http: http, baseURL: endpoints.googleAPIs, quota: (quota, connection.uuidString), token: token(connection, context))
     }
 
-    public func checkMailSync(_ request: EmailCalendarV1.CheckMailSyncRequest, context: ServerContext) async throws -> EmailCalendarV1.CheckMailSyncResponse {
-        let workspace = try context.workspace()
-        let (connection, _) = try await mailbox(request.connectionID, workspace: workspace)
-        let until = request.untilUnixMs > 0 ? Date(timeIntervalSince1970: Double(request.untilUnixMs) / 1000) : Date()
-        let since = request.sinceUnixMs > 0 ? Date(timeIntervalSince1970: Double(request.sinceUnixMs) / 1000) : until.addingTimeInterval(-7 * 86_400)
-        guard since < until else { throw RPCError(.invalidArgument, "since must be before until") }
-        let found = try await run(connection) {
-            try await sync.check(connection: connection, since: since, until: until, repair: request.repair, gmail: gmail(connection, context))
+    /// A fresh `google_calendar` endpoint at the gateway for a new channel: its URL and secret go
+    /// to Google only (the secret is the channel token the gateway checks), never to storage here.
+    private func channelEndpoint(_ context: ServerContext) async throws -> CalendarSync.Endpoint {
+        var request = GatewayV1.CreateWebhookEndpointRequest()
+        request.provider = "google_calendar"
+        var options = CallOptions.propagating(context)
+        options.apiKey = try await identities.key(for: context) {
+            var introduction = GatewayV1.IntroduceServiceRequest()
+            introduction.service = identities.service
+            _ = try await gateway.introduceService(introduction, options: .propagating(context))
         }
-        logger.info("mail sync checked", metadata: [
-            "connection": "\(connection)", "expected": "\(found.expected)", "missing": "\(found.missing.count)", "repaired": "\(found.repaired)",
-        ])
-        var response = EmailCalendarV1.CheckMailSyncResponse()
-        response.listed = Int64(found.listed)
-        response.expected = Int64(found.expected)
-        response.stored = Int64(found.stored)
-        response.completenessPercent = found.percent
-        response.missing = found.missing
-        response.repaired = Int64(found.repaired)
-        return response
-    }
-
-    public func resyncMailbox(_ request: EmailCalendarV1.ResyncMailboxRequest, context: ServerContext) async throws -> EmailCalendarV1.MailboxStatus {
-        let workspace = try context.workspace()
-        guard !request.connectionID.isEmpty else { throw RPCError(.invalidArgument, "connection_id names the mailbox to resync") }
-        let (connection, _) = try await mailbox(request.connectionID, workspace: workspace)
-        let since = request.sinceUnixMs > 0 ? Date(timeIntervalSince1970: Double(request.sinceUnixMs) / 1000) : nil
-        let report = try await run(connection) { try await sync.resync(connection: connection, since: since, gmail: gmail(connection, context)) }
-        logger.info("mailbox resynced", metadata: ["connection": "\(connection)", "seen": "\(report.seen)", "stored": "\(report.stored)"])
-        guard let status = try await sync.status(workspace: workspace).first(where: { $0.connectionID == connection.uuidString.lowercased() }) else {
-            throw RPCError(.notFound, "the mailbox is gone")
-        }
-        return status
+        let created = try await gateway.createWebhookEndpoint(request, options: options)
+        return CalendarSync.Endpoint(id: created.endpointID, address: endpoints.gatewayPublicURL + created.path, token: created.secret)
     }
 
     public func getSyncStatus(_ request: EmailCalendarV1.GetSyncStatusRequest, context: ServerContext) async throws -> EmailCalendarV1.GetSyncStatusResponse {
         let workspace = try context.workspace()
         var response = EmailCalendarV1.GetSyncStatusResponse()
-        response.mailboxes = try await sync.status(workspace: workspace)
+        response.mailboxes = try await mailboxes.status(workspace: workspace)
+        response.calendars = try await calendars.status(workspace: workspace)
         return response
     }
 
-    /// Gmail's failures noted on the mailbox, and answered as statuses the dispatcher acts on (it
-    /// retries what is not permanent).
-    private func run<T>(_ connection: UUID, _ body: () async throws -> T) async throws -> T {
+    /// Which of a connection's synced resources a call works on.
+    enum Resource { case mailboxes, calendars }
+
+    /// Google's failures noted on the mailbox or calendar, and answered as statuses the dispatcher
+    /// acts on (it retries what is not permanent).
+    func run<T>(_ connection: UUID, _ resource: Resource, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let failure as GmailClient.Failure {
-            // A refused request is the caller's (a draft Gmail will not send), not the mailbox's state.
-            if case .rejected = failure {} else { try? await sync.recordFailure(failure, connection: connection) }
+        } catch let failure as GoogleAPI.Failure {
+            switch (failure, resource) {
+            case (.rejected, _), (.conflict, _): break  // the caller's request, not the resource's state
+            case (_, .mailboxes): try? await mailboxes.recordFailure(failure, connection: connection)
+            case (_, .calendars): try? await calendars.recordFailure(failure, connection: connection)
+            }
             switch failure {
-            case .unauthorized(let m): throw RPCError(.failedPrecondition, "Gmail refused the connection's token: \(m)")
-            case .rateLimited(let m): throw RPCError(.resourceExhausted, "Gmail rate limit: \(m)")
-            case .historyExpired, .unavailable: throw RPCError(.unavailable, "\(failure)")
-            case .rejected(let m): throw RPCError(.failedPrecondition, "Gmail rejected the request: \(m)")
+            case .unauthorized(let m): throw RPCError(.failedPrecondition, "Google refused the connection's token: \(m)")
+            case .rateLimited(let m): throw RPCError(.resourceExhausted, "Google rate limit: \(m)")
+            case .cursorExpired, .unavailable: throw RPCError(.unavailable, "\(failure)")
+            case .conflict(let m): throw RPCError(.alreadyExists, "Google: \(m)")
+            case .rejected(let m): throw RPCError(.failedPrecondition, "Google rejected the request: \(m)")
             }
         }
     }
@@ -226,25 +227,29 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
 
 /// The email_calendar service, ready for an RPC server.
 public func makeEmailCalendarService(db: PostgresClient, gateway: RPCClient, http: HTTPClient = HTTPClient(),
-                                     gmailAPI: String = "https://gmail.googleapis.com", topic: String = EmailCalendarComponents.defaultTopic,
+                                     endpoints: EmailCalendarHandler.Endpoints = .init(),
                                      logger: Logger = Logger(label: "nexa.email_calendar")) -> some ServerService {
-    EmailCalendarV1.EmailCalendarService.Server(handler: EmailCalendarHandler(
-        db: db, gateway: gateway, http: http, gmailAPI: gmailAPI, topic: topic, logger: logger))
+    EmailCalendarV1.EmailCalendarService.Server(handler: EmailCalendarHandler(db: db, gateway: gateway, http: http, endpoints: endpoints, logger: logger))
 }
 
 /// What `nexa-email-calendar` runs, from its settings: the gateway at `NEXA_GATEWAY_TARGET`
-/// (`host:port`, default the local gateway's RPC port), Gmail at `NEXA_GMAIL_API_URL`, pushes on
-/// `NEXA_GMAIL_PUBSUB_TOPIC`.
+/// (`host:port`, default the local gateway's RPC port) and `NEXA_GATEWAY_PUBLIC_URL` (where
+/// Calendar notifications go), Gmail at `NEXA_GMAIL_API_URL`, Calendar at `NEXA_GOOGLE_APIS_URL`,
+/// Gmail pushes on `NEXA_GMAIL_PUBSUB_TOPIC`.
 public enum EmailCalendarComponents {
     public static let defaultTopic = "projects/nexa/topics/gmail-push"
 
     public static func make(db: PostgresClient, service: ServiceSettings, logger: Logger,
                             environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceMain.Components {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         let gatewayPort = try ServiceSettings(service: "gateway", environment: environment).rpcPort
-        var gateway = try ClientConfiguration(parsing: environment["NEXA_GATEWAY_TARGET"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1:\(gatewayPort)")
+        var gateway = try ClientConfiguration(parsing: value("NEXA_GATEWAY_TARGET") ?? "127.0.0.1:\(gatewayPort)")
         gateway.tls = try service.rpcTLS()
-        let topic = environment["NEXA_GMAIL_PUBSUB_TOPIC"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultTopic
+        var publicURL = value("NEXA_GATEWAY_PUBLIC_URL") ?? "http://127.0.0.1:\(value("NEXA_GATEWAY_HTTP_PORT") ?? "8080")"
+        if publicURL.hasSuffix("/") { publicURL.removeLast() }
+        let endpoints = EmailCalendarHandler.Endpoints(gmail: service.providers.gmailAPI, googleAPIs: service.providers.googleAPIs,
+                                                       pubSubTopic: value("NEXA_GMAIL_PUBSUB_TOPIC") ?? defaultTopic, gatewayPublicURL: publicURL)
         return ServiceMain.Components(rpc: makeEmailCalendarService(
-            db: db, gateway: RPCClient(configuration: gateway), http: HTTPClient(), gmailAPI: service.providers.gmailAPI, topic: topic, logger: logger))
+            db: db, gateway: RPCClient(configuration: gateway), http: HTTPClient(), endpoints: endpoints, logger: logger))
     }
 }

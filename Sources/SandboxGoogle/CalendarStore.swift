@@ -72,7 +72,11 @@ actor CalendarStore {
 
     func syncTokenIsValid(_ seq: Int) -> Bool { seq >= validFrom && seq <= sequence }
 
-    func expireSyncTokens() { validFrom = sequence + 1 }
+    /// Every token minted so far stops working; those minted from now on work.
+    func expireSyncTokens() {
+        sequence += 1
+        validFrom = sequence
+    }
 
     func addChannel(_ c: Channel) { channels[c.id] = c }
 

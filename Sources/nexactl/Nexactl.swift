@@ -9,7 +9,7 @@ struct Nexactl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nexactl",
         abstract: "Operate Nexa Integrations: health, calls, migrations, workspaces, API keys, webhooks and connections.",
-        subcommands: [Health.self, Call.self, Migrate.self, Workspaces.self, Users.self, Keys.self, Webhooks.self, Connect.self, CRMCommand.self, BillingCommand.self, Accounts.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, EmailCommand.self, SandboxCommand.self]
+        subcommands: [Health.self, Call.self, Migrate.self, Workspaces.self, Users.self, Keys.self, Webhooks.self, Connect.self, CRMCommand.self, BillingCommand.self, Accounts.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, EmailCommand.self, CalendarCommand.self, SandboxCommand.self]
     )
 }
 

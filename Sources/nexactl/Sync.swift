@@ -37,11 +37,15 @@ struct SyncCommand: AsyncParsableCommand {
         @OptionGroup var service: ServiceOptions
 
         func run() async throws {
-            let mailboxes = try await service.rpc("email_calendar") {
+            let status = try await service.rpc("email_calendar") {
                 try await EmailCalendarV1.EmailCalendarService.Client(transport: $0).getSyncStatus(.init(), options: $1)
-            }.mailboxes
-            guard !mailboxes.isEmpty else { return print("no mailboxes are synced in this workspace") }
-            for m in mailboxes { print(SyncCommand.line(m)) }
+            }
+            guard !status.mailboxes.isEmpty || !status.calendars.isEmpty else { return print("no mailboxes or calendars are synced in this workspace") }
+            for m in status.mailboxes { print("mailbox   " + SyncCommand.line(m)) }
+            for c in status.calendars {
+                print("calendar  \(c.ownerEmail)  \(c.state)\(c.failureClass.isEmpty ? "" : " (\(c.failureClass): \(c.failure))")  last sync \(SyncCommand.when(c.lastSyncedAtUnixMs))"
+                      + "  \(c.eventsSeen) events read, \(c.meetingsStored) meetings  channel until \(SyncCommand.when(c.channelExpiresAtUnixMs))  connection \(c.connectionID)")
+            }
         }
     }
 
@@ -84,6 +88,28 @@ struct SyncCommand: AsyncParsableCommand {
                 try await EmailCalendarV1.EmailCalendarService.Client(transport: $0).resyncMailbox(request, options: $1)
             }
             print(SyncCommand.line(status))
+        }
+    }
+}
+
+/// `nexactl calendar create-meeting`: a meeting made in the CRM, on the owner's Google calendar with a Meet link.
+struct CalendarCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "calendar", abstract: "Meetings on connected calendars.", subcommands: [CreateMeeting.self])
+
+    struct CreateMeeting: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "create-meeting", abstract: "Put a CRM meeting on the Google calendar, with a Meet link.")
+        @OptionGroup var service: ServiceOptions
+        @Argument(help: "The CRM meeting's id.") var meeting: String
+        @Option(help: "The calendar's connection id (needed when the workspace has several).") var connection: String = ""
+
+        func run() async throws {
+            var request = EmailCalendarV1.CreateMeetingRequest()
+            request.meetingID = meeting
+            request.connectionID = connection
+            let created = try await service.rpc("email_calendar") {
+                try await EmailCalendarV1.EmailCalendarService.Client(transport: $0).createMeeting(request, options: $1)
+            }
+            print("event \(created.eventID)  \(created.conferenceURL.isEmpty ? "no conference link" : created.conferenceURL)")
         }
     }
 }

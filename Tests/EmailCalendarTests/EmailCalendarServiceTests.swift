@@ -71,7 +71,7 @@ import Testing
             _ = try await s.connections.save(
                 workspaceID: s.workspace, userID: s.connection.userID, provider: s.provider, email: EmailServiceHarness.owner,
                 tokens: .init(accessToken: try await s.google.token(), refreshToken: "r2", expiresIn: 3599,
-                              scopes: ["https://www.googleapis.com/auth/gmail.modify"], email: EmailServiceHarness.owner))
+                              scopes: EmailServiceHarness.scopes, email: EmailServiceHarness.owner))
             #expect(try await s.deliverQueued("connection.created") == 1)
             #expect(try await s.subjects() == ["while paused"])
             status = try #require(try await s.email.getSyncStatus(.init(), options: s.user).mailboxes.first)

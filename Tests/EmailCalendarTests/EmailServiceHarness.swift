@@ -32,9 +32,10 @@ struct EmailServiceHarness: Sendable {
     let user: CallOptions
 
     static let owner = "ana@nexa-demo.test"
+    static let scopes = ["https://www.googleapis.com/auth/gmail.modify", "https://www.googleapis.com/auth/calendar"]
 
-    /// Runs `body` with the service started, `contacts` in the CRM and Ana's mailbox connected
-    /// (its `connection.created` event queued, not yet delivered).
+    /// Runs `body` with the service started, `contacts` in the CRM and Ana's mailbox and calendar
+    /// connected (its `connection.created` event queued, not yet delivered).
     static func run(contacts: [String] = ["buyer@example.com"], _ body: @escaping @Sendable (EmailServiceHarness) async throws -> Void) async throws {
         let db = try await TestDatabase.migrated().client
         let workspace = try await TestDatabase.workspace(in: db)
@@ -56,7 +57,7 @@ struct EmailServiceHarness: Sendable {
             let connection = try await connections.save(
                 workspaceID: workspace, userID: user, provider: provider, email: owner,
                 tokens: .init(accessToken: try await google.token(), refreshToken: "r", expiresIn: 3599,
-                              scopes: ["https://www.googleapis.com/auth/gmail.modify"], email: owner))
+                              scopes: scopes, email: owner))
 
             // The gateway reaches the service through a client made once the service listens.
             let emailTransport = Mutex<RPCClient?>(nil)
@@ -74,7 +75,10 @@ struct EmailServiceHarness: Sendable {
                 let gatewayPort = try await gatewayServer.waitUntilListening().port!
                 let gatewayClient = RPCClient(configuration: ClientConfiguration(targets: [("127.0.0.1", gatewayPort)]))
                 let emailServer = RPCServer(
-                    service: makeEmailCalendarService(db: db, gateway: gatewayClient, http: google.http, gmailAPI: google.base + "/google/gmail",
+                    // Calendar notifications have nowhere to go (port 9 refuses): tests hand them over as the gateway would.
+                    service: makeEmailCalendarService(db: db, gateway: gatewayClient, http: google.http,
+                                                      endpoints: .init(gmail: google.base + "/google/gmail", googleAPIs: google.base + "/google/www",
+                                                                       gatewayPublicURL: "http://127.0.0.1:9"),
                                                       logger: TestDatabase.logger),
                     configuration: ServerConfiguration(port: 0), authenticator: APIKeyAuthenticator(keys: APIKeys(db: db)), logger: TestDatabase.logger)
                 tasks.addTask { try await emailServer.run() }
@@ -121,6 +125,18 @@ struct EmailServiceHarness: Sendable {
         push.eventType = "gmail.notification"
         push.body = Array(#"{"message":{"data":"\#(data)","messageId":"1"},"subscription":"projects/p/subscriptions/s"}"#.utf8)
         _ = try await email.handleWebhook(push, options: options ?? identity)
+    }
+
+    /// A Calendar notification for Ana's calendar's current channel, as the gateway delivers it.
+    func calendarPush() async throws {
+        var push = GatewayV1.WebhookEvent()
+        push.provider = "google_calendar"
+        push.eventType = "calendar.exists"
+        var channel = GatewayV1.WebhookHeader()
+        channel.name = "x-goog-channel-id"
+        channel.value = try await db.query("SELECT channel_id FROM calendars WHERE workspace_id = \(workspace)")[0].decode(String.self, at: 0)
+        push.headers = [channel]
+        _ = try await email.handleWebhook(push, options: identity)
     }
 
     /// The subjects of the workspace's activities, sorted.

@@ -28,7 +28,7 @@ import Testing
             func enc(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? s }
             _ = try await post("/_sandbox/google/settings", #"{"consent": "approve"}"#)
             let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-            let scopes = "openid email https://www.googleapis.com/auth/gmail.modify"
+            let scopes = "openid email https://www.googleapis.com/auth/gmail.modify https://www.googleapis.com/auth/calendar"
             let authorize = try await http.execute(HTTPClientRequest(url: base + "/google/accounts/o/oauth2/v2/auth?client_id=\(enc(config.clientID))"
                 + "&redirect_uri=\(enc(config.redirectURIs[0]))&response_type=code&scope=\(enc(scopes))&state=s"
                 + "&code_challenge=\(challenge)&code_challenge_method=S256&access_type=offline"))

@@ -41,6 +41,10 @@ extension EmailCalendarV1 {
                     index: 7, name: "ResyncMailbox", inputType: "nexa.email_calendar.v1.ResyncMailboxRequest", outputType: "nexa.email_calendar.v1.MailboxStatus",
                     isIdempotent: false, isPublic: false
                 ),
+                MethodDescriptor(
+                    index: 8, name: "CreateMeeting", inputType: "nexa.email_calendar.v1.CreateMeetingRequest", outputType: "nexa.email_calendar.v1.CreateMeetingResponse",
+                    isIdempotent: false, isPublic: false
+                ),
             ]
         )
 
@@ -56,6 +60,8 @@ extension EmailCalendarV1 {
                 -> EmailCalendarV1.CheckMailSyncResponse
             func resyncMailbox(_ request: EmailCalendarV1.ResyncMailboxRequest, context: ServerContext) async throws
                 -> EmailCalendarV1.MailboxStatus
+            func createMeeting(_ request: EmailCalendarV1.CreateMeetingRequest, context: ServerContext) async throws
+                -> EmailCalendarV1.CreateMeetingResponse
         }
 
         /// Serves a `Handler` over any transport.
@@ -109,6 +115,11 @@ extension EmailCalendarV1 {
                         request, as: EmailCalendarV1.ResyncMailboxRequest.self, method: descriptor.methods[7], service: descriptor,
                         environment: environment
                     ) { request, context in try await handler.resyncMailbox(request, context: context) }
+                case 8:
+                    return await ServerCall.run(
+                        request, as: EmailCalendarV1.CreateMeetingRequest.self, method: descriptor.methods[8], service: descriptor,
+                        environment: environment
+                    ) { request, context in try await handler.createMeeting(request, context: context) }
                 default:
                     return ServerCall.unknownMethod(methodIndex, service: descriptor)
                 }
@@ -169,6 +180,12 @@ extension EmailCalendarV1 {
                 try await ClientCall.run(request, method: descriptor.methods[7], transport: transport, options: options)
             }
 
+            public func createMeeting(
+                _ request: EmailCalendarV1.CreateMeetingRequest = .init(), options: CallOptions = .init()
+            ) async throws -> EmailCalendarV1.CreateMeetingResponse {
+                try await ClientCall.run(request, method: descriptor.methods[8], transport: transport, options: options)
+            }
+
             /// Calls a method by name with a JSON request, returning JSON (for `nexactl call`).
             public func callJSON(_ method: String, json: [UInt8], options: CallOptions = .init()) async throws -> [UInt8] {
                 switch method {
@@ -212,6 +229,11 @@ extension EmailCalendarV1 {
                         json, as: EmailCalendarV1.ResyncMailboxRequest.self, returning: EmailCalendarV1.MailboxStatus.self,
                         method: descriptor.methods[7], transport: transport, options: options
                     )
+                case "CreateMeeting":
+                    return try await ClientCall.runJSON(
+                        json, as: EmailCalendarV1.CreateMeetingRequest.self, returning: EmailCalendarV1.CreateMeetingResponse.self,
+                        method: descriptor.methods[8], transport: transport, options: options
+                    )
                 default:
                     throw RPCError(.unimplemented, "\(descriptor.name) has no method \(method)")
                 }
@@ -247,5 +269,10 @@ extension EmailCalendarV1.EmailCalendarService.Handler {
         -> EmailCalendarV1.MailboxStatus
     {
         throw RPCError(.unimplemented, "nexa.email_calendar.v1.EmailCalendarService.ResyncMailbox is not implemented yet")
+    }
+    public func createMeeting(_ request: EmailCalendarV1.CreateMeetingRequest, context: ServerContext) async throws
+        -> EmailCalendarV1.CreateMeetingResponse
+    {
+        throw RPCError(.unimplemented, "nexa.email_calendar.v1.EmailCalendarService.CreateMeeting is not implemented yet")
     }
 }

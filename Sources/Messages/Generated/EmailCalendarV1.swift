@@ -7,6 +7,218 @@ internal import CProtobufC
 public enum EmailCalendarV1 {}
 
 extension EmailCalendarV1 {
+    /// The proto message `nexa.email_calendar.v1.CreateMeetingRequest`.
+    public struct CreateMeetingRequest: ProtoMessage {
+        public static let protoName = "nexa.email_calendar.v1.CreateMeetingRequest"
+        public var context: RPCV1.RequestContext? = nil
+        public var meetingID: String = ""
+        public var connectionID: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case context = "context"
+            case meetingID = "meetingId"
+            case connectionID = "connectionId"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(RPCV1.RequestContext.self, forKey: .context) { context = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .meetingID) { meetingID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .connectionID) { connectionID = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(context, forKey: .context)
+            try c.encode(meetingID, forKey: .meetingID)
+            try c.encode(connectionID, forKey: .connectionID)
+        }
+    }
+}
+
+extension EmailCalendarV1.CreateMeetingRequest: CMessageConvertible {
+    typealias CStruct = Nexa__EmailCalendar__V1__CreateMeetingRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__create_meeting_request__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__email_calendar__v1__create_meeting_request__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__create_meeting_request__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__email_calendar__v1__create_meeting_request__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__email_calendar__v1__create_meeting_request__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        if let p = c.context { context = try RPCV1.RequestContext(c: p) }
+        meetingID = try CRuntime.string(c.meeting_id)
+        connectionID = try CRuntime.string(c.connection_id)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if let v = context { c.pointee.context = arena.message(v) }
+        if !meetingID.isEmpty { c.pointee.meeting_id = arena.cString(meetingID) }
+        if !connectionID.isEmpty { c.pointee.connection_id = arena.cString(connectionID) }
+    }
+}
+
+extension EmailCalendarV1.CreateMeetingRequest: ContextCarrying {}
+
+extension EmailCalendarV1 {
+    /// The proto message `nexa.email_calendar.v1.CreateMeetingResponse`.
+    public struct CreateMeetingResponse: ProtoMessage {
+        public static let protoName = "nexa.email_calendar.v1.CreateMeetingResponse"
+        public var eventID: String = ""
+        public var conferenceURL: String = ""
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case eventID = "eventId"
+            case conferenceURL = "conferenceUrl"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .eventID) { eventID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .conferenceURL) { conferenceURL = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(eventID, forKey: .eventID)
+            try c.encode(conferenceURL, forKey: .conferenceURL)
+        }
+    }
+}
+
+extension EmailCalendarV1.CreateMeetingResponse: CMessageConvertible {
+    typealias CStruct = Nexa__EmailCalendar__V1__CreateMeetingResponse
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__create_meeting_response__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__email_calendar__v1__create_meeting_response__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__create_meeting_response__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__email_calendar__v1__create_meeting_response__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__email_calendar__v1__create_meeting_response__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        eventID = try CRuntime.string(c.event_id)
+        conferenceURL = try CRuntime.string(c.conference_url)
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !eventID.isEmpty { c.pointee.event_id = arena.cString(eventID) }
+        if !conferenceURL.isEmpty { c.pointee.conference_url = arena.cString(conferenceURL) }
+    }
+}
+
+extension EmailCalendarV1 {
+    /// The proto message `nexa.email_calendar.v1.CalendarStatus`.
+    public struct CalendarStatus: ProtoMessage {
+        public static let protoName = "nexa.email_calendar.v1.CalendarStatus"
+        public var connectionID: String = ""
+        public var ownerEmail: String = ""
+        public var state: String = ""
+        public var failureClass: String = ""
+        public var failure: String = ""
+        public var lastSyncedAtUnixMs: Int64 = 0
+        public var channelExpiresAtUnixMs: Int64 = 0
+        public var eventsSeen: Int64 = 0
+        public var meetingsStored: Int64 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case connectionID = "connectionId"
+            case ownerEmail = "ownerEmail"
+            case state = "state"
+            case failureClass = "failureClass"
+            case failure = "failure"
+            case lastSyncedAtUnixMs = "lastSyncedAtUnixMs"
+            case channelExpiresAtUnixMs = "channelExpiresAtUnixMs"
+            case eventsSeen = "eventsSeen"
+            case meetingsStored = "meetingsStored"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(String.self, forKey: .connectionID) { connectionID = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .ownerEmail) { ownerEmail = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .state) { state = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .failureClass) { failureClass = v }
+            if let v = try c.decodeIfPresent(String.self, forKey: .failure) { failure = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .lastSyncedAtUnixMs) { lastSyncedAtUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .channelExpiresAtUnixMs) { channelExpiresAtUnixMs = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .eventsSeen) { eventsSeen = v }
+            if let v = try c.decodeIfPresent(Int64.self, forKey: .meetingsStored) { meetingsStored = v }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(connectionID, forKey: .connectionID)
+            try c.encode(ownerEmail, forKey: .ownerEmail)
+            try c.encode(state, forKey: .state)
+            try c.encode(failureClass, forKey: .failureClass)
+            try c.encode(failure, forKey: .failure)
+            try c.encode(lastSyncedAtUnixMs, forKey: .lastSyncedAtUnixMs)
+            try c.encode(channelExpiresAtUnixMs, forKey: .channelExpiresAtUnixMs)
+            try c.encode(eventsSeen, forKey: .eventsSeen)
+            try c.encode(meetingsStored, forKey: .meetingsStored)
+        }
+    }
+}
+
+extension EmailCalendarV1.CalendarStatus: CMessageConvertible {
+    typealias CStruct = Nexa__EmailCalendar__V1__CalendarStatus
+
+    static func cInit(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__calendar_status__init(c) }
+    static func cUnpack(_ count: Int, _ bytes: UnsafePointer<UInt8>?) -> UnsafeMutablePointer<CStruct>? {
+        nexa__email_calendar__v1__calendar_status__unpack(nil, count, bytes)
+    }
+    static func cFree(_ c: UnsafeMutablePointer<CStruct>) { nexa__email_calendar__v1__calendar_status__free_unpacked(c, nil) }
+    static func cPackedSize(_ c: UnsafePointer<CStruct>) -> Int { nexa__email_calendar__v1__calendar_status__get_packed_size(c) }
+    static func cPack(_ c: UnsafePointer<CStruct>, _ out: UnsafeMutablePointer<UInt8>?) -> Int {
+        nexa__email_calendar__v1__calendar_status__pack(c, out)
+    }
+
+    init(c: UnsafePointer<CStruct>) throws(MessageError) {
+        self.init()
+        let c = c.pointee
+        connectionID = try CRuntime.string(c.connection_id)
+        ownerEmail = try CRuntime.string(c.owner_email)
+        state = try CRuntime.string(c.state)
+        failureClass = try CRuntime.string(c.failure_class)
+        failure = try CRuntime.string(c.failure)
+        lastSyncedAtUnixMs = c.last_synced_at_unix_ms
+        channelExpiresAtUnixMs = c.channel_expires_at_unix_ms
+        eventsSeen = c.events_seen
+        meetingsStored = c.meetings_stored
+    }
+
+    func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
+        if !connectionID.isEmpty { c.pointee.connection_id = arena.cString(connectionID) }
+        if !ownerEmail.isEmpty { c.pointee.owner_email = arena.cString(ownerEmail) }
+        if !state.isEmpty { c.pointee.state = arena.cString(state) }
+        if !failureClass.isEmpty { c.pointee.failure_class = arena.cString(failureClass) }
+        if !failure.isEmpty { c.pointee.failure = arena.cString(failure) }
+        c.pointee.last_synced_at_unix_ms = lastSyncedAtUnixMs
+        c.pointee.channel_expires_at_unix_ms = channelExpiresAtUnixMs
+        c.pointee.events_seen = eventsSeen
+        c.pointee.meetings_stored = meetingsStored
+    }
+}
+
+extension EmailCalendarV1 {
     /// The proto message `nexa.email_calendar.v1.SendEmailRequest`.
     public struct SendEmailRequest: ProtoMessage {
         public static let protoName = "nexa.email_calendar.v1.SendEmailRequest"
@@ -559,21 +771,25 @@ extension EmailCalendarV1 {
     public struct GetSyncStatusResponse: ProtoMessage {
         public static let protoName = "nexa.email_calendar.v1.GetSyncStatusResponse"
         public var mailboxes: [EmailCalendarV1.MailboxStatus] = []
+        public var calendars: [EmailCalendarV1.CalendarStatus] = []
 
         public init() {}
 
         enum CodingKeys: String, CodingKey {
             case mailboxes = "mailboxes"
+            case calendars = "calendars"
         }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             if let v = try c.decodeIfPresent([EmailCalendarV1.MailboxStatus].self, forKey: .mailboxes) { mailboxes = v }
+            if let v = try c.decodeIfPresent([EmailCalendarV1.CalendarStatus].self, forKey: .calendars) { calendars = v }
         }
 
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(mailboxes, forKey: .mailboxes)
+            try c.encode(calendars, forKey: .calendars)
         }
     }
 }
@@ -598,12 +814,20 @@ extension EmailCalendarV1.GetSyncStatusResponse: CMessageConvertible {
             mailboxes.reserveCapacity(c.n_mailboxes)
             for i in 0..<c.n_mailboxes { mailboxes.append(try EmailCalendarV1.MailboxStatus(c: items[i]!)) }
         }
+        if c.n_calendars > 0, let items = c.calendars {
+            calendars.reserveCapacity(c.n_calendars)
+            for i in 0..<c.n_calendars { calendars.append(try EmailCalendarV1.CalendarStatus(c: items[i]!)) }
+        }
     }
 
     func fill(_ c: UnsafeMutablePointer<CStruct>, arena: Arena) {
         if !mailboxes.isEmpty {
             c.pointee.n_mailboxes = mailboxes.count
             c.pointee.mailboxes = arena.array(mailboxes) { arena.message($0) }
+        }
+        if !calendars.isEmpty {
+            c.pointee.n_calendars = calendars.count
+            c.pointee.calendars = arena.array(calendars) { arena.message($0) }
         }
     }
 }

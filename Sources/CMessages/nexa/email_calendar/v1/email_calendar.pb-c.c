@@ -8,6 +8,141 @@
 #endif
 
 #include "nexa/email_calendar/v1/email_calendar.pb-c.h"
+void   nexa__email_calendar__v1__create_meeting_request__init
+                     (Nexa__EmailCalendar__V1__CreateMeetingRequest         *message)
+{
+  static const Nexa__EmailCalendar__V1__CreateMeetingRequest init_value = NEXA__EMAIL_CALENDAR__V1__CREATE_MEETING_REQUEST__INIT;
+  *message = init_value;
+}
+size_t nexa__email_calendar__v1__create_meeting_request__get_packed_size
+                     (const Nexa__EmailCalendar__V1__CreateMeetingRequest *message)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__create_meeting_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__email_calendar__v1__create_meeting_request__pack
+                     (const Nexa__EmailCalendar__V1__CreateMeetingRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__create_meeting_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__email_calendar__v1__create_meeting_request__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__CreateMeetingRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__create_meeting_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__EmailCalendar__V1__CreateMeetingRequest *
+       nexa__email_calendar__v1__create_meeting_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__EmailCalendar__V1__CreateMeetingRequest *)
+     protobuf_c_message_unpack (&nexa__email_calendar__v1__create_meeting_request__descriptor,
+                                allocator, len, data);
+}
+void   nexa__email_calendar__v1__create_meeting_request__free_unpacked
+                     (Nexa__EmailCalendar__V1__CreateMeetingRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__email_calendar__v1__create_meeting_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__email_calendar__v1__create_meeting_response__init
+                     (Nexa__EmailCalendar__V1__CreateMeetingResponse         *message)
+{
+  static const Nexa__EmailCalendar__V1__CreateMeetingResponse init_value = NEXA__EMAIL_CALENDAR__V1__CREATE_MEETING_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t nexa__email_calendar__v1__create_meeting_response__get_packed_size
+                     (const Nexa__EmailCalendar__V1__CreateMeetingResponse *message)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__create_meeting_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__email_calendar__v1__create_meeting_response__pack
+                     (const Nexa__EmailCalendar__V1__CreateMeetingResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__create_meeting_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__email_calendar__v1__create_meeting_response__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__CreateMeetingResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__create_meeting_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__EmailCalendar__V1__CreateMeetingResponse *
+       nexa__email_calendar__v1__create_meeting_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__EmailCalendar__V1__CreateMeetingResponse *)
+     protobuf_c_message_unpack (&nexa__email_calendar__v1__create_meeting_response__descriptor,
+                                allocator, len, data);
+}
+void   nexa__email_calendar__v1__create_meeting_response__free_unpacked
+                     (Nexa__EmailCalendar__V1__CreateMeetingResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__email_calendar__v1__create_meeting_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   nexa__email_calendar__v1__calendar_status__init
+                     (Nexa__EmailCalendar__V1__CalendarStatus         *message)
+{
+  static const Nexa__EmailCalendar__V1__CalendarStatus init_value = NEXA__EMAIL_CALENDAR__V1__CALENDAR_STATUS__INIT;
+  *message = init_value;
+}
+size_t nexa__email_calendar__v1__calendar_status__get_packed_size
+                     (const Nexa__EmailCalendar__V1__CalendarStatus *message)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__calendar_status__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t nexa__email_calendar__v1__calendar_status__pack
+                     (const Nexa__EmailCalendar__V1__CalendarStatus *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__calendar_status__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t nexa__email_calendar__v1__calendar_status__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__CalendarStatus *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &nexa__email_calendar__v1__calendar_status__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Nexa__EmailCalendar__V1__CalendarStatus *
+       nexa__email_calendar__v1__calendar_status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Nexa__EmailCalendar__V1__CalendarStatus *)
+     protobuf_c_message_unpack (&nexa__email_calendar__v1__calendar_status__descriptor,
+                                allocator, len, data);
+}
+void   nexa__email_calendar__v1__calendar_status__free_unpacked
+                     (Nexa__EmailCalendar__V1__CalendarStatus *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &nexa__email_calendar__v1__calendar_status__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   nexa__email_calendar__v1__send_email_request__init
                      (Nexa__EmailCalendar__V1__SendEmailRequest         *message)
 {
@@ -368,6 +503,263 @@ void   nexa__email_calendar__v1__get_sync_status_response__free_unpacked
   assert(message->base.descriptor == &nexa__email_calendar__v1__get_sync_status_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__create_meeting_request__field_descriptors[3] =
+{
+  {
+    "context",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CreateMeetingRequest, context),
+    &nexa__rpc__v1__request_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "meeting_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CreateMeetingRequest, meeting_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connection_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CreateMeetingRequest, connection_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__email_calendar__v1__create_meeting_request__field_indices_by_name[] = {
+  2,   /* field[2] = connection_id */
+  0,   /* field[0] = context */
+  1,   /* field[1] = meeting_id */
+};
+static const ProtobufCIntRange nexa__email_calendar__v1__create_meeting_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor nexa__email_calendar__v1__create_meeting_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.email_calendar.v1.CreateMeetingRequest",
+  "CreateMeetingRequest",
+  "Nexa__EmailCalendar__V1__CreateMeetingRequest",
+  "nexa.email_calendar.v1",
+  sizeof(Nexa__EmailCalendar__V1__CreateMeetingRequest),
+  3,
+  nexa__email_calendar__v1__create_meeting_request__field_descriptors,
+  nexa__email_calendar__v1__create_meeting_request__field_indices_by_name,
+  1,  nexa__email_calendar__v1__create_meeting_request__number_ranges,
+  (ProtobufCMessageInit) nexa__email_calendar__v1__create_meeting_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__create_meeting_response__field_descriptors[2] =
+{
+  {
+    "event_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CreateMeetingResponse, event_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "conference_url",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CreateMeetingResponse, conference_url),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__email_calendar__v1__create_meeting_response__field_indices_by_name[] = {
+  1,   /* field[1] = conference_url */
+  0,   /* field[0] = event_id */
+};
+static const ProtobufCIntRange nexa__email_calendar__v1__create_meeting_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor nexa__email_calendar__v1__create_meeting_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.email_calendar.v1.CreateMeetingResponse",
+  "CreateMeetingResponse",
+  "Nexa__EmailCalendar__V1__CreateMeetingResponse",
+  "nexa.email_calendar.v1",
+  sizeof(Nexa__EmailCalendar__V1__CreateMeetingResponse),
+  2,
+  nexa__email_calendar__v1__create_meeting_response__field_descriptors,
+  nexa__email_calendar__v1__create_meeting_response__field_indices_by_name,
+  1,  nexa__email_calendar__v1__create_meeting_response__number_ranges,
+  (ProtobufCMessageInit) nexa__email_calendar__v1__create_meeting_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__calendar_status__field_descriptors[9] =
+{
+  {
+    "connection_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CalendarStatus, connection_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "owner_email",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CalendarStatus, owner_email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CalendarStatus, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failure_class",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CalendarStatus, failure_class),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failure",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CalendarStatus, failure),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_synced_at_unix_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CalendarStatus, last_synced_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "channel_expires_at_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CalendarStatus, channel_expires_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "events_seen",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CalendarStatus, events_seen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "meetings_stored",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Nexa__EmailCalendar__V1__CalendarStatus, meetings_stored),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned nexa__email_calendar__v1__calendar_status__field_indices_by_name[] = {
+  6,   /* field[6] = channel_expires_at_unix_ms */
+  0,   /* field[0] = connection_id */
+  7,   /* field[7] = events_seen */
+  4,   /* field[4] = failure */
+  3,   /* field[3] = failure_class */
+  5,   /* field[5] = last_synced_at_unix_ms */
+  8,   /* field[8] = meetings_stored */
+  1,   /* field[1] = owner_email */
+  2,   /* field[2] = state */
+};
+static const ProtobufCIntRange nexa__email_calendar__v1__calendar_status__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor nexa__email_calendar__v1__calendar_status__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "nexa.email_calendar.v1.CalendarStatus",
+  "CalendarStatus",
+  "Nexa__EmailCalendar__V1__CalendarStatus",
+  "nexa.email_calendar.v1",
+  sizeof(Nexa__EmailCalendar__V1__CalendarStatus),
+  9,
+  nexa__email_calendar__v1__calendar_status__field_descriptors,
+  nexa__email_calendar__v1__calendar_status__field_indices_by_name,
+  1,  nexa__email_calendar__v1__calendar_status__number_ranges,
+  (ProtobufCMessageInit) nexa__email_calendar__v1__calendar_status__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor nexa__email_calendar__v1__send_email_request__field_descriptors[9] =
 {
   {
@@ -1037,7 +1429,7 @@ const ProtobufCMessageDescriptor nexa__email_calendar__v1__mailbox_status__descr
   (ProtobufCMessageInit) nexa__email_calendar__v1__mailbox_status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor nexa__email_calendar__v1__get_sync_status_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor nexa__email_calendar__v1__get_sync_status_response__field_descriptors[2] =
 {
   {
     "mailboxes",
@@ -1051,14 +1443,27 @@ static const ProtobufCFieldDescriptor nexa__email_calendar__v1__get_sync_status_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "calendars",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Nexa__EmailCalendar__V1__GetSyncStatusResponse, n_calendars),
+    offsetof(Nexa__EmailCalendar__V1__GetSyncStatusResponse, calendars),
+    &nexa__email_calendar__v1__calendar_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned nexa__email_calendar__v1__get_sync_status_response__field_indices_by_name[] = {
+  1,   /* field[1] = calendars */
   0,   /* field[0] = mailboxes */
 };
 static const ProtobufCIntRange nexa__email_calendar__v1__get_sync_status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor nexa__email_calendar__v1__get_sync_status_response__descriptor =
 {
@@ -1068,14 +1473,14 @@ const ProtobufCMessageDescriptor nexa__email_calendar__v1__get_sync_status_respo
   "Nexa__EmailCalendar__V1__GetSyncStatusResponse",
   "nexa.email_calendar.v1",
   sizeof(Nexa__EmailCalendar__V1__GetSyncStatusResponse),
-  1,
+  2,
   nexa__email_calendar__v1__get_sync_status_response__field_descriptors,
   nexa__email_calendar__v1__get_sync_status_response__field_indices_by_name,
   1,  nexa__email_calendar__v1__get_sync_status_response__number_ranges,
   (ProtobufCMessageInit) nexa__email_calendar__v1__get_sync_status_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor nexa__email_calendar__v1__email_calendar_service__method_descriptors[8] =
+static const ProtobufCMethodDescriptor nexa__email_calendar__v1__email_calendar_service__method_descriptors[9] =
 {
   { "Check", &nexa__rpc__v1__health_check_request__descriptor, &nexa__rpc__v1__health_check_response__descriptor },
   { "ListMethods", &nexa__rpc__v1__list_methods_request__descriptor, &nexa__rpc__v1__list_methods_response__descriptor },
@@ -1085,10 +1490,12 @@ static const ProtobufCMethodDescriptor nexa__email_calendar__v1__email_calendar_
   { "SendEmail", &nexa__email_calendar__v1__send_email_request__descriptor, &nexa__email_calendar__v1__send_email_response__descriptor },
   { "CheckMailSync", &nexa__email_calendar__v1__check_mail_sync_request__descriptor, &nexa__email_calendar__v1__check_mail_sync_response__descriptor },
   { "ResyncMailbox", &nexa__email_calendar__v1__resync_mailbox_request__descriptor, &nexa__email_calendar__v1__mailbox_status__descriptor },
+  { "CreateMeeting", &nexa__email_calendar__v1__create_meeting_request__descriptor, &nexa__email_calendar__v1__create_meeting_response__descriptor },
 };
 const unsigned nexa__email_calendar__v1__email_calendar_service__method_indices_by_name[] = {
   0,        /* Check */
   6,        /* CheckMailSync */
+  8,        /* CreateMeeting */
   2,        /* Echo */
   4,        /* GetSyncStatus */
   3,        /* HandleWebhook */
@@ -1103,7 +1510,7 @@ const ProtobufCServiceDescriptor nexa__email_calendar__v1__email_calendar_servic
   "EmailCalendarService",
   "Nexa__EmailCalendar__V1__EmailCalendarService",
   "nexa.email_calendar.v1",
-  8,
+  9,
   nexa__email_calendar__v1__email_calendar_service__method_descriptors,
   nexa__email_calendar__v1__email_calendar_service__method_indices_by_name
 };
@@ -1170,6 +1577,14 @@ void nexa__email_calendar__v1__email_calendar_service__resync_mailbox(ProtobufCS
 {
   assert(service->descriptor == &nexa__email_calendar__v1__email_calendar_service__descriptor);
   service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void nexa__email_calendar__v1__email_calendar_service__create_meeting(ProtobufCService *service,
+                                                                      const Nexa__EmailCalendar__V1__CreateMeetingRequest *input,
+                                                                      Nexa__EmailCalendar__V1__CreateMeetingResponse_Closure closure,
+                                                                      void *closure_data)
+{
+  assert(service->descriptor == &nexa__email_calendar__v1__email_calendar_service__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void nexa__email_calendar__v1__email_calendar_service__init (Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
                                                              Nexa__EmailCalendar__V1__EmailCalendarService_ServiceDestroy destroy)

@@ -21,6 +21,9 @@ PROTOBUF_C__BEGIN_DECLS
 #include "nexa/rpc/v1/health.pb-c.h"
 #include "nexa/rpc/v1/reflection.pb-c.h"
 
+typedef struct Nexa__EmailCalendar__V1__CreateMeetingRequest Nexa__EmailCalendar__V1__CreateMeetingRequest;
+typedef struct Nexa__EmailCalendar__V1__CreateMeetingResponse Nexa__EmailCalendar__V1__CreateMeetingResponse;
+typedef struct Nexa__EmailCalendar__V1__CalendarStatus Nexa__EmailCalendar__V1__CalendarStatus;
 typedef struct Nexa__EmailCalendar__V1__SendEmailRequest Nexa__EmailCalendar__V1__SendEmailRequest;
 typedef struct Nexa__EmailCalendar__V1__SendEmailResponse Nexa__EmailCalendar__V1__SendEmailResponse;
 typedef struct Nexa__EmailCalendar__V1__CheckMailSyncRequest Nexa__EmailCalendar__V1__CheckMailSyncRequest;
@@ -35,6 +38,59 @@ typedef struct Nexa__EmailCalendar__V1__GetSyncStatusResponse Nexa__EmailCalenda
 
 
 /* --- messages --- */
+
+struct  Nexa__EmailCalendar__V1__CreateMeetingRequest
+{
+  ProtobufCMessage base;
+  Nexa__Rpc__V1__RequestContext *context;
+  /*
+   * The CRM meeting.
+   */
+  char *meeting_id;
+  /*
+   * The calendar to put it on; may be empty when the workspace has exactly one.
+   */
+  char *connection_id;
+};
+#define NEXA__EMAIL_CALENDAR__V1__CREATE_MEETING_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__create_meeting_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Nexa__EmailCalendar__V1__CreateMeetingResponse
+{
+  ProtobufCMessage base;
+  char *event_id;
+  char *conference_url;
+};
+#define NEXA__EMAIL_CALENDAR__V1__CREATE_MEETING_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__create_meeting_response__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Nexa__EmailCalendar__V1__CalendarStatus
+{
+  ProtobufCMessage base;
+  char *connection_id;
+  char *owner_email;
+  /*
+   * initial_sync, active or failed.
+   */
+  char *state;
+  /*
+   * auth, quota, cursor_expired or provider_unavailable; empty when the last pass did not fail.
+   */
+  char *failure_class;
+  char *failure;
+  int64_t last_synced_at_unix_ms;
+  int64_t channel_expires_at_unix_ms;
+  int64_t events_seen;
+  int64_t meetings_stored;
+};
+#define NEXA__EMAIL_CALENDAR__V1__CALENDAR_STATUS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__calendar_status__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
+
 
 struct  Nexa__EmailCalendar__V1__SendEmailRequest
 {
@@ -169,7 +225,8 @@ struct  Nexa__EmailCalendar__V1__MailboxStatus
   char *state;
   /*
    * Why the last pass failed: auth (the connection needs the user), quota (rate limited; it
-   * resumes by itself), provider_unavailable (retrying); empty when it did not.
+   * resumes by itself), cursor_expired (a full sync is scheduled), provider_unavailable
+   * (retrying); empty when it did not.
    */
   char *failure_class;
   char *failure;
@@ -191,12 +248,71 @@ struct  Nexa__EmailCalendar__V1__GetSyncStatusResponse
   ProtobufCMessage base;
   size_t n_mailboxes;
   Nexa__EmailCalendar__V1__MailboxStatus **mailboxes;
+  size_t n_calendars;
+  Nexa__EmailCalendar__V1__CalendarStatus **calendars;
 };
 #define NEXA__EMAIL_CALENDAR__V1__GET_SYNC_STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&nexa__email_calendar__v1__get_sync_status_response__descriptor) \
-    , 0,NULL }
+    , 0,NULL, 0,NULL }
 
 
+/* Nexa__EmailCalendar__V1__CreateMeetingRequest methods */
+void   nexa__email_calendar__v1__create_meeting_request__init
+                     (Nexa__EmailCalendar__V1__CreateMeetingRequest         *message);
+size_t nexa__email_calendar__v1__create_meeting_request__get_packed_size
+                     (const Nexa__EmailCalendar__V1__CreateMeetingRequest   *message);
+size_t nexa__email_calendar__v1__create_meeting_request__pack
+                     (const Nexa__EmailCalendar__V1__CreateMeetingRequest   *message,
+                      uint8_t             *out);
+size_t nexa__email_calendar__v1__create_meeting_request__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__CreateMeetingRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__EmailCalendar__V1__CreateMeetingRequest *
+       nexa__email_calendar__v1__create_meeting_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__email_calendar__v1__create_meeting_request__free_unpacked
+                     (Nexa__EmailCalendar__V1__CreateMeetingRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__EmailCalendar__V1__CreateMeetingResponse methods */
+void   nexa__email_calendar__v1__create_meeting_response__init
+                     (Nexa__EmailCalendar__V1__CreateMeetingResponse         *message);
+size_t nexa__email_calendar__v1__create_meeting_response__get_packed_size
+                     (const Nexa__EmailCalendar__V1__CreateMeetingResponse   *message);
+size_t nexa__email_calendar__v1__create_meeting_response__pack
+                     (const Nexa__EmailCalendar__V1__CreateMeetingResponse   *message,
+                      uint8_t             *out);
+size_t nexa__email_calendar__v1__create_meeting_response__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__CreateMeetingResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__EmailCalendar__V1__CreateMeetingResponse *
+       nexa__email_calendar__v1__create_meeting_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__email_calendar__v1__create_meeting_response__free_unpacked
+                     (Nexa__EmailCalendar__V1__CreateMeetingResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Nexa__EmailCalendar__V1__CalendarStatus methods */
+void   nexa__email_calendar__v1__calendar_status__init
+                     (Nexa__EmailCalendar__V1__CalendarStatus         *message);
+size_t nexa__email_calendar__v1__calendar_status__get_packed_size
+                     (const Nexa__EmailCalendar__V1__CalendarStatus   *message);
+size_t nexa__email_calendar__v1__calendar_status__pack
+                     (const Nexa__EmailCalendar__V1__CalendarStatus   *message,
+                      uint8_t             *out);
+size_t nexa__email_calendar__v1__calendar_status__pack_to_buffer
+                     (const Nexa__EmailCalendar__V1__CalendarStatus   *message,
+                      ProtobufCBuffer     *buffer);
+Nexa__EmailCalendar__V1__CalendarStatus *
+       nexa__email_calendar__v1__calendar_status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   nexa__email_calendar__v1__calendar_status__free_unpacked
+                     (Nexa__EmailCalendar__V1__CalendarStatus *message,
+                      ProtobufCAllocator *allocator);
 /* Nexa__EmailCalendar__V1__SendEmailRequest methods */
 void   nexa__email_calendar__v1__send_email_request__init
                      (Nexa__EmailCalendar__V1__SendEmailRequest         *message);
@@ -351,6 +467,15 @@ void   nexa__email_calendar__v1__get_sync_status_response__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Nexa__EmailCalendar__V1__CreateMeetingRequest_Closure)
+                 (const Nexa__EmailCalendar__V1__CreateMeetingRequest *message,
+                  void *closure_data);
+typedef void (*Nexa__EmailCalendar__V1__CreateMeetingResponse_Closure)
+                 (const Nexa__EmailCalendar__V1__CreateMeetingResponse *message,
+                  void *closure_data);
+typedef void (*Nexa__EmailCalendar__V1__CalendarStatus_Closure)
+                 (const Nexa__EmailCalendar__V1__CalendarStatus *message,
+                  void *closure_data);
 typedef void (*Nexa__EmailCalendar__V1__SendEmailRequest_Closure)
                  (const Nexa__EmailCalendar__V1__SendEmailRequest *message,
                   void *closure_data);
@@ -414,6 +539,10 @@ struct Nexa__EmailCalendar__V1__EmailCalendarService_Service
                          const Nexa__EmailCalendar__V1__ResyncMailboxRequest *input,
                          Nexa__EmailCalendar__V1__MailboxStatus_Closure closure,
                          void *closure_data);
+  void (*create_meeting)(Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
+                         const Nexa__EmailCalendar__V1__CreateMeetingRequest *input,
+                         Nexa__EmailCalendar__V1__CreateMeetingResponse_Closure closure,
+                         void *closure_data);
 };
 typedef void (*Nexa__EmailCalendar__V1__EmailCalendarService_ServiceDestroy)(Nexa__EmailCalendar__V1__EmailCalendarService_Service *);
 void nexa__email_calendar__v1__email_calendar_service__init (Nexa__EmailCalendar__V1__EmailCalendarService_Service *service,
@@ -429,7 +558,8 @@ void nexa__email_calendar__v1__email_calendar_service__init (Nexa__EmailCalendar
       function_prefix__ ## get_sync_status,\
       function_prefix__ ## send_email,\
       function_prefix__ ## check_mail_sync,\
-      function_prefix__ ## resync_mailbox  }
+      function_prefix__ ## resync_mailbox,\
+      function_prefix__ ## create_meeting  }
 void nexa__email_calendar__v1__email_calendar_service__check(ProtobufCService *service,
                                                              const Nexa__Rpc__V1__HealthCheckRequest *input,
                                                              Nexa__Rpc__V1__HealthCheckResponse_Closure closure,
@@ -462,9 +592,16 @@ void nexa__email_calendar__v1__email_calendar_service__resync_mailbox(ProtobufCS
                                                                       const Nexa__EmailCalendar__V1__ResyncMailboxRequest *input,
                                                                       Nexa__EmailCalendar__V1__MailboxStatus_Closure closure,
                                                                       void *closure_data);
+void nexa__email_calendar__v1__email_calendar_service__create_meeting(ProtobufCService *service,
+                                                                      const Nexa__EmailCalendar__V1__CreateMeetingRequest *input,
+                                                                      Nexa__EmailCalendar__V1__CreateMeetingResponse_Closure closure,
+                                                                      void *closure_data);
 
 /* --- descriptors --- */
 
+extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__create_meeting_request__descriptor;
+extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__create_meeting_response__descriptor;
+extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__calendar_status__descriptor;
 extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__send_email_request__descriptor;
 extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__send_email_response__descriptor;
 extern const ProtobufCMessageDescriptor nexa__email_calendar__v1__check_mail_sync_request__descriptor;

@@ -31,10 +31,12 @@ public struct MailboxSync: Sendable {
 
     let db: PostgresClient
     let settings: Settings
+    private let states: SyncStates
 
     public init(db: PostgresClient, settings: Settings) {
         self.db = db
         self.settings = settings
+        states = SyncStates(db: db, table: .mailboxes)
     }
 
     /// Registers the mailbox of `connection` (`owner`'s, in `workspace`), watches INBOX and SENT,
@@ -66,21 +68,16 @@ public struct MailboxSync: Sendable {
                                   since: since ?? now.addingTimeInterval(-settings.window), now: now)
     }
 
-    /// Pauses the mailbox because its connection needs the user (`reason`): classed `auth` until
-    /// the connection is made again (`start` resumes it). Returns whether there was a mailbox.
+    /// Pauses the mailbox because its connection needs the user (`reason`); `start` resumes it.
+    /// Returns whether there was a mailbox.
     @discardableResult
     public func pause(connection: UUID, reason: String) async throws -> Bool {
-        try await db.execute("""
-            UPDATE mailboxes SET state = 'failed', failure_class = 'auth', failure = \(reason), paused_at = coalesce(paused_at, now()), updated_at = now()
-            WHERE connection_id = \(connection)
-            """) == 1
+        try await states.pause(connection: connection, reason: reason)
     }
 
     /// Whether the mailbox of `connection` in `workspace` is synced and not paused.
     public func isRunning(connection: UUID, workspace: UUID) async throws -> Bool {
-        try await !db.query("""
-            SELECT 1 FROM mailboxes WHERE connection_id = \(connection) AND workspace_id = \(workspace) AND paused_at IS NULL
-            """).isEmpty
+        try await states.isRunning(connection: connection, workspace: workspace)
     }
 
     /// Renews the mailbox's watch when it ends within `margin` (Gmail's last 7 days; Google
@@ -123,7 +120,7 @@ public struct MailboxSync: Sendable {
         switch read {
         case .success(let read):
             history = read
-        case .failure(.historyExpired):
+        case .failure(.cursorExpired):
             let cursor = try await watch(connection: connection, gmail: gmail)
             return try await fullSync(connection: connection, workspace: workspace, owner: owner, cursor: cursor, gmail: gmail,
                                       since: now.addingTimeInterval(-settings.window), now: now)
@@ -197,21 +194,9 @@ public struct MailboxSync: Sendable {
         case unknownMailbox(UUID)
     }
 
-    /// Notes why a pass over `connection`'s mailbox failed: an auth failure stops the mailbox
-    /// (`failed`) until the user reconnects; quota and an unavailable provider keep its state, and
-    /// the next pass clears them.
+    /// Notes why a pass over `connection`'s mailbox failed (an auth failure stops it until the user reconnects).
     public func recordFailure(_ failure: GmailClient.Failure, connection: UUID) async throws {
-        let failureClass: String
-        switch failure {
-        case .unauthorized: failureClass = "auth"
-        case .rateLimited: failureClass = "quota"
-        case .historyExpired, .unavailable, .rejected: failureClass = "provider_unavailable"
-        }
-        try await db.execute("""
-            UPDATE mailboxes SET failure_class = \(failureClass), failure = \("\(failure)"),
-              state = CASE WHEN \(failureClass) = 'auth' THEN 'failed' ELSE state END, updated_at = now()
-            WHERE connection_id = \(connection)
-            """)
+        try await states.recordFailure(failure, connection: connection)
     }
 
     /// The workspace's mailboxes as they stand.

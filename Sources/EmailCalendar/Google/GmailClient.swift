@@ -5,29 +5,7 @@ public import Foundation
 /// The Gmail API calls the sync makes (`users.watch`, `users.history.list`, `users.messages.list`
 /// and `get`), over libcurl with the platform's retry, as the mailbox's owner (`me`).
 public struct GmailClient: Sendable {
-    /// A failure the sync acts on.
-    public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
-        /// The token is not accepted (401): the connection needs the user.
-        case unauthorized(String)
-        /// 429, or 403 `rateLimitExceeded` / `userRateLimitExceeded`: back off and resume.
-        case rateLimited(String)
-        /// `history.list` 404: the cursor is older than Gmail keeps; a full sync is due.
-        case historyExpired
-        /// 400, or 403 for another reason than rate: the request itself is wrong; repeating it will not help.
-        case rejected(String)
-        /// Anything else the API answered, or no answer.
-        case unavailable(String)
-
-        public var description: String {
-            switch self {
-            case .unauthorized(let m): "unauthorized: \(m)"
-            case .rateLimited(let m): "rate limited: \(m)"
-            case .historyExpired: "the history cursor expired"
-            case .rejected(let m): "rejected: \(m)"
-            case .unavailable(let m): "unavailable: \(m)"
-            }
-        }
-    }
+    public typealias Failure = GoogleAPI.Failure
 
     /// What `history.list` reported: ids of messages added since the cursor, and the new cursor.
     public struct History: Sendable, Hashable {
@@ -35,23 +13,15 @@ public struct GmailClient: Sendable {
         public var historyID: UInt64
     }
 
-    let http: HTTPClient
+    let api: GoogleAPI
     /// `https://gmail.googleapis.com` or a stand-in's equivalent.
     let baseURL: String
-    let token: @Sendable () async throws -> String
-    /// Gmail's per-user quota, spent in its units, and whose it is.
-    let quota: (limiter: RateLimiter, user: String)?
 
-    /// Gmail's limit per user: 250 quota units a second (its documented figure).
-    public static let perUserQuota = RateLimiter.Limit(burst: 250, perSecond: 250)
-
-    /// - Parameter quota: a limiter with a `gmail` limit (`perUserQuota`) and the mailbox it spends for.
+    /// - Parameter quota: a limiter with a `google` limit (`GoogleAPI.perUserQuota`) and the mailbox it spends for.
     public init(http: HTTPClient, baseURL: String, quota: (limiter: RateLimiter, user: String)? = nil,
                 token: @escaping @Sendable () async throws -> String) {
-        self.http = http
+        api = GoogleAPI(http: http, quota: quota, token: token)
         self.baseURL = baseURL
-        self.quota = quota
-        self.token = token
     }
 
     /// The quota units of each call, as Gmail prices them.
@@ -83,8 +53,8 @@ public struct GmailClient: Sendable {
             var query = "history?startHistoryId=\(start)&historyTypes=messageAdded&maxResults=500"
             if let pageToken { query += "&pageToken=\(Self.encode(pageToken))" }
             let response = try await raw("GET", query, cost: Cost.historyList)
-            if response.status == 404 { throw .historyExpired }
-            try Self.check(response)
+            if response.status == 404 { throw .cursorExpired }
+            try GoogleAPI.check(response)
             guard let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {
                 throw .unavailable("history: not a JSON object")
             }
@@ -136,7 +106,7 @@ public struct GmailClient: Sendable {
     public func message(id: String) async throws(Failure) -> GmailMessage? {
         let response = try await raw("GET", "messages/\(Self.encode(id))?format=full", cost: Cost.messagesGet)
         if response.status == 404 { return nil }
-        try Self.check(response)
+        try GoogleAPI.check(response)
         do {
             return try JSONDecoder().decode(GmailMessage.self, from: Data(response.body))
         } catch {
@@ -146,51 +116,12 @@ public struct GmailClient: Sendable {
 
     private func call(_ method: String, _ path: String, cost: Double, body: [UInt8]? = nil,
                       retry: RetryPolicy? = .standard) async throws(Failure) -> [String: Any] {
-        let response = try await raw(method, path, cost: cost, body: body, retry: retry)
-        try Self.check(response)
-        guard let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {
-            throw .unavailable("\(response.status): not a JSON object")
-        }
-        return json
+        try await api.json(method, "\(baseURL)/gmail/v1/users/me/\(path)", cost: cost, body: body, retry: retry)
     }
 
-    private func raw(_ method: String, _ path: String, cost: Double, body: [UInt8]? = nil,
-                     retry: RetryPolicy? = .standard) async throws(Failure) -> HTTPClientResponse {
-        if let quota {
-            do { try await quota.limiter.acquire(provider: "gmail", workspace: quota.user, cost: cost) } catch {
-                throw .unavailable("cancelled while waiting for Gmail quota")
-            }
-        }
-        let bearer: String
-        do { bearer = try await token() } catch { throw .unauthorized("no access token: \(error)") }
-        var headers = [HTTPClientRequest.Header("Authorization", "Bearer \(bearer)")]
-        if body != nil { headers.append(.init("Content-Type", "application/json")) }
-        let request = HTTPClientRequest(method: method, url: "\(baseURL)/gmail/v1/users/me/\(path)", headers: headers, body: body)
-        do {
-            if let retry { return try await http.execute(request, retry: retry) }
-            return try await http.execute(request)
-        } catch {
-            throw .unavailable("\(error)")
-        }
+    private func raw(_ method: String, _ path: String, cost: Double) async throws(Failure) -> HTTPClientResponse {
+        try await api.raw(method, "\(baseURL)/gmail/v1/users/me/\(path)", cost: cost)
     }
 
-    /// Google's error body: `{"error": {"code", "message", "errors": [{"reason"}]}}`.
-    static func check(_ response: HTTPClientResponse) throws(Failure) {
-        guard !(200..<300).contains(response.status) else { return }
-        let error = ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["error"] as? [String: Any]
-        let message = error?["message"] as? String ?? response.bodyText
-        let reasons = (error?["errors"] as? [[String: Any]] ?? []).compactMap { $0["reason"] as? String }
-        switch response.status {
-        case 401: throw .unauthorized(message)
-        case 429: throw .rateLimited(message)
-        case 403 where reasons.contains("rateLimitExceeded") || reasons.contains("userRateLimitExceeded"): throw .rateLimited(message)
-        case 403 where reasons.contains("insufficientPermissions"): throw .unauthorized(message)
-        case 400, 403: throw .rejected(message)
-        default: throw .unavailable("\(response.status) \(message)")
-        }
-    }
-
-    static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
-    }
+    static func encode(_ text: String) -> String { GoogleAPI.encode(text) }
 }
