@@ -12,6 +12,9 @@ import Sandbox
 struct GmailAPI: Sendable {
     let oauth: GoogleOAuthStore
     let gmail: GmailStore
+    /// Tells the watch's Pub/Sub subscribers that `user`'s mailbox changed (as every history
+    /// change on a watched label does at Google, a sent message included).
+    let changed: @Sendable (_ user: String, _ historyId: UInt64) async -> Void
 
     static let read = ["https://www.googleapis.com/auth/gmail.readonly", "https://www.googleapis.com/auth/gmail.modify",
                        "https://www.googleapis.com/auth/gmail.metadata", "https://mail.google.com/"]
@@ -217,6 +220,7 @@ struct GmailAPI: Sendable {
         }
         // A reply stays in its thread when the caller names it.
         let m = await gmail.add(user: user.email, raw: raw, labels: ["SENT"], threadId: body?["threadId"].stringValue)
+        await changed(user.email, m.historyId)
         return ["id": .string(m.id), "threadId": .string(m.threadId), "labelIds": ["SENT"]]
     }
 

@@ -65,7 +65,7 @@ public struct GoogleStandIn: StandIn {
         group.post("oauth2/revoke") { r, _ in try await oauth.revoke(r) }
         group.get("www/oauth2/v3/certs") { _, _ in oauth.jwks() }
         group.get("www/oauth2/v3/userinfo") { r, _ in await oauth.userinfo(r) }
-        GmailAPI(oauth: store, gmail: gmail).addRoutes(to: group)
+        GmailAPI(oauth: store, gmail: gmail) { user, history in await self.pushGmailNotification(user: user, historyId: history) }.addRoutes(to: group)
         CalendarAPI(oauth: store, calendar: calendar, sender: sender).addRoutes(to: group)
     }
 

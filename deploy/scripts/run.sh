@@ -125,11 +125,24 @@ curl -sfL -o "$logs/export.csv" "$link" && { echo "the first rows behind the lin
 
 echo; echo "== gateway: connect a Google account (OAuth with PKCE against the stand-in) =="
 "$bin/nexactl" users create --workspace "$workspace" --email ana@nexa-demo.test --name "Ana Demo" >/dev/null
-# Mail already in Ana's mailbox: one from an imported contact, one newsletter (not a conversation).
+# Gmail's pushes reach the gateway through a Pub/Sub push subscription (OIDC-signed by the stand-in).
+pubsub=$("$bin/nexactl" webhooks create-endpoint --provider google_pubsub --config "audience=$gateway/gmail-push" \
+  --config service_account=gmail-push@nexa-sandbox.iam.gserviceaccount.com | sed -n 's/^path: *//p')
+curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/pubsub/subscriptions" -d "{\"topic\": \"projects/nexa/topics/gmail-push\", \"endpoint\": \"$gateway$pubsub\",
+  \"audience\": \"$gateway/gmail-push\", \"service_account\": \"gmail-push@nexa-sandbox.iam.gserviceaccount.com\"}" >/dev/null
+# Mail already in Ana's mailbox: one from an imported contact, one from a lead asking for pricing, one newsletter.
+lead=$("$bin/nexactl" crm add lead "dana-$run@prospect.test" --first-name Dana --company "Prospect GmbH")
 curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/gmail/deliver" \
-  -d '{"to": "ana@nexa-demo.test", "from": "First7 Last7 <contact7@example.com>", "subject": "Question about our renewal", "text": "Hi Ana, can we talk about the renewal next week?"}' >/dev/null
+  -d '{"to": "ana@nexa-demo.test", "from": "First7 Last7 <contact7@example.com>", "subject": "Question about our renewal", "text": "Hi Ana, can we schedule a call next week to talk about the renewal?"}' >/dev/null
+curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/gmail/deliver" \
+  -d "{\"to\": \"ana@nexa-demo.test\", \"from\": \"Dana <dana-$run@prospect.test>\", \"subject\": \"Pricing for 25 seats\", \"text\": \"Hi Ana, what would the Business plan cost for 25 seats billed annually? We are really keen to move quickly!\"}" >/dev/null
 curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/gmail/deliver" \
   -d '{"to": "ana@nexa-demo.test", "raw": "From: news@vendor.example\r\nTo: ana@nexa-demo.test\r\nSubject: Our newsletter\r\nList-Unsubscribe: <mailto:u@vendor.example>\r\n\r\nNews"}' >/dev/null
+# And an event in Ana's calendar with that contact.
+tomorrow=$(date -u -d tomorrow +%Y-%m-%d)
+curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/calendar/events" -d "{\"user\": \"ana@nexa-demo.test\", \"event\": {\"summary\": \"Renewal call with First7\",
+  \"start\": {\"dateTime\": \"${tomorrow}T15:00:00Z\"}, \"end\": {\"dateTime\": \"${tomorrow}T15:30:00Z\"}, \"attendees\": [{\"email\": \"contact7@example.com\"}],
+  \"conferenceData\": {\"createRequest\": {\"requestId\": \"demo-1\", \"conferenceSolutionKey\": {\"type\": \"hangoutsMeet\"}}}}}" >/dev/null
 link=$("$bin/nexactl" connect google --user ana@nexa-demo.test)
 echo "nexactl connect google --user ana@nexa-demo.test →"; echo "  $link"
 curl -sf "$NEXA_SANDBOX_URL/_sandbox/google/settings" -d '{"consent": "approve"}' >/dev/null
@@ -146,12 +159,38 @@ authorize=$(curl -s -c "$jar" -o /dev/null -w '%{redirect_url}' "$link")
 callback=$(curl -s -o /dev/null -w '%{redirect_url}' "$authorize")
 curl -s -b "$jar" "$callback" | sed -n 's/.*<p>\(.*\)<\/p>.*/  \1/p'; echo
 "$bin/nexactl" call gateway.ListConnections
-echo; echo "== email & calendar: the connection starts Ana's mailbox (watch, then the last 30 days) =="
-for i in $(seq 1 100); do
-  [ "$(psql -qAt "$NEXA_DATABASE_URL" -c "SELECT state FROM mailboxes WHERE owner_email = 'ana@nexa-demo.test'")" = active ] && break; sleep 0.1
+echo; echo "== email & calendar: the connection starts Ana's mailbox and calendar (watch, then the last 30 days) =="
+for i in $(seq 1 150); do
+  [ "$(psql -qAt "$NEXA_DATABASE_URL" -c "SELECT count(*) FROM (SELECT state FROM mailboxes UNION ALL SELECT state FROM calendars) s WHERE state = 'active'")" = 2 ] && break; sleep 0.1
 done
-echo "nexactl sync status →"; "$bin/nexactl" sync status | sed 's/^/  /'
-psql -qAt "$NEXA_DATABASE_URL" -c "SELECT '  activity: ' || subject || ' (' || (data->>'direction') || ', from ' || (data->>'from') || ')' FROM activities WHERE source = 'gmail'"
+activities() {
+  psql -qAt "$NEXA_DATABASE_URL" -c "SELECT '  ' || rpad(subject, 33) || rpad(data->>'direction', 9) || rpad(coalesce(data->>'sent_via', 'read'), 6)
+    || 'sentiment ' || rpad((data->'analysis'->>'sentiment') || ' ' || (data->'analysis'->>'sentiment_score'), 17)
+    || 'intent ' || rpad(data->'analysis'->>'intent', 17) || 'cues: ' || array_to_string(ARRAY(SELECT jsonb_array_elements_text(data->'analysis'->'intent_cues')), ', ')
+    FROM activities WHERE source = 'gmail' AND workspace_id = '$workspace' ORDER BY occurred_at, subject"
+}
+echo "activities (the newsletter is counted, not logged):"; activities
+echo; echo "== email: a reply sent from the CRM (Gmail messages.send, threaded) =="
+question=$(psql -qAt "$NEXA_DATABASE_URL" -c "SELECT id FROM activities WHERE subject = 'Question about our renewal' AND workspace_id = '$workspace'")
+"$bin/nexactl" email send --reply-to "$question" --to contact7@example.com --text "Happy to. Tuesday at 3pm works, I have sent an invitation." \
+  --idempotency-key "demo-reply-$run" | sed 's/^/  /'
+echo "  the same command again sends nothing: $("$bin/nexactl" email send --reply-to "$question" --to contact7@example.com --text x --idempotency-key "demo-reply-$run" | cut -c1-12)"
+# The sent copy comes back through Gmail's push and history: recognised as the same activity.
+for i in $(seq 1 100); do
+  [ "$(psql -qAt "$NEXA_DATABASE_URL" -c "SELECT messages_seen FROM mailboxes WHERE workspace_id = '$workspace'")" -ge 4 ] && break; sleep 0.1
+done
+activities | grep -F "Re: Question" || true
+echo; echo "== calendar: a meeting made in the CRM goes to Google Calendar with a Meet link; its prep task =="
+meeting=$("$bin/nexactl" crm add meeting "Kickoff with Dana" --starts "${tomorrow}T10:00:00Z" --ends "${tomorrow}T10:45:00Z" --attendee "dana-$run@prospect.test")
+"$bin/nexactl" calendar create-meeting "$meeting" | sed 's/^/  /'
+for i in $(seq 1 100); do
+  [ "$(psql -qAt "$NEXA_DATABASE_URL" -c "SELECT count(*) FROM tasks WHERE kind = 'meeting_prep' AND workspace_id = '$workspace'")" -ge 2 ] && break; sleep 0.1
+done
+psql -qAt "$NEXA_DATABASE_URL" -c "SELECT '  meeting: ' || m.title || '  ' || to_char(m.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC  '
+  || coalesce(m.conference_url, '') || '  ' || coalesce(m.source, 'made in the CRM') || E'\n    task: ' || t.title || ', due '
+  || to_char(t.due_at AT TIME ZONE 'UTC', 'HH24:MI') || ' UTC'
+  FROM meetings m JOIN tasks t ON t.meeting_id = m.id WHERE m.workspace_id = '$workspace' ORDER BY m.starts_at"
+echo; echo "nexactl sync status →"; "$bin/nexactl" sync status | sed 's/^/  /'
 cat <<EOT
 
 Everything is running. Try:
