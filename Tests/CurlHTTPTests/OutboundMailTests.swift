@@ -1,10 +1,11 @@
 import CurlHTTP
 import Foundation
+import TestSupport
 import Testing
 
 /// Messages the CRM composes: RFC 5322 headers, RFC 2047 words for non-ASCII subjects, bodies in
 /// base64 lines, a text and an HTML alternative, threading headers.
-@Suite struct OutboundMailTests {
+@Suite(.hangGuard) struct OutboundMailTests {
     @Test func aComposedMessageKeepsEveryLineShortAndItsSubjectAndBodiesDecode() throws {
         let subject = "Angebot für Ihr Team — 12 Lizenzen, Preise und nächste Schritte 🚀 " + String(repeating: "é", count: 40)
         let text = "Hallo,\nhier ist das Angebot.\n" + String(repeating: "x", count: 500)

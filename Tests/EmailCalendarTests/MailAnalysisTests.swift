@@ -1,11 +1,12 @@
 import CRM
 import EmailCalendar
 import Foundation
+import TestSupport
 import Testing
 
 /// The offline analysers: the rules each do what their documentation says, and on the held-out
 /// part of the project's labelled mail they meet the targets.
-@Suite struct MailAnalysisTests {
+@Suite(.hangGuard) struct MailAnalysisTests {
     static let labelled = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/labelled-mail.txt")
 
     @Test func negationIntensifiersAndButChangeTheScoreAsDocumented() {

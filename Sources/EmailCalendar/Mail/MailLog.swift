@@ -23,10 +23,24 @@ public enum MailLog {
     /// The contacts and leads `mail` is with — the sender of inbound mail, every recipient of
     /// outbound mail — or nil for bulk and automated mail.
     public static func participants(_ mail: MailContent, workspace: UUID, in db: PostgresConnectionHandle) async throws -> [Person]? {
-        if mail.isBulk { return nil }
-        let counterparts = mail.direction == .inbound ? [mail.from].compactMap { $0 } : mail.to + mail.cc
-        let found = try await People.find(emails: counterparts, workspace: workspace, in: db)
-        return counterparts.flatMap { found[$0] ?? [] }
+        try await participants(of: [mail], workspace: workspace, in: db)[0]
+    }
+
+    /// `participants` of many messages, with one lookup for all of them.
+    static func participants(of mails: [MailContent], workspace: UUID, in db: PostgresConnectionHandle) async throws -> [[Person]?] {
+        let counterparts = mails.map { $0.isBulk ? [] : $0.direction == .inbound ? [$0.from].compactMap { $0 } : $0.to + $0.cc }
+        let found = try await People.find(emails: counterparts.joined(), workspace: workspace, in: db)
+        return zip(mails, counterparts).map { mail, addresses in mail.isBulk ? nil : addresses.flatMap { found[$0] ?? [] } }
+    }
+
+    /// Stores `mails` for `workspace` in the caller's transaction, matching them all with one lookup.
+    public static func store(_ mails: [MailContent], workspace: UUID, analyser: any MailAnalyser = LocalMailAnalyser(),
+                             in db: PostgresConnectionHandle) async throws -> [Outcome] {
+        var outcomes: [Outcome] = []
+        for (mail, people) in zip(mails, try await participants(of: mails, workspace: workspace, in: db)) {
+            outcomes.append(try await record(mail, people: people, workspace: workspace, sentVia: nil, analyser: analyser, in: db))
+        }
+        return outcomes
     }
 
     /// Stores `mail` for `workspace` in the caller's transaction (a sync advances its cursor in the same one).
@@ -36,7 +50,13 @@ public enum MailLog {
     ///     transaction: a slow, hosted analyser belongs before it).
     public static func store(_ mail: MailContent, workspace: UUID, sentVia: String? = nil, analyser: any MailAnalyser = LocalMailAnalyser(),
                              in db: PostgresConnectionHandle) async throws -> Outcome {
-        guard let people = try await participants(mail, workspace: workspace, in: db) else { return .bulk }
+        try await record(mail, people: try await participants(mail, workspace: workspace, in: db), workspace: workspace, sentVia: sentVia,
+                         analyser: analyser, in: db)
+    }
+
+    private static func record(_ mail: MailContent, people: [Person]?, workspace: UUID, sentVia: String?, analyser: any MailAnalyser,
+                               in db: PostgresConnectionHandle) async throws -> Outcome {
+        guard let people else { return .bulk }
         guard !people.isEmpty else { return .noParticipant }
         let contact = people.first { $0.kind == .contact }
         let lead = people.first { $0.kind == .lead }

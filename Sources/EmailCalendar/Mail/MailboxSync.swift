@@ -15,6 +15,10 @@ public struct MailboxSync: Sendable {
         /// How far back a full sync reads, and how many messages at most.
         public var window: TimeInterval = 30 * 24 * 3600
         public var maximumMessages = 2000
+        /// Messages a full sync commits at a time, and `messages.get` calls in flight (Gmail's
+        /// per-user quota still paces them: 250 units a second, 5 a message).
+        public var batchSize = 100
+        public var fetchConcurrency = 8
 
         public init(topic: String) { self.topic = topic }
     }
@@ -27,6 +31,13 @@ public struct MailboxSync: Sendable {
         public var withoutParticipant = 0
         /// A full (windowed) sync, not an incremental one.
         public var full = false
+
+        mutating func add(_ other: Report) {
+            seen += other.seen
+            stored += other.stored
+            bulk += other.bulk
+            withoutParticipant += other.withoutParticipant
+        }
     }
 
     let db: PostgresClient
@@ -127,11 +138,8 @@ public struct MailboxSync: Sendable {
         case .failure(let failure):
             throw failure
         }
-        var messages: [GmailMessage] = []
-        for id in history.addedMessageIDs {
-            if let message = try await gmail.message(id: id) { messages.append(message) }
-        }
-        return try await store(messages, connection: connection, workspace: workspace, owner: owner, cursor: history.historyID, full: false)
+        let messages = try await fetch(history.addedMessageIDs, gmail: gmail)
+        return try await store(messages, connection: connection, workspace: workspace, owner: owner, cursor: history.historyID)
     }
 
     /// What a completeness check found: of the messages Gmail lists in the window, those the CRM
@@ -221,40 +229,97 @@ public struct MailboxSync: Sendable {
         }
     }
 
-    /// INBOX and SENT since `since`, at most `maximumMessages`, then the cursor.
+    /// INBOX and SENT since `since`, at most `maximumMessages`, in batches that each commit on
+    /// their own (a sync that dies keeps what it stored; the next one skips it), then the cursor.
     private func fullSync(connection: UUID, workspace: UUID, owner: String, cursor: UInt64, gmail: GmailClient, since: Date, now: Date) async throws -> Report {
         var ids: [String] = []
+        var listed = Set<String>()
         for label in ["INBOX", "SENT"] where ids.count < settings.maximumMessages {
-            ids += try await gmail.messageIDs(labelId: label, query: GmailClient.window(after: since), limit: settings.maximumMessages - ids.count)
+            for id in try await gmail.messageIDs(labelId: label, query: GmailClient.window(after: since), limit: settings.maximumMessages - ids.count)
+            where listed.insert(id).inserted {
+                ids.append(id)
+            }
         }
-        var messages: [GmailMessage] = []
-        for id in Set(ids).sorted() {
-            // `q` bounds the window at Google; the receipt time bounds it here as well.
-            if let message = try await gmail.message(id: id), (message.receivedAt ?? now) >= since { messages.append(message) }
+        var report = Report()
+        report.full = true
+        // Fetching the next batch overlaps storing this one.
+        func fetchBatch(_ batch: [String]) -> Task<[GmailMessage], any Error> {
+            Task {
+                // Stored by an earlier pass (this one's predecessor died, or a push got there first): not fetched again.
+                let stored = Set(try await db.query("""
+                    SELECT external_id FROM activities WHERE workspace_id = \(workspace) AND source = 'gmail' AND external_id = ANY(\(PostgresTextArray(batch))::text[])
+                    """).map { try $0.decode(String.self, at: 0) })
+                // `q` bounds the window at Google; the receipt time bounds it here as well.
+                return try await fetch(batch.filter { !stored.contains($0) }, gmail: gmail).filter { ($0.receivedAt ?? now) >= since }
+            }
         }
-        return try await store(messages, connection: connection, workspace: workspace, owner: owner, cursor: cursor, full: true)
+        let batches = stride(from: 0, to: ids.count, by: settings.batchSize).map { Array(ids[$0..<min(ids.count, $0 + settings.batchSize)]) }
+        var pending = batches.first.map(fetchBatch)
+        for next in batches.dropFirst().map(Optional.some) + [nil] {
+            guard let current = pending else { break }
+            pending = next.map(fetchBatch)
+            do {
+                report.add(try await store(try await current.value, connection: connection, workspace: workspace, owner: owner, cursor: nil))
+            } catch {
+                pending?.cancel()
+                throw error
+            }
+        }
+        try await db.execute("""
+            UPDATE mailboxes SET history_id = greatest(coalesce(history_id, 0), \(Int64(cursor))), state = 'active', failure = NULL, failure_class = NULL,
+              paused_at = NULL, last_synced_at = now(), updated_at = now()
+            WHERE connection_id = \(connection)
+            """)
+        return report
     }
 
-    /// Stores `messages` and moves the cursor (forward only) in one transaction.
-    private func store(_ messages: [GmailMessage], connection: UUID, workspace: UUID, owner: String, cursor: UInt64, full: Bool) async throws -> Report {
+    /// `messages.get` of `ids`, `fetchConcurrency` at a time, in their order; messages gone since are left out.
+    private func fetch(_ ids: [String], gmail: GmailClient) async throws -> [GmailMessage] {
+        try await withThrowingTaskGroup(of: (Int, GmailMessage?).self) { group in
+            var found = [GmailMessage?](repeating: nil, count: ids.count)
+            var next = 0
+            func submit() {
+                guard next < ids.count else { return }
+                let index = next, id = ids[index]
+                next += 1
+                group.addTask { (index, try await gmail.message(id: id)) }
+            }
+            for _ in 0..<settings.fetchConcurrency { submit() }
+            while let (index, message) = try await group.next() {
+                found[index] = message
+                submit()
+            }
+            return found.compactMap { $0 }
+        }
+    }
+
+    /// Stores `messages` in one transaction; with a `cursor`, moves it (forward only) in the same one.
+    private func store(_ messages: [GmailMessage], connection: UUID, workspace: UUID, owner: String, cursor: UInt64?) async throws -> Report {
         try await db.withTransaction { tx in
             var report = Report()
-            report.full = full
-            for message in messages {
+            let outcomes = try await MailLog.store(messages.map { MailContent($0, owner: owner) }, workspace: workspace, in: tx)
+            for outcome in outcomes {
                 report.seen += 1
-                switch try await MailLog.store(MailContent(message, owner: owner), workspace: workspace, in: tx) {
+                switch outcome {
                 case .stored: report.stored += 1
                 case .alreadyStored: break
                 case .bulk: report.bulk += 1
                 case .noParticipant: report.withoutParticipant += 1
                 }
             }
-            try await tx.execute("""
-                UPDATE mailboxes SET history_id = greatest(coalesce(history_id, 0), \(Int64(cursor))), state = 'active', failure = NULL, failure_class = NULL, paused_at = NULL,
-                  last_synced_at = now(), messages_seen = messages_seen + \(report.seen), messages_stored = messages_stored + \(report.stored),
-                  updated_at = now()
-                WHERE connection_id = \(connection)
-                """)
+            if let cursor {
+                try await tx.execute("""
+                    UPDATE mailboxes SET history_id = greatest(coalesce(history_id, 0), \(Int64(cursor))), state = 'active', failure = NULL, failure_class = NULL,
+                      paused_at = NULL, last_synced_at = now(), messages_seen = messages_seen + \(report.seen), messages_stored = messages_stored + \(report.stored),
+                      updated_at = now()
+                    WHERE connection_id = \(connection)
+                    """)
+            } else {
+                try await tx.execute("""
+                    UPDATE mailboxes SET messages_seen = messages_seen + \(report.seen), messages_stored = messages_stored + \(report.stored), updated_at = now()
+                    WHERE connection_id = \(connection)
+                    """)
+            }
             return report
         }
     }
