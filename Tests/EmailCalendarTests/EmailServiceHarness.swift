@@ -20,6 +20,8 @@ import Testing
 /// real database. Events the gateway queues are handed to the service as its dispatcher would.
 struct EmailServiceHarness: Sendable {
     let db: PostgresClient
+    /// The test's own database (for a service run as its own process).
+    let databaseURL: String
     let workspace: UUID
     let google: MailboxSyncTests.Google
     let connections: Connections
@@ -30,6 +32,8 @@ struct EmailServiceHarness: Sendable {
     let identity: CallOptions
     /// A user's key for every service.
     let user: CallOptions
+    /// The gateway's RPC address, `host:port` (for a service run as its own process).
+    let gatewayTarget: String
 
     static let owner = "ana@nexa-demo.test"
     static let scopes = ["https://www.googleapis.com/auth/gmail.modify", "https://www.googleapis.com/auth/calendar"]
@@ -37,7 +41,7 @@ struct EmailServiceHarness: Sendable {
     /// Runs `body` with the service started, `contacts` in the CRM and Ana's mailbox and calendar
     /// connected (its `connection.created` event queued, not yet delivered).
     static func run(contacts: [String] = ["buyer@example.com"], _ body: @escaping @Sendable (EmailServiceHarness) async throws -> Void) async throws {
-        let db = try await TestDatabase.migrated().client
+        let (databaseURL, db) = try await TestDatabase.migrated()
         let workspace = try await TestDatabase.workspace(in: db)
         let user = UUID()
         try await db.execute("INSERT INTO users (id, workspace_id, email, name) VALUES (\(user), \(workspace), \(owner), 'Ana')")
@@ -88,10 +92,11 @@ struct EmailServiceHarness: Sendable {
                 let identityKey = try await credentials.apiKey(for: workspace, service: "email_calendar")
                 let (_, userKey) = try await APIKeys(db: db).create(workspaceID: workspace, name: "ana's", services: ["*"])
                 let harness = EmailServiceHarness(
-                    db: db, workspace: workspace, google: google, connections: connections, provider: provider, connection: connection,
+                    db: db, databaseURL: databaseURL, workspace: workspace, google: google, connections: connections, provider: provider, connection: connection,
                     email: EmailCalendarV1.EmailCalendarService.Client(transport: emailClient),
                     identity: CallOptions(apiKey: identityKey, workspaceID: workspace.uuidString.lowercased()),
-                    user: CallOptions(apiKey: userKey, workspaceID: workspace.uuidString.lowercased()))
+                    user: CallOptions(apiKey: userKey, workspaceID: workspace.uuidString.lowercased()),
+                    gatewayTarget: "127.0.0.1:\(gatewayPort)")
                 try await body(harness)
                 await services.triggerGracefulShutdown()
                 tasks.cancelAll()
