@@ -93,10 +93,13 @@ public struct HTTPClientError: Error, Hashable, Sendable, CustomStringConvertibl
 
     public var code: Code
     public var message: String
+    /// For `retriesExhausted`: the HTTP status of the last attempt, when it got one.
+    public var lastStatus: Int?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, lastStatus: Int? = nil) {
         self.code = code
         self.message = message
+        self.lastStatus = lastStatus
     }
 
     public var description: String { "\(code): \(message)" }

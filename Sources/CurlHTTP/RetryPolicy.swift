@@ -53,14 +53,17 @@ extension HTTPClient {
         while true {
             let wait: Duration
             let failure: String
+            var status: Int?
             do {
                 let response = try await execute(request, timeout: timeout)
                 guard policy.retryableStatuses.contains(response.status) else { return response }
                 let asked = RetryPolicy.retryAfter(response.header("Retry-After"))
                 if let asked, asked > policy.maximumRetryAfter {
-                    throw HTTPClientError(.retriesExhausted, "HTTP \(response.status) asking to retry after \(asked), longer than allowed")
+                    throw HTTPClientError(.retriesExhausted, "HTTP \(response.status) asking to retry after \(asked), longer than allowed",
+                                          lastStatus: response.status)
                 }
                 failure = "HTTP \(response.status)"
+                status = response.status
                 wait = max(policy.backoff(retry: retry + 1), asked ?? .zero)
             } catch let error as HTTPClientError where [.couldNotConnect, .timedOut, .transport].contains(error.code) {
                 failure = error.description
@@ -68,7 +71,7 @@ extension HTTPClient {
             }
             retry += 1
             guard retry <= policy.maximumRetries else {
-                throw HTTPClientError(.retriesExhausted, "gave up after \(retry) attempts; last: \(failure)")
+                throw HTTPClientError(.retriesExhausted, "gave up after \(retry) attempts; last: \(failure)", lastStatus: status)
             }
             try await Task.sleep(for: wait)
         }

@@ -215,7 +215,7 @@ struct AddressContext: RequestContext {
                 _ = try await HTTPClient().execute(HTTPClientRequest(url: url), retry: fast)
                 Issue.record("succeeded against a server that always fails")
             } catch let error as HTTPClientError {
-                #expect(error.code == .retriesExhausted && error.message.contains("503"))
+                #expect(error.code == .retriesExhausted && error.message.contains("503") && error.lastStatus == 503)
             }
             #expect(counter.hits.withLock { $0 } == 4)  // 1 attempt + 3 retries
         }

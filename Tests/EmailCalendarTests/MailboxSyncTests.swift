@@ -3,6 +3,7 @@ import CurlHTTP
 import EmailCalendar
 import Foundation
 import Hummingbird
+import Messages
 import HummingbirdTesting
 import Logging
 import Postgres
@@ -98,6 +99,41 @@ import Testing
                 """)[0]
             #expect(try touched.decode(Bool.self, at: 0) && touched.decode(Bool.self, at: 1))
             await #expect(throws: MailboxSync.Failure.self) { _ = try await sync.catchUp(connection: UUID(), gmail: gmail) }
+        }
+    }
+
+    @Test func quotaFaultsAreRetriedThenClassedAndTheNextPassResumes() async throws {
+        let db = try await TestDatabase.migrated().client
+        let workspace = try await TestDatabase.workspace(in: db)
+        try await db.withConnection { c in _ = try await Records.addContact(email: "buyer@example.com", workspace: workspace, in: c) }
+        try await Self.withGoogle { google in
+            let token = try await google.token()
+            let gmail = GmailClient(http: google.http, baseURL: google.base + "/google/gmail") { token }
+            let sync = MailboxSync(db: db, settings: .init(topic: "projects/nexa/topics/gmail-push"))
+            let connection = UUID()
+            let fault = #"{"provider": "google", "method": "GET", "pathPrefix": "/gmail/gmail/v1/users/me/messages/", "status": 429, "times": TIMES}"#
+            try await google.deliver(from: "buyer@example.com", subject: "one")
+            try await google.deliver(from: "buyer@example.com", subject: "two")
+            // Two 429s on messages.get: the platform's retry absorbs them.
+            _ = try await google.post("/_sandbox/faults", fault.replacingOccurrences(of: "TIMES", with: "2"))
+            #expect(try await sync.start(connection: connection, workspace: workspace, owner: "ana@nexa-demo.test", gmail: gmail).stored == 2)
+
+            // Still limited after every retry: the pass fails as quota, the mailbox stays active, the cursor where it was.
+            try await google.deliver(from: "buyer@example.com", subject: "three")
+            _ = try await google.post("/_sandbox/faults", fault.replacingOccurrences(of: "TIMES", with: "4"))
+            do {
+                _ = try await sync.catchUp(connection: connection, gmail: gmail)
+                Issue.record("a pass limited on every try succeeded")
+            } catch let failure as GoogleAPI.Failure {
+                guard case .rateLimited = failure else { Issue.record("classed \(failure)"); return }
+                try await sync.recordFailure(failure, connection: connection)
+            }
+            var status = try #require(try await sync.status(workspace: workspace).first)
+            #expect(status.state == "active" && status.failureClass == "quota" && status.messagesStored == 2)
+            // The next pass (the next push or tick) resumes from the cursor and clears the failure.
+            #expect(try await sync.catchUp(connection: connection, gmail: gmail).stored == 1)
+            status = try #require(try await sync.status(workspace: workspace).first)
+            #expect(status.failureClass == "" && status.messagesStored == 3)
         }
     }
 }

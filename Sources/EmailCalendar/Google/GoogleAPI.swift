@@ -83,6 +83,8 @@ public struct GoogleAPI: Sendable {
         do {
             if let retry { return try await http.execute(request, retry: retry) }
             return try await http.execute(request)
+        } catch let error as HTTPClientError where error.lastStatus == 429 {
+            throw .rateLimited("\(error)")  // still limited after the platform's retries: back off, resume later
         } catch {
             throw .unavailable("\(error)")
         }
