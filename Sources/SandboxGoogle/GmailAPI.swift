@@ -38,6 +38,22 @@ struct GmailAPI: Sendable {
             return try await call(r, c, scopes: Self.read) { try await get($0, id: id, r) }
         }
         group.post("gmail/gmail/v1/users/:userId/messages/send") { r, c in try await call(r, c, scopes: Self.send) { try await send($0, r) } }
+        group.get("gmail/gmail/v1/users/:userId/threads/:id") { r, c in
+            let id = try c.parameters.require("id")
+            return try await call(r, c, scopes: Self.read) { try await thread($0, id: id, r) }
+        }
+    }
+
+    /// `threads.get`: the thread's messages, oldest first, each as `messages.get` renders it in
+    /// the same `format`; the thread's `historyId` is its newest message's.
+    private func thread(_ user: GoogleUser, id: String, _ request: Request) async throws -> JSON {
+        let messages = await gmail.list(user: user.email, labels: []).filter { $0.threadId == id }.reversed()
+        guard let newest = messages.last else {
+            throw GmailError(response: Self.error(404, "Requested entity was not found.", reason: "notFound", status: "NOT_FOUND"))
+        }
+        var rendered: [JSON] = []
+        for m in messages { rendered.append(try await get(user, id: m.id, request)) }
+        return ["id": .string(id), "historyId": .string(String(newest.historyId)), "messages": .array(rendered)]
     }
 
     /// Authenticates the Bearer token, resolves `userId` (`me` or the address), checks scopes.

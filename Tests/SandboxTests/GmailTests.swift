@@ -86,6 +86,11 @@ import Testing
             let sent = try await s.call(.post, "messages/send", json: #"{"raw": "\#(Digest.base64URL(Array(message.utf8)))", "threadId": "\#(full.json["threadId"].stringValue!)"}"#)
             #expect(sent.status == 200 && sent.json["labelIds"] == ["SENT"] && sent.json["threadId"] == full.json["threadId"])
             #expect(try await s.call(.get, "messages?labelIds=SENT").json["messages"].arrayValue?.count == 1)
+            // threads.get: the message and its reply, oldest first, in the asked format.
+            let thread = try await s.call(.get, "threads/\(full.json["threadId"].stringValue!)?format=minimal")
+            #expect(thread.status == 200 && thread.json["messages"].arrayValue?.compactMap { $0["id"].stringValue } == [id, sent.json["id"].stringValue!])
+            #expect(thread.json["messages"].arrayValue?.first?["payload"] == .null && thread.json["historyId"].stringValue != nil)
+            #expect(try await s.call(.get, "threads/0123456789abcdef").status == 404)
             let noRecipient = try await s.call(.post, "messages/send", json: #"{"raw": "\#(Digest.base64URL(Array("Subject: x\r\n\r\nbody".utf8)))"}"#)
             #expect(noRecipient.status == 400 && noRecipient.json["error"]["status"] == "INVALID_ARGUMENT")
         }
@@ -173,6 +178,8 @@ import Testing
             Self.check(try await s.call(.get, "messages").json, schema: "ListMessagesResponse", schemas, path: "list", &problems)
             Self.check(try await s.call(.get, "profile").json, schema: "Profile", schemas, path: "profile", &problems)
             Self.check(try await s.call(.get, "labels").json, schema: "ListLabelsResponse", schemas, path: "labels", &problems)
+            let thread = try await s.call(.get, "messages/\(id)?format=minimal").json["threadId"].stringValue!
+            Self.check(try await s.call(.get, "threads/\(thread)").json, schema: "Thread", schemas, path: "thread", &problems)
             for format in ["full", "metadata", "minimal", "raw"] {
                 Self.check(try await s.call(.get, "messages/\(id)?format=\(format)").json, schema: "Message", schemas, path: format, &problems)
             }
