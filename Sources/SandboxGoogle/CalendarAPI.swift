@@ -6,7 +6,8 @@ import NIOCore
 import Sandbox
 
 /// Calendar API v3 (`https://www.googleapis.com/calendar/v3` → `/google/www/calendar/v3`):
-/// events.list (sync tokens, 410 when invalid, showDeleted), get, insert (Meet links with
+/// events.list (sync tokens, 410 when invalid, showDeleted, singleEvents expanding recurring
+/// events), get, insert (Meet links with
 /// conferenceDataVersion=1), patch, delete, watch, channels.stop, and push notifications with
 /// empty bodies and the X-Goog-* headers.
 struct CalendarAPI: Sendable {
@@ -90,6 +91,8 @@ struct CalendarAPI: Sendable {
             let showDeleted = q["showDeleted"] == "true"
             items = await calendar.all(user: user).filter { showDeleted || !$0.cancelled }.map(\.json)
         }
+        // singleEvents=true: each recurring event as its instances (the form incremental syncs must keep too).
+        if q["singleEvents"] == "true" { items = items.flatMap(Recurrence.instances) }
         let now = await calendar.currentSequence
         return [
             "kind": "calendar#events", "etag": .string("\"p3\(now)\""), "summary": .string(user), "updated": .string(Self.timestamp(Date())),

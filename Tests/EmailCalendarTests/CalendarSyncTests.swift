@@ -102,6 +102,32 @@ import Testing
         }
     }
 
+    @Test func eachInstanceOfARecurringEventIsAMeetingAndCancellingTheSeriesCancelsThemAll() async throws {
+        try await EmailServiceHarness.run { s in
+            let start = Date().addingTimeInterval(86_400).rounded(to: 3600)
+            let series = try await Self.event(s, """
+                {"summary": "Weekly sync", "start": {"dateTime": "\(Self.utc.string(from: start))", "timeZone": "Europe/Berlin"},
+                 "end": {"dateTime": "\(Self.utc.string(from: start + 1800))", "timeZone": "Europe/Berlin"},
+                 "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=3"], "attendees": [{"email": "buyer@example.com"}]}
+                """)
+            try await s.deliverQueued("connection.created")
+            let meetings = try await s.db.query("""
+                SELECT calendar_event_id, starts_at, (SELECT due_at FROM tasks t WHERE t.meeting_id = m.id) FROM meetings m
+                WHERE workspace_id = \(s.workspace) ORDER BY starts_at
+                """)
+            #expect(meetings.count == 3)
+            for (n, meeting) in meetings.enumerated() {
+                let begins = start + TimeInterval(n * 7 * 86_400)
+                #expect(try meeting.decode(String.self, at: 0).hasPrefix(series + "_") && meeting.decode(Date.self, at: 1) == begins)
+                #expect(try meeting.decode(Date.self, at: 2) == begins - 3600)
+            }
+            _ = try await s.google.http.execute(HTTPClientRequest(method: "DELETE", url: s.google.base + "/_sandbox/google/calendar/events/\(series)?user=ana@nexa-demo.test"))
+            try await s.calendarPush()
+            #expect(try await s.db.query("SELECT count(*) FROM meetings WHERE workspace_id = \(s.workspace) AND status = 'cancelled'")[0].decode(Int.self, at: 0) == 3)
+            #expect(try await s.db.query("SELECT count(*) FROM tasks WHERE workspace_id = \(s.workspace) AND status = 'cancelled'")[0].decode(Int.self, at: 0) == 3)
+        }
+    }
+
     @Test func aMeetingMadeInTheCRMGoesToTheCalendarOnceWithAMeetLinkAndItsEventComesBackAsTheSameMeeting() async throws {
         try await EmailServiceHarness.run { s in
             try await s.deliverQueued("connection.created")
