@@ -167,6 +167,50 @@ public enum Activities {
             RETURNING id
             """).first?.decode(UUID.self, at: 0)
     }
+
+    /// Records `activities` with one statement, each once per (workspace, source, external id).
+    /// - Returns: for each, in order, its new id, or nil when it was recorded before.
+    public static func record(_ activities: [Activity], workspace: UUID, in db: PostgresConnectionHandle) async throws -> [UUID?] {
+        guard !activities.isEmpty else { return [] }
+        let rows = activities.map { Row(id: UUID(), activity: $0) }
+        let inserted = try await db.query("""
+            INSERT INTO activities (id, workspace_id, kind, subject, body, contact_id, lead_id, account_id, deal_id, occurred_at, source, external_id, data)
+            SELECT r.id, \(workspace), r.kind, r.subject, r.body, r.contact_id, r.lead_id, r.account_id, r.deal_id, r.occurred_at, r.source, r.external_id, r.data
+            FROM jsonb_to_recordset(\(try JSON.encode(rows))::jsonb) AS r(id uuid, kind text, subject text, body text, contact_id uuid, lead_id uuid,
+                 account_id uuid, deal_id uuid, occurred_at timestamptz, source text, external_id text, data jsonb)
+            ON CONFLICT (workspace_id, source, external_id) DO NOTHING
+            RETURNING id
+            """).map { try $0.decode(UUID.self, at: 0) }
+        let new = Set(inserted)
+        return rows.map { new.contains($0.id) ? $0.id : nil }
+    }
+
+    /// One activity as `jsonb_to_recordset` reads it.
+    private struct Row: Encodable {
+        let id: UUID
+        let activity: Activity
+
+        enum CodingKeys: String, CodingKey {
+            case id, kind, subject, body, contactID = "contact_id", leadID = "lead_id", accountID = "account_id", dealID = "deal_id"
+            case occurredAt = "occurred_at", source, externalID = "external_id", data
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(activity.kind.rawValue, forKey: .kind)
+            try c.encode(activity.subject, forKey: .subject)
+            try c.encodeIfPresent(activity.body, forKey: .body)
+            try c.encodeIfPresent(activity.links.contact, forKey: .contactID)
+            try c.encodeIfPresent(activity.links.lead, forKey: .leadID)
+            try c.encodeIfPresent(activity.links.account, forKey: .accountID)
+            try c.encodeIfPresent(activity.links.deal, forKey: .dealID)
+            try c.encode(JSON.timestamp(activity.occurredAt), forKey: .occurredAt)
+            try c.encode(activity.source, forKey: .source)
+            try c.encode(activity.externalID, forKey: .externalID)
+            try activity.payload.encode(to: c.superEncoder(forKey: .data))
+        }
+    }
 }
 
 /// A campaign mail opened (`email_opened`): a weak signal, since Apple Mail Privacy Protection

@@ -8,4 +8,10 @@ enum JSON {
         encoder.dateEncodingStrategy = .iso8601
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
+
+    /// A time for a `timestamptz` field of a JSON record: ISO 8601 with milliseconds (the default
+    /// strategy would drop them).
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
 }

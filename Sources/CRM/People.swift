@@ -76,4 +76,33 @@ public enum People {
         }
         return moved
     }
+
+    /// `touch` for many interactions at once: each person's `last_contacted_at` moves forward to
+    /// the latest of their times, with one statement per table.
+    @discardableResult
+    public static func touch(_ interactions: [(person: Person, at: Date)], workspace: UUID, in db: PostgresConnectionHandle) async throws -> Int {
+        var latest: [Person: Date] = [:]
+        for (person, time) in interactions { latest[person] = max(latest[person] ?? time, time) }
+        var moved = 0
+        for (kind, table) in [(Person.Kind.contact, "contacts"), (.lead, "leads")] {
+            let rows = latest.filter { $0.key.kind == kind }.map { Touch(id: $0.key.id, at: $0.value) }
+            guard !rows.isEmpty else { continue }
+            moved += try await db.execute("""
+                UPDATE \(unescaped: table) t SET last_contacted_at = r.at, updated_at = now()
+                FROM jsonb_to_recordset(\(try JSON.encode(rows))::jsonb) AS r(id uuid, at timestamptz)
+                WHERE t.workspace_id = \(workspace) AND t.id = r.id AND (t.last_contacted_at IS NULL OR t.last_contacted_at < r.at)
+                """)
+        }
+        return moved
+    }
+
+    private struct Touch: Encodable {
+        let id: UUID
+        let at: String
+
+        init(id: UUID, at: Date) {
+            self.id = id
+            self.at = JSON.timestamp(at)
+        }
+    }
 }

@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nexa-bench",
         abstract: "RPC throughput and latency beside a bare SwiftNIO length-prefixed echo (see deploy/scripts/bench.sh).",
-        subcommands: [EchoServer.self, Client.self, CRMMatch.self, MailAnalysisBench.self, MailSyncBench.self]
+        subcommands: [EchoServer.self, Client.self, CRMMatch.self, MailAnalysisBench.self, MailSyncBench.self, MailPushBench.self]
     )
 }
 

@@ -19,26 +19,41 @@ public enum IntentRules {
     static let precedence: [MailIntent] = [.outOfOffice, .notInterested, .complaint, .supportProblem, .pricingInterest, .meetingRequest, .other]
 
     public static func classify(subject: String, body: String) -> Result {
-        let subjectText = " " + SentimentLexicon.tokenize(subject).joined(separator: " ") + " "
-        let bodyText = " " + SentimentLexicon.tokenize(body).joined(separator: " ") + " "
+        // Each phrase found counts once, at its best weight (the subject's 1.5× or the body's).
+        var found: [String: Double] = [:]
+        for (tokens, factor) in [(SentimentLexicon.tokenize(subject), 1.5), (SentimentLexicon.tokenize(body), 1.0)] {
+            for (position, token) in tokens.enumerated() {
+                for candidate in byFirstWord[token] ?? [] where tokens[(position + 1)...].starts(with: candidate.rest) {
+                    found[candidate.key] = max(found[candidate.key] ?? 0, candidate.weight * factor)
+                }
+            }
+        }
         var best = Result(intent: .other, score: 0, cues: [])
         for intent in precedence {
             var score = 0.0
             var cues: [String] = []
-            for (phrase, weight) in table[intent] ?? [] {
-                let needle = " " + phrase + " "
-                var found = 0.0
-                if subjectText.contains(needle) { found = max(found, weight * 1.5) }
-                if bodyText.contains(needle) { found = max(found, weight) }
-                if found > 0 {
-                    score += found
-                    cues.append(phrase)
-                }
+            for (phrase, _) in table[intent] ?? [] {
+                guard let weight = found["\(intent.rawValue) \(phrase)"] else { continue }
+                score += weight
+                cues.append(phrase)
             }
             if score > best.score { best = Result(intent: intent, score: score, cues: cues) }
         }
         return best.score >= threshold ? best : Result(intent: .other, score: best.score, cues: best.intent == .other ? best.cues : [])
     }
+
+    /// The phrases by their first word: the words that must follow, the weight, and a key
+    /// (`<intent> <phrase>`) for what was found.
+    static let byFirstWord: [String: [(rest: [String], weight: Double, key: String)]] = {
+        var index: [String: [(rest: [String], weight: Double, key: String)]] = [:]
+        for (intent, phrases) in table {
+            for (phrase, weight) in phrases {
+                let words = phrase.split(separator: " ").map(String.init)
+                index[words[0], default: []].append((Array(words.dropFirst()), weight, "\(intent.rawValue) \(phrase)"))
+            }
+        }
+        return index
+    }()
 
     /// `intent: weight phrase, phrase; weight phrase …` — parsed once.
     static let table: [MailIntent: [(String, Double)]] = {
@@ -59,7 +74,7 @@ public enum IntentRules {
             .supportProblem: """
                 1.4 not working, stopped working, doesn't work, does not work, error, errors, bug, broken, crash, crashes, fails, failing,
                 failed, fix, not showing, not updating, no results, stuck, can't, cannot, unable, how do i, how can i, where is, help me,
-                help, assistance, issue, problem, 404, 500, timeout, locked out, lost my, reset, missing, disappeared, duplicate,
+                help, assistance, issue, problem, timeout, locked out, lost my, reset, missing, disappeared, duplicate,
                 duplicates, wrong, out of date, doesn't load, does not seem, not recording, isn't, no longer receive, limit, limits;
                 1.0 sync, import, export, login, log in, password, api, webhook, integration, upload, mapping, setting, settings,
                 configure, configuring, set up, sso, extension, slow, loading, not linked

@@ -58,11 +58,33 @@ public enum SentimentLexicon {
     }
 
     /// Lower-cased words; `can't` → `can't` (kept whole, a negator), punctuation dropped.
+    /// (Scalar by scalar, without Foundation: a sync analyses thousands of messages.)
     static func tokenize(_ text: String) -> [String] {
-        text.lowercased().replacingOccurrences(of: "’", with: "'")
-            .split { !($0.isLetter || $0 == "'") }
-            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "'")) }
-            .filter { !$0.isEmpty }
+        var tokens: [String] = []
+        var word = String.UnicodeScalarView()
+        func flush() {
+            while word.last == "'" { word.removeLast() }
+            if !word.isEmpty { tokens.append(String(word)) }
+            word = String.UnicodeScalarView()
+        }
+        for scalar in text.unicodeScalars {
+            if scalar.isASCII {
+                switch scalar.value {
+                case 0x41...0x5A: word.append(Unicode.Scalar(scalar.value + 32)!)
+                case 0x61...0x7A: word.append(scalar)
+                case 0x27 where !word.isEmpty: word.append(scalar)
+                default: flush()
+                }
+            } else if scalar == "\u{2019}" {
+                if !word.isEmpty { word.append("'") }
+            } else if scalar.properties.isAlphabetic {
+                word.append(contentsOf: scalar.properties.lowercaseMapping.unicodeScalars)
+            } else {
+                flush()
+            }
+        }
+        flush()
+        return tokens
     }
 
     static func isNegator(_ token: String) -> Bool {

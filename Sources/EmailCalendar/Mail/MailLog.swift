@@ -33,12 +33,27 @@ public enum MailLog {
         return zip(mails, counterparts).map { mail, addresses in mail.isBulk ? nil : addresses.flatMap { found[$0] ?? [] } }
     }
 
-    /// Stores `mails` for `workspace` in the caller's transaction, matching them all with one lookup.
+    /// Stores `mails` for `workspace` in the caller's transaction: matched with one lookup,
+    /// recorded with one statement, their people touched with one per table.
     public static func store(_ mails: [MailContent], workspace: UUID, analyser: any MailAnalyser = LocalMailAnalyser(),
                              in db: PostgresConnectionHandle) async throws -> [Outcome] {
-        var outcomes: [Outcome] = []
-        for (mail, people) in zip(mails, try await participants(of: mails, workspace: workspace, in: db)) {
-            outcomes.append(try await record(mail, people: people, workspace: workspace, sentVia: nil, analyser: analyser, in: db))
+        let found = try await participants(of: mails, workspace: workspace, in: db)
+        var outcomes = [Outcome](repeating: .noParticipant, count: mails.count)
+        var activities: [(index: Int, activity: Activity)] = []
+        for (index, (mail, people)) in zip(mails, found).enumerated() {
+            guard let people else { outcomes[index] = .bulk; continue }
+            guard !people.isEmpty else { continue }
+            activities.append((index, try await activity(mail, people: people, sentVia: nil, analyser: analyser)))
+        }
+        var touched: [(person: Person, at: Date)] = []
+        for ((index, activity), id) in zip(activities, try await Activities.record(activities.map(\.activity), workspace: workspace, in: db)) {
+            guard let id else { outcomes[index] = .alreadyStored; continue }
+            outcomes[index] = .stored(id)
+            touched += (found[index] ?? []).map { ($0, activity.occurredAt) }
+        }
+        try await People.touch(touched, workspace: workspace, in: db)
+        for lead in Set(touched.filter { $0.person.kind == .lead }.map(\.person.id)) {
+            try await Scores.recalculateLead(lead: lead, workspace: workspace, in: db)
         }
         return outcomes
     }
@@ -50,31 +65,30 @@ public enum MailLog {
     ///     transaction: a slow, hosted analyser belongs before it).
     public static func store(_ mail: MailContent, workspace: UUID, sentVia: String? = nil, analyser: any MailAnalyser = LocalMailAnalyser(),
                              in db: PostgresConnectionHandle) async throws -> Outcome {
-        try await record(mail, people: try await participants(mail, workspace: workspace, in: db), workspace: workspace, sentVia: sentVia,
-                         analyser: analyser, in: db)
+        guard let people = try await participants(mail, workspace: workspace, in: db) else { return .bulk }
+        guard !people.isEmpty else { return .noParticipant }
+        let activity = try await activity(mail, people: people, sentVia: sentVia, analyser: analyser)
+        guard let id = try await Activities.record(activity, workspace: workspace, in: db) else { return .alreadyStored }
+        try await People.touch(people, at: activity.occurredAt, workspace: workspace, in: db)
+        for lead in Set(people.filter { $0.kind == .lead }.map(\.id)) {
+            try await Scores.recalculateLead(lead: lead, workspace: workspace, in: db)
+        }
+        return .stored(id)
     }
 
-    private static func record(_ mail: MailContent, people: [Person]?, workspace: UUID, sentVia: String?, analyser: any MailAnalyser,
-                               in db: PostgresConnectionHandle) async throws -> Outcome {
-        guard let people else { return .bulk }
-        guard !people.isEmpty else { return .noParticipant }
+    /// The `email` activity of `mail` with `people`: linked to the first contact (and its
+    /// account) and the first lead, read for sentiment and intent.
+    private static func activity(_ mail: MailContent, people: [Person], sentVia: String?, analyser: any MailAnalyser) async throws -> Activity {
         let contact = people.first { $0.kind == .contact }
         let lead = people.first { $0.kind == .lead }
-        let occurred = mail.receivedAt ?? Date()
         let payload = EmailMessage(
             direction: mail.direction, from: mail.from ?? "", to: mail.to, cc: mail.cc, threadID: mail.threadID, messageID: mail.messageID,
             snippet: mail.snippet.isEmpty ? nil : mail.snippet, html: mail.html, attachments: mail.attachments.isEmpty ? nil : mail.attachments.map(\.filename),
             references: mail.references.isEmpty ? nil : mail.references, sentVia: sentVia,
             analysis: try await analyser.analyse(subject: mail.subject, body: mail.ownWords))
-        let activity = Activity(
-            subject: mail.subject.isEmpty ? "(no subject)" : mail.subject, body: mail.text, occurredAt: occurred,
+        return Activity(
+            subject: mail.subject.isEmpty ? "(no subject)" : mail.subject, body: mail.text, occurredAt: mail.receivedAt ?? Date(),
             links: ActivityLinks(contact: contact?.id, lead: lead?.id, account: contact?.account),
             source: "gmail", externalID: mail.gmailID, payload: payload)
-        guard let id = try await Activities.record(activity, workspace: workspace, in: db) else { return .alreadyStored }
-        try await People.touch(people, at: occurred, workspace: workspace, in: db)
-        for lead in Set(people.filter { $0.kind == .lead }.map(\.id)) {
-            try await Scores.recalculateLead(lead: lead, workspace: workspace, in: db)
-        }
-        return .stored(id)
     }
 }

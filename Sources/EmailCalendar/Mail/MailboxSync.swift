@@ -294,8 +294,12 @@ public struct MailboxSync: Sendable {
     }
 
     /// Stores `messages` in one transaction; with a `cursor`, moves it (forward only) in the same one.
+    /// A full sync's batches (no cursor) commit without waiting for the disk: what is lost in a
+    /// crash is fetched again, and the synchronous commit that ends the sync (it sets the cursor)
+    /// makes every earlier batch durable before the mailbox reads as synced.
     private func store(_ messages: [GmailMessage], connection: UUID, workspace: UUID, owner: String, cursor: UInt64?) async throws -> Report {
         try await db.withTransaction { tx in
+            if cursor == nil { try await tx.execute("SET LOCAL synchronous_commit TO off") }
             var report = Report()
             let outcomes = try await MailLog.store(messages.map { MailContent($0, owner: owner) }, workspace: workspace, in: tx)
             for outcome in outcomes {
