@@ -45,11 +45,13 @@ test-repeat: deps proto-check ## The whole suite N times (default 10) on one bui
 	swift build --build-tests
 	PG_TEST_PORT=$(PG_TEST_PORT) LOAD=$(LOAD) ./deploy/scripts/test.sh "$(BIN)" $(N)
 
-bench: deps ## RPC beside a bare SwiftNIO echo; CRM matching; mail sentiment/intent accuracy; webhook ingest and import beside their baselines (release).
+bench: deps ## RPC beside a bare SwiftNIO echo; CRM matching; mail sentiment/intent accuracy; webhook ingest, import and mail sync beside their baselines; pushed-mail latency (release).
 	swift build -c release
 	./deploy/scripts/bench.sh
 	./deploy/scripts/bench-webhooks.sh
 	./deploy/scripts/bench-import.sh
+	./deploy/scripts/bench-mail-sync.sh
+	./deploy/scripts/bench-mail-push.sh
 
 fuzz: deps ## libFuzzer on the frame and message decoders for a bounded time (FUZZ_SECONDS, default 60).
 	./deploy/scripts/fuzz.sh

@@ -8,7 +8,8 @@ import Postgres
 /// pushed by the Google stand-in's Pub/Sub to the gateway (verified, stored, acknowledged), handed
 /// to the email service, read from Gmail's history and stored as an activity. Prints, per
 /// message, how long from its arrival until the gateway acknowledged the push (the ingest, the
-/// baseline) and until its activity was committed (the whole path), at p50 and p99.
+/// baseline) and until its activity was committed (the whole path: the commit's time, with
+/// `track_commit_timestamp` on; the transaction's start without it), at p50 and p99.
 struct MailPushBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "mail-push")
     @Option var databaseURL: String
@@ -17,6 +18,7 @@ struct MailPushBench: AsyncParsableCommand {
     @Option var rate = 50
     @Option var seconds = 20
     @Option(help: "Addresses contact0@example.com … of the workspace's contacts.") var contacts = 1000
+    @Option(help: "The connected mailboxes the mail arrives in, in turn (comma-separated).") var mailboxes = "ana@nexa-demo.test"
 
     func run() async throws {
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -24,6 +26,7 @@ struct MailPushBench: AsyncParsableCommand {
         let http = HTTPClient()
         let total = rate * seconds
         let (contacts, sandboxURL) = (self.contacts, self.sandboxURL)
+        let owners = mailboxes.split(separator: ",").map(String.init)
         let clock = ContinuousClock()
         let start = clock.now
         let sent = try await withThrowingTaskGroup(of: (String, Date, Date).self) { group in
@@ -31,7 +34,7 @@ struct MailPushBench: AsyncParsableCommand {
                 try await clock.sleep(until: start + .milliseconds(i * 1000 / rate))  // a steady rate, not a burst
                 group.addTask {
                     let body = try JSONSerialization.data(withJSONObject: [
-                        "to": "ana@nexa-demo.test", "from": "Contact <contact\(i % contacts)@example.com>", "subject": "Push \(i)",
+                        "to": owners[i % owners.count], "from": "Contact <contact\(i % contacts)@example.com>", "subject": "Push \(i)",
                         "text": "Hi Ana, could we schedule a call about pricing? Thanks!",
                     ])
                     let sent = Date()
@@ -51,7 +54,7 @@ struct MailPushBench: AsyncParsableCommand {
         var stored: [String: Date] = [:]
         while clock.now < deadline {
             stored = Dictionary(uniqueKeysWithValues: try await db.query("""
-                SELECT external_id, created_at FROM activities WHERE workspace_id = \(workspace)::uuid AND source = 'gmail' AND external_id = ANY(\(ids)::text[])
+                SELECT external_id, coalesce(pg_xact_commit_timestamp(xmin), created_at) FROM activities WHERE workspace_id = \(workspace)::uuid AND source = 'gmail' AND external_id = ANY(\(ids)::text[])
                 """).map { (try $0.decode(String.self, at: 0), try $0.decode(Date.self, at: 1)) })
             if stored.count == sent.count { break }
             try await clock.sleep(for: .milliseconds(200))
@@ -64,7 +67,7 @@ struct MailPushBench: AsyncParsableCommand {
         let ingest = sent.values.map { $0.acknowledged.timeIntervalSince($0.sent) * 1000 }
         let whole = sent.map { id, times in stored[id]!.timeIntervalSince(times.sent) * 1000 }
         let p99 = percentile(whole, 0.99)
-        print(String(format: "mail push at %d/s for %d s (%d messages): arrival → activity p50 %.0f ms, p99 %.0f ms (target p99 <= 1000 ms: %@)   arrival → gateway ack p50 %.0f ms, p99 %.0f ms",
-                     rate, seconds, total, percentile(whole, 0.5), p99, p99 <= 1000 ? "met" : "NOT met", percentile(ingest, 0.5), percentile(ingest, 0.99)))
+        print(String(format: "mail push at %d/s for %d s (%d messages, %d mailboxes): arrival → activity p50 %.0f ms, p99 %.0f ms (target p99 <= 1000 ms: %@)   arrival → gateway ack p50 %.0f ms, p99 %.0f ms",
+                     rate, seconds, total, owners.count, percentile(whole, 0.5), p99, p99 <= 1000 ? "met" : "NOT met", percentile(ingest, 0.5), percentile(ingest, 0.99)))
     }
 }

@@ -51,6 +51,7 @@ public struct CalendarSync: Sendable {
     let db: PostgresClient
     let settings: Settings
     private let states: SyncStates
+    private let passes = SinglePass<UUID, Report>()
 
     public init(db: PostgresClient, settings: Settings = .init()) {
         self.db = db
@@ -102,8 +103,12 @@ public struct CalendarSync: Sendable {
     }
 
     /// Applies the changes after the stored sync token; a full sync when there is none or Google
-    /// no longer knows it.
+    /// no longer knows it. Concurrent calls for one calendar share passes (`SinglePass`).
     public func catchUp(connection: UUID, calendar: CalendarClient, now: Date = Date()) async throws -> Report {
+        try await passes.run(connection) { try await pass(connection: connection, calendar: calendar, now: now) }
+    }
+
+    private func pass(connection: UUID, calendar: CalendarClient, now: Date) async throws -> Report {
         guard let row = try await db.query("SELECT sync_token FROM calendars WHERE connection_id = \(connection)").first else {
             throw Failure.unknownCalendar(connection)
         }

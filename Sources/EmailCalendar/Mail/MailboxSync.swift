@@ -43,6 +43,7 @@ public struct MailboxSync: Sendable {
     let db: PostgresClient
     let settings: Settings
     private let states: SyncStates
+    private let passes = SinglePass<UUID, Report>()
 
     public init(db: PostgresClient, settings: Settings) {
         self.db = db
@@ -111,8 +112,14 @@ public struct MailboxSync: Sendable {
     }
 
     /// Stores what arrived since the cursor; a full sync when Gmail no longer has the cursor.
-    /// - Throws: `PlatformError`-free `MailboxSync.Failure.unknownMailbox` for a connection never started.
+    /// Concurrent calls for one mailbox (a burst of pushes) share passes: one runs, the next
+    /// waits for it (`SinglePass`).
+    /// - Throws: `MailboxSync.Failure.unknownMailbox` for a connection never started.
     public func catchUp(connection: UUID, gmail: GmailClient, now: Date = Date()) async throws -> Report {
+        try await passes.run(connection) { try await pass(connection: connection, gmail: gmail, now: now) }
+    }
+
+    private func pass(connection: UUID, gmail: GmailClient, now: Date) async throws -> Report {
         guard let row = try await db.query("""
             SELECT workspace_id, owner_email, history_id FROM mailboxes WHERE connection_id = \(connection)
             """).first else { throw Failure.unknownMailbox(connection) }
