@@ -94,19 +94,30 @@ public struct GoogleStandIn: StandIn {
             var request = request
             let body = await request.jsonBody(upTo: 1 << 20)
             guard let body, let to = body["to"].stringValue, configuration.users.contains(where: { $0.email == to }) else {
-                return Response.json(["error": "expected {to: <sandbox user>, from, subject, text} or {to, raw}"], status: .badRequest)
+                return Response.json(["error": "expected {to: <sandbox user>, from, subject, text, html, charset, attachments, headers, reply_to} or {to, raw}"],
+                                     status: .badRequest)
+            }
+            // A reply joins the thread of the message it answers, with its Message-ID in In-Reply-To and References.
+            var original: GmailStore.Message?
+            if let id = body["reply_to"].stringValue {
+                guard let found = await gmail.message(user: to, id: id) else {
+                    return Response.json(["error": .string("reply_to: no message \(id) in \(to)'s mailbox")], status: .badRequest)
+                }
+                original = found
             }
             let raw: [UInt8]
             if let given = body["raw"].stringValue {
                 raw = Array(given.utf8)
             } else {
-                let from = body["from"].stringValue ?? "someone@example.com"
-                let lines = ["From: \(from)", "To: \(to)", "Subject: \(body["subject"].stringValue ?? "")",
-                             "Message-ID: <\(UUID().uuidString.lowercased())@sandbox.invalid>", "Content-Type: text/plain; charset=UTF-8",
-                             "", body["text"].stringValue ?? ""]
-                raw = Array(lines.joined(separator: "\r\n").utf8)
+                do throws(ScenarioMail.Problem) {
+                    let headers = original.map { MIME.headers(of: Substring(String(decoding: $0.raw, as: UTF8.self))).0 }
+                    func header(_ name: String) -> String? { headers?.first { $0.0.lowercased() == name }?.1 }
+                    raw = try ScenarioMail.raw(body, to: to, replyTo: original.map { _ in (header("message-id"), header("references")) })
+                } catch {
+                    return Response.json(["error": .string(error.message)], status: .badRequest)
+                }
             }
-            let m = await gmail.add(user: to, raw: raw, labels: ["INBOX", "UNREAD"])
+            let m = await gmail.add(user: to, raw: raw, labels: ["INBOX", "UNREAD"], threadId: original?.threadId)
             await pushGmailNotification(user: to, historyId: m.historyId)
             return Response.json(["id": .string(m.id), "threadId": .string(m.threadId), "historyId": .string(String(m.historyId))])
         }

@@ -26,8 +26,11 @@ enum MIME {
         let (headers, body) = headers(of: text)
         let contentType = headers.first { $0.0.lowercased() == "content-type" }?.1 ?? "text/plain"
         let mimeType = String(contentType.prefix { $0 != ";" }).trimmingCharacters(in: .whitespaces).lowercased()
+        // An attachment's name, from Content-Disposition (else Content-Type's `name`), as Gmail reports it.
+        let disposition = headers.first { $0.0.lowercased() == "content-disposition" }?.1 ?? ""
+        let filename = parameter("filename", in: disposition) ?? parameter("name", in: contentType) ?? ""
         var json: JSON = [
-            "partId": .string(partID), "mimeType": .string(mimeType), "filename": "",
+            "partId": .string(partID), "mimeType": .string(mimeType), "filename": .string(filename),
             "headers": .array(headers.map { ["name": .string($0.0), "value": .string($0.1)] }),
         ]
         if mimeType.hasPrefix("multipart/"), let boundary = parameter("boundary", in: contentType) {
@@ -43,7 +46,12 @@ enum MIME {
             // Gmail hands out a part's content with its transfer encoding removed.
             let encoding = headers.first { $0.0.lowercased() == "content-transfer-encoding" }?.1.lowercased().trimmingCharacters(in: .whitespaces)
             let bytes = decode(Array(body.utf8), transferEncoding: encoding ?? "7bit")
-            json["body"] = includeBodies ? ["size": .int(Int64(bytes.count)), "data": .string(Digest.base64URL(bytes))] : ["size": .int(Int64(bytes.count))]
+            if !filename.isEmpty {
+                // Attachments come as a reference (users.messages.attachments.get), not inline.
+                json["body"] = ["size": .int(Int64(bytes.count)), "attachmentId": .string("ANGjdJ" + Digest.base64URL(Digest.sha256(bytes).prefix(24)))]
+            } else {
+                json["body"] = includeBodies ? ["size": .int(Int64(bytes.count)), "data": .string(Digest.base64URL(bytes))] : ["size": .int(Int64(bytes.count))]
+            }
         }
         return json
     }
