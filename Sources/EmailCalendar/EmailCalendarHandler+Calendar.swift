@@ -18,7 +18,7 @@ extension EmailCalendarHandler {
         guard let draft = try await db.withConnection({ try await Meetings.draft(meetingID, workspace: workspace, in: $0) }) else {
             throw RPCError(.notFound, "no meeting \(meetingID) in this workspace")
         }
-        let connection = try await calendarConnection(request.connectionID, workspace: workspace)
+        let connection = try await calendars.named(request.connectionID, workspace: workspace).connection
         var response = EmailCalendarV1.CreateMeetingResponse()
         if let event = draft.calendarEventID {  // made before
             response.eventID = event
@@ -33,19 +33,5 @@ extension EmailCalendarHandler {
         response.eventID = event.eventID
         response.conferenceURL = event.conferenceURL ?? ""
         return response
-    }
-
-    /// The calendar a user's call names, or the workspace's only one when it names none.
-    private func calendarConnection(_ connectionID: String, workspace: UUID) async throws -> UUID {
-        let rows: [PostgresRow]
-        if connectionID.isEmpty {
-            rows = try await db.query("SELECT connection_id FROM calendars WHERE workspace_id = \(workspace) LIMIT 2")
-            guard rows.count < 2 else { throw RPCError(.invalidArgument, "this workspace has several calendars: name one with connection_id") }
-        } else {
-            guard let id = UUID(uuidString: connectionID) else { throw RPCError(.invalidArgument, "connection_id is not a UUID") }
-            rows = try await db.query("SELECT connection_id FROM calendars WHERE workspace_id = \(workspace) AND connection_id = \(id)")
-        }
-        guard let row = rows.first else { throw RPCError(.notFound, "no synced Google calendar \(connectionID.isEmpty ? "in this workspace" : connectionID)") }
-        return try row.decode(at: 0)
     }
 }

@@ -7,23 +7,9 @@ public import RPC
 
 /// The users' mail methods: send, check a mailbox's completeness, resync it.
 extension EmailCalendarHandler {
-    /// The mailbox a user's call names, or the workspace's only one when it names none.
-    private func mailbox(_ connectionID: String, workspace: UUID) async throws -> (connection: UUID, owner: String) {
-        let rows: [PostgresRow]
-        if connectionID.isEmpty {
-            rows = try await db.query("SELECT connection_id, owner_email FROM mailboxes WHERE workspace_id = \(workspace) LIMIT 2")
-            guard rows.count < 2 else { throw RPCError(.invalidArgument, "this workspace has several mailboxes: name one with connection_id") }
-        } else {
-            guard let id = UUID(uuidString: connectionID) else { throw RPCError(.invalidArgument, "connection_id is not a UUID") }
-            rows = try await db.query("SELECT connection_id, owner_email FROM mailboxes WHERE workspace_id = \(workspace) AND connection_id = \(id)")
-        }
-        guard let row = rows.first else { throw RPCError(.notFound, "no synced Gmail mailbox \(connectionID.isEmpty ? "in this workspace" : connectionID)") }
-        return (try row.decode(at: 0), try row.decode(at: 1))
-    }
-
     public func sendEmail(_ request: EmailCalendarV1.SendEmailRequest, context: ServerContext) async throws -> EmailCalendarV1.SendEmailResponse {
         let workspace = try context.workspace()
-        let (connection, owner) = try await mailbox(request.connectionID, workspace: workspace)
+        let (connection, owner) = try await mailboxes.named(request.connectionID, workspace: workspace)
         var draft = MailSender.Draft(to: request.to, cc: request.cc, subject: request.subject,
                                      text: request.textBody.isEmpty ? nil : request.textBody, html: request.htmlBody.isEmpty ? nil : request.htmlBody)
         if !request.replyToActivityID.isEmpty {
@@ -49,7 +35,7 @@ extension EmailCalendarHandler {
 
     public func checkMailSync(_ request: EmailCalendarV1.CheckMailSyncRequest, context: ServerContext) async throws -> EmailCalendarV1.CheckMailSyncResponse {
         let workspace = try context.workspace()
-        let (connection, _) = try await mailbox(request.connectionID, workspace: workspace)
+        let (connection, _) = try await mailboxes.named(request.connectionID, workspace: workspace)
         let until = request.untilUnixMs > 0 ? Date(timeIntervalSince1970: Double(request.untilUnixMs) / 1000) : Date()
         let since = request.sinceUnixMs > 0 ? Date(timeIntervalSince1970: Double(request.sinceUnixMs) / 1000) : until.addingTimeInterval(-7 * 86_400)
         guard since < until else { throw RPCError(.invalidArgument, "since must be before until") }
@@ -72,7 +58,7 @@ extension EmailCalendarHandler {
     public func resyncMailbox(_ request: EmailCalendarV1.ResyncMailboxRequest, context: ServerContext) async throws -> EmailCalendarV1.MailboxStatus {
         let workspace = try context.workspace()
         guard !request.connectionID.isEmpty else { throw RPCError(.invalidArgument, "connection_id names the mailbox to resync") }
-        let (connection, _) = try await mailbox(request.connectionID, workspace: workspace)
+        let (connection, _) = try await mailboxes.named(request.connectionID, workspace: workspace)
         let since = request.sinceUnixMs > 0 ? Date(timeIntervalSince1970: Double(request.sinceUnixMs) / 1000) : nil
         let report = try await run(connection, .mailboxes) { try await mailboxes.resync(connection: connection, since: since, gmail: gmail(connection, context)) }
         logger.info("mailbox resynced", metadata: ["connection": "\(connection)", "seen": "\(report.seen)", "stored": "\(report.stored)"])

@@ -164,10 +164,17 @@ public struct CalendarSync: Sendable {
         try await states.pause(connection: connection, reason: reason)
     }
 
+    /// The calendar a user's call names by connection id (or the workspace's only one): its connection and owner.
+    public func named(_ connectionID: String, workspace: UUID) async throws -> (connection: UUID, owner: String) {
+        try await states.named(connectionID, workspace: workspace)
+    }
+
+    /// Whether the calendar of `connection` in `workspace` is synced and not paused.
     public func isRunning(connection: UUID, workspace: UUID) async throws -> Bool {
         try await states.isRunning(connection: connection, workspace: workspace)
     }
 
+    /// Notes why a pass failed (an auth failure stops the calendar until the user reconnects).
     public func recordFailure(_ failure: CalendarClient.Failure, connection: UUID) async throws {
         try await states.recordFailure(failure, connection: connection)
     }

@@ -1,5 +1,6 @@
 public import Foundation
 public import Postgres
+import RPC
 
 /// What every synced resource of a connection (its mailbox, its calendar) keeps beside its cursor:
 /// a state (`initial_sync`, `active`, `failed`), the class and text of the last failure, and
@@ -7,10 +8,40 @@ public import Postgres
 struct SyncStates: Sendable {
     enum Table: String, Sendable {
         case mailboxes, calendars
+
+        var noun: (one: String, many: String) {
+            switch self {
+            case .mailboxes: ("Gmail mailbox", "mailboxes")
+            case .calendars: ("Google calendar", "calendars")
+            }
+        }
     }
 
     let db: PostgresClient
     let table: Table
+
+    /// The resource a user's call names by connection id, or the workspace's only one when it
+    /// names none: its connection and owner's address.
+    /// - Throws: `RPCError` — `INVALID_ARGUMENT` for a malformed id or several candidates,
+    ///   `NOT_FOUND` for none.
+    func named(_ connectionID: String, workspace: UUID) async throws -> (connection: UUID, owner: String) {
+        let rows: [PostgresRow]
+        if connectionID.isEmpty {
+            rows = try await db.query("SELECT connection_id, owner_email FROM \(unescaped: table.rawValue) WHERE workspace_id = \(workspace) LIMIT 2")
+            guard rows.count < 2 else {
+                throw RPCError(.invalidArgument, "this workspace has several \(table.noun.many): name one with connection_id")
+            }
+        } else {
+            guard let id = UUID(uuidString: connectionID) else { throw RPCError(.invalidArgument, "connection_id is not a UUID") }
+            rows = try await db.query("""
+                SELECT connection_id, owner_email FROM \(unescaped: table.rawValue) WHERE workspace_id = \(workspace) AND connection_id = \(id)
+                """)
+        }
+        guard let row = rows.first else {
+            throw RPCError(.notFound, "no synced \(table.noun.one) \(connectionID.isEmpty ? "in this workspace" : connectionID)")
+        }
+        return (try row.decode(at: 0), try row.decode(at: 1))
+    }
 
     /// Pauses the resource because its connection needs the user (`reason`): classed `auth` until
     /// the connection is made again. Returns whether there was one.

@@ -87,6 +87,11 @@ public struct MailboxSync: Sendable {
         try await states.pause(connection: connection, reason: reason)
     }
 
+    /// The mailbox a user's call names by connection id (or the workspace's only one): its connection and owner.
+    public func named(_ connectionID: String, workspace: UUID) async throws -> (connection: UUID, owner: String) {
+        try await states.named(connectionID, workspace: workspace)
+    }
+
     /// Whether the mailbox of `connection` in `workspace` is synced and not paused.
     public func isRunning(connection: UUID, workspace: UUID) async throws -> Bool {
         try await states.isRunning(connection: connection, workspace: workspace)
