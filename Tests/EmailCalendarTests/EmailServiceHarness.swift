@@ -123,8 +123,8 @@ struct EmailServiceHarness: Sendable {
     }
 
     /// A Pub/Sub push for `address`'s mailbox, as the gateway delivers it.
-    func push(for address: String = owner, options: CallOptions? = nil) async throws {
-        let data = Data(#"{"emailAddress":"\#(address)","historyId":"99999"}"#.utf8).base64EncodedString()
+    func push(for address: String = owner, historyID: UInt64 = 99_999, options: CallOptions? = nil) async throws {
+        let data = Data(#"{"emailAddress":"\#(address)","historyId":"\#(historyID)"}"#.utf8).base64EncodedString()
         var push = GatewayV1.WebhookEvent()
         push.provider = "google_pubsub"
         push.eventType = "gmail.notification"
