@@ -139,12 +139,16 @@ public enum Meetings {
         /// Set once a calendar has the event.
         public var calendarEventID: String?
         public var conferenceURL: String?
+        /// `confirmed` or `cancelled`.
+        public var status: String
+        /// Nil for a meeting made in the CRM; the calendar's name for one read from a calendar.
+        public var source: String?
     }
 
     /// The meeting `id` of `workspace`, or nil.
     public static func draft(_ id: UUID, workspace: UUID, in db: PostgresConnectionHandle) async throws -> Draft? {
         guard let row = try await db.query("""
-            SELECT title, description, starts_at, ends_at, location, calendar_event_id, conference_url
+            SELECT title, description, starts_at, ends_at, location, calendar_event_id, conference_url, status, source
             FROM meetings WHERE id = \(id) AND workspace_id = \(workspace)
             """).first else { return nil }
         let attendees = try await db.query("""
@@ -154,7 +158,8 @@ public enum Meetings {
             """).map { CalendarMeeting.Attendee(email: try $0.decode(at: 0), name: try $0.decodeIfPresent(String.self, at: 1), response: try $0.decode(at: 2)) }
         return Draft(id: id, title: try row.decode(at: 0), description: try row.decodeIfPresent(String.self, at: 1), startsAt: try row.decode(at: 2),
                      endsAt: try row.decode(at: 3), location: try row.decodeIfPresent(String.self, at: 4), attendees: attendees,
-                     calendarEventID: try row.decodeIfPresent(String.self, at: 5), conferenceURL: try row.decodeIfPresent(String.self, at: 6))
+                     calendarEventID: try row.decodeIfPresent(String.self, at: 5), conferenceURL: try row.decodeIfPresent(String.self, at: 6),
+                     status: try row.decode(at: 7), source: try row.decodeIfPresent(String.self, at: 8))
     }
 
     /// Records that a calendar has the CRM's meeting `id` as `eventID`, with its conference link.

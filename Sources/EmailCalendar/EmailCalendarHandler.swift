@@ -13,7 +13,8 @@ public import RPCNIO
 /// starts its mailbox and/or calendar, by its scopes; one that needs the user
 /// (`connection.reauth_required`, `connection.disconnected`) pauses them; Gmail's Pub/Sub pushes
 /// and Calendar's channel notifications catch them up; the gateway's hourly `sync.tick` renews
-/// watches and channels and catches up what a lost push missed. `SendEmail`, `CheckMailSync`,
+/// watches and channels and catches up what a lost push missed; a meeting made or edited in the
+/// CRM (`crm` / `meeting.changed`) goes to the calendar. `SendEmail`, `CheckMailSync`,
 /// `ResyncMailbox` and `CreateMeeting` serve users. Tokens come from the gateway
 /// (`GetAccessToken`), read with the service's identity key for the workspace (`IdentityKeys`).
 public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler {
@@ -135,6 +136,11 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
                 return GatewayV1.WebhookAck()
             }
             _ = try await run(connection, .calendars) { try await calendars.catchUp(connection: connection, calendar: calendar(connection, context)) }
+        case ("crm", "meeting.changed"):
+            guard let meeting = (body["subject_id"] as? String).flatMap(UUID.init(uuidString:)) else {
+                throw RPCError(.invalidArgument, "meeting.changed needs subject_id")
+            }
+            try await meetingChanged(meeting, workspace: workspace, context: context)
         case ("nexa", "service.identity"):
             break  // the gateway presenting this service's key (remembered above) for a user's call
         default:

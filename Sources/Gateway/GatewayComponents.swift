@@ -50,7 +50,8 @@ public enum GatewayComponents {
         let transport = WebhookDispatcher.rpcTransport(clients)
         let dispatcher = WebhookDispatcher(
             db: db, credentials: credentials, configuration: dispatch,
-            extraRoutes: providers.mapValues(\.owningService), logger: logger, transport: transport)
+            extraRoutes: providers.mapValues(\.owningService).merging([CRMChangeRelay.provider: "email_calendar"]) { current, _ in current },
+            logger: logger, transport: transport)
         let server = GatewayHTTP.make(
             host: gateway.httpBindHost, port: gateway.httpPort, ingress: ingress, oauth: oauth,
             imports: clients["data_transfer"].map {
@@ -62,6 +63,8 @@ public enum GatewayComponents {
         var background: [any Service] = [BackgroundService(name: "webhook-inbox") { await inbox.run() }]
         if gateway.dispatcherEnabled {
             background.append(BackgroundService(name: "webhook-dispatcher") { await dispatcher.run() })
+            let relay = CRMChangeRelay(db: db, logger: logger)
+            background.append(BackgroundService(name: "crm-change-relay") { await relay.run() })
         }
         // Providers expire grants that sit unused: refresh every connection at least daily.
         background.append(BackgroundService(name: "token-refresher") {

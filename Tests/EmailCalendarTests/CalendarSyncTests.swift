@@ -163,6 +163,43 @@ import Testing
             await #expect(throws: RPCError.self) { _ = try await s.email.createMeeting(request, options: s.user) }
         }
     }
+
+    @Test func meetingsMadeMovedAndCancelledInTheCRMFollowToTheCalendarThroughTheGatewaysRelay() async throws {
+        try await EmailServiceHarness.run { s in
+            try await s.deliverQueued("connection.created")
+            let relay = CRMChangeRelay(db: s.db, logger: TestDatabase.logger)
+            let start = Date().addingTimeInterval(2 * 86_400).rounded(to: 3600)
+            let meeting = try await s.db.withConnection { c in
+                try await Records.addMeeting(title: "Demo", startsAt: start, endsAt: start + 1800, attendees: ["buyer@example.com"], workspace: s.workspace, in: c)
+            }
+            // The CRM's change feed → the gateway's inbox (once, however often the relay runs) → the service.
+            #expect(await relay.relayDue() == 1)
+            #expect(await relay.relayDue() == 0)
+            #expect(try await s.deliverQueued("meeting.changed") == 1)
+            let event = try #require(try await s.db.query("SELECT calendar_event_id FROM meetings WHERE id = \(meeting)")[0].decodeIfPresent(String.self, at: 0))
+            #expect(event == CalendarClient.eventID(for: meeting))
+            let token = try await s.google.token()
+            func atGoogle() async throws -> [String: Any] {
+                let response = try await s.google.http.execute(HTTPClientRequest(
+                    url: s.google.base + "/google/www/calendar/v3/calendars/primary/events/\(event)", headers: [.init("Authorization", "Bearer \(token)")]))
+                return try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
+            }
+            #expect(try await atGoogle()["summary"] as? String == "Demo")
+
+            // Moved an hour later in the CRM: the event moves.
+            try await s.db.execute("UPDATE meetings SET starts_at = starts_at + interval '1 hour', ends_at = ends_at + interval '1 hour' WHERE id = \(meeting)")
+            #expect(await relay.relayDue() == 1)
+            #expect(try await s.deliverQueued("meeting.changed") == 1)
+            let moved = try await atGoogle()["start"] as? [String: Any]
+            #expect((moved?["dateTime"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) } == start + 3600)
+
+            // Cancelled in the CRM: the event is cancelled.
+            try await s.db.execute("UPDATE meetings SET status = 'cancelled' WHERE id = \(meeting)")
+            #expect(await relay.relayDue() == 1)
+            #expect(try await s.deliverQueued("meeting.changed") == 1)
+            #expect(try await atGoogle()["status"] as? String == "cancelled")
+        }
+    }
 }
 
 extension Date {

@@ -110,11 +110,11 @@ struct EmailServiceHarness: Sendable {
     func deliverQueued(_ type: String) async throws -> Int {
         let rows = try await db.query("""
             UPDATE webhook_inbox SET status = 'delivered' WHERE workspace_id = \(workspace) AND event_type = \(type) AND status = 'pending'
-            RETURNING id, body
+            RETURNING id, body, provider
             """)
         for row in rows.sorted(by: { (try? $0.decode(Int64.self, at: 0)) ?? 0 < (try? $1.decode(Int64.self, at: 0)) ?? 0 }) {
             var event = GatewayV1.WebhookEvent()
-            event.provider = "google"
+            event.provider = try row.decode(at: 2)
             event.eventType = type
             event.body = try row.decode(at: 1)
             _ = try await email.handleWebhook(event, options: identity)

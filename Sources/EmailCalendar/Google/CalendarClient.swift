@@ -114,6 +114,33 @@ public struct CalendarClient: Sendable {
         return meeting
     }
 
+    /// `events.patch` of the CRM meeting's event with what the CRM now says (title, times,
+    /// description, location, attendees), guests told.
+    public func update(_ draft: Meetings.Draft, eventID: String) async throws(Failure) -> CalendarMeeting {
+        var event: [String: Any] = [
+            "summary": draft.title, "start": ["dateTime": Self.rfc3339(draft.startsAt)], "end": ["dateTime": Self.rfc3339(draft.endsAt)],
+            "attendees": draft.attendees.map { a -> [String: Any] in
+                var attendee: [String: Any] = ["email": a.email, "responseStatus": a.response]
+                if let name = a.name { attendee["displayName"] = name }
+                return attendee
+            },
+        ]
+        event["description"] = draft.description ?? NSNull()
+        event["location"] = draft.location ?? NSNull()
+        let body = try? JSONSerialization.data(withJSONObject: event)
+        let json = try await api.json("PATCH", "\(events)/\(GoogleAPI.encode(eventID))?conferenceDataVersion=1&sendUpdates=all", cost: 1,
+                                      body: body.map { Array($0) })
+        guard let meeting = Self.meeting(json) else { throw .unavailable("events.patch answered with an event that does not decode") }
+        return meeting
+    }
+
+    /// `events.delete` (guests told); an event Google no longer has counts as cancelled.
+    public func cancel(eventID: String) async throws(Failure) {
+        let response = try await api.raw("DELETE", "\(events)/\(GoogleAPI.encode(eventID))?sendUpdates=all", cost: 1)
+        if response.status == 404 || response.status == 410 { return }
+        try GoogleAPI.check(response)
+    }
+
     /// A Google Calendar id for a CRM id: base32hex (`0-9a-v`) of its 16 bytes, 26 characters —
     /// what `events.insert` accepts as a client-chosen id.
     public static func eventID(for id: UUID) -> String {
