@@ -80,28 +80,21 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
             guard let connection = connectionID, let owner = body["account_email"] as? String, let scopes = body["scopes"] as? [String] else {
                 throw RPCError(.invalidArgument, "connection.created needs connection_id, account_email and scopes")
             }
-            if scopes.contains(where: Self.mailScopes.contains) {
-                let report = try await run(connection, .mailboxes) {
-                    try await mailboxes.start(connection: connection, workspace: workspace, owner: owner, gmail: gmail(connection, context))
-                }
-                logger.info("mailbox started", metadata: ["connection": "\(connection)", "stored": "\(report.stored)", "seen": "\(report.seen)"])
-            }
-            if scopes.contains(where: Self.calendarScopes.contains) {
-                let user = (body["user_id"] as? String).flatMap(UUID.init(uuidString:))
-                let report = try await run(connection, .calendars) {
-                    try await calendars.start(connection: connection, workspace: workspace, owner: owner, ownerUser: user,
-                                              calendar: calendar(connection, context), endpoint: { try await channelEndpoint(context) })
-                }
-                logger.info("calendar started", metadata: ["connection": "\(connection)", "seen": "\(report.seen)", "created": "\(report.created)"])
-            }
+            try await start(connection, owner: owner, scopes: scopes, user: (body["user_id"] as? String).flatMap(UUID.init(uuidString:)),
+                            onlyIfNew: false, workspace: workspace, context: context)
         case ("google", "connection.reauth_required"), ("google", "connection.disconnected"):
             guard let connection = connectionID else { throw RPCError(.invalidArgument, "\(event.eventType) needs connection_id") }
             let reason = event.eventType == "connection.disconnected" ? "the connection was disconnected" : "the connection needs the user to reconnect"
             let paused = try await (mailboxes.pause(connection: connection, reason: reason), calendars.pause(connection: connection, reason: reason))
             if paused.0 || paused.1 { logger.notice("sync paused", metadata: ["connection": "\(connection)", "reason": "\(reason)"]) }
         case ("google", "sync.tick"):
-            // Scheduled: renew watches and channels near their end, and catch up in case a push was lost.
+            // Scheduled: start what a lost connection.created never started, renew watches and
+            // channels near their end, and catch up in case a push was lost.
             guard let connection = connectionID else { throw RPCError(.invalidArgument, "sync.tick needs connection_id") }
+            if let owner = body["account_email"] as? String, let scopes = body["scopes"] as? [String] {
+                try await start(connection, owner: owner, scopes: scopes, user: (body["user_id"] as? String).flatMap(UUID.init(uuidString:)),
+                                onlyIfNew: true, workspace: workspace, context: context)
+            }
             if try await mailboxes.isRunning(connection: connection, workspace: workspace) {
                 try await run(connection, .mailboxes) {
                     _ = try await mailboxes.renewWatchIfDue(connection: connection, gmail: gmail(connection, context))
@@ -147,6 +140,29 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
             break  // `calendar.sync` (a channel opened), and what is not this service's
         }
         return GatewayV1.WebhookAck()
+    }
+
+    /// Starts the mailbox and/or calendar of a Google connection, by its scopes (`onlyIfNew`:
+    /// only those never started, for the tick that stands in for a lost `connection.created`).
+    private func start(_ connection: UUID, owner: String, scopes: [String], user: UUID?, onlyIfNew: Bool, workspace: UUID,
+                       context: ServerContext) async throws {
+        let known = try await db.query("""
+            SELECT (SELECT count(*) FROM mailboxes WHERE connection_id = \(connection)), (SELECT count(*) FROM calendars WHERE connection_id = \(connection))
+            """)[0]
+        let (hasMailbox, hasCalendar) = (try known.decode(Int.self, at: 0) > 0, try known.decode(Int.self, at: 1) > 0)
+        if scopes.contains(where: Self.mailScopes.contains), !onlyIfNew || !hasMailbox {
+            let report = try await run(connection, .mailboxes) {
+                try await mailboxes.start(connection: connection, workspace: workspace, owner: owner, gmail: gmail(connection, context))
+            }
+            logger.info("mailbox started", metadata: ["connection": "\(connection)", "stored": "\(report.stored)", "seen": "\(report.seen)"])
+        }
+        if scopes.contains(where: Self.calendarScopes.contains), !onlyIfNew || !hasCalendar {
+            let report = try await run(connection, .calendars) {
+                try await calendars.start(connection: connection, workspace: workspace, owner: owner, ownerUser: user,
+                                          calendar: calendar(connection, context), endpoint: { try await channelEndpoint(context) })
+            }
+            logger.info("calendar started", metadata: ["connection": "\(connection)", "seen": "\(report.seen)", "created": "\(report.created)"])
+        }
     }
 
     /// A bearer token for `connection`, read from the gateway with this service's identity key

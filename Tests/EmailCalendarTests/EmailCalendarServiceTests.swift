@@ -56,6 +56,20 @@ import Testing
         }
     }
 
+    @Test func aLostConnectionEventLeavesNothingUnsyncedTheNextTickStartsTheMailboxAndCalendar() async throws {
+        try await EmailServiceHarness.run { s in
+            try await s.google.deliver(from: "buyer@example.com", subject: "before the tick")
+            // connection.created never reached the service (dead-lettered, say).
+            try await s.db.execute("UPDATE webhook_inbox SET status = 'dead' WHERE event_type = 'connection.created'")
+            #expect(try await s.connections.enqueueTicks(provider: "google") == 1)
+            #expect(try await s.deliverQueued("sync.tick") == 1)
+            let status = try await s.email.getSyncStatus(.init(), options: s.user)
+            #expect(status.mailboxes.map(\.state) == ["active"] && status.calendars.map(\.state) == ["active"])
+            #expect(try await s.subjects() == ["before the tick"])
+            #expect(try await s.db.query("SELECT owner_user_id = \(s.connection.userID) FROM calendars")[0].decode(Bool.self, at: 0))
+        }
+    }
+
     @Test func aConnectionThatNeedsTheUserPausesItsMailboxAndReconnectingResumesItFromItsCursor() async throws {
         try await EmailServiceHarness.run { s in
             try await s.deliverQueued("connection.created")

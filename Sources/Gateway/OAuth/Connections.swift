@@ -278,7 +278,7 @@ public final class Connections: Sendable {
         return try await db.execute("""
             INSERT INTO webhook_inbox (workspace_id, endpoint_id, provider, event_id, event_type, body)
             SELECT workspace_id, 'gateway', provider, 'sync.tick:' || id::text || ':' || \(String(hour)), 'sync.tick',
-                   convert_to(json_build_object('connection_id', id::text, 'account_email', account_email, 'scopes', scopes)::text, 'UTF8')
+                   convert_to(json_build_object('connection_id', id::text, 'account_email', account_email, 'scopes', scopes, 'user_id', user_id::text)::text, 'UTF8')
             FROM oauth_connections WHERE provider = \(provider) AND status = 'active'
             ON CONFLICT (workspace_id, provider, event_id) DO NOTHING
             """)
