@@ -12,6 +12,9 @@ import Synchronization
 /// `timestamp`, `trace_id`, `correlation_id`). Consent is decided by a control:
 /// `POST /_sandbox/microsoft/settings {"consent": "approve"|"deny", "grant": [scopes]}`;
 /// `POST /_sandbox/microsoft/revoke` invalidates every refresh token (the user revoked access).
+/// Outlook mail over Graph (`GraphMail`); scenario controls `POST /_sandbox/microsoft/mail/deliver
+/// {from, subject, text | html, headers, reply_to}` (into the Inbox), `POST …/mail/delete {id}`,
+/// `POST …/mail/expire-delta`.
 public struct MicrosoftStandIn: StandIn {
     public struct Configuration: Sendable {
         public var clientID = "6731de76-14a6-49ae-97bc-6eba6914391e"
@@ -25,6 +28,7 @@ public struct MicrosoftStandIn: StandIn {
     public let name = "microsoft"
     public let configuration: Configuration
     let state = IdentityStore()
+    let mail = GraphMailStore()
     let signer: JWTSigner
 
     public init(configuration: Configuration = .init()) throws {
@@ -33,7 +37,7 @@ public struct MicrosoftStandIn: StandIn {
     }
 
     public var startupSummary: String {
-        "identity platform v2 + Graph /me; client \(configuration.clientID), secret \(configuration.clientSecret), user \(configuration.email)"
+        "identity platform v2 + Graph /me and mail; client \(configuration.clientID), secret \(configuration.clientSecret), user \(configuration.email)"
     }
 
     public func faultResponse(status: Int) -> (body: JSON, headers: [(String, String)]) {
@@ -45,6 +49,7 @@ public struct MicrosoftStandIn: StandIn {
         group.get(":tenant/oauth2/v2.0/authorize") { request, context in api.authorize(request, tenant: context.parameters.get("tenant") ?? "") }
         group.post(":tenant/oauth2/v2.0/token") { request, _ in try await api.token(request) }
         group.get("graph/v1.0/me") { request, _ in api.me(request) }
+        GraphMail(identity: state, mail: mail, owner: configuration.email).addRoutes(to: group)
     }
 
     public func addControlRoutes(to group: RouterGroup<SandboxContext>) {
@@ -60,6 +65,40 @@ public struct MicrosoftStandIn: StandIn {
         }
         group.post("revoke") { _, _ in
             state.withLock { $0.refreshTokens.removeAll() }
+            return Response(status: .noContent)
+        }
+        let mail = self.mail, owner = configuration.email
+        group.post("mail/deliver") { request, _ in
+            var request = request
+            guard let body = await request.jsonBody(), body.objectValue != nil else {
+                return Response.json(["error": "expected {from, subject, text | html, headers, reply_to}"], status: .badRequest)
+            }
+            let original = body["reply_to"].stringValue.flatMap(mail.message(id:))
+            if body["reply_to"].stringValue != nil, original == nil {
+                return Response.json(["error": "reply_to: no such message"], status: .badRequest)
+            }
+            let fromText = body["from"].stringValue ?? "someone@example.com"
+            let from = GraphMailStore.Address(name: body["from_name"].stringValue, address: fromText)
+            var headers = (body["headers"].objectValue ?? [:]).compactMap { name, value in value.stringValue.map { (name: name, value: $0) } }
+            if let original { headers.append(("In-Reply-To", original.internetMessageID)) }
+            let html = body["html"].stringValue
+            let message = mail.add({ id, conversation in
+                GraphMailStore.Message(
+                    id: id, folder: "inbox", from: from, to: [.init(name: "Ana Demo", address: owner)], cc: [],
+                    subject: body["subject"].stringValue ?? "", contentType: html == nil ? "text" : "html", content: html ?? body["text"].stringValue ?? "",
+                    received: Date(), sent: Date(), internetMessageID: "<\(UUID().uuidString.lowercased())@example.com>", conversationID: conversation,
+                    headers: headers, hasAttachments: body["attachments"].arrayValue?.isEmpty == false, isRead: false)
+            }, conversation: original?.conversationID)
+            return Response.json(["id": .string(message.id), "conversationId": .string(message.conversationID),
+                                  "internetMessageId": .string(message.internetMessageID)])
+        }
+        group.post("mail/delete") { request, _ in
+            var request = request
+            let id = (await request.jsonBody())?["id"].stringValue ?? ""
+            return Response(status: mail.remove(id: id) ? .noContent : .notFound)
+        }
+        group.post("mail/expire-delta") { _, _ in
+            mail.expireDeltaTokens()
             return Response(status: .noContent)
         }
     }

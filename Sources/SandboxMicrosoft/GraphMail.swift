@@ -1,0 +1,262 @@
+import Cryptography
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Sandbox
+
+/// Outlook mail over Graph v1.0 as Microsoft documents it (`/microsoft/graph/v1.0` ↔
+/// `graph.microsoft.com/v1.0`): `GET /me/mailFolders/{inbox|sentitems}/messages` (`$top`, `$skip`,
+/// `$select`, `$filter` on `receivedDateTime`, `@odata.nextLink`), `GET /me/messages/{id}`,
+/// `GET /me/mailFolders/{id}/messages/delta` (pages of `Prefer: odata.maxpagesize` — 10 by
+/// default — with opaque `@odata.nextLink` / `@odata.deltaLink`, `@removed` entries, 410
+/// `SyncStateNotFound` for a token no longer known), `POST /me/sendMail` (202, no body; the copy in
+/// Sent Items), `POST /me/messages/{id}/reply` (202). Errors in Graph's shape.
+struct GraphMail: Sendable {
+    let identity: IdentityStore
+    let mail: GraphMailStore
+    let owner: String
+
+    func addRoutes(to group: RouterGroup<SandboxContext>) {
+        group.get("graph/v1.0/me/mailFolders/:folder/messages") { r, c in try authorized(r) { try list(r, folder: c.parameters.require("folder")) } }
+        group.get("graph/v1.0/me/mailFolders/:folder/messages/delta") { r, c in try authorized(r) { try delta(r, folder: c.parameters.require("folder")) } }
+        group.get("graph/v1.0/me/messages/:id") { r, c in
+            try authorized(r) {
+                guard let message = mail.message(id: try c.parameters.require("id")) else { throw Self.notFound() }
+                return .json(Self.select(render(message), r))
+            }
+        }
+        group.post("graph/v1.0/me/sendMail") { r, _ in
+            var r = r
+            let body = await r.jsonBody(upTo: 4 << 20)
+            return try authorized(r) { try send(body) }
+        }
+        group.post("graph/v1.0/me/messages/:id/reply") { r, c in
+            var r = r
+            let body = await r.jsonBody(upTo: 4 << 20)
+            return try authorized(r) { try reply(to: c.parameters.require("id"), body) }
+        }
+    }
+
+    struct Failure: Error { var response: Response }
+
+    /// Graph's error: `{"error": {"code", "message", "innerError": {"date", "request-id", "client-request-id"}}}`.
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) -> Response {
+        .json(["error": ["code": .string(code), "message": .string(message),
+                         "innerError": ["date": .string(ISO8601DateFormatter().string(from: Date())), "request-id": .string(UUID().uuidString.lowercased()),
+                                        "client-request-id": .string(UUID().uuidString.lowercased())]]],
+              status: status, headers: headers)
+    }
+
+    static func notFound() -> Failure {
+        Failure(response: error(.notFound, "ErrorItemNotFound", "The specified object was not found in the store."))
+    }
+
+    private func authorized(_ request: Request, _ body: () throws -> Response) throws -> Response {
+        guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer "),
+              identity.withLock({ $0.accessTokens.contains(String(auth.dropFirst(7))) }) else {
+            return Self.error(.unauthorized, "InvalidAuthenticationToken", "Access token is empty.",
+                              headers: [.wwwAuthenticate: "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\""])
+        }
+        do { return try body() } catch let failure as Failure { return failure.response }
+    }
+
+    /// The base of links Graph hands out, on this server (`…/microsoft/graph/v1.0`).
+    private static func base(_ request: Request) -> String {
+        let host = request.head.authority ?? "127.0.0.1"
+        let path = request.uri.path
+        return "http://\(host)" + String(path[..<(path.range(of: "/graph/v1.0")?.upperBound ?? path.endIndex)])
+    }
+
+    private func folder(_ segment: String) throws -> String {
+        // `inbox`, `Inbox`, `sentitems`, a folder id, or OData's `mailFolders('inbox')` form.
+        let name = segment.hasPrefix("'") ? String(segment.dropFirst().dropLast()) : segment
+        guard let folder = GraphMailStore.folder(name) else { throw Self.notFound() }
+        return folder
+    }
+
+    /// `receivedDateTime ge|gt <instant>`: the only filter delta and this stand-in's list take.
+    private static func received(_ request: Request) throws -> (Date, inclusive: Bool)? {
+        guard let filter = request.uri.queryParameters["$filter"].map(String.init)?.removingPercentEncoding else { return nil }
+        let parts = filter.split(separator: " ")
+        guard parts.count == 3, parts[0] == "receivedDateTime", parts[1] == "ge" || parts[1] == "gt",
+              let date = ISO8601DateFormatter().date(from: String(parts[2])) else {
+            throw Failure(response: error(.badRequest, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes."))
+        }
+        return (date, parts[1] == "ge")
+    }
+
+    private static func passes(_ message: GraphMailStore.Message, _ filter: (Date, inclusive: Bool)?) -> Bool {
+        guard let (date, inclusive) = filter else { return true }
+        return inclusive ? message.received >= date : message.received > date
+    }
+
+    private func list(_ request: Request, folder segment: String) throws -> Response {
+        let folder = try folder(segment)
+        let q = request.uri.queryParameters
+        let top = min(1000, max(1, Int(q["$top"] ?? "10") ?? 10)), skip = max(0, Int(q["$skip"] ?? "0") ?? 0)
+        let filter = try Self.received(request)
+        let all = mail.messages(in: folder).filter { Self.passes($0, filter) }
+        let page = all.dropFirst(skip).prefix(top)
+        var json: JSON = ["@odata.context": .string("https://graph.microsoft.com/v1.0/$metadata#users('\(owner)')/mailFolders('\(folder)')/messages"),
+                          "value": .array(page.map { Self.select(render($0), request) })]
+        if skip + top < all.count {
+            var next = URLComponents(string: Self.base(request) + "/me/mailFolders/\(folder)/messages")!
+            next.queryItems = (request.uri.queryParameters.filter { $0.key != "$skip" }.map { URLQueryItem(name: String($0.key), value: String($0.value)) })
+                + [URLQueryItem(name: "$skip", value: String(skip + top))]
+            json["@odata.nextLink"] = .string(next.string!)
+        }
+        return .json(json)
+    }
+
+    /// A delta round's position, carried opaquely in `$skiptoken`: the changes after `since` (0:
+    /// the initial round, every current message) as of `round`, `offset` of them already sent.
+    private struct Position {
+        var since: Int
+        var round: Int
+        var offset: Int
+        var filter: Double?
+
+        var token: String { Digest.base64URL(Array("\(since)|\(round)|\(offset)|\(filter.map { String($0) } ?? "")".utf8)) }
+
+        init(since: Int, round: Int, offset: Int, filter: Double?) {
+            (self.since, self.round, self.offset, self.filter) = (since, round, offset, filter)
+        }
+
+        init?(token: String) {
+            guard let bytes = Digest.base64URLDecode(token) else { return nil }
+            let parts = String(decoding: bytes, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
+            guard parts.count == 4, let since = Int(parts[0]), let round = Int(parts[1]), let offset = Int(parts[2]) else { return nil }
+            self.init(since: since, round: round, offset: offset, filter: Double(parts[3]))
+        }
+    }
+
+    private func delta(_ request: Request, folder segment: String) throws -> Response {
+        let folder = try folder(segment)
+        let q = request.uri.queryParameters
+        let gone = Failure(response: Self.error(.gone, "SyncStateNotFound",
+                                                "The sync state generation is not found. The delta token is expired and data must be synchronized again."))
+        let position: Position
+        if let skip = q["$skiptoken"].map(String.init) {
+            guard let p = Position(token: skip), mail.isKnown(deltaToken: p.since == 0 ? p.round : p.since) else { throw gone }
+            position = p
+        } else if let delta = q["$deltatoken"].map(String.init) {
+            guard let since = Int(delta), since > 0, mail.isKnown(deltaToken: since) else { throw gone }
+            position = Position(since: since, round: mail.sequence, offset: 0, filter: nil)
+        } else {
+            position = Position(since: 0, round: mail.sequence, offset: 0, filter: try Self.received(request).map { $0.0.timeIntervalSince1970 })
+        }
+        // The round's entries: every current message at first, then each changed id once.
+        var entries: [JSON]
+        if position.since == 0 {
+            entries = mail.messages(in: folder).reversed()
+                .filter { m in position.filter.map { m.received >= Date(timeIntervalSince1970: $0) } ?? true }.map(render)
+        } else {
+            entries = mail.changes(in: folder, after: position.since, upTo: position.round).map { change in
+                guard !change.removed, let message = mail.message(id: change.id), message.folder == folder else {
+                    return ["@odata.type": "#microsoft.graph.message", "id": .string(change.id), "@removed": ["reason": "deleted"]]
+                }
+                return render(message)
+            }
+        }
+        let size = request.headers[HTTPField.Name("Prefer")!].flatMap { prefer -> Int? in
+            prefer.split(separator: ",").compactMap { part -> Int? in
+                let kv = part.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
+                return kv.count == 2 && kv[0] == "odata.maxpagesize" ? Int(kv[1]) : nil
+            }.first
+        } ?? 10
+        let page = Array(entries.dropFirst(position.offset).prefix(max(1, size)))
+        let context = "https://graph.microsoft.com/v1.0/$metadata#Collection(message)"
+        var json: JSON = ["@odata.context": .string(context), "value": .array(page.map { Self.select($0, request) })]
+        let link = Self.base(request) + "/me/mailFolders/\(folder)/messages/delta"
+        if position.offset + page.count < entries.count {
+            var next = position
+            next.offset += page.count
+            json["@odata.nextLink"] = .string(link + "?$skiptoken=" + next.token)
+        } else {
+            json["@odata.deltaLink"] = .string(link + "?$deltatoken=\(position.round)")
+        }
+        return .json(json)
+    }
+
+    private func send(_ body: JSON?) throws -> Response {
+        guard let message = body?["message"], message.objectValue != nil else {
+            throw Failure(response: Self.error(.badRequest, "ErrorInvalidRequest", "Empty Payload. JSON content expected."))
+        }
+        let to = Self.recipients(message["toRecipients"]), cc = Self.recipients(message["ccRecipients"])
+        guard !to.isEmpty || !cc.isEmpty || !Self.recipients(message["bccRecipients"]).isEmpty else {
+            throw Failure(response: Self.error(.badRequest, "ErrorInvalidRecipients", "At least one recipient isn't valid., A message can't be sent because it contains no recipients."))
+        }
+        let headers = (message["internetMessageHeaders"].arrayValue ?? []).compactMap { h -> (name: String, value: String)? in
+            guard let name = h["name"].stringValue, let value = h["value"].stringValue else { return nil }
+            return (name, value)
+        }
+        if let bad = headers.first(where: { !$0.name.lowercased().hasPrefix("x-") }) {
+            throw Failure(response: Self.error(.badRequest, "InvalidInternetMessageHeader",
+                                               "The internet message header name '\(bad.name)' should start with 'x-' or 'X-'."))
+        }
+        if body?["saveToSentItems"].boolValue != false {
+            _ = mail.add { id, conversation in
+                GraphMailStore.Message(
+                    id: id, folder: "sentitems", from: .init(name: "Ana Demo", address: owner), to: to, cc: cc,
+                    subject: message["subject"].stringValue ?? "", contentType: (message["body"]["contentType"].stringValue ?? "text").lowercased(),
+                    content: message["body"]["content"].stringValue ?? "", received: Date(), sent: Date(),
+                    internetMessageID: message["internetMessageId"].stringValue ?? "<\(UUID().uuidString)@nexa-sandbox.outlook>",
+                    conversationID: conversation, headers: headers, hasAttachments: false, isRead: true)
+            }
+        }
+        return Response(status: .accepted)
+    }
+
+    private func reply(to id: String, _ body: JSON?) throws -> Response {
+        guard let original = mail.message(id: id) else { throw Self.notFound() }
+        let subject = original.subject.lowercased().hasPrefix("re:") ? original.subject : "RE: " + original.subject
+        _ = mail.add({ newID, conversation in
+            GraphMailStore.Message(
+                id: newID, folder: "sentitems", from: .init(name: "Ana Demo", address: owner), to: [original.from], cc: [], subject: subject,
+                contentType: "html", content: body?["comment"].stringValue ?? "", received: Date(), sent: Date(),
+                internetMessageID: "<\(UUID().uuidString)@nexa-sandbox.outlook>", conversationID: conversation,
+                headers: [("In-Reply-To", original.internetMessageID)], hasAttachments: false, isRead: true)
+        }, conversation: original.conversationID)
+        return Response(status: .accepted)
+    }
+
+    static func recipients(_ json: JSON) -> [GraphMailStore.Address] {
+        (json.arrayValue ?? []).compactMap { r in
+            r["emailAddress"]["address"].stringValue.map { GraphMailStore.Address(name: r["emailAddress"]["name"].stringValue, address: $0) }
+        }
+    }
+
+    /// A message resource with Graph's default properties.
+    func render(_ m: GraphMailStore.Message) -> JSON {
+        func address(_ a: GraphMailStore.Address) -> JSON { ["emailAddress": ["name": .string(a.name ?? a.address), "address": .string(a.address)]] }
+        let stamp = { (date: Date) in JSON.string(ISO8601DateFormatter().string(from: date)) }
+        let preview = m.contentType == "html" ? m.content.replacingOccurrences(of: "<[^>]+>", with: "", options: .regularExpression) : m.content
+        var json: JSON = [
+            "@odata.etag": .string("W/\"CQAAABYAAAC\(m.id.suffix(8))\""), "id": .string(m.id),
+            "createdDateTime": stamp(m.received), "lastModifiedDateTime": stamp(m.received), "changeKey": .string("CQAAABYAAAC\(m.id.suffix(8))"),
+            "categories": [], "receivedDateTime": stamp(m.received), "sentDateTime": stamp(m.sent), "hasAttachments": .bool(m.hasAttachments),
+            "internetMessageId": .string(m.internetMessageID), "subject": .string(m.subject), "bodyPreview": .string(String(preview.prefix(255))),
+            "importance": "normal", "parentFolderId": .string(GraphMailStore.folders[m.folder] ?? m.folder), "conversationId": .string(m.conversationID),
+            "isDeliveryReceiptRequested": false, "isReadReceiptRequested": false, "isRead": .bool(m.isRead), "isDraft": false,
+            "webLink": .string("https://outlook.office365.com/owa/?ItemID=\(m.id)&exvsurl=1&viewmodel=ReadMessageItem"),
+            "inferenceClassification": "focused", "body": ["contentType": .string(m.contentType), "content": .string(m.content)],
+            "sender": address(m.from), "from": address(m.from), "toRecipients": .array(m.to.map(address)), "ccRecipients": .array(m.cc.map(address)),
+            "bccRecipients": [], "replyTo": [], "flag": ["flagStatus": "notFlagged"],
+        ]
+        json["internetMessageHeaders"] = .array(m.headers.map { ["name": .string($0.name), "value": .string($0.value)] })
+        return json
+    }
+
+    /// `$select=a,b`: only those properties (and `id`, and the OData annotations); the message
+    /// headers only when selected, as Graph returns them.
+    static func select(_ json: JSON, _ request: Request) -> JSON {
+        guard var object = json.objectValue, object["@removed"] == nil else { return json }
+        guard let select = request.uri.queryParameters["$select"].map(String.init)?.removingPercentEncoding else {
+            object["internetMessageHeaders"] = nil
+            return .object(object)
+        }
+        let wanted = Set(select.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } + ["id"])
+        return .object(object.filter { wanted.contains($0.key) || $0.key.hasPrefix("@odata") })
+    }
+}
