@@ -129,7 +129,7 @@ var targets: [Target] = [
     ),
     .target(
         name: "SandboxMicrosoft",
-        dependencies: ["Sandbox", "Cryptography", log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
+        dependencies: ["Sandbox", "Cryptography", "CurlHTTP", log, .product(name: "Hummingbird", package: "hummingbird")] + nio,
         swiftSettings: strictSettings
     ),
     .target(

@@ -16,6 +16,7 @@ struct GraphMail: Sendable {
     let identity: IdentityStore
     let mail: GraphMailStore
     let owner: String
+    let subscriptions: GraphSubscriptions
 
     func addRoutes(to group: RouterGroup<SandboxContext>) {
         group.get("graph/v1.0/me/mailFolders/:folder/messages") { r, c in try authorized(r) { try list(r, folder: c.parameters.require("folder")) } }
@@ -26,15 +27,22 @@ struct GraphMail: Sendable {
                 return .json(Self.select(render(message), r))
             }
         }
+        // What is sent lands in Sent Items, and its subscribers are told.
         group.post("graph/v1.0/me/sendMail") { r, _ in
             var r = r
             let body = await r.jsonBody(upTo: 4 << 20)
-            return try authorized(r) { try send(body) }
+            var added: String?
+            let response = try authorized(r) { let (response, id) = try send(body); added = id; return response }
+            if let added { await subscriptions.mailAdded(id: added, folder: "sentitems") }
+            return response
         }
         group.post("graph/v1.0/me/messages/:id/reply") { r, c in
             var r = r
             let body = await r.jsonBody(upTo: 4 << 20)
-            return try authorized(r) { try reply(to: c.parameters.require("id"), body) }
+            var added: String?
+            let response = try authorized(r) { let (response, id) = try reply(to: c.parameters.require("id"), body); added = id; return response }
+            if let added { await subscriptions.mailAdded(id: added, folder: "sentitems") }
+            return response
         }
     }
 
@@ -179,7 +187,7 @@ struct GraphMail: Sendable {
         return .json(json)
     }
 
-    private func send(_ body: JSON?) throws -> Response {
+    private func send(_ body: JSON?) throws -> (Response, String?) {
         guard let message = body?["message"], message.objectValue != nil else {
             throw Failure(response: Self.error(.badRequest, "ErrorInvalidRequest", "Empty Payload. JSON content expected."))
         }
@@ -195,30 +203,31 @@ struct GraphMail: Sendable {
             throw Failure(response: Self.error(.badRequest, "InvalidInternetMessageHeader",
                                                "The internet message header name '\(bad.name)' should start with 'x-' or 'X-'."))
         }
+        var added: String?
         if body?["saveToSentItems"].boolValue != false {
-            _ = mail.add { id, conversation in
+            added = mail.add { id, conversation in
                 GraphMailStore.Message(
                     id: id, folder: "sentitems", from: .init(name: "Ana Demo", address: owner), to: to, cc: cc,
                     subject: message["subject"].stringValue ?? "", contentType: (message["body"]["contentType"].stringValue ?? "text").lowercased(),
                     content: message["body"]["content"].stringValue ?? "", received: Date(), sent: Date(),
                     internetMessageID: message["internetMessageId"].stringValue ?? "<\(UUID().uuidString)@nexa-sandbox.outlook>",
                     conversationID: conversation, headers: headers, hasAttachments: false, isRead: true)
-            }
+            }.id
         }
-        return Response(status: .accepted)
+        return (Response(status: .accepted), added)
     }
 
-    private func reply(to id: String, _ body: JSON?) throws -> Response {
+    private func reply(to id: String, _ body: JSON?) throws -> (Response, String?) {
         guard let original = mail.message(id: id) else { throw Self.notFound() }
         let subject = original.subject.lowercased().hasPrefix("re:") ? original.subject : "RE: " + original.subject
-        _ = mail.add({ newID, conversation in
+        let added = mail.add({ newID, conversation in
             GraphMailStore.Message(
                 id: newID, folder: "sentitems", from: .init(name: "Ana Demo", address: owner), to: [original.from], cc: [], subject: subject,
                 contentType: "html", content: body?["comment"].stringValue ?? "", received: Date(), sent: Date(),
                 internetMessageID: "<\(UUID().uuidString)@nexa-sandbox.outlook>", conversationID: conversation,
                 headers: [("In-Reply-To", original.internetMessageID)], hasAttachments: false, isRead: true)
         }, conversation: original.conversationID)
-        return Response(status: .accepted)
+        return (Response(status: .accepted), added.id)
     }
 
     static func recipients(_ json: JSON) -> [GraphMailStore.Address] {

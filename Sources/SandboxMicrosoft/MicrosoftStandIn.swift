@@ -1,4 +1,5 @@
 import Cryptography
+import CurlHTTP
 import Foundation
 import HTTPTypes
 public import Hummingbird
@@ -14,7 +15,8 @@ import Synchronization
 /// `POST /_sandbox/microsoft/revoke` invalidates every refresh token (the user revoked access).
 /// Outlook mail over Graph (`GraphMail`); scenario controls `POST /_sandbox/microsoft/mail/deliver
 /// {from, subject, text | html, headers, reply_to}` (into the Inbox), `POST …/mail/delete {id}`,
-/// `POST …/mail/expire-delta`.
+/// `POST …/mail/expire-delta`; change notifications (`GraphSubscriptions`) and
+/// `POST …/subscriptions/{id}/lifecycle {event}`.
 public struct MicrosoftStandIn: StandIn {
     public struct Configuration: Sendable {
         public var clientID = "6731de76-14a6-49ae-97bc-6eba6914391e"
@@ -29,10 +31,12 @@ public struct MicrosoftStandIn: StandIn {
     public let configuration: Configuration
     let state = IdentityStore()
     let mail = GraphMailStore()
+    let subscriptions: GraphSubscriptions
     let signer: JWTSigner
 
     public init(configuration: Configuration = .init()) throws {
         self.configuration = configuration
+        subscriptions = GraphSubscriptions(sender: HTTPClient(), tenantID: configuration.tenantID)
         signer = try JWTSigner()
     }
 
@@ -49,7 +53,8 @@ public struct MicrosoftStandIn: StandIn {
         group.get(":tenant/oauth2/v2.0/authorize") { request, context in api.authorize(request, tenant: context.parameters.get("tenant") ?? "") }
         group.post(":tenant/oauth2/v2.0/token") { request, _ in try await api.token(request) }
         group.get("graph/v1.0/me") { request, _ in api.me(request) }
-        GraphMail(identity: state, mail: mail, owner: configuration.email).addRoutes(to: group)
+        GraphMail(identity: state, mail: mail, owner: configuration.email, subscriptions: subscriptions).addRoutes(to: group)
+        subscriptions.addRoutes(to: group, identity: state)
     }
 
     public func addControlRoutes(to group: RouterGroup<SandboxContext>) {
@@ -67,7 +72,7 @@ public struct MicrosoftStandIn: StandIn {
             state.withLock { $0.refreshTokens.removeAll() }
             return Response(status: .noContent)
         }
-        let mail = self.mail, owner = configuration.email
+        let mail = self.mail, owner = configuration.email, subscriptions = self.subscriptions
         group.post("mail/deliver") { request, _ in
             var request = request
             guard let body = await request.jsonBody(), body.objectValue != nil else {
@@ -89,6 +94,7 @@ public struct MicrosoftStandIn: StandIn {
                     received: Date(), sent: Date(), internetMessageID: "<\(UUID().uuidString.lowercased())@example.com>", conversationID: conversation,
                     headers: headers, hasAttachments: body["attachments"].arrayValue?.isEmpty == false, isRead: false)
             }, conversation: original?.conversationID)
+            await subscriptions.mailAdded(id: message.id, folder: "inbox")
             return Response.json(["id": .string(message.id), "conversationId": .string(message.conversationID),
                                   "internetMessageId": .string(message.internetMessageID)])
         }
@@ -96,6 +102,15 @@ public struct MicrosoftStandIn: StandIn {
             var request = request
             let id = (await request.jsonBody())?["id"].stringValue ?? ""
             return Response(status: mail.remove(id: id) ? .noContent : .notFound)
+        }
+        // A lifecycle notification for a subscription: {"event": "reauthorizationRequired"|"subscriptionRemoved"|"missed"}.
+        group.post("subscriptions/:id/lifecycle") { request, context in
+            var request = request
+            let event = (await request.jsonBody())?["event"].stringValue ?? ""
+            guard ["reauthorizationRequired", "subscriptionRemoved", "missed"].contains(event) else {
+                return Response.json(["error": "event is reauthorizationRequired, subscriptionRemoved or missed"], status: .badRequest)
+            }
+            return Response(status: await subscriptions.lifecycle(event, id: try context.parameters.require("id")) ? .noContent : .notFound)
         }
         group.post("mail/expire-delta") { _, _ in
             mail.expireDeltaTokens()
