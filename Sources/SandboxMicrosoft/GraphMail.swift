@@ -70,7 +70,7 @@ struct GraphMail: Sendable {
     }
 
     /// The base of links Graph hands out, on this server (`…/microsoft/graph/v1.0`).
-    private static func base(_ request: Request) -> String {
+    static func base(_ request: Request) -> String {
         let host = request.head.authority ?? "127.0.0.1"
         let path = request.uri.path
         return "http://\(host)" + String(path[..<(path.range(of: "/graph/v1.0")?.upperBound ?? path.endIndex)])
@@ -117,74 +117,26 @@ struct GraphMail: Sendable {
         return .json(json)
     }
 
-    /// A delta round's position, carried opaquely in `$skiptoken`: the changes after `since` (0:
-    /// the initial round, every current message) as of `round`, `offset` of them already sent.
-    private struct Position {
-        var since: Int
-        var round: Int
-        var offset: Int
-        var filter: Double?
-
-        var token: String { Digest.base64URL(Array("\(since)|\(round)|\(offset)|\(filter.map { String($0) } ?? "")".utf8)) }
-
-        init(since: Int, round: Int, offset: Int, filter: Double?) {
-            (self.since, self.round, self.offset, self.filter) = (since, round, offset, filter)
-        }
-
-        init?(token: String) {
-            guard let bytes = Digest.base64URLDecode(token) else { return nil }
-            let parts = String(decoding: bytes, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
-            guard parts.count == 4, let since = Int(parts[0]), let round = Int(parts[1]), let offset = Int(parts[2]) else { return nil }
-            self.init(since: since, round: round, offset: offset, filter: Double(parts[3]))
-        }
-    }
-
     private func delta(_ request: Request, folder segment: String) throws -> Response {
         let folder = try folder(segment)
-        let q = request.uri.queryParameters
-        let gone = Failure(response: Self.error(.gone, "SyncStateNotFound",
-                                                "The sync state generation is not found. The delta token is expired and data must be synchronized again."))
-        let position: Position
-        if let skip = q["$skiptoken"].map(String.init) {
-            guard let p = Position(token: skip), mail.isKnown(deltaToken: p.since == 0 ? p.round : p.since) else { throw gone }
-            position = p
-        } else if let delta = q["$deltatoken"].map(String.init) {
-            guard let since = Int(delta), since > 0, mail.isKnown(deltaToken: since) else { throw gone }
-            position = Position(since: since, round: mail.sequence, offset: 0, filter: nil)
-        } else {
-            position = Position(since: 0, round: mail.sequence, offset: 0, filter: try Self.received(request).map { $0.0.timeIntervalSince1970 })
+        let position = try GraphDelta.position(request, isKnown: mail.isKnown(deltaToken:), current: mail.sequence) {
+            try Self.received(request).map { String($0.0.timeIntervalSince1970) } ?? ""
         }
-        // The round's entries: every current message at first, then each changed id once.
-        var entries: [JSON]
+        // The round's entries: every current message at first (from the filter's time), then each changed id once.
+        let entries: [JSON]
         if position.since == 0 {
-            entries = mail.messages(in: folder).reversed()
-                .filter { m in position.filter.map { m.received >= Date(timeIntervalSince1970: $0) } ?? true }.map(render)
+            let from = Double(position.scope).map { Date(timeIntervalSince1970: $0) }
+            entries = mail.messages(in: folder).reversed().filter { m in from.map { m.received >= $0 } ?? true }.map(render)
         } else {
             entries = mail.changes(in: folder, after: position.since, upTo: position.round).map { change in
                 guard !change.removed, let message = mail.message(id: change.id), message.folder == folder else {
-                    return ["@odata.type": "#microsoft.graph.message", "id": .string(change.id), "@removed": ["reason": "deleted"]]
+                    return GraphDelta.removed(change.id, type: "#microsoft.graph.message")
                 }
                 return render(message)
             }
         }
-        let size = request.headers[HTTPField.Name("Prefer")!].flatMap { prefer -> Int? in
-            prefer.split(separator: ",").compactMap { part -> Int? in
-                let kv = part.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
-                return kv.count == 2 && kv[0] == "odata.maxpagesize" ? Int(kv[1]) : nil
-            }.first
-        } ?? 10
-        let page = Array(entries.dropFirst(position.offset).prefix(max(1, size)))
-        let context = "https://graph.microsoft.com/v1.0/$metadata#Collection(message)"
-        var json: JSON = ["@odata.context": .string(context), "value": .array(page.map { Self.select($0, request) })]
-        let link = Self.base(request) + "/me/mailFolders/\(folder)/messages/delta"
-        if position.offset + page.count < entries.count {
-            var next = position
-            next.offset += page.count
-            json["@odata.nextLink"] = .string(link + "?$skiptoken=" + next.token)
-        } else {
-            json["@odata.deltaLink"] = .string(link + "?$deltatoken=\(position.round)")
-        }
-        return .json(json)
+        return .json(GraphDelta.page(entries, at: position, link: Self.base(request) + "/me/mailFolders/\(folder)/messages/delta",
+                                     context: "https://graph.microsoft.com/v1.0/$metadata#Collection(message)", request: request))
     }
 
     private func send(_ body: JSON?) throws -> (Response, String?) {

@@ -3,7 +3,7 @@ import Sandbox
 import Synchronization
 
 /// The mailbox behind the Graph mail stand-in: messages in the well-known folders, and the change
-/// log delta queries read (each change numbered; a removal kept as a tombstone).
+/// log delta queries read.
 final class GraphMailStore: Sendable {
     struct Address: Sendable, Hashable {
         var name: String?
@@ -30,19 +30,9 @@ final class GraphMailStore: Sendable {
         var order = 0
     }
 
-    struct Change: Sendable {
-        var sequence: Int
-        var folder: String
-        var id: String
-        var removed: Bool
-    }
-
     private struct State {
         var messages: [String: Message] = [:]
-        var changes: [Change] = []
-        var sequence = 0
-        /// Delta tokens below this are no longer known (410 `SyncStateNotFound`).
-        var validFrom = 0
+        var log = ChangeLog()
         var counter = 0
     }
 
@@ -66,8 +56,7 @@ final class GraphMailStore: Sendable {
             var message = make(id, conversationID)
             message.order = s.counter
             s.messages[id] = message
-            s.sequence += 1
-            s.changes.append(Change(sequence: s.sequence, folder: message.folder, id: id, removed: false))
+            s.log.record(id, in: message.folder)
             return message
         }
     }
@@ -75,8 +64,7 @@ final class GraphMailStore: Sendable {
     func remove(id: String) -> Bool {
         state.withLock { s in
             guard let message = s.messages.removeValue(forKey: id) else { return false }
-            s.sequence += 1
-            s.changes.append(Change(sequence: s.sequence, folder: message.folder, id: id, removed: true))
+            s.log.record(id, in: message.folder, removed: true)
             return true
         }
     }
@@ -88,24 +76,16 @@ final class GraphMailStore: Sendable {
         state.withLock { $0.messages.values.filter { $0.folder == folder }.sorted { ($0.received, $0.order) > ($1.received, $1.order) } }
     }
 
-    var sequence: Int { state.withLock { $0.sequence } }
+    var sequence: Int { state.withLock { $0.log.sequence } }
 
-    func isKnown(deltaToken: Int) -> Bool { state.withLock { deltaToken >= $0.validFrom && deltaToken <= $0.sequence } }
+    func isKnown(deltaToken: Int) -> Bool { state.withLock { $0.log.isKnown(deltaToken) } }
 
-    /// The folder's changes after `sequence` up to `upTo`, each id once (its last change).
-    func changes(in folder: String, after sequence: Int, upTo: Int) -> [Change] {
-        state.withLock { s in
-            var last: [String: Change] = [:]
-            for change in s.changes where change.folder == folder && change.sequence > sequence && change.sequence <= upTo { last[change.id] = change }
-            return last.values.sorted { $0.sequence < $1.sequence }
-        }
+    func changes(in folder: String, after sequence: Int, upTo: Int) -> [ChangeLog.Change] {
+        state.withLock { $0.log.changes(in: folder, after: sequence, upTo: upTo) }
     }
 
     /// Every delta token handed out so far stops working.
     func expireDeltaTokens() {
-        state.withLock { s in
-            s.sequence += 1
-            s.validFrom = s.sequence
-        }
+        state.withLock { $0.log.expire() }
     }
 }

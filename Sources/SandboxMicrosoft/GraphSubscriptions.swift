@@ -130,15 +130,27 @@ final class GraphSubscriptions: Sendable {
         let now = Date()
         for s in subscriptions.withLock({ Array($0.values) }) where s.expiration > now && (s.folder == nil || s.folder == folder)
             && s.changeType.contains("created") {
-            var notification: JSON = [
-                "subscriptionId": .string(s.id), "subscriptionExpirationDateTime": .string(Self.stamp(s.expiration)), "changeType": "created",
-                "resource": .string("Users/\(userID)/Messages/\(id)"), "tenantId": .string(tenantID),
-                "resourceData": ["@odata.type": "#Microsoft.Graph.Message", "@odata.id": .string("Users/\(userID)/Messages/\(id)"),
-                                 "@odata.etag": .string("W/\"CQAAABYAAAC\(id.suffix(8))\""), "id": .string(id)],
-            ]
-            if let state = s.clientState { notification["clientState"] = .string(state) }
-            await post(s.notificationURL, ["value": [notification]])
+            await notify(s, change: "created", resource: "Users/\(userID)/Messages/\(id)", type: "#Microsoft.Graph.Message", id: id)
         }
+    }
+
+    /// An event created, updated or deleted: subscriptions on `me/events` for that change are notified.
+    func eventChanged(id: String, change: String) async {
+        let now = Date()
+        for s in subscriptions.withLock({ Array($0.values) }) where s.expiration > now && s.folder == "events" && s.changeType.contains(change) {
+            await notify(s, change: change, resource: "Users/\(userID)/Events/\(id)", type: "#Microsoft.Graph.Event", id: id)
+        }
+    }
+
+    private func notify(_ s: Subscription, change: String, resource: String, type: String, id: String) async {
+        var notification: JSON = [
+                "subscriptionId": .string(s.id), "subscriptionExpirationDateTime": .string(Self.stamp(s.expiration)), "changeType": .string(change),
+                "resource": .string(resource), "tenantId": .string(tenantID),
+                "resourceData": ["@odata.type": .string(type), "@odata.id": .string(resource),
+                             "@odata.etag": .string("W/\"CQAAABYAAAC\(id.suffix(8))\""), "id": .string(id)],
+        ]
+        if let state = s.clientState { notification["clientState"] = .string(state) }
+        await post(s.notificationURL, ["value": [notification]])
     }
 
     /// A lifecycle event for subscription `id` (`reauthorizationRequired`, `subscriptionRemoved`,
@@ -166,10 +178,12 @@ final class GraphSubscriptions: Sendable {
          "encryptionCertificateId": .null, "notificationQueryOptions": .null, "notificationUrlAppId": .null]
     }
 
-    /// `me/mailFolders('inbox')/messages` → "inbox"; `me/messages` → "" (all mail); nil for what this stand-in does not serve.
+    /// `me/mailFolders('inbox')/messages` → "inbox"; `me/messages` → "" (all mail); `me/events` →
+    /// "events"; nil for what this stand-in does not serve.
     static func folder(of resource: String) -> String? {
         let path = resource.trimmingCharacters(in: CharacterSet(charactersIn: "/")).lowercased()
         if path == "me/messages" { return "" }
+        if path == "me/events" { return "events" }
         for (name, _) in GraphMailStore.folders {
             for form in ["me/mailfolders('\(name)')/messages", "me/mailfolders/\(name)/messages"] where path == form { return name }
         }

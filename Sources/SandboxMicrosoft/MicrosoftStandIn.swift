@@ -15,8 +15,9 @@ import Synchronization
 /// `POST /_sandbox/microsoft/revoke` invalidates every refresh token (the user revoked access).
 /// Outlook mail over Graph (`GraphMail`); scenario controls `POST /_sandbox/microsoft/mail/deliver
 /// {from, subject, text | html, headers, reply_to}` (into the Inbox), `POST …/mail/delete {id}`,
-/// `POST …/mail/expire-delta`; change notifications (`GraphSubscriptions`) and
-/// `POST …/subscriptions/{id}/lifecycle {event}`.
+/// `POST …/mail/expire-delta`; Outlook calendar (`GraphCalendar`) with `POST …/calendar/events
+/// {organizer, event}`, `PATCH|DELETE …/calendar/events/{id}`, `POST …/calendar/expire-delta`;
+/// change notifications (`GraphSubscriptions`) and `POST …/subscriptions/{id}/lifecycle {event}`.
 public struct MicrosoftStandIn: StandIn {
     public struct Configuration: Sendable {
         public var clientID = "6731de76-14a6-49ae-97bc-6eba6914391e"
@@ -32,16 +33,18 @@ public struct MicrosoftStandIn: StandIn {
     let state = IdentityStore()
     let mail = GraphMailStore()
     let subscriptions: GraphSubscriptions
+    let calendar: GraphCalendar
     let signer: JWTSigner
 
     public init(configuration: Configuration = .init()) throws {
         self.configuration = configuration
         subscriptions = GraphSubscriptions(sender: HTTPClient(), tenantID: configuration.tenantID)
+        calendar = GraphCalendar(identity: state, owner: configuration.email, subscriptions: subscriptions)
         signer = try JWTSigner()
     }
 
     public var startupSummary: String {
-        "identity platform v2 + Graph /me and mail; client \(configuration.clientID), secret \(configuration.clientSecret), user \(configuration.email)"
+        "identity platform v2 + Graph /me, mail, calendar and subscriptions; client \(configuration.clientID), secret \(configuration.clientSecret), user \(configuration.email)"
     }
 
     public func faultResponse(status: Int) -> (body: JSON, headers: [(String, String)]) {
@@ -55,6 +58,7 @@ public struct MicrosoftStandIn: StandIn {
         group.get("graph/v1.0/me") { request, _ in api.me(request) }
         GraphMail(identity: state, mail: mail, owner: configuration.email, subscriptions: subscriptions).addRoutes(to: group)
         subscriptions.addRoutes(to: group, identity: state)
+        calendar.addRoutes(to: group)
     }
 
     public func addControlRoutes(to group: RouterGroup<SandboxContext>) {
@@ -72,7 +76,42 @@ public struct MicrosoftStandIn: StandIn {
             state.withLock { $0.refreshTokens.removeAll() }
             return Response(status: .noContent)
         }
-        let mail = self.mail, owner = configuration.email, subscriptions = self.subscriptions
+        let mail = self.mail, owner = configuration.email, subscriptions = self.subscriptions, calendar = self.calendar
+        // Calendar scenarios: an invitation from someone else, moved, cancelled; delta tokens forgotten.
+        group.post("calendar/events") { request, _ in
+            var request = request
+            guard let body = await request.jsonBody(), body["event"].objectValue != nil else {
+                return Response.json(["error": "expected {organizer?, event: {subject, start, end, attendees, …}}"], status: .badRequest)
+            }
+            do {
+                let (event, _) = try calendar.create(body["event"], organizer: body["organizer"].stringValue ?? owner)
+                await subscriptions.eventChanged(id: event.id, change: "created")
+                return Response.json(["id": .string(event.id)])
+            } catch let failure as GraphMail.Failure {
+                return failure.response
+            }
+        }
+        group.patch("calendar/events/:id") { request, context in
+            var request = request
+            let changes = await request.jsonBody() ?? .null
+            do {
+                let event = try calendar.update(try context.parameters.require("id"), changes)
+                await subscriptions.eventChanged(id: event.id, change: "updated")
+                return Response(status: .noContent)
+            } catch let failure as GraphMail.Failure {
+                return failure.response
+            }
+        }
+        group.delete("calendar/events/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard calendar.remove(id) else { return Response(status: .notFound) }
+            await subscriptions.eventChanged(id: id, change: "deleted")
+            return Response(status: .noContent)
+        }
+        group.post("calendar/expire-delta") { _, _ in
+            calendar.expireDeltaTokens()
+            return Response(status: .noContent)
+        }
         group.post("mail/deliver") { request, _ in
             var request = request
             guard let body = await request.jsonBody(), body.objectValue != nil else {
