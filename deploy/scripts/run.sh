@@ -183,7 +183,9 @@ activities | grep -F "Re: Question" || true
 echo; echo "== calendar: a meeting made in the CRM goes to Google Calendar with a Meet link; its prep task =="
 meeting=$("$bin/nexactl" crm add meeting "Kickoff with Dana" --starts "${tomorrow}T10:00:00Z" --ends "${tomorrow}T10:45:00Z" --attendee "dana-$run@prospect.test")
 "$bin/nexactl" calendar create-meeting "$meeting" | sed 's/^/  /'
-for i in $(seq 1 100); do
+# (The meeting reaches the calendar through the gateway's relay of the CRM change, and its prep task
+# through the calendar's notification: wait for both, up to half a minute on a busy machine.)
+for i in $(seq 1 300); do
   [ "$(psql -qAt "$NEXA_DATABASE_URL" -c "SELECT count(*) FROM tasks WHERE kind = 'meeting_prep' AND workspace_id = '$workspace'")" -ge 2 ] && break; sleep 0.1
 done
 psql -qAt "$NEXA_DATABASE_URL" -c "SELECT '  meeting: ' || m.title || '  ' || to_char(m.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC  '
