@@ -224,7 +224,7 @@ targets.append(.testTarget(
 targets.append(.testTarget(
     name: "EmailCalendarTests",
     dependencies: ["EmailCalendar", "CRM", "Gateway", "Platform", "RPC", "RPCNIO", "Messages", "Postgres", "Cryptography", "CurlHTTP", "TestSupport",
-                   "Sandbox", "SandboxGoogle", log, lifecycle, .product(name: "NIOCore", package: "swift-nio"),
+                   "Sandbox", "SandboxGoogle", "SandboxMicrosoft", log, lifecycle, .product(name: "NIOCore", package: "swift-nio"),
                    .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird")],
     swiftSettings: strictSettings
 ))

@@ -230,7 +230,7 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
     func run<T>(_ connection: UUID, _ resource: Resource, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let failure as GoogleAPI.Failure {
+        } catch let failure as ProviderFailure {
             switch (failure, resource) {
             case (.rejected, _), (.conflict, _): break  // the caller's request, not the resource's state
             case (_, .mailboxes): try? await mailboxes.recordFailure(failure, connection: connection)

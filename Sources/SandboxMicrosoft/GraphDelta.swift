@@ -82,8 +82,9 @@ enum GraphDelta {
         return Position(since: 0, round: current, offset: 0, scope: try scope())
     }
 
-    /// One page of the round's `entries`, ending in `@odata.nextLink` or `@odata.deltaLink` (both on `link`).
-    static func page(_ entries: [JSON], at position: Position, link: String, context: String, request: Request) -> JSON {
+    /// One page of the round's `entries` (only the `select`ed properties), ending in
+    /// `@odata.nextLink` or `@odata.deltaLink` (both on `link`).
+    static func page(_ entries: [JSON], at position: Position, link: String, context: String, request: Request, select: String? = nil) -> JSON {
         let size = request.headers[HTTPField.Name("Prefer")!].flatMap { prefer -> Int? in
             prefer.split(separator: ",").compactMap { part -> Int? in
                 let kv = part.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -91,7 +92,7 @@ enum GraphDelta {
             }.first
         } ?? 10
         let page = Array(entries.dropFirst(position.offset).prefix(max(1, size)))
-        var json: JSON = ["@odata.context": .string(context), "value": .array(page.map { GraphMail.select($0, request) })]
+        var json: JSON = ["@odata.context": .string(context), "value": .array(page.map { GraphMail.select($0, select) })]
         if position.offset + page.count < entries.count {
             var next = position
             next.offset += page.count

@@ -119,13 +119,16 @@ struct GraphMail: Sendable {
 
     private func delta(_ request: Request, folder segment: String) throws -> Response {
         let folder = try folder(segment)
+        // A round's scope, fixed by its first request and carried by its links: the filter's time and the $select.
         let position = try GraphDelta.position(request, isKnown: mail.isKnown(deltaToken:), current: mail.sequence) {
-            try Self.received(request).map { String($0.0.timeIntervalSince1970) } ?? ""
+            let from = try Self.received(request).map { String($0.0.timeIntervalSince1970) } ?? ""
+            return from + ";" + (request.uri.queryParameters["$select"].map(String.init)?.removingPercentEncoding ?? "")
         }
+        let scope = position.scope.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         // The round's entries: every current message at first (from the filter's time), then each changed id once.
         let entries: [JSON]
         if position.since == 0 {
-            let from = Double(position.scope).map { Date(timeIntervalSince1970: $0) }
+            let from = Double(scope[0]).map { Date(timeIntervalSince1970: $0) }
             entries = mail.messages(in: folder).reversed().filter { m in from.map { m.received >= $0 } ?? true }.map(render)
         } else {
             entries = mail.changes(in: folder, after: position.since, upTo: position.round).map { change in
@@ -136,7 +139,8 @@ struct GraphMail: Sendable {
             }
         }
         return .json(GraphDelta.page(entries, at: position, link: Self.base(request) + "/me/mailFolders/\(folder)/messages/delta",
-                                     context: "https://graph.microsoft.com/v1.0/$metadata#Collection(message)", request: request))
+                                     context: "https://graph.microsoft.com/v1.0/$metadata#Collection(message)", request: request,
+                                     select: scope.count == 2 && !scope[1].isEmpty ? scope[1] : nil))
     }
 
     private func send(_ body: JSON?) throws -> (Response, String?) {
@@ -212,8 +216,12 @@ struct GraphMail: Sendable {
     /// `$select=a,b`: only those properties (and `id`, and the OData annotations); the message
     /// headers only when selected, as Graph returns them.
     static func select(_ json: JSON, _ request: Request) -> JSON {
+        select(json, request.uri.queryParameters["$select"].map(String.init)?.removingPercentEncoding)
+    }
+
+    static func select(_ json: JSON, _ select: String?) -> JSON {
         guard var object = json.objectValue, object["@removed"] == nil else { return json }
-        guard let select = request.uri.queryParameters["$select"].map(String.init)?.removingPercentEncoding else {
+        guard let select else {
             object["internetMessageHeaders"] = nil
             return .object(object)
         }

@@ -12,7 +12,8 @@ import Synchronization
 /// and Azure AD's error shape (`error`, `error_description` with its AADSTS code, `error_codes`,
 /// `timestamp`, `trace_id`, `correlation_id`). Consent is decided by a control:
 /// `POST /_sandbox/microsoft/settings {"consent": "approve"|"deny", "grant": [scopes]}`;
-/// `POST /_sandbox/microsoft/revoke` invalidates every refresh token (the user revoked access).
+/// `POST /_sandbox/microsoft/revoke` invalidates every refresh token (the user revoked access);
+/// `POST /_sandbox/microsoft/access-token` mints an access token for tests of Graph itself.
 /// Outlook mail over Graph (`GraphMail`); scenario controls `POST /_sandbox/microsoft/mail/deliver
 /// {from, subject, text | html, headers, reply_to}` (into the Inbox), `POST …/mail/delete {id}`,
 /// `POST …/mail/expire-delta`; Outlook calendar (`GraphCalendar`) with `POST …/calendar/events
@@ -71,6 +72,12 @@ public struct MicrosoftStandIn: StandIn {
                 if case .array(let grant) = body["grant"] { s.grant = grant.compactMap(\.stringValue) } else { s.grant = nil }
             }
             return Response(status: .noContent)
+        }
+        // An access token for tests that exercise Graph rather than the sign-in (the sign-in is tested on its own).
+        group.post("access-token") { _, _ in
+            let token = "EwA" + Digest.base64URL(Digest.randomBytes(48))
+            state.withLock { _ = $0.accessTokens.insert(token) }
+            return Response.json(["access_token": .string(token), "token_type": "Bearer", "expires_in": 3599])
         }
         group.post("revoke") { _, _ in
             state.withLock { $0.refreshTokens.removeAll() }

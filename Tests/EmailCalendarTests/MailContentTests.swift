@@ -57,7 +57,7 @@ import Testing
         #expect(mail.messageID == "<m2@example.com>" && mail.inReplyTo == "<m1@nexa-demo.test>")
         #expect(mail.references == ["<m0@example.com>", "<m1@nexa-demo.test>"])
         #expect(mail.receivedAt == Date(timeIntervalSince1970: 1_767_225_600))
-        #expect(mail.gmailID == "18c1" && mail.threadID == "18c0" && !mail.isBulk)
+        #expect(mail.source == "gmail" && mail.providerID == "18c1" && mail.threadID == "18c0" && !mail.isBulk)
     }
 
     @Test func sentMailIsOutboundAndWindows1252ReadsAsWindows1252() throws {

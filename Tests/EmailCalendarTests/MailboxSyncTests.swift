@@ -124,7 +124,7 @@ import Testing
             do {
                 _ = try await sync.catchUp(connection: connection, gmail: gmail)
                 Issue.record("a pass limited on every try succeeded")
-            } catch let failure as GoogleAPI.Failure {
+            } catch let failure as ProviderFailure {
                 guard case .rateLimited = failure else { Issue.record("classed \(failure)"); return }
                 try await sync.recordFailure(failure, connection: connection)
             }

@@ -6,7 +6,7 @@ public import Foundation
 /// `events.list` (full, and incremental from a sync token; recurring events expanded into their
 /// instances), `events.watch` and `channels.stop`, `events.insert` with a Meet link.
 public struct CalendarClient: Sendable {
-    public typealias Failure = GoogleAPI.Failure
+    public typealias Failure = ProviderFailure
 
     /// One pass of `events.list`: the events, and the token the next pass starts from.
     public struct Page: Sendable, Hashable {

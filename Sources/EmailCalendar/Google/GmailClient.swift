@@ -5,7 +5,7 @@ public import Foundation
 /// The Gmail API calls the sync makes (`users.watch`, `users.history.list`, `users.messages.list`
 /// and `get`), over libcurl with the platform's retry, as the mailbox's owner (`me`).
 public struct GmailClient: Sendable {
-    public typealias Failure = GoogleAPI.Failure
+    public typealias Failure = ProviderFailure
 
     /// What `history.list` reported: ids of messages added since the cursor, and the new cursor.
     public struct History: Sendable, Hashable {

@@ -5,43 +5,7 @@ public import Foundation
 /// from the gateway, Google's per-user quota spent in its units, the platform's retry for reads,
 /// and Google's error envelope read into the failures the syncs act on.
 public struct GoogleAPI: Sendable {
-    /// A failure the syncs act on.
-    public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
-        /// The token is not accepted (401, or 403 insufficientPermissions): the connection needs the user.
-        case unauthorized(String)
-        /// 429, or 403 `rateLimitExceeded` / `userRateLimitExceeded`: back off and resume.
-        case rateLimited(String)
-        /// Gmail's history 404 or Calendar's 410 `fullSyncRequired`: the cursor is older than
-        /// Google keeps; a full sync is due.
-        case cursorExpired
-        /// 400, or 403 for another reason than rate: the request itself is wrong; repeating it will not help.
-        case rejected(String)
-        /// 409: what was created exists already (a client-chosen id).
-        case conflict(String)
-        /// Anything else Google answered, or no answer.
-        case unavailable(String)
-
-        public var description: String {
-            switch self {
-            case .unauthorized(let m): "unauthorized: \(m)"
-            case .rateLimited(let m): "rate limited: \(m)"
-            case .cursorExpired: "the sync cursor expired"
-            case .rejected(let m): "rejected: \(m)"
-            case .conflict(let m): "conflict: \(m)"
-            case .unavailable(let m): "unavailable: \(m)"
-            }
-        }
-
-        /// The sync status's failure class: auth, quota, cursor_expired or provider_unavailable.
-        public var failureClass: String {
-            switch self {
-            case .unauthorized: "auth"
-            case .rateLimited: "quota"
-            case .cursorExpired: "cursor_expired"
-            case .rejected, .conflict, .unavailable: "provider_unavailable"
-            }
-        }
-    }
+    public typealias Failure = ProviderFailure
 
     let http: HTTPClient
     let token: @Sendable () async throws -> String

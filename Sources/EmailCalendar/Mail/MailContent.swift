@@ -6,7 +6,11 @@ public import Foundation
 /// charsets, RFC 2047 header words), attachments, threading headers, whether it is bulk or
 /// automated mail, and its direction for the mailbox it was read from.
 public struct MailContent: Sendable, Hashable {
-    public var gmailID: String
+    /// Where it was read: `gmail` or `outlook` (the activity's source).
+    public var source: String
+    /// The provider's id of the message (Gmail's or Graph's).
+    public var providerID: String
+    /// Gmail's thread id, or Outlook's conversation id.
     public var threadID: String
     public var direction: EmailMessage.Direction
     /// The sender's address (normalised), and display name when given.
@@ -43,7 +47,8 @@ public struct MailContent: Sendable, Hashable {
     public init(_ message: GmailMessage, owner: String) {
         let part = message.payload
         let headers = Headers(part?.headers ?? [])
-        gmailID = message.id
+        source = "gmail"
+        providerID = message.id
         threadID = message.threadId
         let fromHeader = headers["from"] ?? ""
         let senders = EmailAddresses.parse(fromHeader)

@@ -89,6 +89,6 @@ public enum MailLog {
         return Activity(
             subject: mail.subject.isEmpty ? "(no subject)" : mail.subject, body: mail.text, occurredAt: mail.receivedAt ?? Date(),
             links: ActivityLinks(contact: contact?.id, lead: lead?.id, account: contact?.account),
-            source: "gmail", externalID: mail.gmailID, payload: payload)
+            source: mail.source, externalID: mail.providerID, payload: payload)
     }
 }

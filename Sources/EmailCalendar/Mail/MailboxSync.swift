@@ -197,7 +197,7 @@ public struct MailboxSync: Sendable {
             }
         }
         result.expected = result.stored + missing.count
-        result.missing = missing.map(\.gmailID)
+        result.missing = missing.map(\.providerID)
         guard repair, !missing.isEmpty else { return result }
         result.repaired = try await db.withTransaction { tx in
             var repaired = 0

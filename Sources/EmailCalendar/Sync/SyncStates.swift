@@ -63,7 +63,7 @@ struct SyncStates: Sendable {
     /// Notes why a pass failed: an auth failure stops the resource (`failed`) until the user
     /// reconnects; quota, an expired cursor and an unavailable provider keep its state, and the
     /// next good pass clears them.
-    func recordFailure(_ failure: GoogleAPI.Failure, connection: UUID) async throws {
+    func recordFailure(_ failure: ProviderFailure, connection: UUID) async throws {
         try await db.execute("""
             UPDATE \(unescaped: table.rawValue) SET failure_class = \(failure.failureClass), failure = \("\(failure)"),
               state = CASE WHEN \(failure.failureClass) = 'auth' THEN 'failed' ELSE state END, updated_at = now()
