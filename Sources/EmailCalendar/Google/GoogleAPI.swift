@@ -1,25 +1,20 @@
 public import CurlHTTP
 public import Foundation
 
-/// What the Gmail and Calendar clients share: calls as the connection's user with a bearer token
-/// from the gateway, Google's per-user quota spent in its units, the platform's retry for reads,
-/// and Google's error envelope read into the failures the syncs act on.
+/// What the Gmail and Calendar clients share: calls as the connection's user (`ProviderCalls`)
+/// with Google's per-user quota spent in its units, and Google's error envelope read into the
+/// failures the syncs act on.
 public struct GoogleAPI: Sendable {
     public typealias Failure = ProviderFailure
 
-    let http: HTTPClient
-    let token: @Sendable () async throws -> String
-    /// Google's per-user quota, spent in its units, and whose it is.
-    let quota: (limiter: RateLimiter, user: String)?
+    let calls: ProviderCalls
 
     /// Gmail's limit per user: 250 quota units a second (its documented figure); Calendar calls spend 1 each.
     public static let perUserQuota = RateLimiter.Limit(burst: 250, perSecond: 250)
 
     /// - Parameter quota: a limiter with a `google` limit (`perUserQuota`) and the user it spends for.
     public init(http: HTTPClient, quota: (limiter: RateLimiter, user: String)? = nil, token: @escaping @Sendable () async throws -> String) {
-        self.http = http
-        self.quota = quota
-        self.token = token
+        calls = ProviderCalls(http: http, token: token, quota: quota.map { ($0.limiter, "google", $0.user) })
     }
 
     /// A call whose answer must be a JSON object.
@@ -34,24 +29,7 @@ public struct GoogleAPI: Sendable {
 
     /// A call as it came back; `retry: nil` sends once (writes without an idempotency key).
     func raw(_ method: String, _ url: String, cost: Double, body: [UInt8]? = nil, retry: RetryPolicy? = .standard) async throws(Failure) -> HTTPClientResponse {
-        if let quota {
-            do { try await quota.limiter.acquire(provider: "google", workspace: quota.user, cost: cost) } catch {
-                throw .unavailable("cancelled while waiting for Google quota")
-            }
-        }
-        let bearer: String
-        do { bearer = try await token() } catch { throw .unauthorized("no access token: \(error)") }
-        var headers = [HTTPClientRequest.Header("Authorization", "Bearer \(bearer)")]
-        if body != nil { headers.append(.init("Content-Type", "application/json")) }
-        let request = HTTPClientRequest(method: method, url: url, headers: headers, body: body)
-        do {
-            if let retry { return try await http.execute(request, retry: retry) }
-            return try await http.execute(request)
-        } catch let error as HTTPClientError where error.lastStatus == 429 {
-            throw .rateLimited("\(error)")  // still limited after the platform's retries: back off, resume later
-        } catch {
-            throw .unavailable("\(error)")
-        }
+        try await calls.raw(method, url, cost: cost, body: body, retry: retry)
     }
 
     /// Google's error body: `{"error": {"code", "message", "errors": [{"reason"}], "status"}}`.

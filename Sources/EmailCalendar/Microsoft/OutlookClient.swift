@@ -3,8 +3,7 @@ public import Foundation
 
 /// The Microsoft Graph v1.0 calls an Outlook mailbox sync makes, as the connection's user (`me`):
 /// mail folders' delta rounds, a message, `sendMail`, and change-notification subscriptions —
-/// with a bearer token from the gateway, the platform's retry for reads, and Graph's errors read
-/// into the same failures as Google's.
+/// through `ProviderCalls`, with Graph's errors read into the same failures as Google's.
 public struct OutlookClient: Sendable {
     public typealias Failure = ProviderFailure
 
@@ -23,15 +22,13 @@ public struct OutlookClient: Sendable {
         public var expiration: Date
     }
 
-    let http: HTTPClient
+    let calls: ProviderCalls
     /// `https://graph.microsoft.com/v1.0` or a stand-in's equivalent.
     let baseURL: String
-    let token: @Sendable () async throws -> String
 
     public init(http: HTTPClient, baseURL: String, token: @escaping @Sendable () async throws -> String) {
-        self.http = http
+        calls = ProviderCalls(http: http, token: token, quota: nil)
         self.baseURL = baseURL
-        self.token = token
     }
 
     /// The message properties the sync reads (and the headers bulk mail and threading need).
@@ -123,21 +120,9 @@ public struct OutlookClient: Sendable {
         return response
     }
 
-    private func raw(_ method: String, _ url: String, body: [UInt8]? = nil, headers extra: [HTTPClientRequest.Header] = [],
+    private func raw(_ method: String, _ url: String, body: [UInt8]? = nil, headers: [HTTPClientRequest.Header] = [],
                      retry: RetryPolicy? = .standard) async throws(Failure) -> HTTPClientResponse {
-        let bearer: String
-        do { bearer = try await token() } catch { throw .unauthorized("no access token: \(error)") }
-        var headers = [HTTPClientRequest.Header("Authorization", "Bearer \(bearer)")] + extra
-        if body != nil { headers.append(.init("Content-Type", "application/json")) }
-        let request = HTTPClientRequest(method: method, url: url, headers: headers, body: body)
-        do {
-            if let retry { return try await http.execute(request, retry: retry) }
-            return try await http.execute(request)
-        } catch let error as HTTPClientError where error.lastStatus == 429 {
-            throw .rateLimited("\(error)")
-        } catch {
-            throw .unavailable("\(error)")
-        }
+        try await calls.raw(method, url, body: body, headers: headers, retry: retry)
     }
 
     /// Graph's error: `{"error": {"code", "message", "innerError"}}`.
