@@ -14,7 +14,7 @@ public enum SandboxApp {
         for standIn in standIns {
             let group = router.group(RouterPath(standIn.name))
                 .add(middleware: RecordAndInjectMiddleware(provider: standIn.name, journal: journal, faults: faults,
-                                                           faultResponse: standIn.faultResponse(status:),
+                                                           faultResponse: standIn.faultResponse(status:path:),
                                                            maximumBody: standIn.maximumRequestBody))
             standIn.addRoutes(to: group)
             standIn.addControlRoutes(to: router.group(RouterPath("_sandbox/\(standIn.name)")))
@@ -65,7 +65,7 @@ struct RecordAndInjectMiddleware: RouterMiddleware {
     let provider: String
     let journal: Journal
     let faults: Faults
-    let faultResponse: @Sendable (Int) -> (body: JSON, headers: [(String, String)])
+    let faultResponse: @Sendable (Int, String) -> (body: JSON, headers: [(String, String)])
     let maximumBody: Int
 
     /// What the journal keeps of a body: the text of a small one, the size of a large one.
@@ -92,7 +92,7 @@ struct RecordAndInjectMiddleware: RouterMiddleware {
                 throw DroppedConnection()
             }
             if let status = fault.status {
-                let (body, extra) = faultResponse(status)
+                let (body, extra) = faultResponse(status, path)
                 response = Response(status: .init(code: status), headers: [.contentType: "application/json"],
                                     body: .init(byteBuffer: ByteBuffer(bytes: body.encoded())))
                 for (name, value) in extra { if let field = HTTPField.Name(name) { response.headers[field] = value } }

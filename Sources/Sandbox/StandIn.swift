@@ -13,6 +13,9 @@ public protocol StandIn: Sendable {
     var startupSummary: String { get }
     /// The body and extra headers the provider sends with an injected failure status (429, 5xx…).
     func faultResponse(status: Int) -> (body: JSON, headers: [(String, String)])
+    /// The same for a request to `path` (below the stand-in's base), for providers whose APIs answer
+    /// in different shapes; by default `faultResponse(status:)`.
+    func faultResponse(status: Int, path: String) -> (body: JSON, headers: [(String, String)])
     /// The largest request body the stand-in reads (8 MiB unless it says otherwise).
     var maximumRequestBody: Int { get }
 }
@@ -24,5 +27,9 @@ extension StandIn {
 
     public func faultResponse(status: Int) -> (body: JSON, headers: [(String, String)]) {
         (["error": ["message": .string("injected failure (\(status))")]], [])
+    }
+
+    public func faultResponse(status: Int, path: String) -> (body: JSON, headers: [(String, String)]) {
+        faultResponse(status: status)
     }
 }

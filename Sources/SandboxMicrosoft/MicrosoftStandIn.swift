@@ -52,6 +52,20 @@ public struct MicrosoftStandIn: StandIn {
         (Self.errorBody("temporarily_unavailable", "AADSTS500011", 500011, "injected failure (\(status))"), [])
     }
 
+    /// Graph's own shape below `/graph` (Outlook's throttling codes for 429), Azure AD's elsewhere.
+    public func faultResponse(status: Int, path: String) -> (body: JSON, headers: [(String, String)]) {
+        guard path.hasPrefix("/graph/") else { return faultResponse(status: status) }
+        let (code, message) = switch status {
+        case 429: ("ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
+        case 503: ("ServiceUnavailable", "Service Unavailable")
+        case 504: ("GatewayTimeout", "Gateway Timeout")
+        default: ("generalException", "An unexpected error occurred (\(status)).")
+        }
+        return (["error": ["code": .string(code), "message": .string(message),
+                           "innerError": ["date": .string(ISO8601DateFormatter().string(from: Date())), "request-id": .string(UUID().uuidString.lowercased())]]],
+                [])
+    }
+
     public func addRoutes(to group: RouterGroup<SandboxContext>) {
         let api = MicrosoftIdentity(configuration: configuration, state: state, signer: signer)
         group.get(":tenant/oauth2/v2.0/authorize") { request, context in api.authorize(request, tenant: context.parameters.get("tenant") ?? "") }

@@ -21,7 +21,7 @@ import Testing
             let base = "http://127.0.0.1:\(c.port!)"
             let http = HTTPClient()
             @Sendable func control(_ path: String, _ json: String) async throws -> [String: Any] {
-                let response = try await http.execute(.json(base + "/_sandbox/microsoft" + path, Array(json.utf8)))
+                let response = try await http.execute(.json(base + (path.hasPrefix("/faults") ? "/_sandbox" : "/_sandbox/microsoft") + path, Array(json.utf8)))
                 return (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? ["status": response.status]
             }
             let token = try #require(try await control("/access-token", "{}")["access_token"] as? String)
@@ -70,7 +70,11 @@ import Testing
             let copy = MailContent(try #require(sent.first), owner: "ana@nexa-demo.test", sentItemsFolderID: sent.first?.parentFolderId)
             #expect(copy.messageID == "<nexa.1@nexa-demo.test>" && copy.direction == .outbound && copy.to == ["buyer@example.com"])
 
-            // Graph's errors as the sync's failures.
+            // Graph's errors as the sync's failures: throttled through every retry (Graph's shape,
+            // Retry-After honoured) is a rate limit.
+            _ = try await control("/faults", #"{"provider": "microsoft", "pathPrefix": "/graph/", "status": 429, "retryAfter": 0, "times": 4}"#)
+            let throttled = await #expect(throws: ProviderFailure.self) { _ = try await outlook.message(id: "AAMkAGI2nothing") }
+            if case .rateLimited = throttled {} else { Issue.record("throttled through every retry reads as \(String(describing: throttled))") }
             #expect(try await outlook.message(id: "AAMkAGI2nothing") == nil)
             await #expect(throws: ProviderFailure.self) { try await outlook.sendMail(["subject": "nobody"]) }
             let stranger = OutlookClient(http: HTTPClient(), baseURL: "http://127.0.0.1:1/graph/v1.0") { "t" }

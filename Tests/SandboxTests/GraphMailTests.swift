@@ -166,3 +166,15 @@ import Testing
         }
     }
 }
+
+extension GraphMailTests {
+    @Test func injectedFailuresBelowGraphAnswerInGraphsShape() async throws {
+        try await Self.withGraph { g in
+            let faults = g.base.replacingOccurrences(of: "/microsoft", with: "/_sandbox/faults")
+            _ = try await g.http.execute(.json(faults, Array(#"{"provider": "microsoft", "pathPrefix": "/graph/", "status": 429, "retryAfter": 3, "times": 1}"#.utf8)))
+            let throttled = try await g.get("/me/mailFolders/inbox/messages")
+            #expect(throttled.status == 429 && (throttled.json["error"] as? [String: Any])?["code"] as? String == "ApplicationThrottled")
+            #expect(try await g.get("/me/mailFolders/inbox/messages").status == 200)
+        }
+    }
+}
