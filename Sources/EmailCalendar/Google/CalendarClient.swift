@@ -43,11 +43,11 @@ public struct CalendarClient: Sendable {
         while true {
             var query = "singleEvents=true&maxResults=250"
             if let syncToken {
-                query += "&syncToken=\(GoogleAPI.encode(syncToken))"
+                query += "&syncToken=\(ProviderCalls.encode(syncToken))"
             } else {
-                query += "&showDeleted=true&timeMin=\(GoogleAPI.encode(Self.rfc3339(since)))"
+                query += "&showDeleted=true&timeMin=\(ProviderCalls.encode(ProviderCalls.timestamp(since)))"
             }
-            if let pageToken { query += "&pageToken=\(GoogleAPI.encode(pageToken))" }
+            if let pageToken { query += "&pageToken=\(ProviderCalls.encode(pageToken))" }
             let json = try await api.json("GET", "\(events)?\(query)", cost: 1)
             found += (json["items"] as? [[String: Any]] ?? []).compactMap(Self.meeting)
             if let next = json["nextPageToken"] as? String {
@@ -86,7 +86,7 @@ public struct CalendarClient: Sendable {
     public func insert(_ draft: Meetings.Draft, eventID: String, requestID: String) async throws(Failure) -> CalendarMeeting {
         var event: [String: Any] = [
             "id": eventID, "summary": draft.title,
-            "start": ["dateTime": Self.rfc3339(draft.startsAt)], "end": ["dateTime": Self.rfc3339(draft.endsAt)],
+            "start": ["dateTime": ProviderCalls.timestamp(draft.startsAt)], "end": ["dateTime": ProviderCalls.timestamp(draft.endsAt)],
             "attendees": draft.attendees.map { a -> [String: Any] in
                 var attendee: [String: Any] = ["email": a.email]
                 if let name = a.name { attendee["displayName"] = name }
@@ -107,7 +107,7 @@ public struct CalendarClient: Sendable {
         let json: [String: Any]
         switch created {
         case .success(let event): json = event
-        case .failure(.conflict): json = try await api.json("GET", "\(events)/\(GoogleAPI.encode(eventID))", cost: 1)  // made by an earlier try
+        case .failure(.conflict): json = try await api.json("GET", "\(events)/\(ProviderCalls.encode(eventID))", cost: 1)  // made by an earlier try
         case .failure(let failure): throw failure
         }
         guard let meeting = Self.meeting(json) else { throw .unavailable("events.insert answered with an event that does not decode") }
@@ -118,7 +118,7 @@ public struct CalendarClient: Sendable {
     /// description, location, attendees), guests told.
     public func update(_ draft: Meetings.Draft, eventID: String) async throws(Failure) -> CalendarMeeting {
         var event: [String: Any] = [
-            "summary": draft.title, "start": ["dateTime": Self.rfc3339(draft.startsAt)], "end": ["dateTime": Self.rfc3339(draft.endsAt)],
+            "summary": draft.title, "start": ["dateTime": ProviderCalls.timestamp(draft.startsAt)], "end": ["dateTime": ProviderCalls.timestamp(draft.endsAt)],
             "attendees": draft.attendees.map { a -> [String: Any] in
                 var attendee: [String: Any] = ["email": a.email, "responseStatus": a.response]
                 if let name = a.name { attendee["displayName"] = name }
@@ -128,7 +128,7 @@ public struct CalendarClient: Sendable {
         event["description"] = draft.description ?? NSNull()
         event["location"] = draft.location ?? NSNull()
         let body = try? JSONSerialization.data(withJSONObject: event)
-        let json = try await api.json("PATCH", "\(events)/\(GoogleAPI.encode(eventID))?conferenceDataVersion=1&sendUpdates=all", cost: 1,
+        let json = try await api.json("PATCH", "\(events)/\(ProviderCalls.encode(eventID))?conferenceDataVersion=1&sendUpdates=all", cost: 1,
                                       body: body.map { Array($0) })
         guard let meeting = Self.meeting(json) else { throw .unavailable("events.patch answered with an event that does not decode") }
         return meeting
@@ -136,7 +136,7 @@ public struct CalendarClient: Sendable {
 
     /// `events.delete` (guests told); an event Google no longer has counts as cancelled.
     public func cancel(eventID: String) async throws(Failure) {
-        let response = try await api.raw("DELETE", "\(events)/\(GoogleAPI.encode(eventID))?sendUpdates=all", cost: 1)
+        let response = try await api.raw("DELETE", "\(events)/\(ProviderCalls.encode(eventID))?sendUpdates=all", cost: 1)
         if response.status == 404 || response.status == 410 { return }
         try GoogleAPI.check(response)
     }
@@ -183,7 +183,7 @@ public struct CalendarClient: Sendable {
     static func time(_ value: Any?) -> (date: Date, allDay: Bool)? {
         guard let value = value as? [String: Any] else { return nil }
         if let text = value["dateTime"] as? String {
-            if let date = parseRFC3339(text) { return (date, false) }
+            if let date = ProviderCalls.date(text) { return (date, false) }
             let local = DateFormatter()
             local.locale = Locale(identifier: "en_US_POSIX")
             local.timeZone = (value["timeZone"] as? String).flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")
@@ -198,17 +198,5 @@ public struct CalendarClient: Sendable {
             return day.date(from: text).map { ($0, true) }
         }
         return nil
-    }
-
-    static func parseRFC3339(_ text: String) -> Date? {
-        let withFraction = ISO8601DateFormatter()
-        withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return ISO8601DateFormatter().date(from: text) ?? withFraction.date(from: text)
-    }
-
-    static func rfc3339(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
     }
 }

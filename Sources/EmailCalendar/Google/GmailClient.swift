@@ -51,7 +51,7 @@ public struct GmailClient: Sendable {
         var latest = start
         repeat {
             var query = "history?startHistoryId=\(start)&historyTypes=messageAdded&maxResults=500"
-            if let pageToken { query += "&pageToken=\(Self.encode(pageToken))" }
+            if let pageToken { query += "&pageToken=\(ProviderCalls.encode(pageToken))" }
             let response = try await raw("GET", query, cost: Cost.historyList)
             if response.status == 404 { throw .cursorExpired }
             try GoogleAPI.check(response)
@@ -75,9 +75,9 @@ public struct GmailClient: Sendable {
         var ids: [String] = []
         var pageToken: String?
         repeat {
-            var path = "messages?maxResults=\(min(500, limit))&q=\(Self.encode(query))"
-            if let labelId { path += "&labelIds=\(Self.encode(labelId))" }
-            if let pageToken { path += "&pageToken=\(Self.encode(pageToken))" }
+            var path = "messages?maxResults=\(min(500, limit))&q=\(ProviderCalls.encode(query))"
+            if let labelId { path += "&labelIds=\(ProviderCalls.encode(labelId))" }
+            if let pageToken { path += "&pageToken=\(ProviderCalls.encode(pageToken))" }
             let json = try await call("GET", path, cost: Cost.messagesList)
             ids += (json["messages"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
             pageToken = json["nextPageToken"] as? String
@@ -104,7 +104,7 @@ public struct GmailClient: Sendable {
 
     /// `users.messages.get` (format `full`); nil when the message is gone.
     public func message(id: String) async throws(Failure) -> GmailMessage? {
-        let response = try await raw("GET", "messages/\(Self.encode(id))?format=full", cost: Cost.messagesGet)
+        let response = try await raw("GET", "messages/\(ProviderCalls.encode(id))?format=full", cost: Cost.messagesGet)
         if response.status == 404 { return nil }
         try GoogleAPI.check(response)
         do {
@@ -123,5 +123,4 @@ public struct GmailClient: Sendable {
         try await api.raw(method, "\(baseURL)/gmail/v1/users/me/\(path)", cost: cost)
     }
 
-    static func encode(_ text: String) -> String { GoogleAPI.encode(text) }
 }

@@ -49,8 +49,4 @@ public struct GoogleAPI: Sendable {
         default: throw .unavailable("\(response.status) \(message)")
         }
     }
-
-    static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
-    }
 }

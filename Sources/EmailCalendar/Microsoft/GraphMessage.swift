@@ -50,12 +50,7 @@ public struct GraphMessage: Decodable, Sendable, Hashable {
              internetMessageHeaders, parentFolderId, hasAttachments, removed = "@removed"
     }
 
-    public var receivedAt: Date? {
-        guard let text = receivedDateTime else { return nil }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return ISO8601DateFormatter().date(from: text) ?? fractional.date(from: text)
-    }
+    public var receivedAt: Date? { receivedDateTime.flatMap(ProviderCalls.date) }
 }
 
 extension MailContent {

@@ -38,8 +38,8 @@ public struct OutlookClient: Sendable {
     /// The first page of a new delta round over `folder` (`inbox`, `sentitems`), from messages
     /// received since `since`.
     public func delta(folder: String, since: Date, pageSize: Int = 100) async throws(Failure) -> DeltaPage {
-        let filter = "receivedDateTime ge " + ISO8601DateFormatter().string(from: since)
-        let url = "\(baseURL)/me/mailFolders/\(folder)/messages/delta?$select=\(Self.encode(Self.select))&$filter=\(Self.encode(filter))"
+        let filter = "receivedDateTime ge " + ProviderCalls.timestamp(since)
+        let url = "\(baseURL)/me/mailFolders/\(folder)/messages/delta?$select=\(ProviderCalls.encode(Self.select))&$filter=\(ProviderCalls.encode(filter))"
         return try await deltaPage(url, pageSize: pageSize)
     }
 
@@ -67,7 +67,7 @@ public struct OutlookClient: Sendable {
 
     /// `GET /me/messages/{id}`; nil when it is gone.
     public func message(id: String) async throws(Failure) -> GraphMessage? {
-        let response = try await raw("GET", "\(baseURL)/me/messages/\(Self.encode(id))?$select=\(Self.encode(Self.select))")
+        let response = try await raw("GET", "\(baseURL)/me/messages/\(ProviderCalls.encode(id))?$select=\(ProviderCalls.encode(Self.select))")
         if response.status == 404 { return nil }
         try Self.check(response)
         do { return try JSONDecoder().decode(GraphMessage.self, from: Data(response.body)) } catch {
@@ -87,27 +87,27 @@ public struct OutlookClient: Sendable {
     public func subscribe(resource: String, notificationURL: String, clientState: String, expiration: Date) async throws(Failure) -> Subscription {
         let body = try? JSONSerialization.data(withJSONObject: [
             "changeType": "created,updated", "resource": resource, "notificationUrl": notificationURL, "lifecycleNotificationUrl": notificationURL,
-            "clientState": clientState, "expirationDateTime": ISO8601DateFormatter().string(from: expiration),
+            "clientState": clientState, "expirationDateTime": ProviderCalls.timestamp(expiration),
         ])
         return try await subscription(try await call("POST", "\(baseURL)/subscriptions", body: body.map { Array($0) }, retry: nil))
     }
 
     /// `PATCH /subscriptions/{id}`: a later expiration.
     public func renew(_ id: String, until expiration: Date) async throws(Failure) -> Subscription {
-        let body = try? JSONSerialization.data(withJSONObject: ["expirationDateTime": ISO8601DateFormatter().string(from: expiration)])
-        return try await subscription(try await call("PATCH", "\(baseURL)/subscriptions/\(Self.encode(id))", body: body.map { Array($0) }))
+        let body = try? JSONSerialization.data(withJSONObject: ["expirationDateTime": ProviderCalls.timestamp(expiration)])
+        return try await subscription(try await call("PATCH", "\(baseURL)/subscriptions/\(ProviderCalls.encode(id))", body: body.map { Array($0) }))
     }
 
     /// `DELETE /subscriptions/{id}`; one Graph no longer has counts as deleted.
     public func unsubscribe(_ id: String) async throws(Failure) {
-        let response = try await raw("DELETE", "\(baseURL)/subscriptions/\(Self.encode(id))")
+        let response = try await raw("DELETE", "\(baseURL)/subscriptions/\(ProviderCalls.encode(id))")
         if response.status == 404 { return }
         try Self.check(response)
     }
 
     private func subscription(_ response: HTTPClientResponse) throws(Failure) -> Subscription {
         guard let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any], let id = json["id"] as? String,
-              let expiration = (json["expirationDateTime"] as? String).flatMap(Self.date) else {
+              let expiration = (json["expirationDateTime"] as? String).flatMap(ProviderCalls.date) else {
             throw .unavailable("a subscription answer without id and expirationDateTime")
         }
         return Subscription(id: id, expiration: expiration)
@@ -141,13 +141,5 @@ public struct OutlookClient: Sendable {
         case 400, 403, 404, 422: throw .rejected(message)
         default: throw .unavailable("\(response.status) \(message)")
         }
-    }
-
-    static func encode(_ text: String) -> String { GoogleAPI.encode(text) }
-
-    static func date(_ text: String) -> Date? {
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return ISO8601DateFormatter().date(from: text) ?? fractional.date(from: text)
     }
 }

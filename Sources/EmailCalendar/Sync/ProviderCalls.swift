@@ -33,4 +33,21 @@ struct ProviderCalls: Sendable {
             throw .unavailable("\(error)")
         }
     }
+
+    /// A query value or path segment, percent-encoded (unreserved characters kept).
+    static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+    }
+
+    /// An RFC 3339 time as the providers write it, with or without fractional seconds.
+    static func date(_ text: String) -> Date? {
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return ISO8601DateFormatter().date(from: text) ?? fractional.date(from: text)
+    }
+
+    /// `2030-05-01T08:00:00Z`: a time for a provider's query or body, in UTC.
+    static func timestamp(_ date: Date) -> String {
+        ISO8601DateFormatter().string(from: date)
+    }
 }
