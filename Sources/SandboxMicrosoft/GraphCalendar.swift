@@ -54,10 +54,7 @@ final class GraphCalendar: Sendable {
 
     func addRoutes(to group: RouterGroup<SandboxContext>) {
         @Sendable func authorized(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
-            guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer "),
-                  identity.withLock({ $0.accessTokens.contains(String(auth.dropFirst(7))) }) else {
-                return GraphMail.error(.unauthorized, "InvalidAuthenticationToken", "Access token is empty.")
-            }
+            if let refusal = identity.refusal(request) { return refusal }
             do { return try await body() } catch let failure as GraphMail.Failure { return failure.response }
         }
         group.get("graph/v1.0/me/events") { r, _ in
@@ -241,12 +238,7 @@ final class GraphCalendar: Sendable {
 
     /// An event resource: times in UTC, or in the zone `Prefer: outlook.timezone` names.
     func render(_ event: Event, _ request: Request) -> JSON {
-        let preferred = request.headers[HTTPField.Name("Prefer")!].flatMap { prefer -> String? in
-            prefer.split(separator: ",").compactMap { part -> String? in
-                let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                return kv.count == 2 && kv[0] == "outlook.timezone" ? kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) : nil
-            }.first
-        }
+        let preferred = GraphMail.preference("outlook.timezone", in: request)
         let zoneName = preferred.flatMap { Self.zone($0) != nil ? $0 : nil } ?? "UTC"
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")

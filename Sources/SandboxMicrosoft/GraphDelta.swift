@@ -85,12 +85,7 @@ enum GraphDelta {
     /// One page of the round's `entries` (only the `select`ed properties), ending in
     /// `@odata.nextLink` or `@odata.deltaLink` (both on `link`).
     static func page(_ entries: [JSON], at position: Position, link: String, context: String, request: Request, select: String? = nil) -> JSON {
-        let size = request.headers[HTTPField.Name("Prefer")!].flatMap { prefer -> Int? in
-            prefer.split(separator: ",").compactMap { part -> Int? in
-                let kv = part.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
-                return kv.count == 2 && kv[0] == "odata.maxpagesize" ? Int(kv[1]) : nil
-            }.first
-        } ?? 10
+        let size = GraphMail.preference("odata.maxpagesize", in: request).flatMap { Int($0) } ?? 10
         let page = Array(entries.dropFirst(position.offset).prefix(max(1, size)))
         var json: JSON = ["@odata.context": .string(context), "value": .array(page.map { GraphMail.select($0, select) })]
         if position.offset + page.count < entries.count {

@@ -61,12 +61,19 @@ struct GraphMail: Sendable {
     }
 
     private func authorized(_ request: Request, _ body: () throws -> Response) throws -> Response {
-        guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer "),
-              identity.withLock({ $0.accessTokens.contains(String(auth.dropFirst(7))) }) else {
-            return Self.error(.unauthorized, "InvalidAuthenticationToken", "Access token is empty.",
-                              headers: [.wwwAuthenticate: "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\""])
-        }
+        if let refusal = identity.refusal(request) { return refusal }
         do { return try body() } catch let failure as Failure { return failure.response }
+    }
+
+    /// A preference of the request's `Prefer` header (`odata.maxpagesize=50`,
+    /// `outlook.timezone="Europe/Berlin"`), unquoted.
+    static func preference(_ name: String, in request: Request) -> String? {
+        request.headers[HTTPField.Name("Prefer")!].flatMap { prefer in
+            prefer.split(separator: ",").compactMap { part -> String? in
+                let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                return kv.count == 2 && kv[0] == name ? kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) : nil
+            }.first
+        }
     }
 
     /// The base of links Graph hands out, on this server (`…/microsoft/graph/v1.0`).
@@ -227,5 +234,16 @@ struct GraphMail: Sendable {
         }
         let wanted = Set(select.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } + ["id"])
         return .object(object.filter { wanted.contains($0.key) || $0.key.hasPrefix("@odata") })
+    }
+}
+
+extension IdentityStore {
+    /// Graph's 401 for a request without a live access token; nil when it has one.
+    func refusal(_ request: Request) -> Response? {
+        if let auth = request.headers[.authorization], auth.hasPrefix("Bearer "), withLock({ $0.accessTokens.contains(String(auth.dropFirst(7))) }) {
+            return nil
+        }
+        return GraphMail.error(.unauthorized, "InvalidAuthenticationToken", "Access token is empty.",
+                               headers: [.wwwAuthenticate: "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\""])
     }
 }

@@ -40,28 +40,23 @@ final class GraphSubscriptions: Sendable {
     }
 
     func addRoutes(to group: RouterGroup<SandboxContext>, identity: IdentityStore) {
-        @Sendable func authorized(_ request: Request) -> Bool {
-            guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer ") else { return false }
-            return identity.withLock { $0.accessTokens.contains(String(auth.dropFirst(7))) }
-        }
-        let unauthorized = GraphMail.error(.unauthorized, "InvalidAuthenticationToken", "Access token is empty.")
         group.post("graph/v1.0/subscriptions") { request, _ in
             var request = request
-            guard authorized(request) else { return unauthorized }
+            if let refusal = identity.refusal(request) { return refusal }
             return await self.create(await request.jsonBody(upTo: 64 * 1024))
         }
         group.patch("graph/v1.0/subscriptions/:id") { request, context in
             var request = request
-            guard authorized(request) else { return unauthorized }
+            if let refusal = identity.refusal(request) { return refusal }
             return self.renew(try context.parameters.require("id"), await request.jsonBody(upTo: 64 * 1024))
         }
         group.get("graph/v1.0/subscriptions/:id") { request, context in
-            guard authorized(request) else { return unauthorized }
+            if let refusal = identity.refusal(request) { return refusal }
             guard let s = self.subscriptions.withLock({ $0[(try? context.parameters.require("id")) ?? ""] }) else { return Self.notFound() }
             return .json(self.render(s))
         }
         group.delete("graph/v1.0/subscriptions/:id") { request, context in
-            guard authorized(request) else { return unauthorized }
+            if let refusal = identity.refusal(request) { return refusal }
             let removed = self.subscriptions.withLock { $0.removeValue(forKey: (try? context.parameters.require("id")) ?? "") }
             return removed == nil ? Self.notFound() : Response(status: .noContent)
         }

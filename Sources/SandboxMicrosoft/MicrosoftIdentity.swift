@@ -103,10 +103,7 @@ struct MicrosoftIdentity: Sendable {
     }
 
     func me(_ request: Request) -> Response {
-        guard let auth = request.headers[.authorization], auth.hasPrefix("Bearer "),
-              state.withLock({ $0.accessTokens.contains(String(auth.dropFirst(7))) }) else {
-            return .json(["error": ["code": "InvalidAuthenticationToken", "message": "Access token is empty."]], status: .unauthorized)
-        }
+        if let refusal = state.refusal(request) { return refusal }
         return .json(["id": "87d349ed44d7d", "displayName": "Ana Demo", "mail": .string(configuration.email),
                       "userPrincipalName": .string(configuration.email)])
     }
