@@ -168,26 +168,30 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
     /// A bearer token for `connection`, read from the gateway with this service's identity key
     /// for the caller's workspace (the caller's own key when it is that identity).
     private func token(_ connection: UUID, _ context: ServerContext) -> @Sendable () async throws -> String {
-        let options = CallOptions.propagating(context)
         let workspace = context.principal?.workspaceID ?? ""
-        return { [gateway, identities] in
+        return { [self] in
             var request = GatewayV1.GetAccessTokenRequest()
             request.connectionID = connection.uuidString.lowercased()
-            let introduce = {
-                var introduction = GatewayV1.IntroduceServiceRequest()
-                introduction.service = identities.service
-                _ = try await gateway.introduceService(introduction, options: options)
-            }
-            var identity = options
-            identity.apiKey = try await identities.key(for: context, introduce: introduce)
+            var identity = CallOptions.propagating(context)
+            identity.apiKey = try await identityKey(context)
             do {
                 return try await gateway.getAccessToken(request, options: identity).accessToken
             } catch let error as RPCError where error.code == .unauthenticated {
                 // The remembered key was revoked or rotated: ask for the current one, once.
                 identities.forget(workspace: UUID(uuidString: workspace) ?? UUID())
-                identity.apiKey = try await identities.key(for: context, introduce: introduce)
+                identity.apiKey = try await identityKey(context)
                 return try await gateway.getAccessToken(request, options: identity).accessToken
             }
+        }
+    }
+
+    /// This service's identity key for the caller's workspace: the caller's own when it is that
+    /// identity, else the one the gateway presents when asked to introduce the service.
+    private func identityKey(_ context: ServerContext) async throws -> String {
+        try await identities.key(for: context) {
+            var introduction = GatewayV1.IntroduceServiceRequest()
+            introduction.service = identities.service
+            _ = try await gateway.introduceService(introduction, options: .propagating(context))
         }
     }
 
@@ -205,11 +209,7 @@ public struct EmailCalendarHandler: EmailCalendarV1.EmailCalendarService.Handler
         var request = GatewayV1.CreateWebhookEndpointRequest()
         request.provider = "google_calendar"
         var options = CallOptions.propagating(context)
-        options.apiKey = try await identities.key(for: context) {
-            var introduction = GatewayV1.IntroduceServiceRequest()
-            introduction.service = identities.service
-            _ = try await gateway.introduceService(introduction, options: .propagating(context))
-        }
+        options.apiKey = try await identityKey(context)
         let created = try await gateway.createWebhookEndpoint(request, options: options)
         return CalendarSync.Endpoint(id: created.endpointID, address: endpoints.gatewayPublicURL + created.path, token: created.secret)
     }

@@ -176,38 +176,46 @@ public struct MailboxSync: Sendable {
         let owner: String = try row.decode(at: 1)
         // Gmail's search counts whole seconds: ask for a window a second wider each way, then keep
         // what is inside to the millisecond (stored mail by its time, the rest as Gmail dates it).
-        var ids: [String] = []
-        for label in ["INBOX", "SENT"] where ids.count < limit {
-            ids += try await gmail.messageIDs(labelId: label, query: GmailClient.window(after: since.addingTimeInterval(-1), before: until.addingTimeInterval(1)),
-                                              limit: limit - ids.count)
-        }
-        let listed = Set(ids).sorted()
-        let stored = Set(try await db.query("""
-            SELECT external_id FROM activities WHERE workspace_id = \(workspace) AND source = 'gmail' AND external_id = ANY(\(PostgresTextArray(listed))::text[])
-              AND occurred_at >= \(since) AND occurred_at < \(until)
-            """).map { try $0.decode(String.self, at: 0) })
+        let listed = try await listIDs(GmailClient.window(after: since.addingTimeInterval(-1), before: until.addingTimeInterval(1)), limit: limit,
+                                       gmail: gmail).sorted()
+        let stored = try await storedIDs(listed, workspace: workspace, between: (since, until))
         var result = Completeness(listed: stored.count, stored: stored.count)
-        var missing: [MailContent] = []
-        for id in listed where !stored.contains(id) {
-            guard let message = try await gmail.message(id: id), let received = message.receivedAt, received >= since, received < until else { continue }
-            result.listed += 1
-            let content = MailContent(message, owner: owner)
-            if let people = try await db.withConnection({ try await MailLog.participants(content, workspace: workspace, in: $0) }), !people.isEmpty {
-                missing.append(content)
-            }
-        }
+        let unstored = try await fetch(listed.filter { !stored.contains($0) }, gmail: gmail)
+            .filter { $0.receivedAt.map { $0 >= since && $0 < until } ?? false }
+            .map { MailContent($0, owner: owner) }
+        result.listed += unstored.count
+        let people = try await db.withConnection { try await MailLog.participants(of: unstored, workspace: workspace, in: $0) }
+        let missing = zip(unstored, people).filter { $0.1?.isEmpty == false }.map(\.0)
         result.expected = result.stored + missing.count
         result.missing = missing.map(\.providerID)
         guard repair, !missing.isEmpty else { return result }
         result.repaired = try await db.withTransaction { tx in
-            var repaired = 0
-            for content in missing {
-                if case .stored = try await MailLog.store(content, workspace: workspace, in: tx) { repaired += 1 }
-            }
+            let repaired = try await MailLog.store(missing, workspace: workspace, in: tx).filter { if case .stored = $0 { true } else { false } }.count
             try await tx.execute("UPDATE mailboxes SET messages_stored = messages_stored + \(repaired), updated_at = now() WHERE connection_id = \(connection)")
             return repaired
         }
         return result
+    }
+
+    /// The ids of INBOX and SENT messages matching Gmail's search `query`, each once, at most `limit`.
+    private func listIDs(_ query: String, limit: Int, gmail: GmailClient) async throws -> [String] {
+        var ids: [String] = []
+        var seen = Set<String>()
+        for label in ["INBOX", "SENT"] where ids.count < limit {
+            for id in try await gmail.messageIDs(labelId: label, query: query, limit: limit - ids.count) where seen.insert(id).inserted {
+                ids.append(id)
+            }
+        }
+        return ids
+    }
+
+    /// Which of `ids` are stored as activities of the workspace (and, given a window, occurred in it).
+    private func storedIDs(_ ids: [String], workspace: UUID, between window: (Date, Date)? = nil) async throws -> Set<String> {
+        let (from, to) = (window?.0, window?.1)
+        return Set(try await db.query("""
+            SELECT external_id FROM activities WHERE workspace_id = \(workspace) AND source = 'gmail' AND external_id = ANY(\(PostgresTextArray(ids))::text[])
+              AND (\(from)::timestamptz IS NULL OR (occurred_at >= \(from) AND occurred_at < \(to)))
+            """).map { try $0.decode(String.self, at: 0) })
     }
 
     public enum Failure: Error, Sendable, Hashable {
@@ -244,23 +252,14 @@ public struct MailboxSync: Sendable {
     /// INBOX and SENT since `since`, at most `maximumMessages`, in batches that each commit on
     /// their own (a sync that dies keeps what it stored; the next one skips it), then the cursor.
     private func fullSync(connection: UUID, workspace: UUID, owner: String, cursor: UInt64, gmail: GmailClient, since: Date, now: Date) async throws -> Report {
-        var ids: [String] = []
-        var listed = Set<String>()
-        for label in ["INBOX", "SENT"] where ids.count < settings.maximumMessages {
-            for id in try await gmail.messageIDs(labelId: label, query: GmailClient.window(after: since), limit: settings.maximumMessages - ids.count)
-            where listed.insert(id).inserted {
-                ids.append(id)
-            }
-        }
+        let ids = try await listIDs(GmailClient.window(after: since), limit: settings.maximumMessages, gmail: gmail)
         var report = Report()
         report.full = true
         // Fetching the next batch overlaps storing this one.
         func fetchBatch(_ batch: [String]) -> Task<[GmailMessage], any Error> {
             Task {
                 // Stored by an earlier pass (this one's predecessor died, or a push got there first): not fetched again.
-                let stored = Set(try await db.query("""
-                    SELECT external_id FROM activities WHERE workspace_id = \(workspace) AND source = 'gmail' AND external_id = ANY(\(PostgresTextArray(batch))::text[])
-                    """).map { try $0.decode(String.self, at: 0) })
+                let stored = try await storedIDs(batch, workspace: workspace)
                 // `q` bounds the window at Google; the receipt time bounds it here as well.
                 return try await fetch(batch.filter { !stored.contains($0) }, gmail: gmail).filter { ($0.receivedAt ?? now) >= since }
             }
