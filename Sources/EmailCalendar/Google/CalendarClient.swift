@@ -84,18 +84,12 @@ public struct CalendarClient: Sendable {
     /// create a second event: Google answers 409 and the existing one is read), with a Meet link
     /// requested (`conferenceDataVersion=1`, `requestId` = `requestID`) and invitations sent.
     public func insert(_ draft: Meetings.Draft, eventID: String, requestID: String) async throws(Failure) -> CalendarMeeting {
-        var event: [String: Any] = [
-            "id": eventID, "summary": draft.title,
-            "start": ["dateTime": ProviderCalls.timestamp(draft.startsAt)], "end": ["dateTime": ProviderCalls.timestamp(draft.endsAt)],
-            "attendees": draft.attendees.map { a -> [String: Any] in
-                var attendee: [String: Any] = ["email": a.email]
-                if let name = a.name { attendee["displayName"] = name }
-                return attendee
-            },
-            "conferenceData": ["createRequest": ["requestId": requestID, "conferenceSolutionKey": ["type": "hangoutsMeet"]]],
-        ]
-        if let description = draft.description { event["description"] = description }
-        if let location = draft.location { event["location"] = location }
+        var event = Self.fields(draft, responses: false)
+        event["id"] = eventID
+        event["conferenceData"] = ["createRequest": ["requestId": requestID, "conferenceSolutionKey": ["type": "hangoutsMeet"]]]
+        // A new event has nothing to clear: what the meeting lacks is left out rather than null.
+        if draft.description == nil { event["description"] = nil }
+        if draft.location == nil { event["location"] = nil }
         let body = try? JSONSerialization.data(withJSONObject: event)
         // (A typed `catch` pattern here crashes the Swift 6.3.1 compiler; a Result does not.)
         let created: Result<[String: Any], Failure>
@@ -117,21 +111,27 @@ public struct CalendarClient: Sendable {
     /// `events.patch` of the CRM meeting's event with what the CRM now says (title, times,
     /// description, location, attendees), guests told.
     public func update(_ draft: Meetings.Draft, eventID: String) async throws(Failure) -> CalendarMeeting {
-        var event: [String: Any] = [
-            "summary": draft.title, "start": ["dateTime": ProviderCalls.timestamp(draft.startsAt)], "end": ["dateTime": ProviderCalls.timestamp(draft.endsAt)],
-            "attendees": draft.attendees.map { a -> [String: Any] in
-                var attendee: [String: Any] = ["email": a.email, "responseStatus": a.response]
-                if let name = a.name { attendee["displayName"] = name }
-                return attendee
-            },
-        ]
-        event["description"] = draft.description ?? NSNull()
-        event["location"] = draft.location ?? NSNull()
+        let event = Self.fields(draft, responses: true)  // an absent description or location is cleared (null)
         let body = try? JSONSerialization.data(withJSONObject: event)
         let json = try await api.json("PATCH", "\(events)/\(ProviderCalls.encode(eventID))?conferenceDataVersion=1&sendUpdates=all", cost: 1,
                                       body: body.map { Array($0) })
         guard let meeting = Self.meeting(json) else { throw .unavailable("events.patch answered with an event that does not decode") }
         return meeting
+    }
+
+    /// The event fields a CRM meeting sets: title, times, description and location (null when the
+    /// meeting has none), attendees with their names — and their responses, when `responses`.
+    static func fields(_ draft: Meetings.Draft, responses: Bool) -> [String: Any] {
+        [
+            "summary": draft.title, "start": ["dateTime": ProviderCalls.timestamp(draft.startsAt)], "end": ["dateTime": ProviderCalls.timestamp(draft.endsAt)],
+            "description": draft.description ?? NSNull(), "location": draft.location ?? NSNull(),
+            "attendees": draft.attendees.map { a -> [String: Any] in
+                var attendee: [String: Any] = ["email": a.email]
+                if let name = a.name { attendee["displayName"] = name }
+                if responses { attendee["responseStatus"] = a.response }
+                return attendee
+            },
+        ]
     }
 
     /// `events.delete` (guests told); an event Google no longer has counts as cancelled.
