@@ -109,10 +109,12 @@ struct EmailServiceHarness: Sendable {
     @discardableResult
     func deliverQueued(_ type: String) async throws -> Int {
         let rows = try await db.query("""
-            UPDATE webhook_inbox SET status = 'delivered' WHERE workspace_id = \(workspace) AND event_type = \(type) AND status = 'pending'
-            RETURNING id, body, provider
+            WITH taken AS (
+              UPDATE webhook_inbox SET status = 'delivered' WHERE workspace_id = \(workspace) AND event_type = \(type) AND status = 'pending'
+              RETURNING id, body, provider)
+            SELECT id, body, provider FROM taken ORDER BY id
             """)
-        for row in rows.sorted(by: { (try? $0.decode(Int64.self, at: 0)) ?? 0 < (try? $1.decode(Int64.self, at: 0)) ?? 0 }) {
+        for row in rows {
             var event = GatewayV1.WebhookEvent()
             event.provider = try row.decode(at: 2)
             event.eventType = type
