@@ -33,9 +33,14 @@ public enum MailLog {
         return zip(mails, counterparts).map { mail, addresses in mail.isBulk ? nil : addresses.flatMap { found[$0] ?? [] } }
     }
 
-    /// Stores `mails` for `workspace` in the caller's transaction: matched with one lookup,
-    /// recorded with one statement, their people touched with one per table.
-    public static func store(_ mails: [MailContent], workspace: UUID, analyser: any MailAnalyser = LocalMailAnalyser(),
+    /// Stores `mails` for `workspace` in the caller's transaction (a sync advances its cursor in
+    /// the same one): matched with one lookup, recorded with one statement, their people touched
+    /// with one per table, their leads re-scored.
+    /// - Parameters:
+    ///   - sentVia: how the CRM sent them (`gmail`), when it did.
+    ///   - analyser: reads each message's sentiment and intent (called inside the caller's
+    ///     transaction: a slow, hosted analyser belongs before it).
+    public static func store(_ mails: [MailContent], workspace: UUID, sentVia: String? = nil, analyser: any MailAnalyser = LocalMailAnalyser(),
                              in db: PostgresConnectionHandle) async throws -> [Outcome] {
         let found = try await participants(of: mails, workspace: workspace, in: db)
         var outcomes = [Outcome](repeating: .noParticipant, count: mails.count)
@@ -43,7 +48,7 @@ public enum MailLog {
         for (index, (mail, people)) in zip(mails, found).enumerated() {
             guard let people else { outcomes[index] = .bulk; continue }
             guard !people.isEmpty else { continue }
-            activities.append((index, try await activity(mail, people: people, sentVia: nil, analyser: analyser)))
+            activities.append((index, try await activity(mail, people: people, sentVia: sentVia, analyser: analyser)))
         }
         var touched: [(person: Person, at: Date)] = []
         for ((index, activity), id) in zip(activities, try await Activities.record(activities.map(\.activity), workspace: workspace, in: db)) {
@@ -58,22 +63,10 @@ public enum MailLog {
         return outcomes
     }
 
-    /// Stores `mail` for `workspace` in the caller's transaction (a sync advances its cursor in the same one).
-    /// - Parameters:
-    ///   - sentVia: how the CRM sent it (`gmail`), when it did.
-    ///   - analyser: reads the message's sentiment and intent (called inside the caller's
-    ///     transaction: a slow, hosted analyser belongs before it).
+    /// `store` of one message.
     public static func store(_ mail: MailContent, workspace: UUID, sentVia: String? = nil, analyser: any MailAnalyser = LocalMailAnalyser(),
                              in db: PostgresConnectionHandle) async throws -> Outcome {
-        guard let people = try await participants(mail, workspace: workspace, in: db) else { return .bulk }
-        guard !people.isEmpty else { return .noParticipant }
-        let activity = try await activity(mail, people: people, sentVia: sentVia, analyser: analyser)
-        guard let id = try await Activities.record(activity, workspace: workspace, in: db) else { return .alreadyStored }
-        try await People.touch(people, at: activity.occurredAt, workspace: workspace, in: db)
-        for lead in Set(people.filter { $0.kind == .lead }.map(\.id)) {
-            try await Scores.recalculateLead(lead: lead, workspace: workspace, in: db)
-        }
-        return .stored(id)
+        try await store([mail], workspace: workspace, sentVia: sentVia, analyser: analyser, in: db)[0]
     }
 
     /// The `email` activity of `mail` with `people`: linked to the first contact (and its
